@@ -1,0 +1,192 @@
+/* core/buf.c - ring buffers and their per-worker pool (see buf.h). */
+#include "buf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t round_pow2(size_t n)
+{
+    size_t c = 64;
+    while (c < n)
+        c <<= 1;
+    return c;
+}
+
+static eddy__buf *buf_alloc(size_t cap)
+{
+    eddy__buf *b = malloc(sizeof(*b) + cap);
+    if (b) {
+        b->head = 0;
+        b->len = 0;
+        b->cap = (uint32_t)cap;
+    }
+    return b;
+}
+
+int eddy__bufpool_init(eddy__bufpool *p, size_t base, unsigned max_free)
+{
+    p->base = (uint32_t)round_pow2(base);
+    p->nfree = 0;
+    p->max_free = max_free;
+    p->free = calloc(max_free ? max_free : 1, sizeof(*p->free));
+    return p->free ? 0 : -ENOMEM;
+}
+
+void eddy__bufpool_destroy(eddy__bufpool *p)
+{
+    while (p->nfree)
+        free(p->free[--p->nfree]);
+    free(p->free);
+    p->free = NULL;
+}
+
+eddy__buf *eddy__bufpool_get(eddy__bufpool *p)
+{
+    if (p->nfree)
+        return p->free[--p->nfree];
+    return buf_alloc(p->base);
+}
+
+void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b)
+{
+    if (!b)
+        return;
+    if (b->cap == p->base && p->nfree < p->max_free) {
+        b->head = 0;
+        b->len = 0;
+        p->free[p->nfree++] = b;
+    } else {
+        free(b);
+    }
+}
+
+/* Reallocate to new_cap (a power of two), unwrapping the content so that
+ * it starts at offset 0. */
+static int buf_resize(eddy__buf **bp, size_t new_cap)
+{
+    eddy__buf *b = *bp;
+    eddy__buf *n = buf_alloc(new_cap);
+    if (!n)
+        return -ENOMEM;
+    struct iovec iov[2];
+    int cnt = eddy__buf_data_iov(b, iov);
+    size_t off = 0;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(n->data + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    n->len = b->len;
+    free(b);
+    *bp = n;
+    return 0;
+}
+
+int eddy__buf_reserve(eddy__buf **bp, size_t want, size_t limit)
+{
+    eddy__buf *b = *bp;
+    size_t need = (size_t)b->len + want;
+    if (need <= b->cap)
+        return 0;
+    if (limit > EDDY__BUF_MAX)
+        limit = EDDY__BUF_MAX;
+    if (need > limit)
+        return -ENOBUFS;
+    size_t cap = round_pow2(need);
+    if (cap > limit) /* a limit that is not a power of two: stop at it */
+        cap = need;
+    return buf_resize(bp, cap);
+}
+
+int eddy__buf_append(eddy__buf **bp, const void *src, size_t n, size_t limit)
+{
+    int rc = eddy__buf_reserve(bp, n, limit);
+    if (rc < 0)
+        return rc;
+    eddy__buf *b = *bp;
+    struct iovec iov[2];
+    int cnt = eddy__buf_space_iov(b, iov);
+    const char *s = src;
+    for (int i = 0; i < cnt && n; i++) {
+        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+        memcpy(iov[i].iov_base, s, k);
+        s += k;
+        n -= k;
+        b->len += (uint32_t)k;
+    }
+    return 0;
+}
+
+void eddy__buf_consume(eddy__buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->head = 0; /* empty: restart at the front, so reads stay unwrapped */
+        b->len = 0;
+        return;
+    }
+    b->head = (uint32_t)((b->head + n) % b->cap);
+    b->len -= (uint32_t)n;
+}
+
+int eddy__buf_data_iov(const eddy__buf *b, struct iovec iov[2])
+{
+    if (b->len == 0)
+        return 0;
+    size_t first = b->cap - b->head;
+    if (first >= b->len) {
+        iov[0].iov_base = (char *)b->data + b->head;
+        iov[0].iov_len = b->len;
+        return 1;
+    }
+    iov[0].iov_base = (char *)b->data + b->head;
+    iov[0].iov_len = first;
+    iov[1].iov_base = (char *)b->data;
+    iov[1].iov_len = b->len - first;
+    return 2;
+}
+
+int eddy__buf_space_iov(eddy__buf *b, struct iovec iov[2])
+{
+    size_t space = b->cap - b->len;
+    if (space == 0)
+        return 0;
+    size_t tail = (b->head + b->len) % b->cap;
+    size_t first = b->cap - tail;
+    if (first >= space) {
+        iov[0].iov_base = b->data + tail;
+        iov[0].iov_len = space;
+        return 1;
+    }
+    iov[0].iov_base = b->data + tail;
+    iov[0].iov_len = first;
+    iov[1].iov_base = b->data;
+    iov[1].iov_len = space - first;
+    return 2;
+}
+
+void eddy__buf_commit(eddy__buf *b, size_t n)
+{
+    b->len += (uint32_t)n;
+}
+
+static void reverse(char *p, size_t n)
+{
+    for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+        char t = p[i];
+        p[i] = p[j - 1];
+        p[j - 1] = t;
+    }
+}
+
+char *eddy__buf_linearize(eddy__buf *b)
+{
+    if (b->head + b->len <= b->cap)
+        return b->data + b->head;
+    /* Wrapped: rotate the ring left by head, in place, with three reversals
+     * (no allocation, so it cannot fail). */
+    reverse(b->data, b->head);
+    reverse(b->data + b->head, b->cap - b->head);
+    reverse(b->data, b->cap);
+    b->head = 0;
+    return b->data;
+}

@@ -1,0 +1,58 @@
+/* core/buf.h - byte ring buffers and a per-worker free list of them.
+ *
+ * A buffer holds len bytes starting at head in a power-of-two ring of cap
+ * bytes, so consuming from the front never moves memory and writev() of the
+ * whole content takes at most two iovecs.  Buffers are taken from a
+ * worker's pool only when a connection has bytes to hold, and go back as
+ * soon as it has none: an idle connection holds no buffer.
+ */
+#ifndef EDDY_CORE_BUF_H
+#define EDDY_CORE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct eddy__buf {
+    uint32_t head; /* offset of the first byte */
+    uint32_t len;  /* bytes held */
+    uint32_t cap;  /* a power of two */
+    char data[];
+} eddy__buf;
+
+/* The largest capacity a buffer may grow to. */
+#define EDDY__BUF_MAX ((size_t)1 << 30)
+
+typedef struct eddy__bufpool {
+    eddy__buf **free;
+    unsigned nfree, max_free;
+    uint32_t base; /* capacity of pooled buffers */
+} eddy__bufpool;
+
+int eddy__bufpool_init(eddy__bufpool *p, size_t base, unsigned max_free);
+void eddy__bufpool_destroy(eddy__bufpool *p);
+/* An empty buffer of the pool's base capacity, or NULL when out of memory. */
+eddy__buf *eddy__bufpool_get(eddy__bufpool *p);
+/* Give a buffer back: kept for reuse when it has the base capacity and the
+ * pool has room, freed otherwise. */
+void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b);
+
+/* Append n bytes, growing the buffer (by doubling) so that it never holds
+ * more than limit bytes.  Returns 0, -ENOBUFS over limit, -ENOMEM. */
+int eddy__buf_append(eddy__buf **b, const void *src, size_t n, size_t limit);
+/* Grow so that at least `want` bytes of space are free, without passing
+ * limit in total capacity.  Returns 0, -ENOBUFS or -ENOMEM. */
+int eddy__buf_reserve(eddy__buf **b, size_t want, size_t limit);
+void eddy__buf_consume(eddy__buf *b, size_t n);
+/* The held bytes as at most two iovecs; returns their count. */
+int eddy__buf_data_iov(const eddy__buf *b, struct iovec iov[2]);
+/* The free space, in order after the held bytes, as at most two iovecs. */
+int eddy__buf_space_iov(eddy__buf *b, struct iovec iov[2]);
+/* Count n bytes just written into the space that space_iov returned. */
+void eddy__buf_commit(eddy__buf *b, size_t n);
+/* Make the held bytes contiguous and return a pointer to the first. */
+char *eddy__buf_linearize(eddy__buf *b);
+
+static inline size_t eddy__buf_len(const eddy__buf *b) { return b ? b->len : 0; }
+
+#endif

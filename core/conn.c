@@ -1,0 +1,288 @@
+/* core/conn.c - the per-connection hot path.
+ *
+ * Reading: edge-triggered, so a wake reads until a read returns less than
+ * the room it was given (the socket is drained; no extra read to EAGAIN),
+ * or until the loop's per-connection budget is spent, when the connection
+ * goes on the ready list and the others get their turn.  Each read is
+ * handed to the handler at once, so a reply can go out in the same turn.
+ *
+ * Writing: eddy_send() writes straight to the socket when nothing is
+ * queued, and queues only what the socket did not take; EPOLLOUT flushes
+ * the queue with writev().  Above the high-water mark the connection stops
+ * reading until the queue drains below the low-water mark, so a peer that
+ * sends without reading holds at most about high_water bytes of eddyd's
+ * memory.
+ *
+ * Handlers never cause a free under their own feet: eddy_send() and
+ * eddy_close() only set flags; the connection is destroyed by the loop
+ * after the callback returns (settle()).
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "server.h"
+
+/* After a handler callback or an I/O step: close the connection if it
+ * failed, or if it is closing and nothing is left to send.  Returns -1 when
+ * it is gone. */
+static int settle(eddy_conn *c)
+{
+    if (c->h.fd < 0)
+        return -1;
+    if ((c->h.flags & EDDY__CONN_FAILED) ||
+        ((c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) && !eddy__buf_len(c->out))) {
+        eddy__conn_destroy(c);
+        return -1;
+    }
+    return 0;
+}
+
+void eddy__conn_open(eddy__loop *l, eddy_listener *ls, int fd)
+{
+    eddy_conn *c = calloc(1, sizeof(*c));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (!c || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
+                          ls->name, eddy_strerror(c ? -errno : -ENOMEM));
+        free(c);
+        close(fd);
+        atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
+        return;
+    }
+    c->h.fd = fd;
+    c->h.kind = EDDY__KIND_CONN;
+    c->loop = l;
+    c->listener = ls;
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    eddy__count(&l->n.accepted, 1);
+    if (ls->handler->open && ls->handler->open(c) < 0)
+        c->h.flags |= EDDY__CONN_CLOSING;
+    settle(c);
+}
+
+/* Hand everything buffered to the handler; keep what it did not consume. */
+static int deliver(eddy_conn *c)
+{
+    size_t len = c->in->len;
+    const char *p = eddy__buf_linearize(c->in);
+    size_t used = c->listener->handler->data(c, p, len);
+    eddy__buf_consume(c->in, used < len ? used : len);
+    return settle(c);
+}
+
+/* Room to read into: a pooled buffer, grown while the handler leaves input
+ * unconsumed, up to max_message.  Returns -1 when there is none. */
+static int input_room(eddy_conn *c)
+{
+    if (!c->in && !(c->in = eddy__bufpool_get(&c->loop->pool)))
+        return -1;
+    if (c->in->len < c->in->cap)
+        return 0;
+    size_t max = c->listener->max_message, want = c->in->cap;
+    if (c->in->len + want > max)
+        want = max > c->in->len ? max - c->in->len : 0;
+    return want && eddy__buf_reserve(&c->in, want, max) == 0 ? 0 : -1;
+}
+
+static void conn_read(eddy_conn *c)
+{
+    eddy__loop *l = c->loop;
+    size_t budget = l->read_budget;
+    while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED))) {
+        if (input_room(c) < 0) {
+            eddy__log_limited(&l->rl_error, EDDY__LOG_WARN,
+                              "closing a connection on %s: unconsumed input over max_message "
+                              "(%zu bytes) or out of memory",
+                              c->listener->name, c->listener->max_message);
+            eddy__conn_destroy(c);
+            return;
+        }
+        struct iovec iov[2];
+        int cnt = eddy__buf_space_iov(c->in, iov);
+        size_t room = iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0);
+        ssize_t n = cnt == 1 ? read(c->h.fd, iov[0].iov_base, iov[0].iov_len)
+                             : readv(c->h.fd, iov, cnt);
+        if (n > 0) {
+            eddy__buf_commit(c->in, (size_t)n);
+            eddy__count(&l->n.bytes_in, (unsigned long long)n);
+            if (deliver(c) < 0)
+                return;
+            if ((size_t)n < room && !(c->h.flags & EDDY__CONN_RDHUP))
+                break; /* drained */
+            if ((size_t)n >= budget) {
+                eddy__loop_queue(l, &c->h); /* fairness: the others first */
+                break;
+            }
+            budget -= (size_t)n;
+        } else if (n == 0) {
+            c->h.flags |= EDDY__CONN_EOF;
+        } else if (errno == EAGAIN) {
+            break;
+        } else if (errno != EINTR) {
+            eddy__conn_destroy(c); /* ECONNRESET and friends: this connection only */
+            return;
+        }
+    }
+    if (c->in && c->in->len == 0) {
+        eddy__bufpool_put(&l->pool, c->in);
+        c->in = NULL;
+    }
+    settle(c);
+}
+
+static void conn_flush(eddy_conn *c)
+{
+    eddy__loop *l = c->loop;
+    while (eddy__buf_len(c->out)) {
+        struct iovec iov[2];
+        int cnt = eddy__buf_data_iov(c->out, iov);
+        ssize_t n = writev(c->h.fd, iov, cnt);
+        if (n > 0) {
+            eddy__buf_consume(c->out, (size_t)n);
+            eddy__count(&l->n.bytes_out, (unsigned long long)n);
+        } else if (errno == EAGAIN) {
+            break;
+        } else if (errno != EINTR) {
+            eddy__conn_destroy(c); /* EPIPE, ECONNRESET: this connection only */
+            return;
+        }
+    }
+    if (c->out && c->out->len == 0) {
+        eddy__bufpool_put(&l->pool, c->out);
+        c->out = NULL;
+    }
+    if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= c->listener->low_water) {
+        c->h.flags &= (uint16_t)~EDDY__CONN_PAUSED;
+        eddy__loop_queue(l, &c->h); /* the edge may have passed: read on */
+    }
+    settle(c);
+}
+
+void eddy__conn_event(eddy_conn *c, uint32_t events)
+{
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->h.flags |= EDDY__CONN_RDHUP;
+    if ((events & EPOLLOUT) && eddy__buf_len(c->out)) {
+        conn_flush(c);
+        if (c->h.fd < 0)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        conn_read(c);
+}
+
+void eddy__conn_resume(eddy_conn *c)
+{
+    conn_read(c);
+}
+
+void eddy__conn_destroy(eddy_conn *c)
+{
+    eddy__loop *l = c->loop;
+    if (c->h.fd < 0)
+        return;
+    if (c->listener->handler->close)
+        c->listener->handler->close(c);
+    close(c->h.fd);
+    c->h.fd = -1;
+    eddy__bufpool_put(&l->pool, c->in);
+    eddy__bufpool_put(&l->pool, c->out);
+    c->in = c->out = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = NULL;
+    c->next = NULL;
+    if (!c->h.queued) { /* else the ready list hands it to the dead list */
+        c->next = l->dead;
+        l->dead = c;
+    }
+    eddy__count(&l->n.closed, 1);
+    atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
+    eddy__loop_fd_freed(l);
+}
+
+void eddy__conn_free(eddy_conn *c)
+{
+    free(c);
+}
+
+int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
+{
+    if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)) || iovcnt < 0)
+        return -EPIPE;
+    eddy__loop *l = c->loop;
+    size_t skip = 0;
+    if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
+        ssize_t n;
+        do
+            n = writev(c->h.fd, iov, iovcnt);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN) {
+            c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
+            return -EPIPE;
+        }
+        if (n > 0) {
+            eddy__count(&l->n.bytes_out, (unsigned long long)n);
+            skip = (size_t)n;
+        }
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        if (!c->out && !(c->out = eddy__bufpool_get(&l->pool))) {
+            c->h.flags |= EDDY__CONN_FAILED;
+            return -ENOMEM;
+        }
+        int rc = eddy__buf_append(&c->out, (const char *)iov[i].iov_base + skip, len - skip,
+                                  EDDY__BUF_MAX);
+        if (rc < 0) {
+            c->h.flags |= EDDY__CONN_FAILED;
+            return rc;
+        }
+        skip = 0;
+    }
+    if (eddy__buf_len(c->out) > c->listener->high_water)
+        c->h.flags |= EDDY__CONN_PAUSED;
+    return 0;
+}
+
+int eddy_send(eddy_conn *c, const void *buf, size_t len)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    return eddy_sendv(c, &iov, 1);
+}
+
+void eddy_close(eddy_conn *c)
+{
+    c->h.flags |= EDDY__CONN_CLOSING;
+}
+
+void *eddy_conn_state(const eddy_conn *c)
+{
+    return c->listener->state;
+}
+
+void *eddy_conn_data(const eddy_conn *c)
+{
+    return c->data;
+}
+
+void eddy_conn_set_data(eddy_conn *c, void *data)
+{
+    c->data = data;
+}

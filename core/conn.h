@@ -1,0 +1,42 @@
+/* core/conn.h - a TCP connection: its read path into the handler and its
+ * write path out of eddy_send(). */
+#ifndef EDDY_CORE_CONN_H
+#define EDDY_CORE_CONN_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "eddy/handler.h"
+#include "listener.h"
+#include "loop.h"
+
+enum {
+    EDDY__CONN_CLOSING = 1 << 0, /* no more input; close once output is sent */
+    EDDY__CONN_FAILED = 1 << 1,  /* a write failed: close now, drop output */
+    EDDY__CONN_PAUSED = 1 << 2,  /* output above high water: not reading */
+    EDDY__CONN_EOF = 1 << 3,     /* the peer sent FIN: close once output is sent */
+    EDDY__CONN_RDHUP = 1 << 4,   /* FIN or error pending: read to the end, not to a short read */
+};
+
+struct eddy_conn {
+    eddy__handle h; /* first: epoll's data.ptr points here */
+    eddy__loop *loop;
+    eddy_listener *listener;
+    void *data;               /* the handler's */
+    eddy__buf *in;            /* input the handler has not consumed yet */
+    eddy__buf *out;           /* output the socket has not taken yet */
+    eddy_conn *next, *prev;   /* the loop's open connections; next: dead list */
+};
+
+/* Take ownership of an accepted fd: register it and call open(). */
+void eddy__conn_open(eddy__loop *l, eddy_listener *ls, int fd);
+/* An epoll event for the connection. */
+void eddy__conn_event(eddy_conn *c, uint32_t events);
+/* Its turn on the ready list: read on where the budget stopped. */
+void eddy__conn_resume(eddy_conn *c);
+/* Close now: call close(), free its buffers, mark the fd stale.  The
+ * memory stays until the loop's turn ends (eddy__conn_free). */
+void eddy__conn_destroy(eddy_conn *c);
+void eddy__conn_free(eddy_conn *c);
+
+#endif

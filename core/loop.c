@@ -1,0 +1,280 @@
+/* core/loop.c - the reactor of one worker thread.
+ *
+ * One epoll fd per worker.  Connections are registered once, edge-triggered
+ * for input and output, and never re-armed.  A turn of the loop: wait for
+ * events (not at all when the ready list has work), serve them, serve the
+ * ready list (connections whose read budget ran out, connections that
+ * drained below their low-water mark, listeners with more to accept), then
+ * free the connections closed during the turn.  Freeing only at the end of
+ * a turn is what makes a later event of the same batch for a closed
+ * connection harmless: its fd is -1 and it is skipped.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "server.h"
+
+enum {
+    LOOP_EVENTS = 256,         /* events taken from one epoll_wait */
+    ACCEPT_BUDGET = 64,        /* accepts per listener per turn */
+    READ_BUDGET = 256 * 1024,  /* bytes read per connection per turn */
+    BUF_BASE = 64 * 1024,      /* size of pooled I/O buffers */
+    BUF_POOL_MAX = 64,         /* pooled buffers kept per worker */
+    ACCEPT_RETRY_MS = 100,     /* out of fds: try accepting again this often */
+};
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
+{
+    memset(l, 0, sizeof(*l));
+    l->server = s;
+    l->id = id;
+    l->epfd = -1;
+    l->wake.fd = -1;
+    l->wake.kind = EDDY__KIND_WAKE;
+    l->ready_tail = &l->ready;
+    l->read_budget = READ_BUDGET;
+    if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
+        return -ENOMEM;
+    for (eddy_listener *ls = s->listeners; ls; ls = ls->next)
+        l->nlsocks++;
+    l->lsocks = calloc(l->nlsocks ? l->nlsocks : 1, sizeof(*l->lsocks));
+    if (!l->lsocks)
+        return -ENOMEM;
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        l->lsocks[i].h.fd = -1;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0)
+        return -errno;
+    l->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->wake.fd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &l->wake};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake.fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
+{
+    unsigned i = 0;
+    for (eddy_listener *ls = l->server->listeners; ls; ls = ls->next, i++) {
+        eddy__lsock *s = &l->lsocks[i];
+        int fd = eddy__listener_open_socket(ls);
+        if (fd < 0) {
+            *failed = ls;
+            return fd;
+        }
+        s->h.fd = fd;
+        s->h.kind = EDDY__KIND_LISTEN;
+        s->listener = ls;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &s->h};
+        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            *failed = ls;
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+void eddy__loop_queue(eddy__loop *l, eddy__handle *h)
+{
+    if (h->queued)
+        return;
+    h->queued = 1;
+    h->ready_next = NULL;
+    *l->ready_tail = h;
+    l->ready_tail = &h->ready_next;
+}
+
+static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
+{
+    if (s->paused)
+        return;
+    s->paused = 1;
+    l->npaused++;
+    eddy__count(&l->n.accept_pauses, 1);
+    eddy__log_limited(&l->rl_nofile, EDDY__LOG_WARN,
+                      "accepting on %s paused: %s; open connections are still served",
+                      s->listener->name, eddy_strerror(-err));
+}
+
+static void accept_resume(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks && l->npaused; i++) {
+        if (l->lsocks[i].paused) {
+            l->lsocks[i].paused = 0;
+            l->npaused--;
+            eddy__loop_queue(l, &l->lsocks[i].h);
+        }
+    }
+}
+
+void eddy__loop_fd_freed(eddy__loop *l)
+{
+    if (l->npaused)
+        accept_resume(l);
+}
+
+/* Accept up to a budget of connections, then yield to the rest of the
+ * turn.  Over max_connections a connection is closed at once. */
+static void accept_some(eddy__loop *l, eddy__lsock *s)
+{
+    eddy_server *srv = l->server;
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        int fd = accept4(s->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN:
+                return;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                accept_pause(l, s, errno);
+                return;
+            default:
+                eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "accept on %s: %s",
+                                  s->listener->name, eddy_strerror(-errno));
+                return;
+            }
+        }
+        if (atomic_fetch_add_explicit(&srv->open, 1, memory_order_relaxed) >=
+            srv->max_connections) {
+            atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+            close(fd);
+            eddy__count(&l->n.refused, 1);
+            eddy__log_limited(&l->rl_refused, EDDY__LOG_WARN,
+                              "refused a connection on %s: max_connections (%u) reached",
+                              s->listener->name, srv->max_connections);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        eddy__conn_open(l, s->listener, fd);
+    }
+    eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
+}
+
+static void run_ready(eddy__loop *l)
+{
+    eddy__handle *h = l->ready;
+    l->ready = NULL;
+    l->ready_tail = &l->ready;
+    while (h) {
+        eddy__handle *next = h->ready_next;
+        h->queued = 0;
+        if (h->kind == EDDY__KIND_LISTEN) {
+            if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
+                accept_some(l, (eddy__lsock *)h);
+        } else if (h->fd >= 0) {
+            eddy__conn_resume((eddy_conn *)h);
+        } else { /* closed while queued */
+            eddy_conn *c = (eddy_conn *)h;
+            c->next = l->dead;
+            l->dead = c;
+        }
+        h = next;
+    }
+}
+
+static void free_dead(eddy__loop *l)
+{
+    while (l->dead) {
+        eddy_conn *c = l->dead;
+        l->dead = c->next;
+        eddy__conn_free(c);
+    }
+}
+
+void eddy__loop_run(eddy__loop *l)
+{
+    struct epoll_event events[LOOP_EVENTS];
+    long retry_at = 0;
+    while (!atomic_load_explicit(&l->server->stopping, memory_order_acquire)) {
+        int timeout = l->ready ? 0 : l->npaused ? ACCEPT_RETRY_MS : -1;
+        int n = epoll_wait(l->epfd, events, LOOP_EVENTS, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            eddy__log(EDDY__LOG_ERROR, "worker %d: epoll_wait: %s", l->id, eddy_strerror(-errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            eddy__handle *h = events[i].data.ptr;
+            if (h->kind == EDDY__KIND_CONN) {
+                if (h->fd >= 0)
+                    eddy__conn_event((eddy_conn *)h, events[i].events);
+            } else if (h->kind == EDDY__KIND_LISTEN) {
+                if (!((eddy__lsock *)h)->paused)
+                    accept_some(l, (eddy__lsock *)h);
+            } else {
+                uint64_t v;
+                ssize_t r = read(h->fd, &v, sizeof(v)); /* only says: look at the stop flag */
+                (void)r;
+            }
+        }
+        if (l->npaused) {
+            long now = now_ms();
+            if (now >= retry_at) {
+                retry_at = now + ACCEPT_RETRY_MS;
+                accept_resume(l);
+            }
+        }
+        run_ready(l);
+        free_dead(l);
+    }
+    /* Stopping: no more accepts, every connection closed (handlers see
+     * close()), every byte of memory given back. */
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        if (l->lsocks[i].h.fd >= 0)
+            close(l->lsocks[i].h.fd);
+        l->lsocks[i].h.fd = -1;
+    }
+    while (l->conns)
+        eddy__conn_destroy(l->conns);
+    run_ready(l); /* hands closed-while-queued connections to the dead list */
+    free_dead(l);
+}
+
+void eddy__loop_wake(eddy__loop *l)
+{
+    uint64_t one = 1;
+    ssize_t r = write(l->wake.fd, &one, sizeof(one)); /* async-signal-safe */
+    (void)r;
+}
+
+void eddy__loop_destroy(eddy__loop *l)
+{
+    for (unsigned i = 0; l->lsocks && i < l->nlsocks; i++)
+        if (l->lsocks[i].h.fd >= 0)
+            close(l->lsocks[i].h.fd);
+    free(l->lsocks);
+    l->lsocks = NULL;
+    if (l->wake.fd >= 0)
+        close(l->wake.fd);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    l->wake.fd = l->epfd = -1;
+    eddy__bufpool_destroy(&l->pool);
+}

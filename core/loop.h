@@ -1,0 +1,77 @@
+/* core/loop.h - one worker's reactor: an epoll fd, its listening sockets,
+ * its connections, its buffers and its ready list.  Everything here is
+ * touched only by the worker's own thread, except the counters (read by
+ * eddy_server_stats with relaxed atomics) and the wake eventfd. */
+#ifndef EDDY_CORE_LOOP_H
+#define EDDY_CORE_LOOP_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "eddy/eddy.h"
+#include "log.h"
+
+enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_WAKE };
+
+/* What epoll_event.data.ptr points at: the first member of a connection,
+ * a listening socket and the wake eventfd. */
+typedef struct eddy__handle {
+    int fd;              /* -1 once closed: later events for it are stale */
+    uint8_t kind;
+    uint8_t queued;      /* on the ready list */
+    uint16_t flags;      /* a connection's EDDY__CONN_* flags */
+    struct eddy__handle *ready_next;
+} eddy__handle;
+
+typedef struct eddy__lsock {
+    eddy__handle h;
+    eddy_listener *listener;
+    int paused; /* out of fds: accepting waits for a close or the retry tick */
+} eddy__lsock;
+
+/* Written by the owning thread only; read by anyone (relaxed). */
+typedef struct eddy__counters {
+    atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
+} eddy__counters;
+
+typedef struct eddy__loop {
+    eddy_server *server;
+    int id;
+    int epfd;
+    eddy__handle wake; /* eventfd: eddy_server_stop() */
+    eddy__lsock *lsocks;
+    unsigned nlsocks, npaused;
+    eddy__bufpool pool;
+    size_t read_budget;      /* bytes read per connection per wake */
+    eddy_conn *conns;        /* every open connection */
+    eddy__handle *ready;     /* more to do without waiting for epoll */
+    eddy__handle **ready_tail;
+    eddy_conn *dead;         /* closed this turn, freed at its end */
+    eddy__counters n;
+    eddy__ratelimit rl_refused, rl_nofile, rl_error;
+} eddy__loop;
+
+/* Owner-thread increment of a counter that others may read. */
+static inline void eddy__count(atomic_ullong *c, unsigned long long n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+int eddy__loop_init(eddy__loop *l, eddy_server *s, int id);
+/* Open this worker's socket for every listener.  Negative errno and the
+ * listener that failed in *failed. */
+int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed);
+/* Serve until eddy__loop_wake() after the server's stop flag is set; then
+ * close every connection. */
+void eddy__loop_run(eddy__loop *l);
+void eddy__loop_wake(eddy__loop *l);
+void eddy__loop_destroy(eddy__loop *l);
+
+/* Put a handle on the ready list (once). */
+void eddy__loop_queue(eddy__loop *l, eddy__handle *h);
+/* A connection closed: accepting may resume. */
+void eddy__loop_fd_freed(eddy__loop *l);
+
+#endif

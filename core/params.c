@@ -1,0 +1,194 @@
+/* core/params.c - listener parameters and their typed getters (see
+ * eddy/handler.h).  A getter that meets a bad value records the error with
+ * the parameter's line, so a plugin author writes one call per parameter
+ * and the operator still gets "file:line: what is wrong". */
+#include "params.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "eddy/eddy.h"
+
+int eddy_params_new(eddy_params **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+void eddy_params_free(eddy_params *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i].name);
+        free(p->items[i].value);
+    }
+    free(p->items);
+    free(p);
+}
+
+static const eddy__param *find(const eddy_params *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (strcmp(p->items[i].name, name) == 0)
+            return &p->items[i];
+    return NULL;
+}
+
+int eddy_params_add(eddy_params *p, const char *name, const char *value, int line)
+{
+    if (!p || !name || !value)
+        return -EINVAL;
+    if (find(p, name)) {
+        eddy_params_reject(p, NULL, "parameter '%s' given twice", name);
+        return -EEXIST;
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4;
+        eddy__param *items = realloc(p->items, cap * sizeof(*items));
+        if (!items)
+            return -ENOMEM;
+        p->items = items;
+        p->cap = cap;
+    }
+    eddy__param *it = &p->items[p->n];
+    it->name = strdup(name);
+    it->value = strdup(value);
+    it->line = line;
+    if (!it->name || !it->value) {
+        free(it->name);
+        free(it->value);
+        return -ENOMEM;
+    }
+    p->n++;
+    return 0;
+}
+
+int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
+{
+    if (!p || p->error[0]) /* keep the first error: it is the cause */
+        return -EINVAL;
+    const eddy__param *it = name ? find(p, name) : NULL;
+    p->error_line = it ? it->line : 0;
+    int n = 0;
+    if (name)
+        n = snprintf(p->error, sizeof(p->error), "%s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error + n, sizeof(p->error) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+int eddy__params_check(eddy_params *p, const eddy_handler *h)
+{
+    for (size_t i = 0; p && i < p->n; i++) {
+        int known = 0;
+        for (const char *const *k = h->params; k && *k && !known; k++)
+            known = strcmp(*k, p->items[i].name) == 0;
+        if (!known)
+            return eddy_params_reject(p, p->items[i].name, "unknown parameter for handler '%s'",
+                                      h->name);
+    }
+    return 0;
+}
+
+const char *eddy_params_str(const eddy_params *p, const char *name, const char *def)
+{
+    const eddy__param *it = find(p, name);
+    return it ? it->value : def;
+}
+
+/* A decimal number with an optional unit suffix from units[]; the result
+ * must fit in a long after scaling. */
+struct unit {
+    const char *suffix;
+    long scale;
+};
+
+static int parse_scaled(const char *s, const struct unit *units, long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -EINVAL;
+    long scale = 0;
+    for (const struct unit *u = units; u->suffix; u++)
+        if (strcasecmp(end, u->suffix) == 0) {
+            scale = u->scale;
+            break;
+        }
+    if (!scale || v > (unsigned long long)(LONG_MAX / scale))
+        return -EINVAL;
+    *out = (long)v * scale;
+    return 0;
+}
+
+int eddy__parse_size(const char *s, size_t *out)
+{
+    static const struct unit units[] = {
+        {"", 1}, {"k", 1L << 10}, {"m", 1L << 20}, {"g", 1L << 30}, {NULL, 0}};
+    long v;
+    int rc = parse_scaled(s, units, &v);
+    if (rc == 0)
+        *out = (size_t)v;
+    return rc;
+}
+
+int eddy__parse_msec(const char *s, long *out)
+{
+    static const struct unit units[] = {
+        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+    return parse_scaled(s, units, out);
+}
+
+int eddy__parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"on", "yes", "true", "1"};
+    static const char *const no[] = {"off", "no", "false", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return -EINVAL;
+}
+
+int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out)
+{
+    const char *v = eddy_params_str(p, name, NULL);
+    if (!v)
+        return *out = def, 0;
+    if (eddy__parse_size(v, out) < 0)
+        return eddy_params_reject(p, name, "'%s' is not a size (e.g. 512, 64k, 1m)", v);
+    return 0;
+}
+
+int eddy_params_bool(eddy_params *p, const char *name, int def, int *out)
+{
+    const char *v = eddy_params_str(p, name, NULL);
+    if (!v)
+        return *out = def, 0;
+    if (eddy__parse_bool(v, out) < 0)
+        return eddy_params_reject(p, name, "'%s' is not on or off", v);
+    return 0;
+}
+
+int eddy_params_msec(eddy_params *p, const char *name, long def, long *out)
+{
+    const char *v = eddy_params_str(p, name, NULL);
+    if (!v)
+        return *out = def, 0;
+    if (eddy__parse_msec(v, out) < 0)
+        return eddy_params_reject(p, name, "'%s' is not a duration (e.g. 500ms, 30s)", v);
+    return 0;
+}

@@ -1,0 +1,274 @@
+/* core/server.c - the public server API: listeners, workers, start, stop,
+ * wait, stats.  Sockets are bound in eddy_server_start() on the calling
+ * thread, so a bad address is reported before any worker runs. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "params.h"
+
+enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024 };
+#define DEFAULT_HIGH_WATER ((size_t)1 << 20)
+#define DEFAULT_LOW_WATER ((size_t)256 << 10)
+#define DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
+
+const char *eddy_version(void)
+{
+    return EDDY_VERSION_STRING;
+}
+
+static int fail(eddy_server *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(eddy_server *s, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof(s->error), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int eddy_server_new(eddy_server **out)
+{
+    eddy_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->max_connections = DEFAULT_MAX_CONNECTIONS;
+    *out = s;
+    return 0;
+}
+
+const char *eddy_server_error(const eddy_server *s)
+{
+    return s->error;
+}
+
+int eddy_server_set_workers(eddy_server *s, int workers)
+{
+    if (workers < 0 || workers > MAX_WORKERS)
+        return fail(s, -EINVAL, "workers must be 0 to %d, not %d", MAX_WORKERS, workers);
+    s->workers = workers;
+    return 0;
+}
+
+static int resolve_workers(const eddy_server *s)
+{
+    if (s->workers > 0)
+        return s->workers;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? (int)(cpus < MAX_WORKERS ? cpus : MAX_WORKERS) : 1;
+}
+
+int eddy_server_worker_count(const eddy_server *s)
+{
+    return s->started ? s->nloops : resolve_workers(s);
+}
+
+int eddy_server_set_max_connections(eddy_server *s, unsigned max)
+{
+    if (max == 0)
+        return fail(s, -EINVAL, "max_connections must be at least 1");
+    s->max_connections = max;
+    return 0;
+}
+
+int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
+                       eddy_params *params, eddy_listener **out)
+{
+    if (s->started)
+        return fail(s, -EBUSY, "listen %s: the server is already running", address);
+    if (!h || !h->data || !h->name)
+        return fail(s, -EINVAL, "listen %s: handler table without a name or data()", address);
+    if (h->abi_version != EDDY_ABI_VERSION)
+        return fail(s, -EINVAL, "handler '%s' has ABI version %u, this eddy has %u", h->name,
+                    h->abi_version, EDDY_ABI_VERSION);
+    eddy_listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return fail(s, -ENOMEM, "listen %s: %s", address, eddy_strerror(-ENOMEM));
+    if (eddy__parse_address(address, &l->addr, &l->addrlen) < 0) {
+        free(l);
+        return fail(s, -EINVAL, "'%s' is not an address: expected IPv4:PORT, e.g. 127.0.0.1:7777",
+                    address);
+    }
+    for (eddy_listener *o = s->listeners; o; o = o->next)
+        if (strcmp(o->name, address) == 0) {
+            free(l);
+            return fail(s, -EEXIST, "listen %s: given twice", address);
+        }
+    snprintf(l->name, sizeof(l->name), "%s", address);
+    l->handler = h;
+    l->high_water = DEFAULT_HIGH_WATER;
+    l->low_water = DEFAULT_LOW_WATER;
+    l->max_message = DEFAULT_MAX_MESSAGE;
+    int rc = eddy__params_check(params, h);
+    if (rc == 0 && h->init)
+        rc = h->init(&l->state, params);
+    if (rc < 0) {
+        free(l);
+        const char *why = params && params->error[0] ? params->error : eddy_strerror(rc);
+        return fail(s, rc, "handler '%s': %s", h->name, why);
+    }
+    eddy_listener **tail = &s->listeners;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = l;
+    if (out)
+        *out = l;
+    return 0;
+}
+
+int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
+{
+    if (high == 0 || low > high)
+        return -EINVAL;
+    l->high_water = high;
+    l->low_water = low;
+    return 0;
+}
+
+int eddy_listener_set_max_message(eddy_listener *l, size_t max)
+{
+    if (max == 0 || max > EDDY__BUF_MAX)
+        return -EINVAL;
+    l->max_message = max;
+    return 0;
+}
+
+int eddy_listener_port(const eddy_listener *l)
+{
+    return l->port;
+}
+
+static void *worker_main(void *arg)
+{
+    eddy__loop_run(arg);
+    return NULL;
+}
+
+/* Close everything start() opened; the loops were never run. */
+static void unwind(eddy_server *s, int nloops)
+{
+    for (int i = 0; i < nloops; i++)
+        eddy__loop_destroy(&s->loops[i]);
+    free(s->loops);
+    free(s->threads);
+    s->loops = NULL;
+    s->threads = NULL;
+}
+
+int eddy_server_start(eddy_server *s)
+{
+    if (s->started)
+        return fail(s, -EBUSY, "the server is already running");
+    if (!s->listeners)
+        return fail(s, -EINVAL, "no listener");
+    int n = resolve_workers(s);
+    for (eddy_listener *l = s->listeners; l; l = l->next) {
+        int rc = eddy__listener_probe(l);
+        if (rc < 0)
+            return fail(s, rc, "cannot listen on %s: %s", l->name, eddy_strerror(rc));
+    }
+    s->loops = calloc((size_t)n, sizeof(*s->loops));
+    s->threads = calloc((size_t)n, sizeof(*s->threads));
+    if (!s->loops || !s->threads) {
+        unwind(s, 0);
+        return fail(s, -ENOMEM, "starting %d workers: %s", n, eddy_strerror(-ENOMEM));
+    }
+    for (int i = 0; i < n; i++) {
+        eddy_listener *failed = NULL;
+        int rc = eddy__loop_init(&s->loops[i], s, i);
+        if (rc == 0)
+            rc = eddy__loop_open_listeners(&s->loops[i], &failed);
+        if (rc < 0) {
+            unwind(s, i + 1);
+            if (failed)
+                return fail(s, rc, "cannot listen on %s: %s", failed->name, eddy_strerror(rc));
+            return fail(s, rc, "starting worker %d: %s", i, eddy_strerror(rc));
+        }
+    }
+    /* Workers take no signals: the embedding program decides who does. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int started = 0, rc = 0;
+    for (; started < n; started++) {
+        rc = -pthread_create(&s->threads[started], NULL, worker_main, &s->loops[started]);
+        if (rc < 0)
+            break;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->nloops = n;
+    s->started = 1;
+    if (rc < 0) {
+        eddy_server_stop(s);
+        for (int i = 0; i < started; i++)
+            pthread_join(s->threads[i], NULL);
+        s->started = 0;
+        s->nloops = 0;
+        unwind(s, n);
+        return fail(s, rc, "starting worker threads: %s", eddy_strerror(rc));
+    }
+    return 0;
+}
+
+void eddy_server_stop(eddy_server *s)
+{
+    atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    for (int i = 0; i < s->nloops; i++)
+        eddy__loop_wake(&s->loops[i]);
+}
+
+int eddy_server_wait(eddy_server *s)
+{
+    if (!s->started)
+        return 0;
+    for (int i = 0; i < s->nloops; i++)
+        pthread_join(s->threads[i], NULL);
+    unwind(s, s->nloops);
+    s->nloops = 0;
+    s->started = 0;
+    return 0;
+}
+
+void eddy_server_free(eddy_server *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        eddy_server_stop(s);
+        eddy_server_wait(s);
+    }
+    while (s->listeners) {
+        eddy_listener *l = s->listeners;
+        s->listeners = l->next;
+        if (l->handler->fini)
+            l->handler->fini(l->state);
+        free(l);
+    }
+    free(s);
+}
+
+static unsigned long long load(const atomic_ullong *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void eddy_server_stats(const eddy_server *s, eddy_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < s->nloops; i++) {
+        const eddy__counters *n = &s->loops[i].n;
+        out->accepted += load(&n->accepted);
+        out->refused += load(&n->refused);
+        out->open += load(&n->accepted) - load(&n->closed);
+        out->bytes_in += load(&n->bytes_in);
+        out->bytes_out += load(&n->bytes_out);
+        out->accept_pauses += load(&n->accept_pauses);
+    }
+}

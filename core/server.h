@@ -1,0 +1,26 @@
+/* core/server.h - the server: its listeners, its workers, the limits they
+ * share. */
+#ifndef EDDY_CORE_SERVER_H
+#define EDDY_CORE_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "eddy/eddy.h"
+#include "listener.h"
+#include "loop.h"
+
+struct eddy_server {
+    int workers; /* asked for; 0 = one per online CPU */
+    int nloops;
+    unsigned max_connections;
+    eddy_listener *listeners;
+    eddy__loop *loops;
+    pthread_t *threads;
+    atomic_uint open; /* connections open over all workers */
+    atomic_int stopping;
+    int started;
+    char error[320];
+};
+
+#endif

@@ -1,0 +1,93 @@
+/* eddy/eddy.h - embedding libeddy: a server, its listeners, run and stop.
+ *
+ *   eddy_server *s;
+ *   eddy_server_new(&s);
+ *   eddy_server_listen(s, "127.0.0.1:7777", eddy_echo_handler(), NULL, NULL);
+ *   eddy_server_start(s);      spawns the worker threads, returns
+ *   ...                        eddy_server_stop(s) from anywhere, even a signal handler
+ *   eddy_server_wait(s);       joins the workers
+ *   eddy_server_free(s);
+ *
+ * Every function returns 0 or a negative errno; eddy_server_error() then
+ * holds a one-line message naming what failed.
+ */
+#ifndef EDDY_EDDY_H
+#define EDDY_EDDY_H
+
+#include <stddef.h>
+
+#include "eddy/error.h"
+#include "eddy/handler.h"
+#include "eddy/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_server eddy_server;
+typedef struct eddy_listener eddy_listener;
+
+EDDY_API const char *eddy_version(void);
+
+/* The built-in echo: replies prefix + each chunk read.  Parameters:
+ * prefix (default "Received: "), close_after_reply (default off: one read
+ * of at most 1024 bytes, one reply, close, as the seed's server does). */
+EDDY_API const eddy_handler *eddy_echo_handler(void);
+
+EDDY_API int eddy_server_new(eddy_server **out);
+EDDY_API void eddy_server_free(eddy_server *s);
+EDDY_API const char *eddy_server_error(const eddy_server *s);
+
+/* workers: 0 = one per online CPU (the default). */
+EDDY_API int eddy_server_set_workers(eddy_server *s, int workers);
+/* The number of workers: as set, or resolved from the CPU count. */
+EDDY_API int eddy_server_worker_count(const eddy_server *s);
+/* Connections open at once over all listeners (default 10000). */
+EDDY_API int eddy_server_set_max_connections(eddy_server *s, unsigned max);
+
+/* Add a TCP listener on "IPv4:PORT".  Calls the handler's init() with
+ * params (which may be NULL, and which the caller still owns) at once, so a
+ * bad parameter is reported before any socket is opened.  *out, when given,
+ * receives the listener for the setters below. */
+EDDY_API int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
+                                eddy_params *params, eddy_listener **out);
+/* Output above high stops reading the connection until it drains below low
+ * (defaults 1 MiB and 256 KiB). */
+EDDY_API int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low);
+/* Largest input a handler may leave unconsumed (default 1 MiB). */
+EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
+/* The port bound, once started (useful with port 0). */
+EDDY_API int eddy_listener_port(const eddy_listener *l);
+
+/* Bind every listener and start the workers.  Fails (and binds nothing) on
+ * the first address that cannot be bound. */
+EDDY_API int eddy_server_start(eddy_server *s);
+/* Ask the workers to stop.  Async-signal-safe and thread-safe. */
+EDDY_API void eddy_server_stop(eddy_server *s);
+/* Wait until every worker has closed its connections and exited. */
+EDDY_API int eddy_server_wait(eddy_server *s);
+
+/* Parameters for a listener, built by a program or by the config loader. */
+EDDY_API int eddy_params_new(eddy_params **out);
+EDDY_API void eddy_params_free(eddy_params *p);
+/* line: where the parameter came from (0 when not from a file). */
+EDDY_API int eddy_params_add(eddy_params *p, const char *name, const char *value, int line);
+
+/* Counters summed over workers. */
+typedef struct eddy_stats {
+    unsigned long long accepted;    /* connections accepted */
+    unsigned long long refused;     /* closed at once: over max_connections */
+    unsigned long long open;        /* open now */
+    unsigned long long bytes_in;
+    unsigned long long bytes_out;
+    unsigned long long accept_pauses; /* times accepting paused for EMFILE/ENFILE */
+} eddy_stats;
+EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
+
+/* Log level: 0 error, 1 warn, 2 info (default), 3 debug. */
+EDDY_API void eddy_set_log_level(int level);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,91 @@
+/* eddy/handler.h - the handler contract.
+ *
+ * A handler is a const table of callbacks.  A plugin (.so) exports one
+ * function, eddy_handler_entry(), returning a pointer to its table; a program
+ * that embeds libeddy passes its table to eddy_server_listen() directly.
+ *
+ * The loop calls a handler only from the thread that owns the connection
+ * (or, for a listener with `dispatch pool`, from one pool thread at a time
+ * per connection): a handler never takes a lock for per-connection state and
+ * never sees an fd, epoll or a thread.
+ *
+ *   init   once per listener, before any socket is opened, with the
+ *          listener's parameters; stores per-listener state in *state.
+ *          Returns 0, or a negative errno after eddy_params_reject().
+ *   fini   once per listener at shutdown, with that state.
+ *   open   once per connection; optional.  Return 0 to keep it, <0 to close.
+ *   data   bytes read from the connection.  Returns how many it consumed;
+ *          the rest is handed back, followed by new bytes, on the next call.
+ *          A handler that consumes nothing while its buffered input is at
+ *          the listener's max_message is closed (it can never progress).
+ *   close  once per connection, after which the eddy_conn is gone; optional.
+ */
+#ifndef EDDY_HANDLER_H
+#define EDDY_HANDLER_H
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "eddy/error.h"
+#include "eddy/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_conn eddy_conn;
+typedef struct eddy_params eddy_params;
+
+/* flags */
+#define EDDY_HANDLER_BLOCKING 1u /* data() may block: dispatch to the pool by default */
+
+typedef struct eddy_handler {
+    unsigned abi_version;       /* EDDY_ABI_VERSION of the headers it was built with */
+    const char *name;
+    const char *const *params;  /* parameter names it accepts, NULL-terminated */
+    unsigned flags;
+    int (*init)(void **state, eddy_params *params);
+    void (*fini)(void *state);
+    int (*open)(eddy_conn *c);
+    size_t (*data)(eddy_conn *c, const char *buf, size_t len);
+    void (*close)(eddy_conn *c);
+} eddy_handler;
+
+/* The symbol a plugin exports. */
+#define EDDY_HANDLER_ENTRY "eddy_handler_entry"
+typedef const eddy_handler *(*eddy_handler_entry_fn)(void);
+
+/* Queue bytes for the peer.  Written at once when nothing is queued; the
+ * rest is kept and flushed when the socket is writable.  Returns 0, or
+ * -EPIPE once the connection is closing or closed (the bytes are dropped). */
+EDDY_API int eddy_send(eddy_conn *c, const void *buf, size_t len);
+EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Close after everything queued so far is sent.  No further data() call. */
+EDDY_API void eddy_close(eddy_conn *c);
+
+/* The listener's state from init(), and a per-connection pointer that the
+ * handler owns (NULL until set; the handler frees it in close()). */
+EDDY_API void *eddy_conn_state(const eddy_conn *c);
+EDDY_API void *eddy_conn_data(const eddy_conn *c);
+EDDY_API void eddy_conn_set_data(eddy_conn *c, void *data);
+
+/* Parameters of a listener, for init().  Each getter returns 0 and stores
+ * the value (or def when the parameter is absent), or records a precise
+ * error against that parameter and returns -EINVAL.
+ * Sizes accept a k/m/g suffix (powers of 1024); durations ms/s/m/h
+ * (default unit: ms); booleans on/off, yes/no, true/false, 1/0. */
+EDDY_API const char *eddy_params_str(const eddy_params *p, const char *name, const char *def);
+EDDY_API int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out);
+EDDY_API int eddy_params_bool(eddy_params *p, const char *name, int def, int *out);
+EDDY_API int eddy_params_msec(eddy_params *p, const char *name, long def, long *out);
+
+/* Reject parameter NAME (NULL: the listener as a whole) with a message;
+ * returns -EINVAL for init() to return. */
+EDDY_API int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

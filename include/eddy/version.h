@@ -1,0 +1,21 @@
+/* eddy/version.h - library version and handler ABI version.
+ *
+ * The ABI rule: EDDY_ABI_VERSION changes whenever a change to any public
+ * header would make a plugin built against the old headers misbehave when
+ * loaded by the new library (a field added, removed or reordered in
+ * eddy_handler or eddy_param, a callback's signature changed, a function
+ * removed).  Adding a new public function does not change it.  The plugin
+ * loader refuses any handler whose table carries a different value, and
+ * names both numbers.  EDDY_VERSION_* follow semantic versioning of the API.
+ */
+#ifndef EDDY_VERSION_H
+#define EDDY_VERSION_H
+
+#define EDDY_VERSION_MAJOR 0
+#define EDDY_VERSION_MINOR 1
+#define EDDY_VERSION_PATCH 0
+#define EDDY_VERSION_STRING "0.1.0"
+
+#define EDDY_ABI_VERSION 1u
+
+#endif

@@ -1,0 +1,12 @@
+/* tests/unit/suites.h - every unit suite, by name. */
+#ifndef EDDY_TEST_SUITES_H
+#define EDDY_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *buf_suite(void);
+Suite *params_suite(void);
+Suite *echo_suite(void);
+Suite *cli_suite(void);
+
+#endif

@@ -1,0 +1,182 @@
+/* tests/unit/test_buf.c - ring buffers: append, consume, wrap, growth
+ * limit, linearize, recycling through the pool. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "suites.h"
+
+static eddy__buf *make(size_t cap)
+{
+    eddy__bufpool p;
+    ck_assert_int_eq(eddy__bufpool_init(&p, cap, 0), 0);
+    eddy__buf *b = eddy__bufpool_get(&p);
+    eddy__bufpool_destroy(&p);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+/* Copy the held bytes out through data_iov, as writev would see them. */
+static size_t contents(const eddy__buf *b, char *out)
+{
+    struct iovec iov[2];
+    int n = eddy__buf_data_iov(b, iov);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(out + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    return off;
+}
+
+START_TEST(append_and_consume)
+{
+    eddy__buf *b = make(64);
+    ck_assert_int_eq(eddy__buf_append(&b, "hello ", 6, 1024), 0);
+    ck_assert_int_eq(eddy__buf_append(&b, "world", 5, 1024), 0);
+    ck_assert_uint_eq(eddy__buf_len(b), 11);
+    char out[64];
+    ck_assert_uint_eq(contents(b, out), 11);
+    ck_assert_mem_eq(out, "hello world", 11);
+    eddy__buf_consume(b, 6);
+    ck_assert_uint_eq(contents(b, out), 5);
+    ck_assert_mem_eq(out, "world", 5);
+    eddy__buf_consume(b, 5);
+    ck_assert_uint_eq(eddy__buf_len(b), 0);
+    ck_assert_uint_eq(b->head, 0); /* empty restarts at the front */
+    free(b);
+}
+END_TEST
+
+START_TEST(wraps_around)
+{
+    eddy__buf *b = make(64);
+    char fill[64], out[64];
+    for (int i = 0; i < 64; i++)
+        fill[i] = (char)i;
+    ck_assert_int_eq(eddy__buf_append(&b, fill, 60, 64), 0);
+    eddy__buf_consume(b, 50); /* head at 50, 10 held */
+    ck_assert_int_eq(eddy__buf_append(&b, fill, 30, 64), 0); /* wraps: 4 more at the end, 26 at the front */
+    ck_assert_uint_eq(b->cap, 64);                            /* no growth needed */
+    struct iovec iov[2];
+    ck_assert_int_eq(eddy__buf_data_iov(b, iov), 2);
+    ck_assert_uint_eq(iov[0].iov_len, 14);
+    ck_assert_uint_eq(iov[1].iov_len, 26);
+    ck_assert_uint_eq(contents(b, out), 40);
+    ck_assert_mem_eq(out, fill + 50, 10);
+    ck_assert_mem_eq(out + 10, fill, 30);
+    /* free space is the gap between tail and head */
+    ck_assert_int_eq(eddy__buf_space_iov(b, iov), 1);
+    ck_assert_uint_eq(iov[0].iov_len, 24);
+    /* linearize rotates in place and keeps the order */
+    char *p = eddy__buf_linearize(b);
+    ck_assert_ptr_eq(p, b->data);
+    ck_assert_mem_eq(p, fill + 50, 10);
+    ck_assert_mem_eq(p + 10, fill, 30);
+    free(b);
+}
+END_TEST
+
+START_TEST(space_wraps_for_readv)
+{
+    eddy__buf *b = make(64);
+    char fill[64] = {0};
+    ck_assert_int_eq(eddy__buf_append(&b, fill, 40, 64), 0);
+    eddy__buf_consume(b, 30); /* head 30, 10 held, tail at 40 */
+    struct iovec iov[2];
+    ck_assert_int_eq(eddy__buf_space_iov(b, iov), 2);
+    ck_assert_uint_eq(iov[0].iov_len, 24); /* 40..63 */
+    ck_assert_uint_eq(iov[1].iov_len, 30); /* 0..29 */
+    memset(iov[0].iov_base, 'a', 24);
+    memset(iov[1].iov_base, 'b', 5);
+    eddy__buf_commit(b, 29);
+    ck_assert_uint_eq(eddy__buf_len(b), 39);
+    char *p = eddy__buf_linearize(b);
+    ck_assert_int_eq(p[10], 'a');
+    ck_assert_int_eq(p[33], 'a');
+    ck_assert_int_eq(p[34], 'b');
+    free(b);
+}
+END_TEST
+
+START_TEST(grows_up_to_limit)
+{
+    eddy__buf *b = make(64);
+    char big[1000];
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(eddy__buf_append(&b, big, 100, 1000), 0);
+    ck_assert_uint_ge(b->cap, 100);
+    ck_assert_int_eq(eddy__buf_append(&b, big, 900, 1000), 0); /* exactly at the limit */
+    ck_assert_uint_eq(eddy__buf_len(b), 1000);
+    ck_assert_int_eq(eddy__buf_append(&b, big, 1, 1000), -ENOBUFS);
+    ck_assert_uint_eq(eddy__buf_len(b), 1000); /* a refused append changes nothing */
+    free(b);
+}
+END_TEST
+
+START_TEST(growth_keeps_wrapped_order)
+{
+    eddy__buf *b = make(64);
+    char seq[200], out[200];
+    for (int i = 0; i < 200; i++)
+        seq[i] = (char)(i * 7);
+    ck_assert_int_eq(eddy__buf_append(&b, seq, 50, 4096), 0);
+    eddy__buf_consume(b, 40);
+    ck_assert_int_eq(eddy__buf_append(&b, seq + 50, 40, 4096), 0); /* wrapped */
+    ck_assert_int_eq(eddy__buf_append(&b, seq + 90, 110, 4096), 0); /* grows */
+    ck_assert_uint_eq(contents(b, out), 160);
+    ck_assert_mem_eq(out, seq + 40, 160);
+    free(b);
+}
+END_TEST
+
+START_TEST(reserve_refuses_past_limit)
+{
+    eddy__buf *b = make(64);
+    ck_assert_int_eq(eddy__buf_reserve(&b, 64, 64), 0);
+    ck_assert_int_eq(eddy__buf_reserve(&b, 65, 64), -ENOBUFS);
+    ck_assert_int_eq(eddy__buf_reserve(&b, 100, 100), 0); /* a limit that is no power of two */
+    ck_assert_uint_eq(b->cap, 100);
+    free(b);
+}
+END_TEST
+
+START_TEST(pool_recycles)
+{
+    eddy__bufpool p;
+    ck_assert_int_eq(eddy__bufpool_init(&p, 100, 2), 0);
+    ck_assert_uint_eq(p.base, 128); /* rounded to a power of two */
+    eddy__buf *a = eddy__bufpool_get(&p), *b = eddy__bufpool_get(&p), *c = eddy__bufpool_get(&p);
+    ck_assert_int_eq(eddy__buf_append(&a, "x", 1, 128), 0);
+    eddy__bufpool_put(&p, a);
+    eddy__bufpool_put(&p, b);
+    eddy__bufpool_put(&p, c); /* pool full: freed */
+    ck_assert_uint_eq(p.nfree, 2);
+    eddy__buf *again = eddy__bufpool_get(&p);
+    ck_assert(again == a || again == b);
+    ck_assert_uint_eq(eddy__buf_len(again), 0); /* reset when pooled */
+    /* a grown buffer is freed, not pooled */
+    ck_assert_int_eq(eddy__buf_reserve(&again, 1000, 4096), 0);
+    eddy__bufpool_put(&p, again);
+    ck_assert_uint_eq(p.nfree, 1);
+    eddy__bufpool_put(&p, NULL); /* harmless */
+    eddy__bufpool_destroy(&p);
+}
+END_TEST
+
+Suite *buf_suite(void)
+{
+    Suite *s = suite_create("buf");
+    TCase *tc = tcase_create("buf");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, append_and_consume);
+    tcase_add_test(tc, wraps_around);
+    tcase_add_test(tc, space_wraps_for_readv);
+    tcase_add_test(tc, grows_up_to_limit);
+    tcase_add_test(tc, growth_keeps_wrapped_order);
+    tcase_add_test(tc, reserve_refuses_past_limit);
+    tcase_add_test(tc, pool_recycles);
+    suite_add_tcase(s, tc);
+    return s;
+}

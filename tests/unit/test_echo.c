@@ -1,0 +1,209 @@
+/* tests/unit/test_echo.c - the echo handler against a connection whose
+ * peer is the other end of a socketpair: the real eddy_send/eddy_close
+ * code, no network. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "eddy/eddy.h"
+#include "server.h"
+#include "suites.h"
+
+typedef struct fixture {
+    eddy_server *server;
+    eddy_listener *listener;
+    eddy__loop loop;
+    eddy_conn *conn;
+    int peer;
+} fixture;
+
+/* A connection on an echo listener with the given parameters (NULL-ended
+ * name/value pairs). */
+static void setup(fixture *f, const char *const *kv)
+{
+    eddy_params *p;
+    ck_assert_int_eq(eddy_server_new(&f->server), 0);
+    ck_assert_int_eq(eddy_params_new(&p), 0);
+    for (; kv && kv[0]; kv += 2)
+        ck_assert_int_eq(eddy_params_add(p, kv[0], kv[1], 1), 0);
+    ck_assert_int_eq(
+        eddy_server_listen(f->server, "127.0.0.1:0", eddy_echo_handler(), p, &f->listener), 0);
+    eddy_params_free(p);
+    ck_assert_int_eq(eddy__loop_init(&f->loop, f->server, 0), 0);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    atomic_fetch_add(&f->server->open, 1); /* as accept does */
+    eddy__conn_open(&f->loop, f->listener, sv[0]);
+    f->conn = f->loop.conns;
+    ck_assert_ptr_nonnull(f->conn);
+    f->peer = sv[1];
+}
+
+static void teardown(fixture *f)
+{
+    while (f->loop.conns)
+        eddy__conn_destroy(f->loop.conns);
+    for (eddy__handle *h = f->loop.ready; h; h = h->ready_next) { /* closed while queued */
+        eddy_conn *c = (eddy_conn *)h;
+        c->next = f->loop.dead;
+        f->loop.dead = c;
+    }
+    while (f->loop.dead) {
+        eddy_conn *c = f->loop.dead;
+        f->loop.dead = c->next;
+        eddy__conn_free(c);
+    }
+    eddy__loop_destroy(&f->loop);
+    eddy_server_free(f->server);
+    close(f->peer);
+}
+
+static size_t feed(fixture *f, const char *data, size_t len)
+{
+    return f->listener->handler->data(f->conn, data, len);
+}
+
+static ssize_t drain(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+    ssize_t n;
+    while (got < cap && (n = read(fd, out + got, cap - got)) > 0)
+        got += (size_t)n;
+    return (ssize_t)got;
+}
+
+START_TEST(replies_with_prefix)
+{
+    fixture f;
+    setup(&f, NULL);
+    ck_assert_uint_eq(feed(&f, "hello", 5), 5);
+    char out[64];
+    ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 15);
+    ck_assert_mem_eq(out, "Received: hello", 15);
+    ck_assert_int_eq(f.conn->h.flags & EDDY__CONN_CLOSING, 0);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(empty_prefix_is_pure_echo)
+{
+    static const char *const kv[] = {"prefix", "", NULL};
+    fixture f;
+    setup(&f, kv);
+    char in[300], out[400];
+    for (int i = 0; i < 300; i++)
+        in[i] = (char)i;
+    ck_assert_uint_eq(feed(&f, in, 300), 300);
+    ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 300);
+    ck_assert_mem_eq(out, in, 300);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(custom_prefix)
+{
+    static const char *const kv[] = {"prefix", ">> ", NULL};
+    fixture f;
+    setup(&f, kv);
+    feed(&f, "a", 1);
+    feed(&f, "bc", 2);
+    char out[64];
+    ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 9);
+    ck_assert_mem_eq(out, ">> a>> bc", 9);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(close_after_reply_is_the_seed)
+{
+    static const char *const kv[] = {"close_after_reply", "on", NULL};
+    fixture f;
+    setup(&f, kv);
+    char in[2000], out[2100];
+    memset(in, 'z', sizeof(in));
+    ck_assert_uint_eq(feed(&f, in, sizeof(in)), 1024); /* one recv(1024) */
+    ck_assert_int_ne(f.conn->h.flags & EDDY__CONN_CLOSING, 0);
+    ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 10 + 1024);
+    ck_assert_mem_eq(out, "Received: ", 10);
+    ck_assert_mem_eq(out + 10, in, 1024);
+    /* nothing more may be sent once closing */
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(queues_what_the_socket_refuses_and_pauses)
+{
+    static const char *const kv[] = {"prefix", "", NULL};
+    fixture f;
+    setup(&f, kv);
+    ck_assert_int_eq(eddy_listener_set_water_marks(f.listener, 256 * 1024, 64 * 1024), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    static char chunk[64 * 1024];
+    memset(chunk, 'q', sizeof(chunk));
+    size_t sent = 0;
+    while (!(f.conn->h.flags & EDDY__CONN_PAUSED) && sent < 8 * sizeof(chunk)) {
+        ck_assert_uint_eq(feed(&f, chunk, sizeof(chunk)), sizeof(chunk));
+        sent += sizeof(chunk);
+    }
+    ck_assert_int_ne(f.conn->h.flags & EDDY__CONN_PAUSED, 0);
+    ck_assert_uint_gt(eddy__buf_len(f.conn->out), 256 * 1024);
+    /* the peer reads everything: every byte arrives, in order */
+    static char out[8 * 64 * 1024];
+    size_t got = 0;
+    while (got < sent) {
+        ssize_t n = read(f.peer, out + got, sizeof(out) - got);
+        if (n > 0)
+            got += (size_t)n;
+        else
+            eddy__conn_event(f.conn, EPOLLOUT); /* the loop's flush on EPOLLOUT */
+    }
+    ck_assert_uint_eq(got, sent);
+    for (size_t i = 0; i < got; i++)
+        ck_assert_int_eq(out[i], 'q');
+    ck_assert_uint_eq(eddy__buf_len(f.conn->out), 0);
+    ck_assert_int_eq(f.conn->h.flags & EDDY__CONN_PAUSED, 0);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(bad_parameters_refused)
+{
+    eddy_server *s;
+    eddy_params *p;
+    ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_params_new(&p), 0);
+    ck_assert_int_eq(eddy_params_add(p, "close_after_reply", "sometimes", 7), 0);
+    ck_assert_int_eq(eddy_server_listen(s, "127.0.0.1:0", eddy_echo_handler(), p, NULL), -EINVAL);
+    ck_assert_str_eq(eddy_server_error(s),
+                     "handler 'echo': close_after_reply: 'sometimes' is not on or off");
+    eddy_params_free(p);
+    ck_assert_int_eq(eddy_params_new(&p), 0);
+    ck_assert_int_eq(eddy_params_add(p, "suffix", "x", 8), 0);
+    ck_assert_int_eq(eddy_server_listen(s, "127.0.0.1:0", eddy_echo_handler(), p, NULL), -EINVAL);
+    ck_assert_str_eq(eddy_server_error(s), "handler 'echo': suffix: unknown parameter for handler 'echo'");
+    eddy_params_free(p);
+    eddy_server_free(s);
+}
+END_TEST
+
+Suite *echo_suite(void)
+{
+    Suite *s = suite_create("echo");
+    TCase *tc = tcase_create("echo");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, replies_with_prefix);
+    tcase_add_test(tc, empty_prefix_is_pure_echo);
+    tcase_add_test(tc, custom_prefix);
+    tcase_add_test(tc, close_after_reply_is_the_seed);
+    tcase_add_test(tc, queues_what_the_socket_refuses_and_pauses);
+    tcase_add_test(tc, bad_parameters_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
