@@ -24,6 +24,11 @@ static eddy__buf *buf_alloc(size_t cap)
     return b;
 }
 
+eddy__buf *eddy__buf_new(size_t cap)
+{
+    return cap <= EDDY__BUF_MAX ? buf_alloc(round_pow2(cap)) : NULL;
+}
+
 int eddy__bufpool_init(eddy__bufpool *p, size_t base, unsigned max_free)
 {
     p->base = (uint32_t)round_pow2(base);

@@ -37,6 +37,9 @@ eddy__buf *eddy__bufpool_get(eddy__bufpool *p);
  * pool has room, freed otherwise. */
 void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b);
 
+/* A new empty buffer of at least cap bytes, outside any pool. */
+eddy__buf *eddy__buf_new(size_t cap);
+
 /* Append n bytes, growing the buffer (by doubling) so that it never holds
  * more than limit bytes.  Returns 0, -ENOBUFS over limit, -ENOMEM. */
 int eddy__buf_append(eddy__buf **b, const void *src, size_t n, size_t limit);

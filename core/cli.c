@@ -1,20 +1,25 @@
-/* core/cli.c - eddyd's command line, parsed with getopt_long.  Every bad
- * flag or value is reported with what is wrong, then the usage. */
+/* core/cli.c - eddyd's command line, parsed with getopt_long.
+ *
+ * Without --config the daemon runs a built-in configuration (the seed's
+ * echo on 127.0.0.1:7777); flags are applied to the configuration as if the
+ * file said them, so a flag and a directive are checked by the same code.
+ * Every bad flag or value is reported with what is wrong, then the usage.
+ */
 #include "cli.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <stdlib.h>
+#include <string.h>
 
-#include "eddy/eddy.h"
-
-enum { MAX_WORKERS = 1024, MAX_CONNECTIONS_LIMIT = 1 << 24 };
+static const char default_config[] = "listen tcp 127.0.0.1:7777 {\n"
+                                     "    handler echo\n"
+                                     "}\n";
 
 void eddyd_cli_usage(FILE *f)
 {
     fprintf(f,
             "usage: eddyd [options]\n"
+            "  -c, --config FILE             run from FILE (flags below override it)\n"
+            "  -t, --test                    check the configuration, print 'FILE: ok', exit\n"
             "  -l, --listen ADDR:PORT        listen address (default 127.0.0.1:7777)\n"
             "  -w, --workers N               worker threads, 0 = one per CPU (default 0)\n"
             "  -p, --prefix STR              echo reply prefix (default \"Received: \"; '' = pure echo)\n"
@@ -23,25 +28,9 @@ void eddyd_cli_usage(FILE *f)
             "  -h, --help                    print this help and exit\n");
 }
 
-/* A whole decimal number in [min, max]. */
-static int parse_long(const char *s, long min, long max, long *out)
+static int usage_error(FILE *err, const char *flag, const char *what)
 {
-    if (!s || !*s)
-        return -EINVAL;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int usage_error(FILE *err, const char *fmt, const char *arg)
-{
-    fprintf(err, "eddyd: ");
-    fprintf(err, fmt, arg);
-    fputc('\n', err);
+    fprintf(err, "eddyd: %s%s%s\n", flag ? flag : "", flag ? ": " : "", what);
     eddyd_cli_usage(err);
     return EDDYD_CLI_USAGE;
 }
@@ -49,6 +38,8 @@ static int usage_error(FILE *err, const char *fmt, const char *arg)
 int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *err)
 {
     static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
         {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
         {"prefix", required_argument, NULL, 'p'},
@@ -57,35 +48,37 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    o->listen = "127.0.0.1:7777";
-    o->workers = 0;
-    o->prefix = "Received: ";
-    o->max_connections = 10000;
-    optind = 0; /* glibc: start over, so the parser can run more than once */
+    /* Flags that override the configuration, in the order given. */
+    struct {
+        const char *flag, *directive, *value;
+    } overrides[16];
+    int noverrides = 0;
+    char msg[600];
+
+    memset(o, 0, sizeof(*o));
+    optind = 0; /* glibc: start over */
     opterr = 0; /* we word the errors ourselves */
     int ch;
-    long v;
-    while ((ch = getopt_long(argc, argv, ":l:w:p:m:Vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:tl:w:p:m:Vh", longopts, NULL)) != -1) {
+        const char *directive = NULL, *flag = NULL;
         switch (ch) {
+        case 'c':
+            o->config_path = optarg;
+            continue;
+        case 't':
+            o->test_only = 1;
+            continue;
         case 'l':
-            if (!*optarg)
-                return usage_error(err, "--listen needs ADDR:PORT%s", "");
-            o->listen = optarg;
+            directive = "listen", flag = "--listen";
             break;
         case 'w':
-            if (parse_long(optarg, 0, MAX_WORKERS, &v) < 0)
-                return usage_error(err, "--workers must be a number from 0 to 1024, not '%s'",
-                                   optarg);
-            o->workers = (int)v;
+            directive = "workers", flag = "--workers";
             break;
         case 'p':
-            o->prefix = optarg;
+            directive = "prefix", flag = "--prefix";
             break;
         case 'm':
-            if (parse_long(optarg, 1, MAX_CONNECTIONS_LIMIT, &v) < 0)
-                return usage_error(
-                    err, "--max-connections must be a number from 1 to 16777216, not '%s'", optarg);
-            o->max_connections = (unsigned)v;
+            directive = "max_connections", flag = "--max-connections";
             break;
         case 'V':
             fprintf(out, "eddyd %s (handler ABI %u)\n", eddy_version(), EDDY_ABI_VERSION);
@@ -94,12 +87,37 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
             eddyd_cli_usage(out);
             return EDDYD_CLI_EXIT;
         case ':':
-            return usage_error(err, "%s needs a value", argv[optind - 1]);
+            snprintf(msg, sizeof(msg), "%s needs a value", argv[optind - 1]);
+            return usage_error(err, NULL, msg);
         default:
-            return usage_error(err, "unknown option '%s'", argv[optind - 1]);
+            snprintf(msg, sizeof(msg), "unknown option '%s'", argv[optind - 1]);
+            return usage_error(err, NULL, msg);
+        }
+        if (noverrides == (int)(sizeof(overrides) / sizeof(overrides[0])))
+            return usage_error(err, NULL, "too many options");
+        overrides[noverrides].flag = flag;
+        overrides[noverrides].directive = directive;
+        overrides[noverrides++].value = optarg;
+    }
+    if (optind < argc) {
+        snprintf(msg, sizeof(msg), "unexpected argument '%s'", argv[optind]);
+        return usage_error(err, NULL, msg);
+    }
+    int rc = o->config_path
+                 ? eddy_config_load(&o->config, o->config_path, msg, sizeof(msg))
+                 : eddy_config_parse(&o->config, "command line", default_config,
+                                     sizeof(default_config) - 1, msg, sizeof(msg));
+    if (rc < 0) {
+        fprintf(err, "eddyd: %s\n", msg);
+        return EDDYD_CLI_CONFIG;
+    }
+    for (int i = 0; i < noverrides; i++) {
+        if (eddy_config_override(o->config, overrides[i].directive, overrides[i].value, msg,
+                                 sizeof(msg)) < 0) {
+            eddy_config_free(o->config);
+            o->config = NULL;
+            return usage_error(err, overrides[i].flag, msg);
         }
     }
-    if (optind < argc)
-        return usage_error(err, "unexpected argument '%s'", argv[optind]);
     return EDDYD_CLI_RUN;
 }

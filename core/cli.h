@@ -1,23 +1,28 @@
-/* core/cli.h - eddyd's command line. */
+/* core/cli.h - eddyd's command line, turned into a configuration. */
 #ifndef EDDY_CORE_CLI_H
 #define EDDY_CORE_CLI_H
 
 #include <stdio.h>
 
+#include "eddy/eddy.h"
+
 typedef struct eddyd_options {
-    const char *listen; /* IPv4:PORT; checked when the listener is made */
-    int workers;        /* 0 = one per online CPU */
-    const char *prefix;
-    unsigned max_connections;
+    const char *config_path; /* NULL: the listener comes from the flags */
+    int test_only;           /* -t: check the configuration, serve nothing */
+    eddy_config *config;     /* the file (or the built-in default) with the flags applied */
 } eddyd_options;
 
 enum {
-    EDDYD_CLI_RUN = 0,   /* options parsed: serve */
-    EDDYD_CLI_EXIT = 1,  /* --help or --version printed to out: exit 0 */
-    EDDYD_CLI_USAGE = 2, /* a bad flag or value, explained on err with the usage: exit 2 */
+    EDDYD_CLI_RUN = 0,    /* o->config is ready: serve (or check it, with -t) */
+    EDDYD_CLI_EXIT = 1,   /* --help or --version printed to out: exit 0 */
+    EDDYD_CLI_USAGE = 2,  /* a bad flag or value, explained on err with the usage: exit 2 */
+    EDDYD_CLI_CONFIG = 3, /* the config file is unreadable or wrong, explained on err: exit 1 */
 };
 
-/* Parse argv into o (defaults first).  Reentrant over calls: resets getopt. */
+/* Parse argv.  Flags override the file: -w and -m its globals, -l the
+ * first listener's address, -p the first listener's prefix.  On
+ * EDDYD_CLI_RUN the caller frees o->config.  Resets getopt, so it can run
+ * more than once in a process. */
 int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *err);
 void eddyd_cli_usage(FILE *f);
 

@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "server.h"
 
 /* After a handler callback or an I/O step: close the connection if it
@@ -92,11 +93,51 @@ static int input_room(eddy_conn *c)
     return want && eddy__buf_reserve(&c->in, want, max) == 0 ? 0 : -1;
 }
 
+/* Hand the buffered input to the pool; the connection waits for it. */
+static void dispatch_to_pool(eddy_conn *c)
+{
+    eddy__job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        eddy__conn_destroy(c);
+        return;
+    }
+    j->conn = c;
+    j->loop = c->loop;
+    j->len = c->in->len;
+    j->input = eddy__buf_linearize(c->in);
+    c->h.flags |= EDDY__CONN_INPOOL;
+    c->loop->in_pool++;
+    eddy__pool_submit(&c->loop->server->pool, j);
+}
+
+void eddy__conn_job_done(eddy__job *j)
+{
+    eddy_conn *c = j->conn;
+    c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
+    c->loop->in_pool--;
+    if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
+        eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
+        struct iovec iov[2];
+        int cnt = j->out ? eddy__buf_data_iov(j->out, iov) : 0;
+        if (cnt)
+            eddy_sendv(c, iov, cnt);
+        if (j->close)
+            c->h.flags |= EDDY__CONN_CLOSING;
+    } else {
+        c->h.flags |= EDDY__CONN_FAILED;
+    }
+    free(j->out);
+    free(j);
+    if (settle(c) == 0)
+        eddy__loop_queue(c->loop, &c->h); /* read what came meanwhile */
+}
+
 static void conn_read(eddy_conn *c)
 {
     eddy__loop *l = c->loop;
     size_t budget = l->read_budget;
-    while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED))) {
+    while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
+                           EDDY__CONN_INPOOL))) {
         if (input_room(c) < 0) {
             eddy__log_limited(&l->rl_error, EDDY__LOG_WARN,
                               "closing a connection on %s: unconsumed input over max_message "
@@ -113,6 +154,10 @@ static void conn_read(eddy_conn *c)
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
             eddy__count(&l->n.bytes_in, (unsigned long long)n);
+            if (c->listener->dispatch == EDDY_DISPATCH_POOL) {
+                dispatch_to_pool(c);
+                return;
+            }
             if (deliver(c) < 0)
                 return;
             if ((size_t)n < room && !(c->h.flags & EDDY__CONN_RDHUP))
@@ -131,7 +176,7 @@ static void conn_read(eddy_conn *c)
             return;
         }
     }
-    if (c->in && c->in->len == 0) {
+    if (c->in && c->in->len == 0 && !(c->h.flags & EDDY__CONN_INPOOL)) {
         eddy__bufpool_put(&l->pool, c->in);
         c->in = NULL;
     }
@@ -189,6 +234,10 @@ void eddy__conn_destroy(eddy_conn *c)
     eddy__loop *l = c->loop;
     if (c->h.fd < 0)
         return;
+    if (c->h.flags & EDDY__CONN_INPOOL) { /* the pool thread still uses it */
+        c->h.flags |= EDDY__CONN_FAILED;   /* finished when the job comes back */
+        return;
+    }
     if (c->listener->handler->close)
         c->listener->handler->close(c);
     close(c->h.fd);
@@ -220,6 +269,9 @@ void eddy__conn_free(eddy_conn *c)
 
 int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
 {
+    eddy__job *j = eddy__current_job;
+    if (j) /* on a pool thread: collect, the loop sends */
+        return j->conn == c && iovcnt >= 0 ? eddy__job_send(j, iov, iovcnt) : -EINVAL;
     if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)) || iovcnt < 0)
         return -EPIPE;
     eddy__loop *l = c->loop;
@@ -269,6 +321,12 @@ int eddy_send(eddy_conn *c, const void *buf, size_t len)
 
 void eddy_close(eddy_conn *c)
 {
+    eddy__job *j = eddy__current_job;
+    if (j) {
+        if (j->conn == c)
+            j->close = 1;
+        return;
+    }
     c->h.flags |= EDDY__CONN_CLOSING;
 }
 

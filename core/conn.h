@@ -16,6 +16,7 @@ enum {
     EDDY__CONN_PAUSED = 1 << 2,  /* output above high water: not reading */
     EDDY__CONN_EOF = 1 << 3,     /* the peer sent FIN: close once output is sent */
     EDDY__CONN_RDHUP = 1 << 4,   /* FIN or error pending: read to the end, not to a short read */
+    EDDY__CONN_INPOOL = 1 << 5,  /* a job is out in the pool: no reading, no freeing */
 };
 
 struct eddy_conn {
@@ -38,5 +39,7 @@ void eddy__conn_resume(eddy_conn *c);
  * memory stays until the loop's turn ends (eddy__conn_free). */
 void eddy__conn_destroy(eddy_conn *c);
 void eddy__conn_free(eddy_conn *c);
+/* A job for this connection came back from the pool. */
+void eddy__conn_job_done(eddy__job *j);
 
 #endif

@@ -1,8 +1,10 @@
-/* core/eddyd.c - the daemon: parse the command line, build a server from
- * the public API, serve until SIGINT or SIGTERM, then stop cleanly.
+/* core/eddyd.c - the daemon: turn the command line and the config file
+ * into a configuration, build a server from it with the public API, serve
+ * until SIGINT or SIGTERM, then stop cleanly.
  *
- * Exit status: 0 after a clean stop (or --help/--version), 1 when the
- * server cannot start (e.g. the port is in use), 2 for a bad flag or value.
+ * Exit status: 0 after a clean stop, --help, --version or a passing -t;
+ * 1 when the configuration is wrong or the server cannot start (e.g. the
+ * port is in use); 2 for a bad flag or value.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -11,30 +13,18 @@
 #include "cli.h"
 #include "eddy/eddy.h"
 
-/* The listener with its handler, from the options; 2 on a usage error. */
-static int configure(eddy_server *s, const eddyd_options *o, eddy_listener **l)
+/* One line naming each listener, its handler and the workers. */
+static void say_ready(const eddy_server *s)
 {
-    eddy_params *params = NULL;
-    int rc = eddy_server_set_workers(s, o->workers);
-    if (rc == 0)
-        rc = eddy_server_set_max_connections(s, o->max_connections);
-    if (rc == 0)
-        rc = eddy_params_new(&params);
-    if (rc == 0)
-        rc = eddy_params_add(params, "prefix", o->prefix, 0);
-    if (rc == 0)
-        rc = eddy_server_listen(s, o->listen, eddy_echo_handler(), params, l);
-    eddy_params_free(params);
-    if (rc == -EINVAL) {
-        fprintf(stderr, "eddyd: %s\n", eddy_server_error(s));
-        eddyd_cli_usage(stderr);
-        return 2;
+    int workers = eddy_server_worker_count(s);
+    eddy_listener *l;
+    for (int i = 0; (l = eddy_server_listener(s, i)); i++) {
+        const char *addr = eddy_listener_address(l);
+        const char *colon = strrchr(addr, ':');
+        fprintf(stderr, "eddyd: listening on %.*s:%d, handler %s, %d worker%s\n",
+                (int)(colon - addr), addr, eddy_listener_port(l), eddy_listener_handler(l),
+                workers, workers == 1 ? "" : "s");
     }
-    if (rc < 0) {
-        fprintf(stderr, "eddyd: %s\n", eddy_server_error(s));
-        return 1;
-    }
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -45,6 +35,8 @@ int main(int argc, char **argv)
         return 0;
     case EDDYD_CLI_USAGE:
         return 2;
+    case EDDYD_CLI_CONFIG:
+        return 1;
     }
     /* SIGPIPE: a peer gone mid-write is an EPIPE on that connection only.
      * SIGINT/SIGTERM: taken by sigwait() below, on this thread only. */
@@ -55,26 +47,22 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-    eddy_server *s;
-    eddy_listener *l = NULL;
-    if (eddy_server_new(&s) < 0) {
-        fprintf(stderr, "eddyd: out of memory\n");
-        return 1;
-    }
-    int rc = configure(s, &o, &l);
-    if (rc == 0 && eddy_server_start(s) < 0) {
-        fprintf(stderr, "eddyd: %s\n", eddy_server_error(s));
-        rc = 1;
-    }
-    if (rc != 0) {
+    eddy_server *s = NULL;
+    int rc = eddy_server_new(&s);
+    if (rc == 0)
+        rc = eddy_server_configure(s, o.config);
+    if (rc == 0 && o.test_only)
+        printf("%s: ok\n", o.config_path ? o.config_path : "command line");
+    else if (rc == 0)
+        rc = eddy_server_start(s);
+    if (rc < 0)
+        fprintf(stderr, "eddyd: %s\n", s ? eddy_server_error(s) : "out of memory");
+    eddy_config_free(o.config);
+    if (rc < 0 || o.test_only) {
         eddy_server_free(s);
-        return rc;
+        return rc < 0 ? 1 : 0;
     }
-    const char *colon = strrchr(o.listen, ':');
-    int workers = eddy_server_worker_count(s);
-    fprintf(stderr, "eddyd: listening on %.*s:%d, handler echo, %d worker%s\n",
-            (int)(colon - o.listen), o.listen, eddy_listener_port(l), workers,
-            workers == 1 ? "" : "s");
+    say_ready(s);
 
     int sig = 0;
     sigwait(&stop, &sig);

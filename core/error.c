@@ -26,7 +26,13 @@
     X(EAFNOSUPPORT, "address family not supported")                       \
     X(ENOSYS, "not supported by this kernel")                             \
     X(ERANGE, "value out of range")                                       \
-    X(EEXIST, "already exists")
+    X(EEXIST, "already exists")                                           \
+    X(EISDIR, "is a directory")                                           \
+    X(ENOTDIR, "not a directory")                                         \
+    X(ELOOP, "too many symbolic links")                                   \
+    X(ENAMETOOLONG, "file name too long")                                 \
+    X(EFBIG, "file too large")                                            \
+    X(EIO, "input/output error")
 
 const char *eddy_strerror(int err)
 {

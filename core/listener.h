@@ -18,6 +18,8 @@ struct eddy_listener {
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;
     int port; /* bound port, once open */
+    eddy_dispatch dispatch;
+    void *dl; /* the plugin that holds handler, or NULL */
 };
 
 /* Parse "A.B.C.D:PORT" (port 0-65535) into addr.  0 or -EINVAL. */

@@ -12,6 +12,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     l->wake.kind = EDDY__KIND_WAKE;
     l->ready_tail = &l->ready;
     l->read_budget = READ_BUDGET;
+    pthread_mutex_init(&l->done_mu, NULL);
     if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
     for (eddy_listener *ls = s->listeners; ls; ls = ls->next)
@@ -198,6 +200,46 @@ static void run_ready(eddy__loop *l)
     }
 }
 
+void eddy__loop_job_done(eddy__loop *l, eddy__job *j)
+{
+    pthread_mutex_lock(&l->done_mu);
+    j->next = l->done;
+    l->done = j;
+    pthread_mutex_unlock(&l->done_mu);
+    eddy__loop_wake(l);
+}
+
+/* Finish the jobs the pool handed back, oldest first. */
+static void take_done_jobs(eddy__loop *l)
+{
+    pthread_mutex_lock(&l->done_mu);
+    eddy__job *j = l->done;
+    l->done = NULL;
+    pthread_mutex_unlock(&l->done_mu);
+    eddy__job *fifo = NULL;
+    while (j) { /* the list is newest first: reverse it */
+        eddy__job *next = j->next;
+        j->next = fifo;
+        fifo = j;
+        j = next;
+    }
+    while (fifo) {
+        eddy__job *next = fifo->next;
+        eddy__conn_job_done(fifo);
+        fifo = next;
+    }
+}
+
+/* The eventfd fired: a stop request, finished pool jobs, or both. */
+static void on_wake(eddy__loop *l)
+{
+    uint64_t v;
+    ssize_t r = read(l->wake.fd, &v, sizeof(v));
+    (void)r;
+    if (l->in_pool)
+        take_done_jobs(l);
+}
+
 static void free_dead(eddy__loop *l)
 {
     while (l->dead) {
@@ -229,9 +271,7 @@ void eddy__loop_run(eddy__loop *l)
                 if (!((eddy__lsock *)h)->paused)
                     accept_some(l, (eddy__lsock *)h);
             } else {
-                uint64_t v;
-                ssize_t r = read(h->fd, &v, sizeof(v)); /* only says: look at the stop flag */
-                (void)r;
+                on_wake(l);
             }
         }
         if (l->npaused) {
@@ -244,12 +284,17 @@ void eddy__loop_run(eddy__loop *l)
         run_ready(l);
         free_dead(l);
     }
-    /* Stopping: no more accepts, every connection closed (handlers see
-     * close()), every byte of memory given back. */
+    /* Stopping: no more accepts, the pool's jobs back, every connection
+     * closed (handlers see close()), every byte of memory given back. */
     for (unsigned i = 0; i < l->nlsocks; i++) {
         if (l->lsocks[i].h.fd >= 0)
             close(l->lsocks[i].h.fd);
         l->lsocks[i].h.fd = -1;
+    }
+    while (l->in_pool) {
+        struct pollfd p = {.fd = l->wake.fd, .events = POLLIN};
+        poll(&p, 1, -1);
+        on_wake(l);
     }
     while (l->conns)
         eddy__conn_destroy(l->conns);
@@ -277,4 +322,5 @@ void eddy__loop_destroy(eddy__loop *l)
         close(l->epfd);
     l->wake.fd = l->epfd = -1;
     eddy__bufpool_destroy(&l->pool);
+    pthread_mutex_destroy(&l->done_mu);
 }

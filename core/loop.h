@@ -5,12 +5,14 @@
 #ifndef EDDY_CORE_LOOP_H
 #define EDDY_CORE_LOOP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "buf.h"
 #include "eddy/eddy.h"
 #include "log.h"
+#include "pool.h"
 
 enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_WAKE };
 
@@ -35,7 +37,7 @@ typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
 } eddy__counters;
 
-typedef struct eddy__loop {
+struct eddy__loop {
     eddy_server *server;
     int id;
     int epfd;
@@ -48,9 +50,12 @@ typedef struct eddy__loop {
     eddy__handle *ready;     /* more to do without waiting for epoll */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */
+    unsigned in_pool;        /* jobs out in the worker pool */
+    pthread_mutex_t done_mu; /* guards done: pool threads hand jobs back */
+    eddy__job *done;
     eddy__counters n;
     eddy__ratelimit rl_refused, rl_nofile, rl_error;
-} eddy__loop;
+};
 
 /* Owner-thread increment of a counter that others may read. */
 static inline void eddy__count(atomic_ullong *c, unsigned long long n)
@@ -68,6 +73,9 @@ int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed);
 void eddy__loop_run(eddy__loop *l);
 void eddy__loop_wake(eddy__loop *l);
 void eddy__loop_destroy(eddy__loop *l);
+
+/* From a pool thread: give a finished job back to its loop. */
+void eddy__loop_job_done(eddy__loop *l, eddy__job *j);
 
 /* Put a handle on the ready list (once). */
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h);

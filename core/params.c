@@ -69,6 +69,20 @@ int eddy_params_add(eddy_params *p, const char *name, const char *value, int lin
     return 0;
 }
 
+int eddy__params_set(eddy_params *p, const char *name, const char *value, int line)
+{
+    eddy__param *it = (eddy__param *)find(p, name);
+    if (!it)
+        return eddy_params_add(p, name, value, line);
+    char *copy = strdup(value);
+    if (!copy)
+        return -ENOMEM;
+    free(it->value);
+    it->value = copy;
+    it->line = line;
+    return 0;
+}
+
 int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
 {
     if (!p || p->error[0]) /* keep the first error: it is the cause */
@@ -85,15 +99,67 @@ int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
     return -EINVAL;
 }
 
-int eddy__params_check(eddy_params *p, const eddy_handler *h)
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *eddy__closest(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    size_t best_d = 3, len = strlen(word);
+    for (const char *const *c = candidates; c && *c; c++) {
+        size_t d = edit_distance(word, *c);
+        if (d < best_d && 2 * d <= len) {
+            best = *c;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int known(const char *name, const char *const *list)
+{
+    for (const char *const *k = list; k && *k; k++)
+        if (strcmp(*k, name) == 0)
+            return 1;
+    return 0;
+}
+
+int eddy__params_check(eddy_params *p, const eddy_handler *h, const char *const *also)
 {
     for (size_t i = 0; p && i < p->n; i++) {
-        int known = 0;
-        for (const char *const *k = h->params; k && *k && !known; k++)
-            known = strcmp(*k, p->items[i].name) == 0;
-        if (!known)
-            return eddy_params_reject(p, p->items[i].name, "unknown parameter for handler '%s'",
-                                      h->name);
+        const char *name = p->items[i].name;
+        if (known(name, h->params))
+            continue;
+        const char *hint = eddy__closest(name, h->params);
+        if (!hint)
+            hint = eddy__closest(name, also);
+        if (hint)
+            return eddy_params_reject(p, name,
+                                      "unknown parameter for handler '%s' (did you mean '%s'?)",
+                                      h->name, hint);
+        return eddy_params_reject(p, name, "unknown parameter for handler '%s'", h->name);
     }
     return 0;
 }

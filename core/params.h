@@ -21,12 +21,20 @@ struct eddy_params {
 };
 
 /* Check every parameter name against the handler's list; records an error
- * naming the first unknown one and returns -EINVAL. */
-int eddy__params_check(eddy_params *p, const eddy_handler *h);
+ * naming the first unknown one, with the closest name among the handler's
+ * and `also` (NULL-ended, may be NULL), and returns -EINVAL. */
+int eddy__params_check(eddy_params *p, const eddy_handler *h, const char *const *also);
+
+/* Replace the value of NAME, or add it. */
+int eddy__params_set(eddy_params *p, const char *name, const char *value, int line);
 
 /* Parsers shared with the config file: 0 or -EINVAL. */
 int eddy__parse_size(const char *s, size_t *out);
 int eddy__parse_msec(const char *s, long *out);
 int eddy__parse_bool(const char *s, int *out);
+
+/* The candidate closest to word by edit distance, if it is close enough to
+ * be a likely typo (at most 2 edits, less than half the word), else NULL. */
+const char *eddy__closest(const char *word, const char *const *candidates);
 
 #endif

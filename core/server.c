@@ -11,9 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "params.h"
+#include "plugin.h"
 
-enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024 };
+enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024, DEFAULT_POOL_THREADS = 4,
+       MAX_POOL_THREADS = 256 };
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define DEFAULT_LOW_WATER ((size_t)256 << 10)
 #define DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
@@ -40,6 +43,7 @@ int eddy_server_new(eddy_server **out)
     if (!s)
         return -ENOMEM;
     s->max_connections = DEFAULT_MAX_CONNECTIONS;
+    s->pool_threads = DEFAULT_POOL_THREADS;
     *out = s;
     return 0;
 }
@@ -68,6 +72,14 @@ static int resolve_workers(const eddy_server *s)
 int eddy_server_worker_count(const eddy_server *s)
 {
     return s->started ? s->nloops : resolve_workers(s);
+}
+
+int eddy_server_set_pool_threads(eddy_server *s, int threads)
+{
+    if (threads < 1 || threads > MAX_POOL_THREADS)
+        return fail(s, -EINVAL, "pool_threads must be 1 to %d, not %d", MAX_POOL_THREADS, threads);
+    s->pool_threads = threads;
+    return 0;
 }
 
 int eddy_server_set_max_connections(eddy_server *s, unsigned max)
@@ -106,7 +118,12 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     l->high_water = DEFAULT_HIGH_WATER;
     l->low_water = DEFAULT_LOW_WATER;
     l->max_message = DEFAULT_MAX_MESSAGE;
-    int rc = eddy__params_check(params, h);
+    l->dispatch = (h->flags & EDDY_HANDLER_BLOCKING) ? EDDY_DISPATCH_POOL : EDDY_DISPATCH_INLINE;
+    if (params) { /* a fresh check: forget what an earlier use recorded */
+        params->error[0] = '\0';
+        params->error_line = 0;
+    }
+    int rc = eddy__params_check(params, h, eddy__listener_directives);
     if (rc == 0 && h->init)
         rc = h->init(&l->state, params);
     if (rc < 0) {
@@ -140,9 +157,75 @@ int eddy_listener_set_max_message(eddy_listener *l, size_t max)
     return 0;
 }
 
+int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d)
+{
+    if (d != EDDY_DISPATCH_INLINE && d != EDDY_DISPATCH_POOL)
+        return -EINVAL;
+    l->dispatch = d;
+    return 0;
+}
+
 int eddy_listener_port(const eddy_listener *l)
 {
     return l->port;
+}
+
+eddy_listener *eddy_server_listener(const eddy_server *s, int index)
+{
+    eddy_listener *l = index >= 0 ? s->listeners : NULL;
+    for (; l && index > 0; index--)
+        l = l->next;
+    return l;
+}
+
+const char *eddy_listener_address(const eddy_listener *l)
+{
+    return l->name;
+}
+
+const char *eddy_listener_handler(const eddy_listener *l)
+{
+    return l->handler->name;
+}
+
+int eddy_server_configure(eddy_server *s, eddy_config *c)
+{
+    int rc = eddy_server_set_workers(s, c->workers);
+    if (rc == 0)
+        rc = eddy_server_set_max_connections(s, c->max_connections);
+    if (rc == 0)
+        rc = eddy_server_set_pool_threads(s, c->pool_threads);
+    if (rc < 0)
+        return rc;
+    eddy_set_log_level(c->log_level);
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        eddy__cfg_listener *cl = &c->listeners[i];
+        const eddy_handler *h;
+        void *dl;
+        char why[512];
+        int handler_line = cl->seen[0] ? cl->seen[0] : cl->line;
+        rc = eddy__plugin_load(cl->handler, c->plugin_dir, &h, &dl, why, sizeof(why));
+        if (rc < 0)
+            return fail(s, rc, "%s:%d: %s", c->name, handler_line, why);
+        eddy_listener *l;
+        rc = eddy_server_listen(s, cl->address, h, cl->params, &l);
+        if (rc < 0) {
+            eddy__plugin_unload(dl);
+            int line = cl->params->error_line ? cl->params->error_line : cl->line;
+            snprintf(why, sizeof(why), "%s", s->error);
+            return fail(s, rc, "%s:%d: %s", c->name, line, why);
+        }
+        l->dl = dl;
+        if (cl->dispatch >= 0)
+            l->dispatch = (eddy_dispatch)cl->dispatch;
+        size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
+        size_t low = cl->low_water ? cl->low_water
+                                   : (high / 4 < DEFAULT_LOW_WATER ? high / 4 : DEFAULT_LOW_WATER);
+        eddy_listener_set_water_marks(l, high, low);
+        if (cl->max_message)
+            eddy_listener_set_max_message(l, cl->max_message);
+    }
+    return 0;
 }
 
 static void *worker_main(void *arg)
@@ -154,6 +237,7 @@ static void *worker_main(void *arg)
 /* Close everything start() opened; the loops were never run. */
 static void unwind(eddy_server *s, int nloops)
 {
+    eddy__pool_stop(&s->pool); /* after the loops: they wait for their jobs */
     for (int i = 0; i < nloops; i++)
         eddy__loop_destroy(&s->loops[i]);
     free(s->loops);
@@ -173,6 +257,14 @@ int eddy_server_start(eddy_server *s)
         int rc = eddy__listener_probe(l);
         if (rc < 0)
             return fail(s, rc, "cannot listen on %s: %s", l->name, eddy_strerror(rc));
+    }
+    int use_pool = 0;
+    for (eddy_listener *l = s->listeners; l; l = l->next)
+        use_pool |= l->dispatch == EDDY_DISPATCH_POOL;
+    if (use_pool) {
+        int rc = eddy__pool_start(&s->pool, s->pool_threads);
+        if (rc < 0)
+            return fail(s, rc, "starting %d pool threads: %s", s->pool_threads, eddy_strerror(rc));
     }
     s->loops = calloc((size_t)n, sizeof(*s->loops));
     s->threads = calloc((size_t)n, sizeof(*s->threads));
@@ -249,6 +341,7 @@ void eddy_server_free(eddy_server *s)
         s->listeners = l->next;
         if (l->handler->fini)
             l->handler->fini(l->state);
+        eddy__plugin_unload(l->dl);
         free(l);
     }
     free(s);

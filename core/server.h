@@ -9,11 +9,14 @@
 #include "eddy/eddy.h"
 #include "listener.h"
 #include "loop.h"
+#include "pool.h"
 
 struct eddy_server {
     int workers; /* asked for; 0 = one per online CPU */
     int nloops;
     unsigned max_connections;
+    int pool_threads;
+    eddy__pool pool;
     eddy_listener *listeners;
     eddy__loop *loops;
     pthread_t *threads;

@@ -42,6 +42,9 @@ EDDY_API const char *eddy_server_error(const eddy_server *s);
 EDDY_API int eddy_server_set_workers(eddy_server *s, int workers);
 /* The number of workers: as set, or resolved from the CPU count. */
 EDDY_API int eddy_server_worker_count(const eddy_server *s);
+/* Threads that run pool-dispatched handlers (default 4; started only when
+ * a listener uses the pool). */
+EDDY_API int eddy_server_set_pool_threads(eddy_server *s, int threads);
 /* Connections open at once over all listeners (default 10000). */
 EDDY_API int eddy_server_set_max_connections(eddy_server *s, unsigned max);
 
@@ -56,8 +59,38 @@ EDDY_API int eddy_server_listen(eddy_server *s, const char *address, const eddy_
 EDDY_API int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low);
 /* Largest input a handler may leave unconsumed (default 1 MiB). */
 EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
+/* Where data() runs: inline on the connection's worker (the default), or
+ * on the server's pool threads, for handlers that block.  A connection
+ * with a request in the pool is not read until that request returns, so
+ * its replies keep their order. */
+typedef enum eddy_dispatch { EDDY_DISPATCH_INLINE, EDDY_DISPATCH_POOL } eddy_dispatch;
+EDDY_API int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d);
 /* The port bound, once started (useful with port 0). */
 EDDY_API int eddy_listener_port(const eddy_listener *l);
+
+/* The index-th listener (in the order added), or NULL past the last. */
+EDDY_API eddy_listener *eddy_server_listener(const eddy_server *s, int index);
+/* Its address as given ("127.0.0.1:7777"), and its handler's name. */
+EDDY_API const char *eddy_listener_address(const eddy_listener *l);
+EDDY_API const char *eddy_listener_handler(const eddy_listener *l);
+
+/* A configuration file (syntax: config/eddyd.conf), parsed but not yet
+ * applied.  Errors are written to err as "FILE:LINE: what is wrong". */
+typedef struct eddy_config eddy_config;
+EDDY_API int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errlen);
+EDDY_API int eddy_config_parse(eddy_config **out, const char *name, const char *text, size_t len,
+                               char *err, size_t errlen);
+/* Override a directive as if the file said it: a global one (workers,
+ * max_connections, pool_threads, log_level, plugin_dir), or "listen"
+ * (the first listener's address), or any other name: a directive or
+ * handler parameter of the first listener. */
+EDDY_API int eddy_config_override(eddy_config *c, const char *directive, const char *value,
+                                  char *err, size_t errlen);
+EDDY_API void eddy_config_free(eddy_config *c);
+/* Apply a config to a new server: the globals, then each listener with its
+ * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
+ * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */
+EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
 
 /* Bind every listener and start the workers.  Fails (and binds nothing) on
  * the first address that cannot be bound. */

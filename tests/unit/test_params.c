@@ -147,10 +147,33 @@ START_TEST(unknown_parameter_named)
 {
     eddy_params *p = with("prefix", "x", 2);
     ck_assert_int_eq(eddy_params_add(p, "prefx", "y", 9), 0);
-    ck_assert_int_eq(eddy__params_check(p, eddy_echo_handler()), -EINVAL);
+    ck_assert_int_eq(eddy__params_check(p, eddy_echo_handler(), NULL), -EINVAL);
     ck_assert_int_eq(p->error_line, 9);
-    ck_assert_str_eq(p->error, "prefx: unknown parameter for handler 'echo'");
+    ck_assert_str_eq(p->error, "prefx: unknown parameter for handler 'echo' (did you mean 'prefix'?)");
     eddy_params_free(p);
+    /* far from every name: no suggestion; near a listener directive: that one */
+    p = with("zzzzzz", "1", 4);
+    ck_assert_int_eq(eddy__params_check(p, eddy_echo_handler(), NULL), -EINVAL);
+    ck_assert_str_eq(p->error, "zzzzzz: unknown parameter for handler 'echo'");
+    eddy_params_free(p);
+    static const char *const also[] = {"high_water", NULL};
+    p = with("hihg_water", "1m", 5);
+    ck_assert_int_eq(eddy__params_check(p, eddy_echo_handler(), also), -EINVAL);
+    ck_assert_str_eq(p->error,
+                     "hihg_water: unknown parameter for handler 'echo' (did you mean 'high_water'?)");
+    eddy_params_free(p);
+}
+END_TEST
+
+START_TEST(closest_names)
+{
+    static const char *const names[] = {"workers", "max_connections", "listen", NULL};
+    ck_assert_str_eq(eddy__closest("workrs", names), "workers");
+    ck_assert_str_eq(eddy__closest("max_conections", names), "max_connections");
+    ck_assert_str_eq(eddy__closest("lisen", names), "listen");
+    ck_assert_ptr_null(eddy__closest("wx", names));
+    ck_assert_ptr_null(eddy__closest("banana", names));
+    ck_assert_ptr_null(eddy__closest("workers", NULL));
 }
 END_TEST
 
@@ -168,6 +191,7 @@ Suite *params_suite(void)
     tcase_add_test(tc, first_error_wins);
     tcase_add_test(tc, duplicate_and_bad_add);
     tcase_add_test(tc, unknown_parameter_named);
+    tcase_add_test(tc, closest_names);
     suite_add_tcase(s, tc);
     return s;
 }

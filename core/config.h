@@ -1,0 +1,40 @@
+/* core/config.h - a parsed configuration file: the globals and one entry
+ * per listen block, each value with the line it came from. */
+#ifndef EDDY_CORE_CONFIG_H
+#define EDDY_CORE_CONFIG_H
+
+#include <stddef.h>
+
+#include "eddy/eddy.h"
+
+#define EDDY__CONFIG_MAX_FILE (1u << 20) /* a config larger than this is refused */
+
+typedef struct eddy__cfg_listener {
+    char *transport;     /* "tcp" */
+    char *address;
+    int line;            /* of the listen directive */
+    char *handler;
+    int handler_line;
+    int dispatch;        /* -1: the handler's own choice */
+    size_t high_water, low_water, max_message; /* 0: the default */
+    eddy_params *params; /* everything else in the block: the handler's */
+    int seen[8];         /* line of each listener directive, for duplicates */
+} eddy__cfg_listener;
+
+struct eddy_config {
+    char *name; /* file name used in messages */
+    int workers;
+    unsigned max_connections;
+    int pool_threads;
+    int log_level;
+    char *plugin_dir;
+    int seen[8]; /* line of each global directive, for duplicates */
+    eddy__cfg_listener *listeners;
+    size_t nlisteners;
+};
+
+/* The listener directives that are not handler parameters, NULL-ended:
+ * the candidates for "did you mean" next to a handler's own names. */
+extern const char *const eddy__listener_directives[];
+
+#endif
