@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "eddy/eddy.h"
@@ -25,6 +26,27 @@ static void say_ready(const eddy_server *s)
                 (int)(colon - addr), addr, eddy_listener_port(l), eddy_listener_handler(l),
                 workers, workers == 1 ? "" : "s");
     }
+}
+
+/* Like Redis with maxclients: raise the soft open-file limit so that
+ * max_connections can be reached, as far as the hard limit allows; say so
+ * when it cannot (accepting then pauses on EMFILE, nothing breaks). */
+static void raise_fd_limit(unsigned max_connections)
+{
+    enum { RESERVE = 64 }; /* listeners, epoll and eventfds, log, plugins */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = (rlim_t)max_connections + RESERVE;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        fprintf(stderr,
+                "eddyd: warning: open-file limit %llu is below max_connections %u + %d; "
+                "past it, accepting pauses until connections close\n",
+                (unsigned long long)rl.rlim_cur, max_connections, RESERVE);
 }
 
 int main(int argc, char **argv)
@@ -53,8 +75,10 @@ int main(int argc, char **argv)
         rc = eddy_server_configure(s, o.config);
     if (rc == 0 && o.test_only)
         printf("%s: ok\n", o.config_path ? o.config_path : "command line");
-    else if (rc == 0)
+    else if (rc == 0) {
+        raise_fd_limit(eddy_server_max_connections(s));
         rc = eddy_server_start(s);
+    }
     if (rc < 0)
         fprintf(stderr, "eddyd: %s\n", s ? eddy_server_error(s) : "out of memory");
     eddy_config_free(o.config);

@@ -82,6 +82,11 @@ int eddy_server_set_pool_threads(eddy_server *s, int threads)
     return 0;
 }
 
+unsigned eddy_server_max_connections(const eddy_server *s)
+{
+    return s->max_connections;
+}
+
 int eddy_server_set_max_connections(eddy_server *s, unsigned max)
 {
     if (max == 0)

@@ -47,6 +47,7 @@ EDDY_API int eddy_server_worker_count(const eddy_server *s);
 EDDY_API int eddy_server_set_pool_threads(eddy_server *s, int threads);
 /* Connections open at once over all listeners (default 10000). */
 EDDY_API int eddy_server_set_max_connections(eddy_server *s, unsigned max);
+EDDY_API unsigned eddy_server_max_connections(const eddy_server *s);
 
 /* Add a TCP listener on "IPv4:PORT".  Calls the handler's init() with
  * params (which may be NULL, and which the caller still owns) at once, so a
