@@ -301,6 +301,9 @@ static int is_word_byte(int ch)
 /* The next token.  A word's text is a new string in *text. */
 static int lex(parser *P, int *type, int *line, char **text)
 {
+    *type = T_EOF;
+    *line = P->line;
+    *text = NULL;
     for (;;) {
         while (P->p < P->end && (*P->p == ' ' || *P->p == '\t' || *P->p == '\r'))
             P->p++;
@@ -365,8 +368,8 @@ static int read_statement(parser *P, statement *st)
     st->nargs = 0;
     st->line = P->line;
     for (;;) {
-        int type, line;
-        char *text;
+        int type = T_EOF, line = P->line;
+        char *text = NULL;
         if (lex(P, &type, &line, &text) < 0)
             return -1;
         if (type != T_WORD) {

@@ -200,13 +200,9 @@ static const eddy_handler lines_handler = {
     .data = lines_data,
 };
 
-/* The one exported symbol (the build hides everything else).  The loader
- * looks it up by name (EDDY_HANDLER_ENTRY) with this type: */
-__attribute__((visibility("default"))) const eddy_handler *eddy_handler_entry(void);
-_Static_assert(_Generic(eddy_handler_entry, eddy_handler_entry_fn: 1, default: 0),
-               "eddy_handler_entry must match eddy_handler_entry_fn");
-
-const eddy_handler *eddy_handler_entry(void)
+/* The one exported symbol (the build hides everything else); handler.h
+ * declares it, so the loader's type and this definition cannot drift. */
+EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)
 {
     return &lines_handler;
 }

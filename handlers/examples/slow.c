@@ -88,9 +88,7 @@ static const eddy_handler slow_handler = {
 };
 
 /* The one exported symbol (the build hides everything else). */
-__attribute__((visibility("default"))) const eddy_handler *eddy_handler_entry(void);
-
-const eddy_handler *eddy_handler_entry(void)
+EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)
 {
     return &slow_handler;
 }

@@ -18,7 +18,9 @@
  *          the rest is handed back, followed by new bytes, on the next call.
  *          A handler that consumes nothing while its buffered input is at
  *          the listener's max_message is closed (it can never progress).
- *   close  once per connection, after which the eddy_conn is gone; optional.
+ *   close  once per connection, also after an open() that refused it (so
+ *          per-connection data may still be NULL); after it the eddy_conn
+ *          is gone.  Optional.
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -51,9 +53,18 @@ typedef struct eddy_handler {
     void (*close)(eddy_conn *c);
 } eddy_handler;
 
-/* The symbol a plugin exports. */
+/* The symbol a plugin exports, declared here so that a plugin built with
+ * -fvisibility=hidden and -Wmissing-prototypes needs no boilerplate:
+ *
+ *     EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)
+ *     {
+ *         return &my_table;
+ *     }
+ */
 #define EDDY_HANDLER_ENTRY "eddy_handler_entry"
+#define EDDY_HANDLER_EXPORT __attribute__((visibility("default")))
 typedef const eddy_handler *(*eddy_handler_entry_fn)(void);
+EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
 
 /* Queue bytes for the peer.  Written at once when nothing is queued; the
  * rest is kept and flushed when the socket is writable.  Returns 0, or
