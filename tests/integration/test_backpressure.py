@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""integration.backpressure - a client that sends 64 MiB without reading.
+
+eddyd must stop reading it once its output passes the 1 MiB high-water
+mark, so eddyd's RSS stays bounded (the delta from its idle RSS stays well
+under the 64 MiB sent: < 24 MiB, which leaves room for sanitizer builds)
+while a second client on the same worker is still served.  Then the first
+client reads: eddyd resumes (low-water mark) and every one of the 64 MiB
+comes back, in order, prefixed.
+
+The sender never blocks: it writes while the socket is writable and treats
+"not writable for a few seconds" as eddyd having stopped reading.  Where the
+kernel's socket buffers are big enough to swallow everything, the 64 MiB
+simply all go out; eddyd's RSS must be bounded either way.
+"""
+
+import select
+import socket
+import time
+
+import eddytest
+from eddytest import EddyTestCase
+
+MIB = 1024 * 1024
+TOTAL = 64 * MIB
+RSS_LIMIT_KIB = 24 * 1024
+
+
+class Backpressure(EddyTestCase):
+
+    def sample_rss(self, d, peak):
+        rss = d.rss_kib()
+        return max(peak, rss)
+
+    def send_without_reading(self, d, s, checker_b, sb, total, base_rss):
+        """Push up to `total` bytes into s without reading; meanwhile the
+        second client (sb) does round trips.  Returns (sent, peak_rss)."""
+        s.setblocking(False)
+        sent = 0
+        peak = base_rss
+        last_progress = time.monotonic()
+        deadline = time.monotonic() + 300
+        stall = 3.0
+        next_rt = 0
+        while sent < total:
+            now = time.monotonic()
+            self.assertLess(now, deadline, "sending %d MiB did not finish or stall in 300s"
+                            % (total // MIB))
+            _, w, _ = select.select([], [s], [], 0.5)
+            if w:
+                try:
+                    n = s.send(eddytest.payload(min(1 << 18, total - sent), 1, sent))
+                except BlockingIOError:
+                    n = 0
+                if n:
+                    sent += n
+                    last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > stall:
+                break          # eddyd stopped reading us
+            peak = self.sample_rss(d, peak)
+            if sent >= next_rt:
+                # Every 4 MiB the second client must still get its answer.
+                eddytest.roundtrip(sb, 4096, checker_b)
+                next_rt += 4 * MIB
+        s.setblocking(True)
+        return sent, peak
+
+    def test_64MiB_without_reading(self):
+        # One worker: the greedy client and the polite one share a loop.
+        d = self.start_eddyd(workers=1)
+        sb = eddytest.connect(d.port)
+        checker_b = eddytest.EchoChecker(stream=2, name="second client")
+        eddytest.roundtrip(sb, 4096, checker_b)
+        time.sleep(0.5)
+        base_rss = d.rss_kib()
+
+        sa = eddytest.connect(d.port)
+        sent, peak = self.send_without_reading(d, sa, checker_b, sb, TOTAL, base_rss)
+        eddytest.log("sent %.1f MiB without reading (stalled: %s); eddyd RSS %d KiB -> peak %d KiB"
+                     % (sent / MIB, sent < TOTAL, base_rss, peak))
+
+        # Now sit still for a moment: eddyd must not keep reading (and
+        # buffering) behind our back.  Sample RSS and keep serving B.
+        for _ in range(10):
+            eddytest.roundtrip(sb, 4096, checker_b)
+            peak = self.sample_rss(d, peak)
+            time.sleep(0.2)
+        self.assert_alive(d)
+        self.assertLess(peak - base_rss, RSS_LIMIT_KIB,
+                        "eddyd RSS grew by %d KiB (from %d KiB) while a client sent %.1f MiB "
+                        "without reading; the high-water mark should bound it"
+                        % (peak - base_rss, base_rss, sent / MIB))
+
+        # Read everything back while sending the rest: eddyd resumes reading
+        # below the low-water mark and every byte arrives in order.
+        checker_a = eddytest.EchoChecker(stream=1, name="greedy client")
+        sa.setblocking(False)
+        deadline = time.monotonic() + 600
+        drain_peak = peak
+        while not checker_a.complete(TOTAL):
+            self.assertLess(time.monotonic(), deadline,
+                            "echo of 64 MiB incomplete after 600s: %d of %d bytes back, %d sent"
+                            % (checker_a.got, TOTAL, sent))
+            wl = [sa] if sent < TOTAL else []
+            r, w, _ = select.select([sa], wl, [], 1.0)
+            if w:
+                try:
+                    sent += sa.send(eddytest.payload(min(1 << 18, TOTAL - sent), 1, sent))
+                except BlockingIOError:
+                    pass
+            if r:
+                try:
+                    b = sa.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                self.assertTrue(b, "greedy client: EOF after %d echoed bytes" % checker_a.got)
+                checker_a.feed(b)
+                self.assertLessEqual(checker_a.got, sent)
+            drain_peak = self.sample_rss(d, drain_peak)
+        eddytest.log("all 64 MiB echoed back (%d replies); RSS peak while draining %d KiB"
+                     % (checker_a.chunks, drain_peak))
+        sa.close()
+        eddytest.roundtrip(sb, 4096, checker_b)
+        sb.close()
+        self.stop_eddyd(d)
+
+    def test_two_greedy_clients_and_a_polite_one(self):
+        # Two clients at the high-water mark at once: the bound is per
+        # connection, so RSS stays under two marks plus slack.
+        d = self.start_eddyd(workers=1)
+        sb = eddytest.connect(d.port)
+        checker_b = eddytest.EchoChecker(stream=2, name="polite client")
+        eddytest.roundtrip(sb, 4096, checker_b)
+        time.sleep(0.5)
+        base_rss = d.rss_kib()
+        greedy = []
+        peak = base_rss
+        for i in range(2):
+            s = eddytest.connect(d.port, rcvbuf=65536, sndbuf=65536)
+            sent, peak2 = self.send_without_reading(d, s, checker_b, sb, 32 * MIB, base_rss)
+            peak = max(peak, peak2)
+            greedy.append(s)
+        for _ in range(10):
+            eddytest.roundtrip(sb, 4096, checker_b)
+            peak = self.sample_rss(d, peak)
+            time.sleep(0.1)
+        self.assert_alive(d)
+        self.assertLess(peak - base_rss, RSS_LIMIT_KIB,
+                        "eddyd RSS grew by %d KiB with two clients not reading"
+                        % (peak - base_rss))
+        for s in greedy:
+            s.close()
+        eddytest.roundtrip(sb, 4096, checker_b)
+        sb.close()
+        self.stop_eddyd(d)
+
+
+if __name__ == "__main__":
+    eddytest.main()
