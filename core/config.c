@@ -171,6 +171,41 @@ static int set_max_message(eddy_config *c, eddy__cfg_listener *l, const char *v,
     return size_value(v, &l->max_message, why, n);
 }
 
+static int set_ipv6only(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)c;
+    if (eddy__parse_bool(v, &l->ipv6only) < 0) {
+        snprintf(why, n, "must be on or off, not '%s'", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_mode(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)c;
+    char *end;
+    errno = 0;
+    long m = *v >= '0' && *v <= '7' ? strtol(v, &end, 8) : -1;
+    if (m < 0 || errno || *end || m > 0777) {
+        snprintf(why, n, "must be octal permission bits such as 0660, not '%s'", v);
+        return -1;
+    }
+    l->mode = (int)m;
+    return 0;
+}
+
+static int set_max_amplification(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                                 size_t n)
+{
+    long x;
+    (void)c;
+    if (whole(v, 0, 1000, &x, why, n) < 0)
+        return -1;
+    l->max_amplification = (int)x;
+    return 0;
+}
+
 static const directive_def global_directives[] = {
     {"workers", set_workers},           {"max_connections", set_max_connections},
     {"pool_threads", set_pool_threads}, {"log_level", set_log_level},
@@ -183,10 +218,25 @@ static const char *const global_names[] = {"workers",   "max_connections", "pool
 static const directive_def listener_directives[] = {
     {"handler", set_handler},         {"dispatch", set_dispatch},
     {"high_water", set_high_water},   {"low_water", set_low_water},
-    {"max_message", set_max_message}, {NULL, NULL},
+    {"max_message", set_max_message}, {"ipv6only", set_ipv6only},
+    {"mode", set_mode},               {"max_amplification", set_max_amplification},
+    {NULL, NULL},
 };
-const char *const eddy__listener_directives[] = {"handler",   "dispatch",    "high_water",
-                                                 "low_water", "max_message", NULL};
+const char *const eddy__listener_directives[] = {
+    "handler", "dispatch", "high_water", "low_water", "max_message", "ipv6only", "mode",
+    "max_amplification", NULL};
+
+int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len)
+{
+    int n = strcmp(transport, "tcp") == 0 ? snprintf(out, len, "%s", address)
+                                           : snprintf(out, len, "%s:%s", transport, address);
+    eddy__transport t;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (n < 0 || (size_t)n >= len || eddy__parse_listen(out, &t, &ss, &sl) < 0)
+        return -EINVAL;
+    return 0;
+}
 
 static int find_directive(const directive_def *table, const char *name)
 {
@@ -405,17 +455,21 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
     if (st->nargs != 3)
         return fail(P, st->line, "'listen' takes a transport and an address, e.g. "
                                  "'listen tcp 127.0.0.1:7777 {'");
-    if (strcmp(st->args[1], "tcp") != 0)
-        return fail(P, st->line, "transport '%s' is not supported (supported: tcp)", st->args[1]);
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (eddy__parse_address(st->args[2], &ss, &sl) < 0)
-        return fail(P, st->line, "listen: '%s' is not an address (expected IPv4:PORT, e.g. "
-                                 "127.0.0.1:7777)", st->args[2]);
+    const char *transport = st->args[1];
+    if (strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0 &&
+        strcmp(transport, "unix") != 0)
+        return fail(P, st->line, "transport '%s' is not supported (tcp, udp or unix)", transport);
+    char full[200];
+    if (eddy__cfg_address(transport, st->args[2], full, sizeof(full)) < 0)
+        return fail(P, st->line, "listen: '%s' is not a %s address (%s)", st->args[2], transport,
+                    strcmp(transport, "unix") == 0
+                        ? "a socket path of at most 107 bytes"
+                        : "IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7777");
     for (size_t i = 0; i < c->nlisteners; i++)
-        if (strcmp(c->listeners[i].address, st->args[2]) == 0)
-            return fail(P, st->line, "listen %s given twice (first at line %d)", st->args[2],
-                        c->listeners[i].line);
+        if (strcmp(c->listeners[i].address, st->args[2]) == 0 &&
+            strcmp(c->listeners[i].transport, transport) == 0)
+            return fail(P, st->line, "listen %s %s given twice (first at line %d)", transport,
+                        st->args[2], c->listeners[i].line);
     if (st->terminator != T_OPEN)
         return fail(P, st->line, "'listen' needs a block: 'listen %s %s {'", st->args[1],
                     st->args[2]);
@@ -425,6 +479,7 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
     c->listeners = ls;
     eddy__cfg_listener *l = memset(&ls[c->nlisteners], 0, sizeof(*l));
     l->dispatch = -1;
+    l->ipv6only = l->mode = l->max_amplification = -1;
     l->line = st->line;
     l->transport = strdup(st->args[1]);
     l->address = strdup(st->args[2]);
@@ -611,17 +666,16 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
     int rc = 0;
     int i = find_directive(global_directives, directive);
     eddy__cfg_listener *l = c->nlisteners ? &c->listeners[0] : NULL;
-    struct sockaddr_storage ss;
-    socklen_t sl;
     if (i >= 0) {
         rc = global_directives[i].set(c, NULL, value, why, sizeof(why));
     } else if (!l) {
         snprintf(why, sizeof(why), "there is no listener to apply it to");
         rc = -1;
     } else if (strcmp(directive, "listen") == 0) {
-        if (eddy__parse_address(value, &ss, &sl) < 0) {
-            snprintf(why, sizeof(why), "'%s' is not an address (expected IPv4:PORT, e.g. "
-                                       "127.0.0.1:7777)", value);
+        char full[200];
+        if (eddy__cfg_address(l->transport, value, full, sizeof(full)) < 0) {
+            snprintf(why, sizeof(why), "'%s' is not an address (expected IPv4:PORT or "
+                                       "[IPv6]:PORT, e.g. 127.0.0.1:7777)", value);
             rc = -1;
         } else {
             rc = set_string(&l->address, value, why, sizeof(why));

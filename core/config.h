@@ -10,15 +10,16 @@
 #define EDDY__CONFIG_MAX_FILE (1u << 20) /* a config larger than this is refused */
 
 typedef struct eddy__cfg_listener {
-    char *transport;     /* "tcp" */
-    char *address;
+    char *transport;     /* "tcp", "udp" or "unix" */
+    char *address;       /* as written: IPv4:PORT, [IPv6]:PORT or a path */
     int line;            /* of the listen directive */
     char *handler;
     int handler_line;
     int dispatch;        /* -1: the handler's own choice */
     size_t high_water, low_water, max_message; /* 0: the default */
+    int ipv6only, mode, max_amplification;      /* -1: the default */
     eddy_params *params; /* everything else in the block: the handler's */
-    int seen[8];         /* line of each listener directive, for duplicates */
+    int seen[16];        /* line of each listener directive, for duplicates */
 } eddy__cfg_listener;
 
 struct eddy_config {
@@ -32,6 +33,11 @@ struct eddy_config {
     eddy__cfg_listener *listeners;
     size_t nlisteners;
 };
+
+/* The address eddy_server_listen() takes for a listen block: "udp:ADDR",
+ * "unix:PATH" or the TCP address itself.  0, or -EINVAL when it does not
+ * parse. */
+int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len);
 
 /* The listener directives that are not handler parameters, NULL-ended:
  * the candidates for "did you mean" next to a handler's own names. */

@@ -20,11 +20,10 @@ static void say_ready(const eddy_server *s)
     int workers = eddy_server_worker_count(s);
     eddy_listener *l;
     for (int i = 0; (l = eddy_server_listener(s, i)); i++) {
-        const char *addr = eddy_listener_address(l);
-        const char *colon = strrchr(addr, ':');
-        fprintf(stderr, "eddyd: listening on %.*s:%d, handler %s, %d worker%s\n",
-                (int)(colon - addr), addr, eddy_listener_port(l), eddy_listener_handler(l),
-                workers, workers == 1 ? "" : "s");
+        char addr[160];
+        eddy_listener_bound_address(l, addr, sizeof(addr));
+        fprintf(stderr, "eddyd: listening on %s, handler %s, %d worker%s\n", addr,
+                eddy_listener_handler(l), workers, workers == 1 ? "" : "s");
     }
 }
 

@@ -1,78 +1,221 @@
-/* core/listener.c - parse listen addresses and open listening sockets. */
+/* core/listener.c - parse listen addresses, open listening sockets. */
 #include "listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-int eddy__parse_address(const char *text, struct sockaddr_storage *addr, socklen_t *len)
+static int parse_port(const char *p, in_port_t *out)
 {
-    const char *colon = text ? strrchr(text, ':') : NULL;
-    if (!colon || colon == text || (size_t)(colon - text) >= INET_ADDRSTRLEN)
-        return -EINVAL;
-    char host[INET_ADDRSTRLEN];
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    const char *p = colon + 1;
     if (*p < '0' || *p > '9' || strlen(p) > 5)
         return -EINVAL;
     char *end;
     long port = strtol(p, &end, 10);
     if (*end || port > 65535)
         return -EINVAL;
-    struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+    *out = htons((uint16_t)port);
+    return 0;
+}
+
+static int parse_inet(const char *text, struct sockaddr_storage *addr, socklen_t *len)
+{
     memset(addr, 0, sizeof(*addr));
-    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+    char host[INET6_ADDRSTRLEN];
+    if (text[0] == '[') {
+        const char *close = strstr(text, "]:");
+        size_t n = close ? (size_t)(close - text - 1) : 0;
+        if (!close || n == 0 || n >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, text + 1, n);
+        host[n] = '\0';
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1 ||
+            parse_port(close + 2, &sin6->sin6_port) < 0)
+            return -EINVAL;
+        sin6->sin6_family = AF_INET6;
+        *len = sizeof(*sin6);
+        return 0;
+    }
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text || (size_t)(colon - text) >= INET_ADDRSTRLEN)
+        return -EINVAL;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1 || parse_port(colon + 1, &sin->sin_port) < 0)
         return -EINVAL;
     sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
     *len = sizeof(*sin);
     return 0;
 }
 
-static int bound_port(const struct sockaddr_storage *a)
+int eddy__parse_listen(const char *text, eddy__transport *t, struct sockaddr_storage *addr,
+                       socklen_t *len)
 {
-    return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (!text)
+        return -EINVAL;
+    if (strncmp(text, "unix:", 5) == 0) {
+        const char *path = text + 5;
+        struct sockaddr_un *sun = (struct sockaddr_un *)addr;
+        if (!*path || strlen(path) >= sizeof(sun->sun_path))
+            return -EINVAL;
+        memset(addr, 0, sizeof(*addr));
+        sun->sun_family = AF_UNIX;
+        strcpy(sun->sun_path, path);
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        *t = EDDY__UNIX;
+        return 0;
+    }
+    *t = EDDY__TCP;
+    if (strncmp(text, "tcp:", 4) == 0) {
+        text += 4;
+    } else if (strncmp(text, "udp:", 4) == 0) {
+        text += 4;
+        *t = EDDY__UDP;
+    }
+    return parse_inet(text, addr, len);
+}
+
+static in_port_t *port_of(struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? &((struct sockaddr_in6 *)a)->sin6_port
+                                    : &((struct sockaddr_in *)a)->sin_port;
+}
+
+static int socket_type(const eddy_listener *l)
+{
+    return l->transport == EDDY__UDP ? SOCK_DGRAM : SOCK_STREAM;
+}
+
+/* A Unix socket path that exists: stale (nobody accepts: remove it) or
+ * live (another server: refuse). */
+static int unix_probe(const eddy_listener *l)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr;
+    struct stat st;
+    if (lstat(sun->sun_path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST; /* never remove what is not a socket */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, (const struct sockaddr *)&l->addr, l->addrlen);
+    int err = errno;
+    close(fd);
+    if (rc == 0)
+        return -EADDRINUSE; /* a live server answers there */
+    if (err != ECONNREFUSED)
+        return -err;
+    return unlink(sun->sun_path) < 0 ? -errno : 0;
 }
 
 int eddy__listener_probe(const eddy_listener *l)
 {
-    if (bound_port(&l->addr) == 0)
+    if (l->transport == EDDY__UNIX)
+        return unix_probe(l);
+    struct sockaddr_storage a = l->addr;
+    if (*port_of(&a) == 0)
         return 0;
-    int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(a.ss_family, socket_type(l) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1, rc = 0;
-    /* SO_REUSEADDR only: binding still fails where anyone listens, with or
-     * without SO_REUSEPORT, but not on our own TIME_WAIT leftovers. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+    /* TCP: SO_REUSEADDR only, so binding still fails where anyone listens,
+     * with or without SO_REUSEPORT, but not on our own TIME_WAIT leftovers.
+     * UDP: no option at all, so any bound socket makes it fail. */
+    if (l->transport == EDDY__TCP)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &l->ipv6only, sizeof(l->ipv6only));
+    if (bind(fd, (const struct sockaddr *)&a, l->addrlen) < 0)
         rc = -errno;
     close(fd);
     return rc;
 }
 
+static int open_unix(eddy_listener *l)
+{
+    if (l->unix_fd >= 0) {
+        int fd = fcntl(l->unix_fd, F_DUPFD_CLOEXEC, 0);
+        return fd < 0 ? -errno : fd;
+    }
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Bind with no permission for anyone, then open up to the configured
+     * mode: the file is never world-writable, not even for an instant. */
+    mode_t old = umask(0777);
+    int rc = bind(fd, (const struct sockaddr *)&l->addr, l->addrlen);
+    umask(old);
+    if (rc < 0 || chmod(sun->sun_path, l->mode) < 0 || listen(fd, 4096) < 0) {
+        int err = -errno;
+        if (rc == 0)
+            unlink(sun->sun_path);
+        close(fd);
+        return err;
+    }
+    l->unix_fd = fd;
+    fd = fcntl(l->unix_fd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
 int eddy__listener_open_socket(eddy_listener *l)
 {
-    int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->transport == EDDY__UNIX)
+        return open_unix(l);
+    struct sockaddr_storage a = l->addr;
+    int fd = socket(a.ss_family, socket_type(l) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
-    struct sockaddr_storage a = l->addr;
     if (l->port > 0)
-        ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)l->port);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        *port_of(&a) = htons((uint16_t)l->port);
+    if ((l->transport == EDDY__TCP &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&a, l->addrlen) < 0 || listen(fd, 4096) < 0) {
+        (a.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &l->ipv6only, sizeof(l->ipv6only)) < 0) ||
+        bind(fd, (struct sockaddr *)&a, l->addrlen) < 0 ||
+        (l->transport == EDDY__TCP && listen(fd, 4096) < 0)) {
         int err = -errno;
         close(fd);
         return err;
     }
     socklen_t len = sizeof(a);
     if (getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        l->port = bound_port(&a);
+        l->port = ntohs(*port_of(&a));
     return fd;
+}
+
+void eddy__listener_close(eddy_listener *l)
+{
+    if (l->unix_fd < 0)
+        return;
+    close(l->unix_fd);
+    l->unix_fd = -1;
+    unlink(((const struct sockaddr_un *)&l->addr)->sun_path);
+}
+
+void eddy__listener_format(const eddy_listener *l, char *buf, size_t len)
+{
+    if (l->transport == EDDY__UNIX) {
+        snprintf(buf, len, "unix:%s", ((const struct sockaddr_un *)&l->addr)->sun_path);
+        return;
+    }
+    char host[INET6_ADDRSTRLEN] = "?";
+    const char *scheme = l->transport == EDDY__UDP ? "udp:" : "";
+    if (l->addr.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "%s[%s]:%d", scheme, host, l->port);
+    } else {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s%s:%d", scheme, host, l->port);
+    }
 }

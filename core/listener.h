@@ -1,38 +1,57 @@
 /* core/listener.h - a listen address with its handler, and the sockets
- * that serve it (one per worker, SO_REUSEPORT). */
+ * that serve it: per worker for TCP and UDP (SO_REUSEPORT), one shared by
+ * all workers for a Unix socket (SO_REUSEPORT does not apply there). */
 #ifndef EDDY_CORE_LISTENER_H
 #define EDDY_CORE_LISTENER_H
 
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "eddy/eddy.h"
 
+typedef enum eddy__transport { EDDY__TCP, EDDY__UDP, EDDY__UNIX } eddy__transport;
+
 struct eddy_listener {
     struct eddy_listener *next;
+    eddy__transport transport;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char name[64]; /* the address as the user wrote it */
+    char name[160]; /* the address as the user wrote it */
     const eddy_handler *handler;
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;
-    int port; /* bound port, once open */
+    int port;          /* bound port, once open (TCP, UDP) */
+    int ipv6only;      /* IPV6_V6ONLY for an IPv6 address (default on) */
+    unsigned mode;     /* a Unix socket file's permissions (default 0660) */
+    unsigned max_amplification; /* UDP: reply bytes per request byte on the wire; 0 = no limit */
+    int unix_fd;       /* the Unix socket that every worker dups, or -1 */
     eddy_dispatch dispatch;
     void *dl; /* the plugin that holds handler, or NULL */
 };
 
-/* Parse "A.B.C.D:PORT" (port 0-65535) into addr.  0 or -EINVAL. */
-int eddy__parse_address(const char *text, struct sockaddr_storage *addr, socklen_t *len);
+/* Parse a listen address: "A.B.C.D:PORT", "[IPv6]:PORT", each optionally
+ * after "tcp:" or "udp:", or "unix:PATH".  0 or -EINVAL. */
+int eddy__parse_listen(const char *text, eddy__transport *t, struct sockaddr_storage *addr,
+                       socklen_t *len);
 
-/* Refuse an address that something already listens on, even with
- * SO_REUSEPORT (which would otherwise share the port silently).  0 or a
- * negative errno (-EADDRINUSE). */
+/* Before any socket is opened: refuse an address that something already
+ * listens on, even with SO_REUSEPORT (which would share the port silently);
+ * for a Unix socket, remove a stale file left by a dead process but refuse
+ * one that a live process answers on.  0 or a negative errno. */
 int eddy__listener_probe(const eddy_listener *l);
 
-/* A non-blocking listening socket on l's address with SO_REUSEPORT; when l
- * asked for port 0 the first call picks the port and later calls reuse it.
- * Returns the fd or a negative errno. */
+/* A non-blocking socket for one worker: its own (TCP, UDP; when l asked for
+ * port 0 the first call picks the port and later calls reuse it) or a dup
+ * of the one Unix socket.  Returns the fd or a negative errno. */
 int eddy__listener_open_socket(eddy_listener *l);
+
+/* After the workers stopped: close and remove the Unix socket file. */
+void eddy__listener_close(eddy_listener *l);
+
+/* The address actually bound, as text ("127.0.0.1:45123", "[::1]:7777",
+ * "udp:127.0.0.1:9000", "unix:/run/eddy.sock"). */
+void eddy__listener_format(const eddy_listener *l, char *buf, size_t len);
 
 #endif

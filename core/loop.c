@@ -24,6 +24,7 @@
 
 #include "conn.h"
 #include "server.h"
+#include "udp.h"
 
 enum {
     LOOP_EVENTS = 256,         /* events taken from one epoll_wait */
@@ -84,9 +85,11 @@ int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
             return fd;
         }
         s->h.fd = fd;
-        s->h.kind = EDDY__KIND_LISTEN;
+        s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
         s->listener = ls;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &s->h};
+        /* A Unix socket is one socket in every worker's epoll: wake one. */
+        uint32_t exclusive = ls->transport == EDDY__UNIX ? EPOLLEXCLUSIVE : 0;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET | exclusive, .data.ptr = &s->h};
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             *failed = ls;
             return -errno;
@@ -172,7 +175,8 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             continue;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (s->listener->transport == EDDY__TCP)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         eddy__conn_open(l, s->listener, fd);
     }
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
@@ -189,6 +193,9 @@ static void run_ready(eddy__loop *l)
         if (h->kind == EDDY__KIND_LISTEN) {
             if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
                 accept_some(l, (eddy__lsock *)h);
+        } else if (h->kind == EDDY__KIND_UDP) {
+            if (h->fd >= 0)
+                eddy__udp_read(l, (eddy__lsock *)h);
         } else if (h->fd >= 0) {
             eddy__conn_resume((eddy_conn *)h);
         } else { /* closed while queued */
@@ -270,6 +277,8 @@ void eddy__loop_run(eddy__loop *l)
             } else if (h->kind == EDDY__KIND_LISTEN) {
                 if (!((eddy__lsock *)h)->paused)
                     accept_some(l, (eddy__lsock *)h);
+            } else if (h->kind == EDDY__KIND_UDP) {
+                eddy__udp_read(l, (eddy__lsock *)h);
             } else {
                 on_wake(l);
             }
@@ -322,5 +331,6 @@ void eddy__loop_destroy(eddy__loop *l)
         close(l->epfd);
     l->wake.fd = l->epfd = -1;
     eddy__bufpool_destroy(&l->pool);
+    eddy__udp_free(l);
     pthread_mutex_destroy(&l->done_mu);
 }

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "pool.h"
 
-enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_WAKE };
+enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_UDP, EDDY__KIND_WAKE };
 
 /* What epoll_event.data.ptr points at: the first member of a connection,
  * a listening socket and the wake eventfd. */
@@ -35,6 +35,7 @@ typedef struct eddy__lsock {
 /* Written by the owning thread only; read by anyone (relaxed). */
 typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
+    atomic_ullong datagrams_in, datagrams_out, datagrams_dropped;
 } eddy__counters;
 
 struct eddy__loop {
@@ -53,6 +54,7 @@ struct eddy__loop {
     unsigned in_pool;        /* jobs out in the worker pool */
     pthread_mutex_t done_mu; /* guards done: pool threads hand jobs back */
     eddy__job *done;
+    struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     eddy__counters n;
     eddy__ratelimit rl_refused, rl_nofile, rl_error;
 };

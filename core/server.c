@@ -100,18 +100,26 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
 {
     if (s->started)
         return fail(s, -EBUSY, "listen %s: the server is already running", address);
-    if (!h || !h->data || !h->name)
-        return fail(s, -EINVAL, "listen %s: handler table without a name or data()", address);
+    if (!h || !h->name)
+        return fail(s, -EINVAL, "listen %s: handler table without a name", address);
     if (h->abi_version != EDDY_ABI_VERSION)
         return fail(s, -EINVAL, "handler '%s' has ABI version %u, this eddy has %u", h->name,
                     h->abi_version, EDDY_ABI_VERSION);
     eddy_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return fail(s, -ENOMEM, "listen %s: %s", address, eddy_strerror(-ENOMEM));
-    if (eddy__parse_address(address, &l->addr, &l->addrlen) < 0) {
+    if (eddy__parse_listen(address, &l->transport, &l->addr, &l->addrlen) < 0) {
         free(l);
-        return fail(s, -EINVAL, "'%s' is not an address: expected IPv4:PORT, e.g. 127.0.0.1:7777",
+        return fail(s, -EINVAL,
+                    "'%s' is not an address: expected IPv4:PORT or [IPv6]:PORT (after udp: for "
+                    "UDP) or unix:PATH, e.g. 127.0.0.1:7777",
                     address);
+    }
+    int udp = l->transport == EDDY__UDP;
+    if (udp ? !h->datagram : !h->data) {
+        free(l);
+        return fail(s, -EINVAL, "handler '%s' cannot serve %s: it has no %s() callback", h->name,
+                    address, udp ? "datagram" : "data");
     }
     for (eddy_listener *o = s->listeners; o; o = o->next)
         if (strcmp(o->name, address) == 0) {
@@ -123,7 +131,14 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     l->high_water = DEFAULT_HIGH_WATER;
     l->low_water = DEFAULT_LOW_WATER;
     l->max_message = DEFAULT_MAX_MESSAGE;
-    l->dispatch = (h->flags & EDDY_HANDLER_BLOCKING) ? EDDY_DISPATCH_POOL : EDDY_DISPATCH_INLINE;
+    l->ipv6only = 1;
+    l->mode = 0660;
+    l->max_amplification = 3;
+    l->unix_fd = -1;
+    /* Datagrams always run inline: there is no connection to hold back. */
+    l->dispatch = (h->flags & EDDY_HANDLER_BLOCKING) && l->transport != EDDY__UDP
+                      ? EDDY_DISPATCH_POOL
+                      : EDDY_DISPATCH_INLINE;
     if (params) { /* a fresh check: forget what an earlier use recorded */
         params->error[0] = '\0';
         params->error_line = 0;
@@ -164,10 +179,37 @@ int eddy_listener_set_max_message(eddy_listener *l, size_t max)
 
 int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d)
 {
-    if (d != EDDY_DISPATCH_INLINE && d != EDDY_DISPATCH_POOL)
+    if (d != EDDY_DISPATCH_INLINE && (d != EDDY_DISPATCH_POOL || l->transport == EDDY__UDP))
         return -EINVAL;
     l->dispatch = d;
     return 0;
+}
+
+int eddy_listener_set_ipv6only(eddy_listener *l, int on)
+{
+    l->ipv6only = on != 0;
+    return 0;
+}
+
+int eddy_listener_set_mode(eddy_listener *l, unsigned mode)
+{
+    if (mode > 0777)
+        return -EINVAL;
+    l->mode = mode;
+    return 0;
+}
+
+int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
+{
+    if (factor > 1000)
+        return -EINVAL;
+    l->max_amplification = factor;
+    return 0;
+}
+
+void eddy_listener_bound_address(const eddy_listener *l, char *buf, size_t len)
+{
+    eddy__listener_format(l, buf, len);
 }
 
 int eddy_listener_port(const eddy_listener *l)
@@ -213,7 +255,9 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         if (rc < 0)
             return fail(s, rc, "%s:%d: %s", c->name, handler_line, why);
         eddy_listener *l;
-        rc = eddy_server_listen(s, cl->address, h, cl->params, &l);
+        char address[200];
+        eddy__cfg_address(cl->transport, cl->address, address, sizeof(address)); /* checked */
+        rc = eddy_server_listen(s, address, h, cl->params, &l);
         if (rc < 0) {
             eddy__plugin_unload(dl);
             int line = cl->params->error_line ? cl->params->error_line : cl->line;
@@ -221,8 +265,15 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
             return fail(s, rc, "%s:%d: %s", c->name, line, why);
         }
         l->dl = dl;
-        if (cl->dispatch >= 0)
-            l->dispatch = (eddy_dispatch)cl->dispatch;
+        if (cl->dispatch >= 0 && eddy_listener_set_dispatch(l, (eddy_dispatch)cl->dispatch) < 0)
+            return fail(s, -EINVAL, "%s:%d: dispatch pool does not apply to udp", c->name,
+                        cl->seen[1]);
+        if (cl->ipv6only >= 0)
+            eddy_listener_set_ipv6only(l, cl->ipv6only);
+        if (cl->mode >= 0)
+            eddy_listener_set_mode(l, (unsigned)cl->mode);
+        if (cl->max_amplification >= 0)
+            eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
         size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
         size_t low = cl->low_water ? cl->low_water
                                    : (high / 4 < DEFAULT_LOW_WATER ? high / 4 : DEFAULT_LOW_WATER);
@@ -245,6 +296,8 @@ static void unwind(eddy_server *s, int nloops)
     eddy__pool_stop(&s->pool); /* after the loops: they wait for their jobs */
     for (int i = 0; i < nloops; i++)
         eddy__loop_destroy(&s->loops[i]);
+    for (eddy_listener *l = s->listeners; l; l = l->next)
+        eddy__listener_close(l);
     free(s->loops);
     free(s->threads);
     s->loops = NULL;
@@ -260,6 +313,10 @@ int eddy_server_start(eddy_server *s)
     int n = resolve_workers(s);
     for (eddy_listener *l = s->listeners; l; l = l->next) {
         int rc = eddy__listener_probe(l);
+        if (rc == -EEXIST)
+            return fail(s, rc, "cannot listen on %s: the file exists and is not a socket", l->name);
+        if (rc == -EADDRINUSE && l->transport == EDDY__UNIX)
+            return fail(s, rc, "cannot listen on %s: another server is answering there", l->name);
         if (rc < 0)
             return fail(s, rc, "cannot listen on %s: %s", l->name, eddy_strerror(rc));
     }
@@ -368,5 +425,8 @@ void eddy_server_stats(const eddy_server *s, eddy_stats *out)
         out->bytes_in += load(&n->bytes_in);
         out->bytes_out += load(&n->bytes_out);
         out->accept_pauses += load(&n->accept_pauses);
+        out->datagrams_in += load(&n->datagrams_in);
+        out->datagrams_out += load(&n->datagrams_out);
+        out->datagrams_dropped += load(&n->datagrams_dropped);
     }
 }

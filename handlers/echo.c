@@ -1,5 +1,6 @@
 /* handlers/echo.c - the seed's echo: for each chunk read, reply
- * prefix + chunk.  It uses only include/eddy/, exactly as a plugin would.
+ * prefix + chunk; for each UDP datagram, reply prefix + datagram to its
+ * sender.  It uses only include/eddy/, exactly as a plugin would.
  *
  * Parameters:
  *   prefix             bytes put before each chunk (default "Received: ";
@@ -61,6 +62,16 @@ static size_t echo_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
+static void echo_datagram(eddy_dgram *d, const char *buf, size_t len)
+{
+    const echo_state *st = eddy_dgram_state(d);
+    struct iovec iov[2] = {
+        {.iov_base = (void *)st->prefix, .iov_len = st->prefix_len},
+        {.iov_base = (void *)buf, .iov_len = len},
+    };
+    eddy_dgram_replyv(d, iov, 2); /* too large or over the amplification limit: dropped, counted */
+}
+
 static const char *const echo_params[] = {"prefix", "close_after_reply", NULL};
 
 static const eddy_handler echo_handler = {
@@ -70,6 +81,7 @@ static const eddy_handler echo_handler = {
     .init = echo_init,
     .fini = echo_fini,
     .data = echo_data,
+    .datagram = echo_datagram,
 };
 
 const eddy_handler *eddy_echo_handler(void)

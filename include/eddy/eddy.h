@@ -49,7 +49,9 @@ EDDY_API int eddy_server_set_pool_threads(eddy_server *s, int threads);
 EDDY_API int eddy_server_set_max_connections(eddy_server *s, unsigned max);
 EDDY_API unsigned eddy_server_max_connections(const eddy_server *s);
 
-/* Add a TCP listener on "IPv4:PORT".  Calls the handler's init() with
+/* Add a listener: "IPv4:PORT" or "[IPv6]:PORT" for TCP (optionally after
+ * "tcp:"), "udp:" and such an address for UDP, "unix:PATH" for a Unix
+ * stream socket.  Calls the handler's init() with
  * params (which may be NULL, and which the caller still owns) at once, so a
  * bad parameter is reported before any socket is opened.  *out, when given,
  * receives the listener for the setters below. */
@@ -66,8 +68,19 @@ EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
  * its replies keep their order. */
 typedef enum eddy_dispatch { EDDY_DISPATCH_INLINE, EDDY_DISPATCH_POOL } eddy_dispatch;
 EDDY_API int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d);
-/* The port bound, once started (useful with port 0). */
+/* An IPv6 listener takes IPv6 only (the default, as nginx), or IPv4 too. */
+EDDY_API int eddy_listener_set_ipv6only(eddy_listener *l, int on);
+/* A Unix socket file's permission bits (default 0660: never world-writable
+ * unless asked). */
+EDDY_API int eddy_listener_set_mode(eddy_listener *l, unsigned mode);
+/* UDP: reply bytes per request byte on the wire, headers included
+ * (default 3, 0 = no limit, for a network where sources cannot be spoofed). */
+EDDY_API int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor);
+/* The port bound, once started (useful with port 0); 0 for a Unix socket. */
 EDDY_API int eddy_listener_port(const eddy_listener *l);
+/* The address bound, as text: "127.0.0.1:45123", "[::1]:7777",
+ * "udp:127.0.0.1:9000", "unix:/run/eddy.sock". */
+EDDY_API void eddy_listener_bound_address(const eddy_listener *l, char *buf, size_t len);
 
 /* The index-th listener (in the order added), or NULL past the last. */
 EDDY_API eddy_listener *eddy_server_listener(const eddy_server *s, int index);
@@ -115,6 +128,8 @@ typedef struct eddy_stats {
     unsigned long long bytes_in;
     unsigned long long bytes_out;
     unsigned long long accept_pauses; /* times accepting paused for EMFILE/ENFILE */
+    unsigned long long datagrams_in, datagrams_out;
+    unsigned long long datagrams_dropped; /* replies too large or over the amplification limit */
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
 

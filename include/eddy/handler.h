@@ -21,6 +21,9 @@
  *   close  once per connection, also after an open() that refused it (so
  *          per-connection data may still be NULL); after it the eddy_conn
  *          is gone.  Optional.
+ *   datagram  one UDP datagram (udp listeners only; a handler without it
+ *          cannot serve one).  It may answer once with eddy_dgram_reply();
+ *          the buffer and the eddy_dgram live only during the call.
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -37,6 +40,7 @@ extern "C" {
 
 typedef struct eddy_conn eddy_conn;
 typedef struct eddy_params eddy_params;
+typedef struct eddy_dgram eddy_dgram;
 
 /* flags */
 #define EDDY_HANDLER_BLOCKING 1u /* data() may block: dispatch to the pool by default */
@@ -51,6 +55,7 @@ typedef struct eddy_handler {
     int (*open)(eddy_conn *c);
     size_t (*data)(eddy_conn *c, const char *buf, size_t len);
     void (*close)(eddy_conn *c);
+    void (*datagram)(eddy_dgram *d, const char *buf, size_t len);
 } eddy_handler;
 
 /* The symbol a plugin exports, declared here so that a plugin built with
@@ -80,6 +85,18 @@ EDDY_API void eddy_close(eddy_conn *c);
 EDDY_API void *eddy_conn_state(const eddy_conn *c);
 EDDY_API void *eddy_conn_data(const eddy_conn *c);
 EDDY_API void eddy_conn_set_data(eddy_conn *c, void *data);
+
+/* Answer a datagram, to the address it came from.  At most one reply per
+ * datagram; the reply is dropped (and counted) when it exceeds the largest
+ * UDP payload or the listener's amplification limit: on the wire, a reply
+ * may be at most max_amplification (default 3) times the request, headers
+ * included.  Returns 0, -EBUSY (already answered), -EMSGSIZE (dropped). */
+EDDY_API int eddy_dgram_reply(eddy_dgram *d, const void *buf, size_t len);
+EDDY_API int eddy_dgram_replyv(eddy_dgram *d, const struct iovec *iov, int iovcnt);
+/* The listener's state from init(). */
+EDDY_API void *eddy_dgram_state(const eddy_dgram *d);
+/* The sender as text, "127.0.0.1:5353" or "[::1]:5353". */
+EDDY_API void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len);
 
 /* Parameters of a listener, for init().  Each getter returns 0 and stores
  * the value (or def when the parameter is absent), or records a precise

@@ -16,6 +16,6 @@
 #define EDDY_VERSION_PATCH 0
 #define EDDY_VERSION_STRING "0.1.0"
 
-#define EDDY_ABI_VERSION 1u
+#define EDDY_ABI_VERSION 2u
 
 #endif
