@@ -206,6 +206,29 @@ static int set_max_amplification(eddy_config *c, eddy__cfg_listener *l, const ch
     return 0;
 }
 
+static int duration(const char *v, long *out, char *why, size_t n)
+{
+    if (eddy__parse_msec(v, out) < 0 || *out > 86400000L) {
+        snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_idle_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                            size_t n)
+{
+    (void)c;
+    return duration(v, &l->idle_timeout, why, n);
+}
+
+static int set_first_byte_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                                  size_t n)
+{
+    (void)c;
+    return duration(v, &l->first_byte_timeout, why, n);
+}
+
 static const directive_def global_directives[] = {
     {"workers", set_workers},           {"max_connections", set_max_connections},
     {"pool_threads", set_pool_threads}, {"log_level", set_log_level},
@@ -220,11 +243,13 @@ static const directive_def listener_directives[] = {
     {"high_water", set_high_water},   {"low_water", set_low_water},
     {"max_message", set_max_message}, {"ipv6only", set_ipv6only},
     {"mode", set_mode},               {"max_amplification", set_max_amplification},
+    {"idle_timeout", set_idle_timeout}, {"first_byte_timeout", set_first_byte_timeout},
     {NULL, NULL},
 };
 const char *const eddy__listener_directives[] = {
-    "handler", "dispatch", "high_water", "low_water", "max_message", "ipv6only", "mode",
-    "max_amplification", NULL};
+    "handler",           "dispatch",     "high_water",         "low_water", "max_message",
+    "ipv6only",          "mode",         "max_amplification", "idle_timeout",
+    "first_byte_timeout", NULL};
 
 int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len)
 {

@@ -18,6 +18,7 @@ typedef struct eddy__cfg_listener {
     int dispatch;        /* -1: the handler's own choice */
     size_t high_water, low_water, max_message; /* 0: the default */
     int ipv6only, mode, max_amplification;      /* -1: the default */
+    long idle_timeout, first_byte_timeout;      /* ms; 0: never */
     eddy_params *params; /* everything else in the block: the handler's */
     int seen[16];        /* line of each listener directive, for duplicates */
 } eddy__cfg_listener;

@@ -43,8 +43,88 @@ static int settle(eddy_conn *c)
     return 0;
 }
 
-void eddy__conn_open(eddy__loop *l, eddy_listener *ls, int fd)
+static void list_append(eddy__conn_list *list, eddy_conn *c)
 {
+    c->next = NULL;
+    c->prev = list->tail;
+    if (list->tail)
+        list->tail->next = c;
+    else
+        list->head = c;
+    list->tail = c;
+}
+
+static void list_remove(eddy__conn_list *list, eddy_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        list->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        list->tail = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static eddy__conn_list *list_of(eddy_conn *c)
+{
+    return (c->h.flags & EDDY__CONN_ACTIVE) ? &c->lsock->active : &c->lsock->fresh;
+}
+
+/* Bytes came: the connection moves to the young end of the active list. */
+static void touch(eddy_conn *c)
+{
+    c->last = c->loop->now;
+    if (c->lsock->active.tail == c)
+        return;
+    list_remove(list_of(c), c);
+    c->h.flags |= EDDY__CONN_ACTIVE;
+    list_append(&c->lsock->active, c);
+}
+
+/* Close from the old end of a list while the timeout has passed. */
+static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms)
+{
+    while (list->head) {
+        eddy_conn *c = list->head;
+        long age = (long)(uint32_t)(now - c->last);
+        if (age < timeout_ms)
+            return timeout_ms - age;
+        eddy__count(&c->loop->n.timeouts, 1);
+        eddy__conn_destroy(c);
+        if (list->head == c) { /* held by the pool: it closes when the job returns */
+            c->last = now;
+            list_remove(list, c);
+            list_append(list, c);
+        }
+    }
+    return -1;
+}
+
+static long earliest(long a, long b)
+{
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+long eddy__conn_expire(eddy__lsock *s, uint32_t now)
+{
+    const eddy_listener *ls = s->listener;
+    long next = -1;
+    if (ls->first_byte_timeout_ms)
+        next = expire_list(&s->fresh, now, ls->first_byte_timeout_ms);
+    if (ls->idle_timeout_ms) {
+        next = earliest(next, expire_list(&s->active, now, ls->idle_timeout_ms));
+        if (!ls->first_byte_timeout_ms) /* idle covers the silent ones too */
+            next = earliest(next, expire_list(&s->fresh, now, ls->idle_timeout_ms));
+    }
+    return next;
+}
+
+void eddy__conn_open(eddy__lsock *s, int fd)
+{
+    eddy__loop *l = s->loop;
+    const eddy_listener *ls = s->listener;
     eddy_conn *c = calloc(1, sizeof(*c));
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (!c || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -58,11 +138,9 @@ void eddy__conn_open(eddy__loop *l, eddy_listener *ls, int fd)
     c->h.fd = fd;
     c->h.kind = EDDY__KIND_CONN;
     c->loop = l;
-    c->listener = ls;
-    c->next = l->conns;
-    if (l->conns)
-        l->conns->prev = c;
-    l->conns = c;
+    c->lsock = s;
+    c->last = l->now;
+    list_append(&s->fresh, c);
     eddy__count(&l->n.accepted, 1);
     if (ls->handler->open && ls->handler->open(c) < 0)
         c->h.flags |= EDDY__CONN_CLOSING;
@@ -74,7 +152,7 @@ static int deliver(eddy_conn *c)
 {
     size_t len = c->in->len;
     const char *p = eddy__buf_linearize(c->in);
-    size_t used = c->listener->handler->data(c, p, len);
+    size_t used = eddy__conn_listener(c)->handler->data(c, p, len);
     eddy__buf_consume(c->in, used < len ? used : len);
     return settle(c);
 }
@@ -87,7 +165,7 @@ static int input_room(eddy_conn *c)
         return -1;
     if (c->in->len < c->in->cap)
         return 0;
-    size_t max = c->listener->max_message, want = c->in->cap;
+    size_t max = eddy__conn_listener(c)->max_message, want = c->in->cap;
     if (c->in->len + want > max)
         want = max > c->in->len ? max - c->in->len : 0;
     return want && eddy__buf_reserve(&c->in, want, max) == 0 ? 0 : -1;
@@ -142,7 +220,7 @@ static void conn_read(eddy_conn *c)
             eddy__log_limited(&l->rl_error, EDDY__LOG_WARN,
                               "closing a connection on %s: unconsumed input over max_message "
                               "(%zu bytes) or out of memory",
-                              c->listener->name, c->listener->max_message);
+                              eddy__conn_listener(c)->name, eddy__conn_listener(c)->max_message);
             eddy__conn_destroy(c);
             return;
         }
@@ -154,7 +232,8 @@ static void conn_read(eddy_conn *c)
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
             eddy__count(&l->n.bytes_in, (unsigned long long)n);
-            if (c->listener->dispatch == EDDY_DISPATCH_POOL) {
+            touch(c);
+            if (eddy__conn_listener(c)->dispatch == EDDY_DISPATCH_POOL) {
                 dispatch_to_pool(c);
                 return;
             }
@@ -204,7 +283,7 @@ static void conn_flush(eddy_conn *c)
         eddy__bufpool_put(&l->pool, c->out);
         c->out = NULL;
     }
-    if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= c->listener->low_water) {
+    if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= eddy__conn_listener(c)->low_water) {
         c->h.flags &= (uint16_t)~EDDY__CONN_PAUSED;
         eddy__loop_queue(l, &c->h); /* the edge may have passed: read on */
     }
@@ -238,21 +317,14 @@ void eddy__conn_destroy(eddy_conn *c)
         c->h.flags |= EDDY__CONN_FAILED;   /* finished when the job comes back */
         return;
     }
-    if (c->listener->handler->close)
-        c->listener->handler->close(c);
+    if (eddy__conn_listener(c)->handler->close)
+        eddy__conn_listener(c)->handler->close(c);
     close(c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->pool, c->in);
     eddy__bufpool_put(&l->pool, c->out);
     c->in = c->out = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = NULL;
-    c->next = NULL;
+    list_remove(list_of(c), c);
     if (!c->h.queued) { /* else the ready list hands it to the dead list */
         c->next = l->dead;
         l->dead = c;
@@ -308,7 +380,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         }
         skip = 0;
     }
-    if (eddy__buf_len(c->out) > c->listener->high_water)
+    if (eddy__buf_len(c->out) > eddy__conn_listener(c)->high_water)
         c->h.flags |= EDDY__CONN_PAUSED;
     return 0;
 }
@@ -332,7 +404,7 @@ void eddy_close(eddy_conn *c)
 
 void *eddy_conn_state(const eddy_conn *c)
 {
-    return c->listener->state;
+    return eddy__conn_listener(c)->state;
 }
 
 void *eddy_conn_data(const eddy_conn *c)

@@ -17,20 +17,27 @@ enum {
     EDDY__CONN_EOF = 1 << 3,     /* the peer sent FIN: close once output is sent */
     EDDY__CONN_RDHUP = 1 << 4,   /* FIN or error pending: read to the end, not to a short read */
     EDDY__CONN_INPOOL = 1 << 5,  /* a job is out in the pool: no reading, no freeing */
+    EDDY__CONN_ACTIVE = 1 << 6,  /* has sent a byte: on lsock->active, not lsock->fresh */
 };
 
 struct eddy_conn {
-    eddy__handle h; /* first: epoll's data.ptr points here */
+    eddy__handle h;           /* first: epoll's data.ptr points here */
     eddy__loop *loop;
-    eddy_listener *listener;
+    eddy__lsock *lsock;       /* the listening socket it came from */
     void *data;               /* the handler's */
     eddy__buf *in;            /* input the handler has not consumed yet */
     eddy__buf *out;           /* output the socket has not taken yet */
-    eddy_conn *next, *prev;   /* the loop's open connections; next: dead list */
+    eddy_conn *next, *prev;   /* its lsock's fresh or active list; next: the dead list */
+    uint32_t last;            /* loop->now at its last activity */
 };
 
+static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
+{
+    return c->lsock->listener;
+}
+
 /* Take ownership of an accepted fd: register it and call open(). */
-void eddy__conn_open(eddy__loop *l, eddy_listener *ls, int fd);
+void eddy__conn_open(eddy__lsock *s, int fd);
 /* An epoll event for the connection. */
 void eddy__conn_event(eddy_conn *c, uint32_t events);
 /* Its turn on the ready list: read on where the budget stopped. */
@@ -39,6 +46,10 @@ void eddy__conn_resume(eddy_conn *c);
  * memory stays until the loop's turn ends (eddy__conn_free). */
 void eddy__conn_destroy(eddy_conn *c);
 void eddy__conn_free(eddy_conn *c);
+/* Close, counted as a timeout, the connections of s whose idle or
+ * first-byte timeout has passed; returns the ms until the next one is
+ * due, or -1 when none can be. */
+long eddy__conn_expire(eddy__lsock *s, uint32_t now);
 /* A job for this connection came back from the pool. */
 void eddy__conn_job_done(eddy__job *j);
 

@@ -26,6 +26,8 @@ struct eddy_listener {
     int ipv6only;      /* IPV6_V6ONLY for an IPv6 address (default on) */
     unsigned mode;     /* a Unix socket file's permissions (default 0660) */
     unsigned max_amplification; /* UDP: reply bytes per request byte on the wire; 0 = no limit */
+    long idle_timeout_ms;       /* close after this long without input; 0 = never */
+    long first_byte_timeout_ms; /* close if nothing arrives this long after accept; 0 = never */
     int unix_fd;       /* the Unix socket that every worker dups, or -1 */
     eddy_dispatch dispatch;
     void *dl; /* the plugin that holds handler, or NULL */

@@ -42,6 +42,18 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* Close what timed out; the ms until the next timeout is due, or -1. */
+static long expire(eddy__loop *l)
+{
+    long next = -1;
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        long t = eddy__conn_expire(&l->lsocks[i], l->now);
+        if (t >= 0 && (next < 0 || t < next))
+            next = t;
+    }
+    return next;
+}
+
 int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
 {
     memset(l, 0, sizeof(*l));
@@ -87,6 +99,7 @@ int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
         s->h.fd = fd;
         s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
         s->listener = ls;
+        s->loop = l;
         /* A Unix socket is one socket in every worker's epoll: wake one. */
         uint32_t exclusive = ls->transport == EDDY__UNIX ? EPOLLEXCLUSIVE : 0;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLET | exclusive, .data.ptr = &s->h};
@@ -177,7 +190,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
         int one = 1;
         if (s->listener->transport == EDDY__TCP)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        eddy__conn_open(l, s->listener, fd);
+        eddy__conn_open(s, fd);
     }
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
 }
@@ -259,10 +272,16 @@ static void free_dead(eddy__loop *l)
 void eddy__loop_run(eddy__loop *l)
 {
     struct epoll_event events[LOOP_EVENTS];
-    long retry_at = 0;
+    l->now = (uint32_t)now_ms();
+    uint32_t retry_at = l->now;
     while (!atomic_load_explicit(&l->server->stopping, memory_order_acquire)) {
-        int timeout = l->ready ? 0 : l->npaused ? ACCEPT_RETRY_MS : -1;
-        int n = epoll_wait(l->epfd, events, LOOP_EVENTS, timeout);
+        long timeout = expire(l);
+        if (l->npaused && (timeout < 0 || timeout > ACCEPT_RETRY_MS))
+            timeout = ACCEPT_RETRY_MS;
+        if (l->ready)
+            timeout = 0;
+        int n = epoll_wait(l->epfd, events, LOOP_EVENTS, (int)timeout);
+        l->now = (uint32_t)now_ms();
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -283,12 +302,9 @@ void eddy__loop_run(eddy__loop *l)
                 on_wake(l);
             }
         }
-        if (l->npaused) {
-            long now = now_ms();
-            if (now >= retry_at) {
-                retry_at = now + ACCEPT_RETRY_MS;
-                accept_resume(l);
-            }
+        if (l->npaused && (int32_t)(l->now - retry_at) >= 0) {
+            retry_at = l->now + ACCEPT_RETRY_MS;
+            accept_resume(l);
         }
         run_ready(l);
         free_dead(l);
@@ -305,8 +321,12 @@ void eddy__loop_run(eddy__loop *l)
         poll(&p, 1, -1);
         on_wake(l);
     }
-    while (l->conns)
-        eddy__conn_destroy(l->conns);
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        while (l->lsocks[i].fresh.head)
+            eddy__conn_destroy(l->lsocks[i].fresh.head);
+        while (l->lsocks[i].active.head)
+            eddy__conn_destroy(l->lsocks[i].active.head);
+    }
     run_ready(l); /* hands closed-while-queued connections to the dead list */
     free_dead(l);
 }

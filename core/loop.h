@@ -26,16 +26,26 @@ typedef struct eddy__handle {
     struct eddy__handle *ready_next;
 } eddy__handle;
 
+/* Connections in order of their last activity, oldest first, so that
+ * the first one is the next to time out. */
+typedef struct eddy__conn_list {
+    eddy_conn *head, *tail;
+} eddy__conn_list;
+
 typedef struct eddy__lsock {
     eddy__handle h;
     eddy_listener *listener;
+    struct eddy__loop *loop;
     int paused; /* out of fds: accepting waits for a close or the retry tick */
+    eddy__conn_list fresh;  /* connections that have sent nothing yet */
+    eddy__conn_list active; /* the others */
 } eddy__lsock;
 
 /* Written by the owning thread only; read by anyone (relaxed). */
 typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
     atomic_ullong datagrams_in, datagrams_out, datagrams_dropped;
+    atomic_ullong timeouts; /* connections closed by idle or first-byte timeouts */
 } eddy__counters;
 
 struct eddy__loop {
@@ -47,7 +57,7 @@ struct eddy__loop {
     unsigned nlsocks, npaused;
     eddy__bufpool pool;
     size_t read_budget;      /* bytes read per connection per wake */
-    eddy_conn *conns;        /* every open connection */
+    uint32_t now;            /* ms on a monotonic clock, read once a turn */
     eddy__handle *ready;     /* more to do without waiting for epoll */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */

@@ -26,7 +26,7 @@ static void *pool_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         eddy__current_job = j;
-        j->consumed = j->conn->listener->handler->data(j->conn, j->input, j->len);
+        j->consumed = eddy__conn_listener(j->conn)->handler->data(j->conn, j->input, j->len);
         eddy__current_job = NULL;
         eddy__loop_job_done(j->loop, j);
 

@@ -185,6 +185,15 @@ int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d)
     return 0;
 }
 
+int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms)
+{
+    if (idle_ms < 0 || first_byte_ms < 0 || idle_ms > 86400000L || first_byte_ms > 86400000L)
+        return -EINVAL;
+    l->idle_timeout_ms = idle_ms;
+    l->first_byte_timeout_ms = first_byte_ms;
+    return 0;
+}
+
 int eddy_listener_set_ipv6only(eddy_listener *l, int on)
 {
     l->ipv6only = on != 0;
@@ -272,6 +281,7 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
             eddy_listener_set_ipv6only(l, cl->ipv6only);
         if (cl->mode >= 0)
             eddy_listener_set_mode(l, (unsigned)cl->mode);
+        eddy_listener_set_timeouts(l, cl->idle_timeout, cl->first_byte_timeout);
         if (cl->max_amplification >= 0)
             eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
         size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
@@ -428,5 +438,6 @@ void eddy_server_stats(const eddy_server *s, eddy_stats *out)
         out->datagrams_in += load(&n->datagrams_in);
         out->datagrams_out += load(&n->datagrams_out);
         out->datagrams_dropped += load(&n->datagrams_dropped);
+        out->timeouts += load(&n->timeouts);
     }
 }

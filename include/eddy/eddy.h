@@ -68,6 +68,11 @@ EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
  * its replies keep their order. */
 typedef enum eddy_dispatch { EDDY_DISPATCH_INLINE, EDDY_DISPATCH_POOL } eddy_dispatch;
 EDDY_API int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d);
+/* Close a connection after idle_ms without input, or first_byte_ms after
+ * accept when it has sent nothing (0 = never, the default; at most a day).
+ * Idle connections with timeouts armed cost no CPU: each worker keeps its
+ * connections in order of last activity and sleeps until the oldest is due. */
+EDDY_API int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms);
 /* An IPv6 listener takes IPv6 only (the default, as nginx), or IPv4 too. */
 EDDY_API int eddy_listener_set_ipv6only(eddy_listener *l, int on);
 /* A Unix socket file's permission bits (default 0660: never world-writable
@@ -130,6 +135,7 @@ typedef struct eddy_stats {
     unsigned long long accept_pauses; /* times accepting paused for EMFILE/ENFILE */
     unsigned long long datagrams_in, datagrams_out;
     unsigned long long datagrams_dropped; /* replies too large or over the amplification limit */
+    unsigned long long timeouts;          /* connections closed by idle or first-byte timeouts */
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
 

@@ -38,16 +38,19 @@ static void setup(fixture *f, const char *const *kv)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     atomic_fetch_add(&f->server->open, 1); /* as accept does */
-    eddy__conn_open(&f->loop, f->listener, sv[0]);
-    f->conn = f->loop.conns;
+    eddy__lsock *s = &f->loop.lsocks[0];
+    s->listener = f->listener;
+    s->loop = &f->loop;
+    eddy__conn_open(s, sv[0]);
+    f->conn = s->fresh.head;
     ck_assert_ptr_nonnull(f->conn);
     f->peer = sv[1];
 }
 
 static void teardown(fixture *f)
 {
-    while (f->loop.conns)
-        eddy__conn_destroy(f->loop.conns);
+    if (f->conn->h.fd >= 0)
+        eddy__conn_destroy(f->conn);
     for (eddy__handle *h = f->loop.ready; h; h = h->ready_next) { /* closed while queued */
         eddy_conn *c = (eddy_conn *)h;
         c->next = f->loop.dead;
@@ -65,7 +68,7 @@ static void teardown(fixture *f)
 
 static size_t feed(fixture *f, const char *data, size_t len)
 {
-    return f->listener->handler->data(f->conn, data, len);
+    return eddy__conn_listener(f->conn)->handler->data(f->conn, data, len);
 }
 
 static ssize_t drain(int fd, char *out, size_t cap)
