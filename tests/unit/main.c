@@ -14,6 +14,7 @@ static const struct {
     {"params", params_suite},
     {"echo", echo_suite},
     {"cli", cli_suite},
+    {"http", http_suite},
 };
 
 int main(int argc, char **argv)

@@ -8,5 +8,6 @@ Suite *buf_suite(void);
 Suite *params_suite(void);
 Suite *echo_suite(void);
 Suite *cli_suite(void);
+Suite *http_suite(void);
 
 #endif
