@@ -734,6 +734,24 @@ static long proc_status_kb(int pid, const char *field)
     return v;
 }
 
+/* Busy CPU time of the whole machine in seconds (all CPUs, from /proc/stat:
+ * everything but idle and iowait), or -1. */
+static double machine_cpu(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    unsigned long long v[10] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+    fclose(f);
+    if (n < 8)
+        return -1;
+    /* user nice system idle iowait irq softirq steal (guest is in user) */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double self_cpu(void)
 {
     struct rusage ru;
@@ -957,10 +975,11 @@ int main(int argc, char **argv)
     t_end = t_meas + (uint64_t)(opt.duration * 1e9);
     pthread_barrier_wait(&bar_go);
 
-    double srv_cpu0 = -1, srv_cpu1 = -1, cli_cpu0, cli_cpu1;
+    double srv_cpu0 = -1, srv_cpu1 = -1, cli_cpu0, cli_cpu1, mach0, mach1;
     long rss_after = -1;
     sleep_until(t_meas);
     cli_cpu0 = self_cpu();
+    mach0 = machine_cpu();
     if (opt.pid)
         srv_cpu0 = proc_cpu(opt.pid);
     uint64_t m0 = now_ns();
@@ -972,6 +991,7 @@ int main(int argc, char **argv)
     }
     sleep_until(t_end);
     cli_cpu1 = self_cpu();
+    mach1 = machine_cpu();
     if (opt.pid)
         srv_cpu1 = proc_cpu(opt.pid);
     uint64_t m1 = now_ns();
@@ -1004,8 +1024,13 @@ int main(int argc, char **argv)
     double mps = (double)msgs / opt.duration;
     double mbps = mps * (double)opt.size / 1e6;
     double cli_cores = (cli_cpu1 - cli_cpu0) / window;
+    double mach_cores = (mach0 >= 0 && mach1 >= 0) ? (mach1 - mach0) / window : -1;
     double srv_cpu = (srv_cpu0 >= 0 && srv_cpu1 >= 0) ? srv_cpu1 - srv_cpu0 : -1;
     double srv_us_per_msg = (srv_cpu >= 0 && msgs > 0) ? srv_cpu * 1e6 / (double)msgs : -1;
+    /* CPU used by everything else on the machine: the noise in this run */
+    double other_cores = mach_cores >= 0 ? mach_cores - cli_cores - (srv_cpu >= 0 ? srv_cpu / window : 0) : -1;
+    if (other_cores < 0 && mach_cores >= 0)
+        other_cores = 0;
     uint64_t nerr = e.connect_fail + e.verify + e.reset + e.eof + e.lost + e.excess;
     int interrupted_run = atomic_load(&interrupted);
     double rss_per_conn = (rss_before >= 0 && rss_after >= 0 && connected > 0)
@@ -1030,7 +1055,8 @@ int main(int argc, char **argv)
                    (double)h_quantile(&h, 0.999) / 1e3, (double)h.max / 1e3,
                    h.count ? h.sum / (double)h.count / 1e3 : 0.0);
         }
-        printf(",\"client_cpu_cores\":%.3f", cli_cores);
+        printf(",\"client_cpu_cores\":%.3f,\"machine_cpu_cores\":%.3f,\"other_cpu_cores\":%.3f,\"ncpu\":%ld",
+               cli_cores, mach_cores, other_cores, sysconf(_SC_NPROCESSORS_ONLN));
         if (opt.pid) {
             printf(",\"server\":{\"pid\":%d,\"cpu_s\":%.3f,\"cpu_cores\":%.3f", opt.pid, srv_cpu,
                    srv_cpu >= 0 ? srv_cpu / window : -1.0);
@@ -1060,7 +1086,8 @@ int main(int argc, char **argv)
                    (double)h_quantile(&h, 0.50) / 1e3, (double)h_quantile(&h, 0.99) / 1e3,
                    (double)h_quantile(&h, 0.999) / 1e3, (double)h.max / 1e3);
         }
-        printf("client cpu  %.2f cores\n", cli_cores);
+        printf("client cpu  %.2f cores   machine %.2f of %ld cores busy, %.2f by other processes\n",
+               cli_cores, mach_cores, sysconf(_SC_NPROCESSORS_ONLN), other_cores);
         if (opt.pid) {
             printf("server      pid %d  cpu %.2f cores", opt.pid, srv_cpu >= 0 ? srv_cpu / window : -1.0);
             if (!opt.idle)
