@@ -56,6 +56,15 @@ static int whole(const char *v, long min, long max, long *out, char *why, size_t
     return 0;
 }
 
+static int duration(const char *v, long *out, char *why, size_t n)
+{
+    if (eddy__parse_msec(v, out) < 0 || *out > 86400000L) {
+        snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_workers(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
 {
     long x;
@@ -114,6 +123,13 @@ static int set_string(char **slot, const char *v, char *why, size_t n)
     free(*slot);
     *slot = copy;
     return 0;
+}
+
+static int set_shutdown_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                                size_t n)
+{
+    (void)l;
+    return duration(v, &c->shutdown_timeout, why, n);
 }
 
 static int set_plugin_dir(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
@@ -206,15 +222,6 @@ static int set_max_amplification(eddy_config *c, eddy__cfg_listener *l, const ch
     return 0;
 }
 
-static int duration(const char *v, long *out, char *why, size_t n)
-{
-    if (eddy__parse_msec(v, out) < 0 || *out > 86400000L) {
-        snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
-        return -1;
-    }
-    return 0;
-}
-
 static int set_idle_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
                             size_t n)
 {
@@ -232,11 +239,12 @@ static int set_first_byte_timeout(eddy_config *c, eddy__cfg_listener *l, const c
 static const directive_def global_directives[] = {
     {"workers", set_workers},           {"max_connections", set_max_connections},
     {"pool_threads", set_pool_threads}, {"log_level", set_log_level},
-    {"plugin_dir", set_plugin_dir},     {NULL, NULL},
+    {"plugin_dir", set_plugin_dir},     {"shutdown_timeout", set_shutdown_timeout},
+    {NULL, NULL},
 };
-static const char *const global_names[] = {"workers",   "max_connections", "pool_threads",
-                                           "log_level", "plugin_dir",      "listen",
-                                           NULL};
+static const char *const global_names[] = {"workers",    "max_connections", "pool_threads",
+                                           "log_level",  "plugin_dir",      "shutdown_timeout",
+                                           "listen",     NULL};
 
 static const directive_def listener_directives[] = {
     {"handler", set_handler},         {"dispatch", set_dispatch},
@@ -638,6 +646,7 @@ int eddy_config_parse(eddy_config **out, const char *name, const char *text, siz
     c->max_connections = 10000;
     c->pool_threads = 4;
     c->log_level = 2;
+    c->shutdown_timeout = 10000;
     if (parse(&P, c) < 0) {
         eddy_config_free(c);
         return -EINVAL;

@@ -29,6 +29,7 @@ struct eddy_config {
     unsigned max_connections;
     int pool_threads;
     int log_level;
+    long shutdown_timeout; /* ms */
     char *plugin_dir;
     int seen[8]; /* line of each global directive, for duplicates */
     eddy__cfg_listener *listeners;

@@ -259,7 +259,18 @@ static void conn_read(eddy_conn *c)
         eddy__bufpool_put(&l->pool, c->in);
         c->in = NULL;
     }
+    /* Draining: what has arrived is answered; once nothing more is to be
+     * read this turn, the connection closes after its output is sent. */
+    if (l->draining && !(c->h.flags & EDDY__CONN_INPOOL) && !c->h.queued)
+        c->h.flags |= EDDY__CONN_CLOSING;
     settle(c);
+}
+
+void eddy__conn_drain(eddy_conn *c)
+{
+    c->h.flags |= EDDY__CONN_RDHUP; /* read to EAGAIN, not to a short read */
+    if (!(c->h.flags & EDDY__CONN_INPOOL))
+        conn_read(c);
 }
 
 static void conn_flush(eddy_conn *c)

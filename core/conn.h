@@ -46,6 +46,9 @@ void eddy__conn_resume(eddy_conn *c);
  * memory stays until the loop's turn ends (eddy__conn_free). */
 void eddy__conn_destroy(eddy_conn *c);
 void eddy__conn_free(eddy_conn *c);
+/* Stopping gracefully: read what has arrived, answer it, then close once
+ * the output is sent. */
+void eddy__conn_drain(eddy_conn *c);
 /* Close, counted as a timeout, the connections of s whose idle or
  * first-byte timeout has passed; returns the ms until the next one is
  * due, or -1 when none can be. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "cli.h"
 #include "eddy/eddy.h"
@@ -89,9 +90,18 @@ int main(int argc, char **argv)
 
     int sig = 0;
     sigwait(&stop, &sig);
-    fprintf(stderr, "eddyd: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fprintf(stderr, "eddyd: %s: draining (a second signal stops at once)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
     eddy_server_stop(s);
+    while (eddy_server_running(s) > 0) {
+        struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
+        if (sigtimedwait(&stop, NULL, &tick) > 0) {
+            fprintf(stderr, "eddyd: stopping now\n");
+            eddy_server_stop_now(s);
+        }
+    }
     eddy_server_wait(s);
     eddy_server_free(s);
+    fprintf(stderr, "eddyd: stopped\n");
     return 0;
 }

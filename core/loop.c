@@ -269,13 +269,75 @@ static void free_dead(eddy__loop *l)
     }
 }
 
+static void close_listening(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        eddy__lsock *s = &l->lsocks[i];
+        if (s->h.fd >= 0)
+            close(s->h.fd);
+        s->h.fd = -1;
+        if (s->paused)
+            l->npaused--;
+        s->paused = 0;
+    }
+}
+
+static void drain_list(eddy__conn_list *list)
+{
+    for (eddy_conn *c = list->head, *next; c; c = next) {
+        next = c->next;
+        eddy__conn_drain(c);
+    }
+}
+
+/* The graceful stop begins: accept nothing more, answer what has arrived. */
+static void begin_drain(eddy__loop *l)
+{
+    l->draining = 1;
+    close_listening(l);
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        drain_list(&l->lsocks[i].fresh);
+        drain_list(&l->lsocks[i].active);
+    }
+}
+
+static int has_connections(const eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        if (l->lsocks[i].fresh.head || l->lsocks[i].active.head)
+            return 1;
+    return 0;
+}
+
 void eddy__loop_run(eddy__loop *l)
 {
     struct epoll_event events[LOOP_EVENTS];
+    eddy_server *srv = l->server;
     l->now = (uint32_t)now_ms();
-    uint32_t retry_at = l->now;
-    while (!atomic_load_explicit(&l->server->stopping, memory_order_acquire)) {
+    uint32_t retry_at = l->now, drain_deadline = 0;
+    for (;;) {
+        int stop = atomic_load_explicit(&srv->stopping, memory_order_acquire);
+        if (stop == EDDY__STOP_NOW)
+            break;
+        if (stop == EDDY__DRAIN && !l->draining) {
+            begin_drain(l);
+            drain_deadline = l->now + (uint32_t)srv->shutdown_timeout_ms;
+            run_ready(l);
+            free_dead(l);
+        }
         long timeout = expire(l);
+        if (l->draining) {
+            if (!has_connections(l) && !l->in_pool)
+                break;
+            long left = (long)(int32_t)(drain_deadline - l->now);
+            if (left <= 0) {
+                eddy__log(EDDY__LOG_WARN, "worker %d: shutdown_timeout passed: closing the "
+                                          "connections still open", l->id);
+                break;
+            }
+            if (timeout < 0 || timeout > left)
+                timeout = left;
+        }
         if (l->npaused && (timeout < 0 || timeout > ACCEPT_RETRY_MS))
             timeout = ACCEPT_RETRY_MS;
         if (l->ready)
@@ -309,13 +371,9 @@ void eddy__loop_run(eddy__loop *l)
         run_ready(l);
         free_dead(l);
     }
-    /* Stopping: no more accepts, the pool's jobs back, every connection
+    /* Stopped: no more accepts, the pool's jobs back, every connection
      * closed (handlers see close()), every byte of memory given back. */
-    for (unsigned i = 0; i < l->nlsocks; i++) {
-        if (l->lsocks[i].h.fd >= 0)
-            close(l->lsocks[i].h.fd);
-        l->lsocks[i].h.fd = -1;
-    }
+    close_listening(l);
     while (l->in_pool) {
         struct pollfd p = {.fd = l->wake.fd, .events = POLLIN};
         poll(&p, 1, -1);
@@ -329,6 +387,7 @@ void eddy__loop_run(eddy__loop *l)
     }
     run_ready(l); /* hands closed-while-queued connections to the dead list */
     free_dead(l);
+    atomic_fetch_sub_explicit(&srv->running, 1, memory_order_release);
 }
 
 void eddy__loop_wake(eddy__loop *l)

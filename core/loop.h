@@ -58,6 +58,7 @@ struct eddy__loop {
     eddy__bufpool pool;
     size_t read_budget;      /* bytes read per connection per wake */
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
+    int draining;            /* stopping: no accepts, connections close once answered */
     eddy__handle *ready;     /* more to do without waiting for epoll */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */

@@ -89,7 +89,8 @@ int eddy__proxy_parse(const char *buf, size_t len, eddy__proxy_info *out);
 int eddy__proxy_parse_max(const char *buf, size_t len, size_t max_v2, eddy__proxy_info *out);
 
 /* The source address for logs: "192.0.2.1:56324", "[2001:db8::1]:443";
- * "local" (v2 LOCAL), "unix" (v2 AF_UNIX) or "unknown" when local == 1.
+ * when local == 1, "unix" (v2 AF_UNIX) or "unknown" (the caller has the
+ * real address for those).
  * Always NUL-terminated when len > 0, truncated to fit. */
 void eddy__proxy_format_source(const eddy__proxy_info *pi, char *buf, size_t len);
 

@@ -20,6 +20,7 @@ enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024, DEFAULT_POOL_THREADS
 #define DEFAULT_HIGH_WATER ((size_t)1 << 20)
 #define DEFAULT_LOW_WATER ((size_t)256 << 10)
 #define DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000L
 
 const char *eddy_version(void)
 {
@@ -44,6 +45,7 @@ int eddy_server_new(eddy_server **out)
         return -ENOMEM;
     s->max_connections = DEFAULT_MAX_CONNECTIONS;
     s->pool_threads = DEFAULT_POOL_THREADS;
+    s->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
     *out = s;
     return 0;
 }
@@ -72,6 +74,19 @@ static int resolve_workers(const eddy_server *s)
 int eddy_server_worker_count(const eddy_server *s)
 {
     return s->started ? s->nloops : resolve_workers(s);
+}
+
+int eddy_server_set_shutdown_timeout(eddy_server *s, long ms)
+{
+    if (ms < 0 || ms > 86400000L)
+        return fail(s, -EINVAL, "shutdown_timeout must be 0 to 24h, not %ld ms", ms);
+    s->shutdown_timeout_ms = ms;
+    return 0;
+}
+
+int eddy_server_running(const eddy_server *s)
+{
+    return atomic_load_explicit(&s->running, memory_order_acquire);
 }
 
 int eddy_server_set_pool_threads(eddy_server *s, int threads)
@@ -251,6 +266,8 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         rc = eddy_server_set_max_connections(s, c->max_connections);
     if (rc == 0)
         rc = eddy_server_set_pool_threads(s, c->pool_threads);
+    if (rc == 0)
+        rc = eddy_server_set_shutdown_timeout(s, c->shutdown_timeout);
     if (rc < 0)
         return rc;
     eddy_set_log_level(c->log_level);
@@ -361,6 +378,8 @@ int eddy_server_start(eddy_server *s)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int started = 0, rc = 0;
+    atomic_store(&s->stopping, EDDY__RUN);
+    atomic_store(&s->running, n);
     for (; started < n; started++) {
         rc = -pthread_create(&s->threads[started], NULL, worker_main, &s->loops[started]);
         if (rc < 0)
@@ -370,7 +389,8 @@ int eddy_server_start(eddy_server *s)
     s->nloops = n;
     s->started = 1;
     if (rc < 0) {
-        eddy_server_stop(s);
+        atomic_store(&s->running, started);
+        eddy_server_stop_now(s);
         for (int i = 0; i < started; i++)
             pthread_join(s->threads[i], NULL);
         s->started = 0;
@@ -381,11 +401,25 @@ int eddy_server_start(eddy_server *s)
     return 0;
 }
 
-void eddy_server_stop(eddy_server *s)
+static void request_stop(eddy_server *s, int how)
 {
-    atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    int cur = atomic_load_explicit(&s->stopping, memory_order_acquire);
+    while (cur < how &&
+           !atomic_compare_exchange_weak_explicit(&s->stopping, &cur, how, memory_order_acq_rel,
+                                                  memory_order_acquire))
+        ;
     for (int i = 0; i < s->nloops; i++)
         eddy__loop_wake(&s->loops[i]);
+}
+
+void eddy_server_stop(eddy_server *s)
+{
+    request_stop(s, EDDY__DRAIN);
+}
+
+void eddy_server_stop_now(eddy_server *s)
+{
+    request_stop(s, EDDY__STOP_NOW);
 }
 
 int eddy_server_wait(eddy_server *s)
@@ -405,7 +439,7 @@ void eddy_server_free(eddy_server *s)
     if (!s)
         return;
     if (s->started) {
-        eddy_server_stop(s);
+        eddy_server_stop_now(s);
         eddy_server_wait(s);
     }
     while (s->listeners) {

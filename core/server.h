@@ -11,6 +11,8 @@
 #include "loop.h"
 #include "pool.h"
 
+enum { EDDY__RUN, EDDY__DRAIN, EDDY__STOP_NOW };
+
 struct eddy_server {
     int workers; /* asked for; 0 = one per online CPU */
     int nloops;
@@ -21,7 +23,9 @@ struct eddy_server {
     eddy__loop *loops;
     pthread_t *threads;
     atomic_uint open; /* connections open over all workers */
-    atomic_int stopping;
+    atomic_int stopping;  /* EDDY__RUN, EDDY__DRAIN or EDDY__STOP_NOW */
+    atomic_int running;   /* workers still in their loop */
+    long shutdown_timeout_ms;
     int started;
     char error[320];
 };

@@ -114,8 +114,16 @@ EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
 /* Bind every listener and start the workers.  Fails (and binds nothing) on
  * the first address that cannot be bound. */
 EDDY_API int eddy_server_start(eddy_server *s);
-/* Ask the workers to stop.  Async-signal-safe and thread-safe. */
+/* Stop gracefully: accept nothing more, answer what has arrived (pool work
+ * included), send what is queued, then close; connections still open
+ * after the shutdown timeout are closed.  Async-signal-safe, thread-safe. */
 EDDY_API void eddy_server_stop(eddy_server *s);
+/* Stop now: close every connection at once.  Async-signal-safe. */
+EDDY_API void eddy_server_stop_now(eddy_server *s);
+/* Bound for a graceful stop (default 10 s; 0 = close at once). */
+EDDY_API int eddy_server_set_shutdown_timeout(eddy_server *s, long ms);
+/* Workers still running: 0 once a stop has completed. */
+EDDY_API int eddy_server_running(const eddy_server *s);
 /* Wait until every worker has closed its connections and exited. */
 EDDY_API int eddy_server_wait(eddy_server *s);
 
