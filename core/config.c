@@ -693,6 +693,15 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
     return rc;
 }
 
+const char *eddy_config_unix_listener(const eddy_config *c, const char *handler)
+{
+    for (size_t i = 0; i < c->nlisteners; i++)
+        if (strcmp(c->listeners[i].transport, "unix") == 0 &&
+            strcmp(c->listeners[i].handler, handler) == 0)
+            return c->listeners[i].address;
+    return NULL;
+}
+
 int eddy_config_override(eddy_config *c, const char *directive, const char *value, char *err,
                          size_t errlen)
 {

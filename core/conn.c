@@ -128,6 +128,7 @@ void eddy__conn_open(eddy__lsock *s, int fd)
     eddy_conn *c = calloc(1, sizeof(*c));
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (!c || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
                           ls->name, eddy_strerror(c ? -errno : -ENOMEM));
         free(c);
@@ -185,6 +186,7 @@ static void dispatch_to_pool(eddy_conn *c)
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
     c->loop->in_pool++;
+    atomic_store_explicit(&c->loop->n.pool_jobs, c->loop->in_pool, memory_order_relaxed);
     eddy__pool_submit(&c->loop->server->pool, j);
 }
 
@@ -193,6 +195,7 @@ void eddy__conn_job_done(eddy__job *j)
     eddy_conn *c = j->conn;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
     c->loop->in_pool--;
+    atomic_store_explicit(&c->loop->n.pool_jobs, c->loop->in_pool, memory_order_relaxed);
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -217,6 +220,7 @@ static void conn_read(eddy_conn *c)
     while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
                            EDDY__CONN_INPOOL))) {
         if (input_room(c) < 0) {
+            eddy__count(&l->n.errors_too_large, 1);
             eddy__log_limited(&l->rl_error, EDDY__LOG_WARN,
                               "closing a connection on %s: unconsumed input over max_message "
                               "(%zu bytes) or out of memory",
@@ -232,6 +236,7 @@ static void conn_read(eddy_conn *c)
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
             eddy__count(&l->n.bytes_in, (unsigned long long)n);
+            eddy__count(&l->n.messages_in, 1);
             touch(c);
             if (eddy__conn_listener(c)->dispatch == EDDY_DISPATCH_POOL) {
                 dispatch_to_pool(c);
@@ -251,6 +256,7 @@ static void conn_read(eddy_conn *c)
         } else if (errno == EAGAIN) {
             break;
         } else if (errno != EINTR) {
+            eddy__count(&l->n.errors_io, 1);
             eddy__conn_destroy(c); /* ECONNRESET and friends: this connection only */
             return;
         }
@@ -286,6 +292,7 @@ static void conn_flush(eddy_conn *c)
         } else if (errno == EAGAIN) {
             break;
         } else if (errno != EINTR) {
+            eddy__count(&l->n.errors_io, 1);
             eddy__conn_destroy(c); /* EPIPE, ECONNRESET: this connection only */
             return;
         }
@@ -365,9 +372,11 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             n = writev(c->h.fd, iov, iovcnt);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN) {
+            eddy__count(&l->n.errors_io, 1);
             c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
             return -EPIPE;
         }
+        eddy__count(&l->n.messages_out, 1);
         if (n > 0) {
             eddy__count(&l->n.bytes_out, (unsigned long long)n);
             skip = (size_t)n;

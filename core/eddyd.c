@@ -9,7 +9,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli.h"
@@ -49,6 +53,33 @@ static void raise_fd_limit(unsigned max_connections)
                 (unsigned long long)rl.rlim_cur, max_connections, RESERVE);
 }
 
+/* eddyd --stats: ask the running eddyd over its control socket. */
+static int print_stats(const eddy_config *c, const char *name)
+{
+    const char *path = eddy_config_unix_listener(c, "stats");
+    if (!path) {
+        fprintf(stderr, "eddyd: %s has no `listen unix PATH { handler stats }` block to ask\n",
+                name);
+        return 1;
+    }
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        write(fd, "stats\n", 6) != 6) {
+        fprintf(stderr, "eddyd: cannot ask %s: %s\n", path, eddy_strerror(-errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        fwrite(buf, 1, (size_t)n, stdout);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     eddyd_options o;
@@ -59,6 +90,11 @@ int main(int argc, char **argv)
         return 2;
     case EDDYD_CLI_CONFIG:
         return 1;
+    }
+    if (o.stats) {
+        int rc = print_stats(o.config, o.config_path ? o.config_path : "the command line");
+        eddy_config_free(o.config);
+        return rc;
     }
     /* SIGPIPE: a peer gone mid-write is an EPIPE on that connection only.
      * SIGINT/SIGTERM: taken by sigwait() below, on this thread only. */

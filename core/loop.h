@@ -46,6 +46,9 @@ typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
     atomic_ullong datagrams_in, datagrams_out, datagrams_dropped;
     atomic_ullong timeouts; /* connections closed by idle or first-byte timeouts */
+    atomic_ullong messages_in, messages_out;
+    atomic_ullong errors_io, errors_too_large, errors_nomem;
+    atomic_ullong pool_jobs; /* a gauge: jobs out in the pool now */
 } eddy__counters;
 
 struct eddy__loop {

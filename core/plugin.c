@@ -25,6 +25,8 @@ static const eddy_handler *builtin(const char *name)
 {
     if (strcmp(name, "echo") == 0)
         return eddy_echo_handler();
+    if (strcmp(name, "stats") == 0)
+        return eddy_stats_handler();
     return NULL;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
 #include "params.h"
 #include "plugin.h"
 
@@ -458,20 +459,43 @@ static unsigned long long load(const atomic_ullong *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+static void add_worker(const eddy__counters *n, eddy_stats *out)
+{
+    out->accepted += load(&n->accepted);
+    out->refused += load(&n->refused);
+    out->open += load(&n->accepted) - load(&n->closed);
+    out->bytes_in += load(&n->bytes_in);
+    out->bytes_out += load(&n->bytes_out);
+    out->accept_pauses += load(&n->accept_pauses);
+    out->datagrams_in += load(&n->datagrams_in);
+    out->datagrams_out += load(&n->datagrams_out);
+    out->datagrams_dropped += load(&n->datagrams_dropped);
+    out->timeouts += load(&n->timeouts);
+    out->messages_in += load(&n->messages_in);
+    out->messages_out += load(&n->messages_out);
+    out->errors_io += load(&n->errors_io);
+    out->errors_too_large += load(&n->errors_too_large);
+    out->errors_nomem += load(&n->errors_nomem);
+    out->pool_queue += load(&n->pool_jobs);
+}
+
 void eddy_server_stats(const eddy_server *s, eddy_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    for (int i = 0; i < s->nloops; i++) {
-        const eddy__counters *n = &s->loops[i].n;
-        out->accepted += load(&n->accepted);
-        out->refused += load(&n->refused);
-        out->open += load(&n->accepted) - load(&n->closed);
-        out->bytes_in += load(&n->bytes_in);
-        out->bytes_out += load(&n->bytes_out);
-        out->accept_pauses += load(&n->accept_pauses);
-        out->datagrams_in += load(&n->datagrams_in);
-        out->datagrams_out += load(&n->datagrams_out);
-        out->datagrams_dropped += load(&n->datagrams_dropped);
-        out->timeouts += load(&n->timeouts);
-    }
+    for (int i = 0; i < s->nloops; i++)
+        add_worker(&s->loops[i].n, out);
+}
+
+int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
+{
+    if (worker < 0 || worker >= s->nloops)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    add_worker(&s->loops[worker].n, out);
+    return 0;
+}
+
+eddy_server *eddy_conn_server(const eddy_conn *c)
+{
+    return c->loop->server;
 }

@@ -33,6 +33,9 @@ EDDY_API const char *eddy_version(void);
  * prefix (default "Received: "), close_after_reply (default off: one read
  * of at most 1024 bytes, one reply, close, as the seed's server does). */
 EDDY_API const eddy_handler *eddy_echo_handler(void);
+/* The built-in stats: counters per worker and in total, as "name value"
+ * lines for any line received, or Prometheus text for an HTTP GET. */
+EDDY_API const eddy_handler *eddy_stats_handler(void);
 
 EDDY_API int eddy_server_new(eddy_server **out);
 EDDY_API void eddy_server_free(eddy_server *s);
@@ -106,6 +109,9 @@ EDDY_API int eddy_config_parse(eddy_config **out, const char *name, const char *
 EDDY_API int eddy_config_override(eddy_config *c, const char *directive, const char *value,
                                   char *err, size_t errlen);
 EDDY_API void eddy_config_free(eddy_config *c);
+/* The path of the first `listen unix PATH` block whose handler is `handler`
+ * (eddyd --stats finds its control socket so); NULL when there is none. */
+EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char *handler);
 /* Apply a config to a new server: the globals, then each listener with its
  * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
  * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */
@@ -133,7 +139,7 @@ EDDY_API void eddy_params_free(eddy_params *p);
 /* line: where the parameter came from (0 when not from a file). */
 EDDY_API int eddy_params_add(eddy_params *p, const char *name, const char *value, int line);
 
-/* Counters summed over workers. */
+/* Counters of one worker, or summed over workers. */
 typedef struct eddy_stats {
     unsigned long long accepted;    /* connections accepted */
     unsigned long long refused;     /* closed at once: over max_connections */
@@ -144,8 +150,23 @@ typedef struct eddy_stats {
     unsigned long long datagrams_in, datagrams_out;
     unsigned long long datagrams_dropped; /* replies too large or over the amplification limit */
     unsigned long long timeouts;          /* connections closed by idle or first-byte timeouts */
+    unsigned long long messages_in;       /* reads handed to handlers */
+    unsigned long long messages_out;      /* sends by handlers */
+    unsigned long long errors_io;         /* resets and other read/write errors */
+    unsigned long long errors_too_large;  /* closed: input over max_message */
+    unsigned long long errors_nomem;      /* closed or refused: out of memory */
+    unsigned long long pool_queue;        /* requests in the worker pool now */
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
+/* One worker's counters (0 <= worker < eddy_server_worker_count()); -EINVAL
+ * past the last or when not running. */
+EDDY_API int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out);
+/* Every counter as text: per worker and in total, "name value" lines, or
+ * the Prometheus text format (prometheus != 0).  Returns the length it
+ * needed, like snprintf. */
+EDDY_API int eddy_server_stats_format(const eddy_server *s, int prometheus, char *buf, size_t len);
+/* The server a connection belongs to (for a handler that reports stats). */
+EDDY_API eddy_server *eddy_conn_server(const eddy_conn *c);
 
 /* Log level: 0 error, 1 warn, 2 info (default), 3 debug. */
 EDDY_API void eddy_set_log_level(int level);
