@@ -9,5 +9,6 @@ Suite *params_suite(void);
 Suite *echo_suite(void);
 Suite *cli_suite(void);
 Suite *http_suite(void);
+Suite *resp_suite(void);
 
 #endif

@@ -1,0 +1,917 @@
+/* handlers/resp/resp.c - resp.so: a RESP2 subset that redis-cli and
+ * redis-benchmark talk to (see README.md in this directory).
+ *
+ * Each data() call parses every complete command in the buffer
+ * (resp_parse.c), runs it against the listener's key space (resp_db.c)
+ * and appends its reply to one output buffer, which goes out with ONE
+ * eddy_send() at the end: a pipelined burst of N commands costs one
+ * write().  The output buffer lives on the stack (16 KiB); only replies
+ * larger than that (big GET values) move it to the heap, up to 1 MiB per
+ * send, and it is freed before data() returns.  A partial command is left
+ * unconsumed for the core to hand back with the next bytes.
+ *
+ * Per connection there is nothing at all unless the client asks for a
+ * name or an id (CLIENT SETNAME/ID, HELLO): then a small record holds
+ * them, freed in close().
+ *
+ * Protocol errors are answered with Redis's text, after the replies to the
+ * commands before them, and the connection is closed (as Redis does); so
+ * is QUIT, after its +OK.
+ *
+ * Parameters (sizes take k/m/g):
+ *   max_args    arguments per command, 1 to 1048576 (default 1024)
+ *   max_bulk    bytes per argument, 1 to 1g (default 512k; see README:
+ *               keep it under the listener's max_message)
+ *   max_inline  bytes per inline command line, 1 to 1m (default 64k)
+ *   max_memory  bytes of keys and values, 1m to 1t (default 256m)
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eddy/handler.h"
+#include "resp_db.h"
+#include "resp_parse.h"
+
+enum {
+    OUT_STACK = 16 * 1024,   /* replies gathered on the stack before the heap */
+    OUT_FLUSH = 1024 * 1024, /* past this, replies are sent and the buffer reused */
+    ARGV_STACK = 128,        /* argument slots on the stack; more: heap, for that command */
+    SCRATCH_STACK = 1024,    /* unescaped quoted inline words */
+};
+
+#define DEFAULT_MAX_ARGS 1024
+#define DEFAULT_MAX_BULK ((size_t)512 << 10)
+#define DEFAULT_MAX_INLINE ((size_t)64 << 10)
+#define DEFAULT_MAX_MEMORY ((size_t)256 << 20)
+#define LIMIT_MAX_ARGS ((size_t)1 << 20)
+#define LIMIT_MAX_BULK ((size_t)1 << 30) /* the core's largest buffer */
+#define LIMIT_MAX_INLINE ((size_t)1 << 20)
+#define LIMIT_MAX_MEMORY ((size_t)1 << 40)
+#define MIN_MAX_MEMORY ((size_t)1 << 20)
+
+/* The Redis version whose RESP2 behaviour this follows; clients gate
+ * features on it (HELLO, INFO). */
+#define COMPAT_VERSION "7.0.0"
+
+typedef struct resp_state {
+    resp_db *db;
+    resp_limits lim;
+    atomic_ullong next_id; /* CLIENT ID, HELLO */
+} resp_state;
+
+/* Per connection, only once a client asks for a name or an id. */
+typedef struct resp_client {
+    unsigned long long id;
+    size_t name_len;
+    char name[]; /* name_len bytes (0: no name) */
+} resp_client;
+
+/* ---- the output buffer ------------------------------------------------- */
+
+typedef struct out {
+    eddy_conn *c;
+    char *p;
+    size_t len, cap;
+    char *heap; /* p when on the heap */
+    int failed; /* the connection is closing/gone, or out of memory */
+} out;
+
+static void out_flush(out *o)
+{
+    if (o->len && !o->failed && eddy_send(o->c, o->p, o->len) < 0)
+        o->failed = 1;
+    o->len = 0;
+}
+
+static int out_grow(out *o, size_t n)
+{
+    if (o->failed)
+        return -1;
+    if (o->len && o->len + n > OUT_FLUSH) {
+        out_flush(o);
+        if (o->failed)
+            return -1;
+    }
+    if (o->len + n <= o->cap)
+        return 0;
+    size_t cap = o->cap * 2;
+    while (cap < o->len + n)
+        cap *= 2;
+    char *b = malloc(cap);
+    if (!b) {
+        o->failed = 1;
+        return -1;
+    }
+    memcpy(b, o->p, o->len);
+    free(o->heap);
+    o->heap = o->p = b;
+    o->cap = cap;
+    return 0;
+}
+
+/* Room for n more bytes, or NULL (o->failed). */
+static inline char *out_room(out *o, size_t n)
+{
+    if (o->len + n > o->cap && out_grow(o, n) < 0)
+        return NULL;
+    return o->p + o->len;
+}
+
+static void out_raw(out *o, const char *s, size_t n)
+{
+    char *w = out_room(o, n);
+    if (w) {
+        memcpy(w, s, n);
+        o->len += n;
+    }
+}
+#define OUT_LIT(o, lit) out_raw((o), lit, sizeof(lit) - 1)
+
+/* A type byte, a number and CRLF: ":42\r\n", "$5\r\n", "*3\r\n". */
+static void out_num(out *o, char type, long long v)
+{
+    char *w = out_room(o, 24);
+    if (w) {
+        w[0] = type;
+        size_t n = 1 + resp_ll2str(w + 1, v);
+        w[n] = '\r';
+        w[n + 1] = '\n';
+        o->len += n + 2;
+    }
+}
+
+static void out_bulk(out *o, const char *s, size_t n)
+{
+    char *w = out_room(o, n + 24);
+    if (w) {
+        w[0] = '$';
+        size_t h = 1 + resp_ll2str(w + 1, (long long)n);
+        w[h] = '\r';
+        w[h + 1] = '\n';
+        memcpy(w + h + 2, s, n);
+        w[h + 2 + n] = '\r';
+        w[h + 3 + n] = '\n';
+        o->len += h + 4 + n;
+    }
+}
+
+static void out_bulk_str(out *o, const char *s)
+{
+    out_bulk(o, s, strlen(s));
+}
+
+/* "-" text "\r\n"; text is one line (no CR or LF). */
+static void out_err(out *o, const char *text, size_t n)
+{
+    char *w = out_room(o, n + 3);
+    if (w) {
+        w[0] = '-';
+        memcpy(w + 1, text, n);
+        w[n + 1] = '\r';
+        w[n + 2] = '\n';
+        o->len += n + 3;
+    }
+}
+#define OUT_ERR(o, lit) out_err((o), lit, sizeof(lit) - 1)
+
+/* resp_db visitor: the value as a bulk reply, copied under the lock. */
+static int visit_bulk(void *arg, const char *value, size_t len)
+{
+    out *o = arg;
+    out_bulk(o, value, len);
+    return o->failed ? -1 : 0;
+}
+
+/* An error line built from pieces, with CR and LF turned into spaces and
+ * stopped at a NUL (as Redis's addReplyErrorFormat and %s do). */
+typedef struct line {
+    char buf[512];
+    size_t len;
+} line;
+
+static void line_add(line *l, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && l->len < sizeof(l->buf); i++) {
+        char ch = s[i];
+        if (ch == '\0')
+            break;
+        l->buf[l->len++] = (ch == '\r' || ch == '\n') ? ' ' : ch;
+    }
+}
+
+static void line_str(line *l, const char *s)
+{
+    line_add(l, s, strlen(s));
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+typedef struct ctx {
+    out o;
+    resp_state *st;
+    eddy_conn *c;
+    int quit; /* reply, then close */
+} ctx;
+
+typedef void (*command_fn)(ctx *x, const resp_arg *argv, size_t argc);
+
+typedef struct command {
+    const char *name; /* lower case */
+    size_t len;
+    int arity; /* as Redis: N exactly, -N at least N (the name counts) */
+    command_fn fn;
+} command;
+
+#define E_NOTINT "ERR value is not an integer or out of range"
+#define E_SYNTAX "ERR syntax error"
+#define E_OOM "OOM command not allowed when used memory > 'maxmemory'."
+
+/* Case-insensitive: name is lower-case letters (and '|' or '-'). */
+static int is_word(const resp_arg *a, const char *name, size_t len)
+{
+    if (a->len != len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = a->p[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch + ('a' - 'A'));
+        if (ch != name[i])
+            return 0;
+    }
+    return 1;
+}
+#define IS(a, lit) is_word((a), lit, sizeof(lit) - 1)
+
+static void reply_arity(ctx *x, const char *name)
+{
+    line l = {.len = 0};
+    line_str(&l, "ERR wrong number of arguments for '");
+    line_str(&l, name);
+    line_str(&l, "' command");
+    out_err(&x->o, l.buf, l.len);
+}
+
+static void reply_unknown_sub(ctx *x, const resp_arg *sub, const char *cmd)
+{
+    line l = {.len = 0};
+    line_str(&l, "ERR unknown subcommand '");
+    line_add(&l, sub->p, sub->len < 128 ? sub->len : 128);
+    line_str(&l, "'. Try ");
+    line_str(&l, cmd);
+    line_str(&l, " HELP.");
+    out_err(&x->o, l.buf, l.len);
+}
+
+static void reply_db_error(ctx *x, int rc)
+{
+    if (rc == RESP_DB_NOTINT)
+        OUT_ERR(&x->o, E_NOTINT);
+    else if (rc == RESP_DB_OVERFLOW)
+        OUT_ERR(&x->o, "ERR increment or decrement would overflow");
+    else
+        OUT_ERR(&x->o, E_OOM);
+}
+
+static resp_client *client_of(ctx *x)
+{
+    resp_client *cl = eddy_conn_data(x->c);
+    if (!cl && (cl = malloc(sizeof(*cl)))) {
+        cl->id = atomic_fetch_add_explicit(&x->st->next_id, 1, memory_order_relaxed) + 1;
+        cl->name_len = 0;
+        eddy_conn_set_data(x->c, cl);
+    }
+    return cl;
+}
+
+static void cmd_ping(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (argc > 2)
+        reply_arity(x, "ping");
+    else if (argc == 2)
+        out_bulk(&x->o, argv[1].p, argv[1].len);
+    else
+        OUT_LIT(&x->o, "+PONG\r\n");
+}
+
+static void cmd_echo(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    out_bulk(&x->o, argv[1].p, argv[1].len);
+}
+
+static void cmd_quit(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    OUT_LIT(&x->o, "+OK\r\n");
+    x->quit = 1;
+}
+
+static void cmd_get(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    if (resp_db_get(x->st->db, argv[1].p, argv[1].len, visit_bulk, &x->o) == RESP_DB_NOTFOUND)
+        OUT_LIT(&x->o, "$-1\r\n");
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|KEEPTTL], with Redis's checks. */
+static void cmd_set(ctx *x, const resp_arg *argv, size_t argc)
+{
+    unsigned flags = 0;
+    int get = 0, ex = 0, px = 0;
+    long long ttl = 0;
+    const resp_arg *expire = NULL;
+    for (size_t j = 3; j < argc; j++) {
+        const resp_arg *a = &argv[j];
+        int has_next = j + 1 < argc;
+        if (IS(a, "nx") && !(flags & RESP_DB_XX)) {
+            flags |= RESP_DB_NX;
+        } else if (IS(a, "xx") && !(flags & RESP_DB_NX)) {
+            flags |= RESP_DB_XX;
+        } else if (IS(a, "get")) {
+            get = 1;
+        } else if (IS(a, "keepttl") && !ex && !px) {
+            flags |= RESP_DB_KEEPTTL;
+        } else if (IS(a, "ex") && !(flags & RESP_DB_KEEPTTL) && !px && has_next) {
+            ex = 1;
+            expire = &argv[++j];
+        } else if (IS(a, "px") && !(flags & RESP_DB_KEEPTTL) && !ex && has_next) {
+            px = 1;
+            expire = &argv[++j];
+        } else {
+            OUT_ERR(&x->o, E_SYNTAX);
+            return;
+        }
+    }
+    if (expire) {
+        if (!resp_str2ll(expire->p, expire->len, &ttl)) {
+            OUT_ERR(&x->o, E_NOTINT);
+            return;
+        }
+        /* Redis: not positive, or past what a ms deadline can hold. */
+        if (ttl <= 0 || (ex && ttl > INT64_MAX / 4000) || ttl > INT64_MAX / 4) {
+            OUT_ERR(&x->o, "ERR invalid expire time in 'set' command");
+            return;
+        }
+        if (ex)
+            ttl *= 1000;
+    }
+    int had_old = 0;
+    int rc = resp_db_set(x->st->db, argv[1].p, argv[1].len, argv[2].p, argv[2].len, flags, ttl,
+                         get ? visit_bulk : NULL, &x->o, &had_old);
+    if (x->o.failed)
+        return;
+    if (rc == RESP_DB_OOM) { /* then the old value was not visited */
+        OUT_ERR(&x->o, E_OOM);
+    } else if (get) {
+        if (!had_old)
+            OUT_LIT(&x->o, "$-1\r\n");
+    } else if (rc == RESP_DB_NOTFOUND) {
+        OUT_LIT(&x->o, "$-1\r\n");
+    } else {
+        OUT_LIT(&x->o, "+OK\r\n");
+    }
+}
+
+static void cmd_del(ctx *x, const resp_arg *argv, size_t argc)
+{
+    long long n = 0;
+    for (size_t i = 1; i < argc; i++)
+        n += resp_db_del(x->st->db, argv[i].p, argv[i].len);
+    out_num(&x->o, ':', n);
+}
+
+static void cmd_exists(ctx *x, const resp_arg *argv, size_t argc)
+{
+    long long n = 0;
+    for (size_t i = 1; i < argc; i++)
+        n += resp_db_exists(x->st->db, argv[i].p, argv[i].len);
+    out_num(&x->o, ':', n);
+}
+
+static void incr_by(ctx *x, const resp_arg *key, long long delta)
+{
+    int64_t v;
+    int rc = resp_db_incrby(x->st->db, key->p, key->len, delta, &v);
+    if (rc == RESP_DB_OK)
+        out_num(&x->o, ':', v);
+    else
+        reply_db_error(x, rc);
+}
+
+static void cmd_incr(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    incr_by(x, &argv[1], 1);
+}
+
+static void cmd_decr(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    incr_by(x, &argv[1], -1);
+}
+
+static void cmd_incrby(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    long long d;
+    if (!resp_str2ll(argv[2].p, argv[2].len, &d))
+        OUT_ERR(&x->o, E_NOTINT);
+    else
+        incr_by(x, &argv[1], d);
+}
+
+static void cmd_decrby(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    long long d;
+    if (!resp_str2ll(argv[2].p, argv[2].len, &d))
+        OUT_ERR(&x->o, E_NOTINT);
+    else if (d == INT64_MIN)
+        OUT_ERR(&x->o, "ERR decrement would overflow");
+    else
+        incr_by(x, &argv[1], -d);
+}
+
+static void cmd_mget(ctx *x, const resp_arg *argv, size_t argc)
+{
+    out_num(&x->o, '*', (long long)argc - 1);
+    for (size_t i = 1; i < argc && !x->o.failed; i++)
+        if (resp_db_get(x->st->db, argv[i].p, argv[i].len, visit_bulk, &x->o) ==
+            RESP_DB_NOTFOUND)
+            OUT_LIT(&x->o, "$-1\r\n");
+}
+
+/* Each pair is set on its own (not atomic across keys). */
+static void cmd_mset(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (argc % 2 == 0) {
+        reply_arity(x, "mset");
+        return;
+    }
+    for (size_t i = 1; i < argc; i += 2) {
+        if (resp_db_set(x->st->db, argv[i].p, argv[i].len, argv[i + 1].p, argv[i + 1].len, 0,
+                        0, NULL, NULL, NULL) == RESP_DB_OOM) {
+            OUT_ERR(&x->o, E_OOM);
+            return;
+        }
+    }
+    OUT_LIT(&x->o, "+OK\r\n");
+}
+
+static void cmd_ttl(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    int64_t ms = resp_db_pttl(x->st->db, argv[1].p, argv[1].len);
+    out_num(&x->o, ':', ms < 0 ? ms : (ms + 500) / 1000);
+}
+
+static void cmd_pttl(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    out_num(&x->o, ':', resp_db_pttl(x->st->db, argv[1].p, argv[1].len));
+}
+
+static void cmd_dbsize(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    out_num(&x->o, ':', (long long)resp_db_count(x->st->db));
+}
+
+static void cmd_flushall(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (argc > 2 || (argc == 2 && !IS(&argv[1], "sync") && !IS(&argv[1], "async"))) {
+        OUT_ERR(&x->o, E_SYNTAX);
+        return;
+    }
+    resp_db_flush(x->st->db);
+    OUT_LIT(&x->o, "+OK\r\n");
+}
+
+static void cmd_select(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    long long db;
+    if (!resp_str2ll(argv[1].p, argv[1].len, &db))
+        OUT_ERR(&x->o, E_NOTINT);
+    else if (db != 0)
+        OUT_ERR(&x->o, "ERR DB index is out of range");
+    else
+        OUT_LIT(&x->o, "+OK\r\n");
+}
+
+/* A client name: printable ASCII without spaces, as Redis checks. */
+static int set_name(ctx *x, const resp_arg *name)
+{
+    for (size_t i = 0; i < name->len; i++) {
+        if (name->p[i] < '!' || name->p[i] > '~') {
+            OUT_ERR(&x->o, "ERR Client names cannot contain spaces, newlines or special "
+                           "characters.");
+            return -1;
+        }
+    }
+    resp_client *cl = client_of(x);
+    resp_client *n = cl ? realloc(cl, sizeof(*cl) + name->len) : NULL;
+    if (!n) {
+        OUT_ERR(&x->o, "ERR out of memory");
+        return -1;
+    }
+    memcpy(n->name, name->p, name->len);
+    n->name_len = name->len;
+    eddy_conn_set_data(x->c, n);
+    return 0;
+}
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]]: RESP2 only. */
+static void cmd_hello(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (argc >= 2) {
+        long long ver;
+        if (!resp_str2ll(argv[1].p, argv[1].len, &ver)) {
+            OUT_ERR(&x->o, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver != 2) {
+            OUT_ERR(&x->o, "NOPROTO sorry, this protocol version is not supported.");
+            return;
+        }
+    }
+    const resp_arg *name = NULL;
+    for (size_t j = 2; j < argc; j++) {
+        size_t more = argc - j - 1;
+        if (IS(&argv[j], "auth") && more >= 2) {
+            j += 2; /* no users or passwords here: like Redis's nopass default user */
+        } else if (IS(&argv[j], "setname") && more >= 1) {
+            name = &argv[++j];
+        } else {
+            line l = {.len = 0};
+            line_str(&l, "ERR Syntax error in HELLO option '");
+            line_add(&l, argv[j].p, argv[j].len < 128 ? argv[j].len : 128);
+            line_str(&l, "'");
+            out_err(&x->o, l.buf, l.len);
+            return;
+        }
+    }
+    if (name && set_name(x, name) < 0)
+        return;
+    resp_client *cl = client_of(x);
+    OUT_LIT(&x->o, "*14\r\n$6\r\nserver\r\n$4\r\neddy\r\n$7\r\nversion\r\n");
+    out_bulk_str(&x->o, COMPAT_VERSION);
+    OUT_LIT(&x->o, "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n");
+    out_num(&x->o, ':', cl ? (long long)cl->id : 0);
+    OUT_LIT(&x->o, "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+                   "$7\r\nmodules\r\n*0\r\n");
+}
+
+static void cmd_client(ctx *x, const resp_arg *argv, size_t argc)
+{
+    const resp_arg *sub = &argv[1];
+    if (IS(sub, "setname")) {
+        if (argc != 3)
+            reply_arity(x, "client|setname");
+        else if (set_name(x, &argv[2]) == 0)
+            OUT_LIT(&x->o, "+OK\r\n");
+    } else if (IS(sub, "getname")) {
+        resp_client *cl = eddy_conn_data(x->c);
+        if (argc != 2)
+            reply_arity(x, "client|getname");
+        else if (cl && cl->name_len)
+            out_bulk(&x->o, cl->name, cl->name_len);
+        else
+            OUT_LIT(&x->o, "$-1\r\n");
+    } else if (IS(sub, "setinfo")) {
+        if (argc != 4) {
+            reply_arity(x, "client|setinfo");
+        } else if (!IS(&argv[2], "lib-name") && !IS(&argv[2], "lib-ver")) {
+            line l = {.len = 0};
+            line_str(&l, "ERR Unrecognized option '");
+            line_add(&l, argv[2].p, argv[2].len < 128 ? argv[2].len : 128);
+            line_str(&l, "'");
+            out_err(&x->o, l.buf, l.len);
+        } else {
+            OUT_LIT(&x->o, "+OK\r\n"); /* accepted, not kept */
+        }
+    } else if (IS(sub, "id")) {
+        resp_client *cl = client_of(x);
+        if (argc != 2)
+            reply_arity(x, "client|id");
+        else if (!cl)
+            OUT_ERR(&x->o, "ERR out of memory");
+        else
+            out_num(&x->o, ':', (long long)cl->id);
+    } else {
+        reply_unknown_sub(x, sub, "CLIENT");
+    }
+}
+
+static size_t command_count(void);
+static const command *command_at(size_t i);
+
+/* COMMAND, COMMAND COUNT, COMMAND DOCS/INFO/LIST: enough for redis-cli,
+ * which asks COMMAND DOCS for its hints and falls back when it is empty. */
+static void cmd_command(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (argc == 1) {
+        OUT_LIT(&x->o, "*0\r\n");
+        return;
+    }
+    const resp_arg *sub = &argv[1];
+    if (IS(sub, "count")) {
+        if (argc != 2)
+            reply_arity(x, "command|count");
+        else
+            out_num(&x->o, ':', (long long)command_count());
+    } else if (IS(sub, "docs")) {
+        OUT_LIT(&x->o, "*0\r\n");
+    } else if (IS(sub, "info")) {
+        out_num(&x->o, '*', (long long)argc - 2);
+        for (size_t i = 2; i < argc; i++)
+            OUT_LIT(&x->o, "*-1\r\n");
+    } else if (IS(sub, "list")) {
+        out_num(&x->o, '*', (long long)command_count());
+        for (size_t i = 0; i < command_count(); i++)
+            out_bulk(&x->o, command_at(i)->name, command_at(i)->len);
+    } else {
+        reply_unknown_sub(x, sub, "COMMAND");
+    }
+}
+
+/* Glob match as Redis's stringmatchlen with nocase: '*' and '?' ('[' is
+ * taken literally here). */
+static int glob_match(const char *pat, size_t plen, const char *s, size_t slen)
+{
+    size_t p = 0, i = 0, star = (size_t)-1, mark = 0;
+    while (i < slen) {
+        char a = p < plen ? pat[p] : '\0', b = s[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a + ('a' - 'A'));
+        if (b >= 'A' && b <= 'Z')
+            b = (char)(b + ('a' - 'A'));
+        if (p < plen && pat[p] == '*') {
+            star = p++;
+            mark = i;
+        } else if (p < plen && (pat[p] == '?' || a == b)) {
+            p++;
+            i++;
+        } else if (star != (size_t)-1) {
+            p = star + 1;
+            i = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (p < plen && pat[p] == '*')
+        p++;
+    return p == plen;
+}
+
+/* CONFIG GET pattern...: the few settings clients look at (redis-benchmark
+ * asks for save and appendonly), with this handler's values. */
+static void cmd_config(ctx *x, const resp_arg *argv, size_t argc)
+{
+    if (!IS(&argv[1], "get")) {
+        reply_unknown_sub(x, &argv[1], "CONFIG");
+        return;
+    }
+    if (argc < 3) {
+        reply_arity(x, "config|get");
+        return;
+    }
+    char maxmem[24], maxbulk[24];
+    maxmem[resp_ll2str(maxmem, (long long)resp_db_max_memory(x->st->db))] = '\0';
+    maxbulk[resp_ll2str(maxbulk, (long long)x->st->lim.max_bulk)] = '\0';
+    const char *const table[][2] = {
+        {"appendonly", "no"},      {"databases", "1"},
+        {"maxmemory", maxmem},     {"maxmemory-policy", "noeviction"},
+        {"proto-max-bulk-len", maxbulk}, {"save", ""},
+    };
+    enum { N = sizeof(table) / sizeof(table[0]) };
+    int match[N] = {0};
+    long long n = 0;
+    for (int k = 0; k < N; k++) {
+        for (size_t i = 2; i < argc && !match[k]; i++)
+            match[k] = glob_match(argv[i].p, argv[i].len, table[k][0], strlen(table[k][0]));
+        n += match[k];
+    }
+    out_num(&x->o, '*', 2 * n);
+    for (int k = 0; k < N; k++) {
+        if (match[k]) {
+            out_bulk_str(&x->o, table[k][0]);
+            out_bulk_str(&x->o, table[k][1]);
+        }
+    }
+}
+
+static void cmd_info(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    char text[512];
+    int n = snprintf(text, sizeof(text),
+                     "# Server\r\nredis_version:%s\r\nredis_mode:standalone\r\n"
+                     "eddy_handler:resp\r\n\r\n# Memory\r\nused_memory:%zu\r\nmaxmemory:%zu\r\n"
+                     "maxmemory_policy:noeviction\r\n\r\n# Keyspace\r\ndb0:keys=%zu,expires=0\r\n",
+                     COMPAT_VERSION, resp_db_used(x->st->db), resp_db_max_memory(x->st->db),
+                     resp_db_count(x->st->db));
+    out_bulk(&x->o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
+}
+
+#define CMD(name, arity, fn) {name, sizeof(name) - 1, arity, fn}
+/* Most used first: the lookup is a scan. */
+static const command commands[] = {
+    CMD("get", 2, cmd_get),         CMD("set", -3, cmd_set),
+    CMD("ping", -1, cmd_ping),      CMD("incr", 2, cmd_incr),
+    CMD("del", -2, cmd_del),        CMD("exists", -2, cmd_exists),
+    CMD("mget", -2, cmd_mget),      CMD("mset", -3, cmd_mset),
+    CMD("echo", 2, cmd_echo),       CMD("decr", 2, cmd_decr),
+    CMD("incrby", 3, cmd_incrby),   CMD("decrby", 3, cmd_decrby),
+    CMD("ttl", 2, cmd_ttl),         CMD("pttl", 2, cmd_pttl),
+    CMD("quit", -1, cmd_quit),      CMD("select", 2, cmd_select),
+    CMD("dbsize", 1, cmd_dbsize),   CMD("flushdb", -1, cmd_flushall),
+    CMD("flushall", -1, cmd_flushall), CMD("hello", -1, cmd_hello),
+    CMD("client", -2, cmd_client),  CMD("command", -1, cmd_command),
+    CMD("config", -2, cmd_config),  CMD("info", -1, cmd_info),
+};
+static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+
+static size_t command_count(void)
+{
+    return ncommands;
+}
+
+static const command *command_at(size_t i)
+{
+    return &commands[i];
+}
+
+static void reply_unknown(ctx *x, const resp_arg *argv, size_t argc)
+{
+    /* Redis: "unknown command '%.128s', with args beginning with: " then
+     * "'%.*s' " per argument while under 128 bytes. */
+    line l = {.len = 0};
+    line_str(&l, "ERR unknown command '");
+    line_add(&l, argv[0].p, argv[0].len < 128 ? argv[0].len : 128);
+    line_str(&l, "', with args beginning with: ");
+    size_t args = 0;
+    for (size_t i = 1; i < argc && args < 128; i++) {
+        size_t before = l.len, take = argv[i].len < 128 - args ? argv[i].len : 128 - args;
+        line_str(&l, "'");
+        line_add(&l, argv[i].p, take);
+        line_str(&l, "' ");
+        args += l.len - before;
+    }
+    out_err(&x->o, l.buf, l.len);
+}
+
+static void execute(ctx *x, const resp_arg *argv, size_t argc)
+{
+    for (size_t i = 0; i < ncommands; i++) {
+        const command *cmd = &commands[i];
+        if (!is_word(&argv[0], cmd->name, cmd->len))
+            continue;
+        if ((cmd->arity > 0 && argc != (size_t)cmd->arity) ||
+            (cmd->arity < 0 && argc < (size_t)-cmd->arity))
+            reply_arity(x, cmd->name);
+        else
+            cmd->fn(x, argv, argc);
+        return;
+    }
+    reply_unknown(x, argv, argc);
+}
+
+/* ---- the handler ------------------------------------------------------- */
+
+static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
+{
+    resp_state *st = eddy_conn_state(c);
+    char stack_out[OUT_STACK];
+    resp_arg stack_argv[ARGV_STACK];
+    char stack_scratch[SCRATCH_STACK];
+    ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
+    resp_cmd cmd;
+    cmd.argv = stack_argv;
+    cmd.argv_cap = ARGV_STACK;
+    cmd.scratch = stack_scratch;
+    cmd.scratch_cap = SCRATCH_STACK;
+    resp_arg *heap_argv = NULL;
+    char *heap_scratch = NULL;
+
+    size_t done = 0;
+    while (done < len && !x.quit && !x.o.failed) {
+        int r = resp_parse(buf + done, len - done, &st->lim, &cmd);
+        if (r == RESP_NEED_SPACE) {
+            /* A command with more than ARGV_STACK arguments, or quoted
+             * inline words longer than the stack scratch: heap room for
+             * this call, bounded by max_args and max_inline. */
+            if (cmd.need_argc > cmd.argv_cap) {
+                free(heap_argv);
+                heap_argv = malloc(cmd.need_argc * sizeof(*heap_argv));
+                cmd.argv = heap_argv;
+                cmd.argv_cap = heap_argv ? cmd.need_argc : 0;
+            }
+            if (cmd.need_scratch > cmd.scratch_cap) {
+                free(heap_scratch);
+                heap_scratch = malloc(cmd.need_scratch);
+                cmd.scratch = heap_scratch;
+                cmd.scratch_cap = heap_scratch ? cmd.need_scratch : 0;
+            }
+            if (!cmd.argv || !cmd.scratch) {
+                OUT_ERR(&x.o, "ERR out of memory");
+                x.quit = 1;
+            }
+            continue;
+        }
+        if (r == RESP_NEED_MORE)
+            break;
+        if (r == RESP_ERROR) {
+            out_err(&x.o, cmd.err, cmd.err_len);
+            x.quit = 1;
+            break;
+        }
+        done += cmd.consumed;
+        if (cmd.argc)
+            execute(&x, cmd.argv, cmd.argc);
+    }
+    out_flush(&x.o); /* one eddy_send() for the whole burst */
+    free(x.o.heap);
+    free(heap_argv);
+    free(heap_scratch);
+    if (x.quit || x.o.failed) {
+        eddy_close(c);
+        return len; /* what follows QUIT or an error is never read */
+    }
+    return done;
+}
+
+static void resp_close(eddy_conn *c)
+{
+    free(eddy_conn_data(c));
+}
+
+static int size_param(eddy_params *params, const char *name, size_t def, size_t lo, size_t hi,
+                      const char *range, size_t *value)
+{
+    if (eddy_params_size(params, name, def, value) < 0)
+        return -EINVAL; /* the getter has said what is wrong */
+    if (*value < lo || *value > hi)
+        return eddy_params_reject(params, name, "'%s' is out of range: must be from %s",
+                                  eddy_params_str(params, name, ""), range);
+    return 0;
+}
+
+static int resp_init(void **state, eddy_params *params)
+{
+    size_t max_args, max_bulk, max_inline, max_memory;
+    if (size_param(params, "max_args", DEFAULT_MAX_ARGS, 1, LIMIT_MAX_ARGS, "1 to 1048576",
+                   &max_args) < 0 ||
+        size_param(params, "max_bulk", DEFAULT_MAX_BULK, 1, LIMIT_MAX_BULK, "1 to 1g",
+                   &max_bulk) < 0 ||
+        size_param(params, "max_inline", DEFAULT_MAX_INLINE, 1, LIMIT_MAX_INLINE, "1 to 1m",
+                   &max_inline) < 0 ||
+        size_param(params, "max_memory", DEFAULT_MAX_MEMORY, MIN_MAX_MEMORY, LIMIT_MAX_MEMORY,
+                   "1m to 1t", &max_memory) < 0)
+        return -EINVAL;
+    resp_state *st = malloc(sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->db = resp_db_new(max_memory);
+    if (!st->db) {
+        free(st);
+        return -ENOMEM;
+    }
+    st->lim.max_args = max_args;
+    st->lim.max_bulk = max_bulk;
+    st->lim.max_inline = max_inline;
+    atomic_init(&st->next_id, 0);
+    *state = st;
+    return 0;
+}
+
+static void resp_fini(void *state)
+{
+    resp_state *st = state;
+    resp_db_free(st->db);
+    free(st);
+}
+
+static const char *const resp_params[] = {"max_args", "max_bulk", "max_inline", "max_memory",
+                                          NULL};
+
+static const eddy_handler resp_handler = {
+    .abi_version = EDDY_ABI_VERSION,
+    .name = "resp",
+    .params = resp_params,
+    .init = resp_init,
+    .fini = resp_fini,
+    .data = resp_data,
+    .close = resp_close,
+};
+
+EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)
+{
+    return &resp_handler;
+}

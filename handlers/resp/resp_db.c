@@ -1,0 +1,573 @@
+/* handlers/resp/resp_db.c - the striped, shared key space (see resp_db.h).
+ *
+ * Layout: 256 stripes, each on its own cache lines (no false sharing
+ * between workers that touch different stripes): a mutex, a power-of-two
+ * array of bucket chains, and counts.  An item is one allocation: header,
+ * key bytes, value bytes.  Hashing is SipHash-1-3 with a random key per key
+ * space (as Redis does), so a client cannot choose keys that all land in
+ * one chain.  A stripe's table doubles when it holds more items than
+ * buckets; the rehash is done at once under the stripe's lock, which with
+ * 256 stripes moves 1/256 of the keys.
+ */
+#include "resp_db.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+enum {
+    STRIPE_BITS = 8,
+    NSTRIPES = 1 << STRIPE_BITS,
+    MIN_BUCKETS = 16,
+    SWEEP_BUCKETS = 4, /* buckets checked for expired items per access */
+    CACHE_LINE = 64,
+};
+
+typedef struct item {
+    struct item *next;
+    uint64_t hash;
+    int64_t expire; /* CLOCK_MONOTONIC ms; 0: none */
+    uint32_t klen;
+    uint32_t vlen;
+    char data[]; /* key, then value */
+} item;
+
+typedef struct stripe {
+    _Alignas(CACHE_LINE) pthread_mutex_t lock;
+    item **buckets; /* NULL until the first item */
+    size_t mask;    /* buckets - 1 */
+    size_t count;
+    size_t nexpire; /* items with a deadline */
+    size_t sweep;   /* next bucket to check for expired items */
+} stripe;
+
+struct resp_db {
+    stripe stripes[NSTRIPES];
+    uint64_t k0, k1; /* SipHash key */
+    size_t max_memory;
+    _Alignas(CACHE_LINE) atomic_size_t used;
+};
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load_le64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+#define SIPROUND                                                                                  \
+    do {                                                                                          \
+        v0 += v1;                                                                                 \
+        v1 = rotl(v1, 13);                                                                        \
+        v1 ^= v0;                                                                                 \
+        v0 = rotl(v0, 32);                                                                        \
+        v2 += v3;                                                                                 \
+        v3 = rotl(v3, 16);                                                                        \
+        v3 ^= v2;                                                                                 \
+        v0 += v3;                                                                                 \
+        v3 = rotl(v3, 21);                                                                        \
+        v3 ^= v0;                                                                                 \
+        v2 += v1;                                                                                 \
+        v1 = rotl(v1, 17);                                                                        \
+        v1 ^= v2;                                                                                 \
+        v2 = rotl(v2, 32);                                                                        \
+    } while (0)
+
+/* SipHash-1-3 (one compression round, three finalisation rounds). */
+static uint64_t siphash13(const char *p, size_t n, uint64_t k0, uint64_t k1)
+{
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    const char *end = p + (n & ~(size_t)7);
+    for (; p < end; p += 8) {
+        uint64_t m = load_le64(p);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)n << 56;
+    for (size_t i = n & 7; i > 0; i--)
+        b |= (uint64_t)(unsigned char)p[i - 1] << (8 * (i - 1));
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- memory accounting ------------------------------------------------ */
+
+/* About what malloc takes for an item: its header word, rounded to 16. */
+static size_t item_cost(size_t klen, size_t vlen)
+{
+    return (sizeof(item) + klen + vlen + 8 + 15) & ~(size_t)15;
+}
+
+static int reserve(resp_db *db, size_t n)
+{
+    size_t before = atomic_fetch_add_explicit(&db->used, n, memory_order_relaxed);
+    if (before + n > db->max_memory) {
+        atomic_fetch_sub_explicit(&db->used, n, memory_order_relaxed);
+        return -1;
+    }
+    return 0;
+}
+
+static void release(resp_db *db, size_t n)
+{
+    atomic_fetch_sub_explicit(&db->used, n, memory_order_relaxed);
+}
+
+/* ---- time -------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The clock read at most once per operation, and only when a deadline is
+ * involved: *now is 0 until then. */
+static int64_t clock_once(int64_t *now)
+{
+    if (!*now)
+        *now = now_ms();
+    return *now;
+}
+
+static int is_expired(const item *it, int64_t *now)
+{
+    return it->expire && it->expire <= clock_once(now);
+}
+
+/* ---- one stripe -------------------------------------------------------- */
+
+static stripe *stripe_of(resp_db *db, uint64_t h)
+{
+    return &db->stripes[h >> (64 - STRIPE_BITS)];
+}
+
+static void drop(resp_db *db, stripe *s, item **link)
+{
+    item *it = *link;
+    *link = it->next;
+    s->count--;
+    if (it->expire)
+        s->nexpire--;
+    release(db, item_cost(it->klen, it->vlen));
+    free(it);
+}
+
+/* A few buckets checked for expired items, round-robin, when the stripe
+ * has any: memory of keys nobody reads again comes back. */
+static void sweep(resp_db *db, stripe *s, int64_t *now)
+{
+    for (int i = 0; i < SWEEP_BUCKETS && s->nexpire; i++) {
+        item **link = &s->buckets[s->sweep++ & s->mask];
+        while (*link) {
+            if (is_expired(*link, now))
+                drop(db, s, link);
+            else
+                link = &(*link)->next;
+        }
+    }
+}
+
+/* The link that points to the live item for key, or NULL.  An expired
+ * item found on the way is removed. */
+static item **lookup(resp_db *db, stripe *s, uint64_t h, const char *key, size_t klen,
+                     int64_t *now)
+{
+    if (!s->buckets)
+        return NULL;
+    if (s->nexpire)
+        sweep(db, s, now);
+    for (item **link = &s->buckets[h & s->mask]; *link; link = &(*link)->next) {
+        item *it = *link;
+        if (it->hash == h && it->klen == klen && memcmp(it->data, key, klen) == 0) {
+            if (is_expired(it, now)) {
+                drop(db, s, link);
+                return NULL;
+            }
+            return link;
+        }
+    }
+    return NULL;
+}
+
+/* Double the bucket array (or create it), its memory counted like items'.
+ * A failure (over max_memory, or malloc) only leaves chains longer: never
+ * an error for the caller, unless there is no array at all. */
+static int grow(resp_db *db, stripe *s)
+{
+    size_t n = s->buckets ? (s->mask + 1) * 2 : MIN_BUCKETS;
+    if (reserve(db, n * sizeof(item *)) < 0)
+        return s->buckets ? 0 : -1;
+    item **b = calloc(n, sizeof(*b));
+    if (!b) {
+        release(db, n * sizeof(*b));
+        return s->buckets ? 0 : -1;
+    }
+    if (s->buckets) {
+        for (size_t i = 0; i <= s->mask; i++) {
+            item *it = s->buckets[i];
+            while (it) {
+                item *next = it->next;
+                item **head = &b[it->hash & (n - 1)];
+                it->next = *head;
+                *head = it;
+                it = next;
+            }
+        }
+        free(s->buckets);
+        release(db, (s->mask + 1) * sizeof(*b));
+    }
+    s->buckets = b;
+    s->mask = n - 1;
+    return 0;
+}
+
+static item *item_new(resp_db *db, uint64_t h, const char *key, size_t klen, const char *value,
+                      size_t vlen, int64_t expire)
+{
+    if (klen > UINT32_MAX || vlen > UINT32_MAX || reserve(db, item_cost(klen, vlen)) < 0)
+        return NULL;
+    item *it = malloc(sizeof(*it) + klen + vlen);
+    if (!it) {
+        release(db, item_cost(klen, vlen));
+        return NULL;
+    }
+    it->next = NULL;
+    it->hash = h;
+    it->expire = expire;
+    it->klen = (uint32_t)klen;
+    it->vlen = (uint32_t)vlen;
+    memcpy(it->data, key, klen);
+    if (vlen)
+        memcpy(it->data + klen, value, vlen);
+    return it;
+}
+
+/* Put a new item in place of *link's (link != NULL) or as a new key. */
+static int install(resp_db *db, stripe *s, item **link, item *it)
+{
+    if (link) {
+        item *old = *link;
+        it->next = old->next;
+        *link = it;
+        if (old->expire)
+            s->nexpire--;
+        release(db, item_cost(old->klen, old->vlen));
+        free(old);
+    } else {
+        if ((s->count >= s->mask + 1 || !s->buckets) && grow(db, s) < 0)
+            return -1;
+        item **head = &s->buckets[it->hash & s->mask];
+        it->next = *head;
+        *head = it;
+        s->count++;
+    }
+    if (it->expire)
+        s->nexpire++;
+    return 0;
+}
+
+static void set_expire(stripe *s, item *it, int64_t expire)
+{
+    s->nexpire += (expire != 0) - (it->expire != 0);
+    it->expire = expire;
+}
+
+/* ---- the API ----------------------------------------------------------- */
+
+resp_db *resp_db_new(size_t max_memory)
+{
+    size_t size = (sizeof(resp_db) + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1);
+    resp_db *db = aligned_alloc(CACHE_LINE, size);
+    if (!db)
+        return NULL;
+    memset(db, 0, size);
+    uint64_t key[2];
+    if (getrandom(key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key)) {
+        /* No entropy yet (early boot): time and address still vary. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        key[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)db;
+        key[1] = (uint64_t)ts.tv_sec ^ rotl(key[0], 29);
+    }
+    db->k0 = key[0];
+    db->k1 = key[1];
+    db->max_memory = max_memory;
+    atomic_init(&db->used, 0);
+    for (int i = 0; i < NSTRIPES; i++) {
+        if (pthread_mutex_init(&db->stripes[i].lock, NULL) != 0) {
+            while (i-- > 0)
+                pthread_mutex_destroy(&db->stripes[i].lock);
+            free(db);
+            return NULL;
+        }
+    }
+    return db;
+}
+
+static void flush_stripe(resp_db *db, stripe *s)
+{
+    if (!s->buckets)
+        return;
+    for (size_t i = 0; i <= s->mask; i++)
+        while (s->buckets[i])
+            drop(db, s, &s->buckets[i]);
+    free(s->buckets);
+    release(db, (s->mask + 1) * sizeof(*s->buckets));
+    s->buckets = NULL;
+    s->mask = 0;
+    s->sweep = 0;
+}
+
+void resp_db_flush(resp_db *db)
+{
+    for (int i = 0; i < NSTRIPES; i++) {
+        stripe *s = &db->stripes[i];
+        pthread_mutex_lock(&s->lock);
+        flush_stripe(db, s);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+void resp_db_free(resp_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < NSTRIPES; i++) {
+        flush_stripe(db, &db->stripes[i]);
+        pthread_mutex_destroy(&db->stripes[i].lock);
+    }
+    free(db);
+}
+
+int resp_db_get(resp_db *db, const char *key, size_t klen, resp_db_visit visit, void *arg)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    pthread_mutex_lock(&s->lock);
+    item **link = lookup(db, s, h, key, klen, &now);
+    int rc = RESP_DB_NOTFOUND;
+    if (link)
+        rc = visit(arg, (*link)->data + (*link)->klen, (*link)->vlen);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int resp_db_set(resp_db *db, const char *key, size_t klen, const char *value, size_t vlen,
+                unsigned flags, int64_t ttl_ms, resp_db_visit visit, void *arg, int *had_old)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = RESP_DB_OK;
+    pthread_mutex_lock(&s->lock);
+    item **link = lookup(db, s, h, key, klen, &now);
+    item *old = link ? *link : NULL;
+    if (had_old)
+        *had_old = old != NULL;
+    int64_t expire = 0;
+    if (ttl_ms > 0)
+        expire = clock_once(&now) + ttl_ms;
+    else if ((flags & RESP_DB_KEEPTTL) && old)
+        expire = old->expire;
+    int store = !((flags & RESP_DB_NX) && old) && !((flags & RESP_DB_XX) && !old);
+    item *it = NULL;
+    if (store && !(old && old->vlen == vlen)) {
+        /* Everything that can fail, before the old value is shown: an OOM
+         * reply never follows a GET's value. */
+        if ((!s->buckets && grow(db, s) < 0) ||
+            !(it = item_new(db, h, key, klen, value, vlen, expire))) {
+            if (had_old)
+                *had_old = 0;
+            rc = RESP_DB_OOM;
+            goto out;
+        }
+    }
+    if (visit && old)
+        visit(arg, old->data + old->klen, old->vlen);
+    if (!store) {
+        rc = RESP_DB_NOTFOUND;
+    } else if (!it) { /* same size: in place, no allocation */
+        memcpy(old->data + old->klen, value, vlen);
+        set_expire(s, old, expire);
+    } else {
+        install(db, s, link, it); /* cannot fail: the bucket array exists */
+    }
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int resp_db_del(resp_db *db, const char *key, size_t klen)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    pthread_mutex_lock(&s->lock);
+    item **link = lookup(db, s, h, key, klen, &now);
+    if (link)
+        drop(db, s, link);
+    pthread_mutex_unlock(&s->lock);
+    return link != NULL;
+}
+
+int resp_db_exists(resp_db *db, const char *key, size_t klen)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    pthread_mutex_lock(&s->lock);
+    int found = lookup(db, s, h, key, klen, &now) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+int resp_db_incrby(resp_db *db, const char *key, size_t klen, int64_t delta, int64_t *result)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = RESP_DB_OK;
+    pthread_mutex_lock(&s->lock);
+    item **link = lookup(db, s, h, key, klen, &now);
+    item *old = link ? *link : NULL;
+    long long v = 0;
+    if (old && !resp_str2ll(old->data + old->klen, old->vlen, &v)) {
+        rc = RESP_DB_NOTINT;
+        goto out;
+    }
+    /* Redis's test, word for word. */
+    if ((delta < 0 && v < 0 && delta < LLONG_MIN - v) ||
+        (delta > 0 && v > 0 && delta > LLONG_MAX - v)) {
+        rc = RESP_DB_OVERFLOW;
+        goto out;
+    }
+    v += delta;
+    char text[24];
+    size_t len = resp_ll2str(text, v);
+    if (old && old->vlen == len) {
+        memcpy(old->data + old->klen, text, len);
+    } else {
+        item *it = item_new(db, h, key, klen, text, len, old ? old->expire : 0);
+        if (!it || install(db, s, link, it) < 0) {
+            if (it) {
+                release(db, item_cost(klen, len));
+                free(it);
+            }
+            rc = RESP_DB_OOM;
+            goto out;
+        }
+    }
+    *result = v;
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int64_t resp_db_pttl(resp_db *db, const char *key, size_t klen)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0, ttl = -2;
+    pthread_mutex_lock(&s->lock);
+    item **link = lookup(db, s, h, key, klen, &now);
+    if (link)
+        ttl = (*link)->expire ? (*link)->expire - clock_once(&now) : -1;
+    pthread_mutex_unlock(&s->lock);
+    return ttl;
+}
+
+size_t resp_db_count(resp_db *db)
+{
+    size_t n = 0;
+    for (int i = 0; i < NSTRIPES; i++) {
+        stripe *s = &db->stripes[i];
+        pthread_mutex_lock(&s->lock);
+        n += s->count;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
+}
+
+size_t resp_db_used(const resp_db *db)
+{
+    return atomic_load_explicit(&((resp_db *)db)->used, memory_order_relaxed);
+}
+
+size_t resp_db_max_memory(const resp_db *db)
+{
+    return db->max_memory;
+}
+
+/* ---- integers ---------------------------------------------------------- */
+
+int resp_str2ll(const char *s, size_t len, long long *out)
+{
+    if (len == 0 || len > 20)
+        return 0;
+    if (len == 1 && s[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    size_t i = 0;
+    int neg = s[0] == '-';
+    if (neg && ++i == len)
+        return 0;
+    if (s[i] < '1' || s[i] > '9')
+        return 0;
+    unsigned long long v = 0, limit = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (limit - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    if (neg)
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    else
+        *out = (long long)v;
+    return 1;
+}
+
+size_t resp_ll2str(char *buf, long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    return len;
+}
