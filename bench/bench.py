@@ -475,6 +475,101 @@ def evaluate_targets(cells, idle):
     return T
 
 
+def check_client(a, tmpdir):
+    """Is eddy-load the bottleneck?  Two tests against the floor (1 worker,
+    64 conns, 64 B, depth 1): (1) make the client slower on purpose by
+    --spin NS per reply and see whether throughput falls at once (client
+    bound) or only once the spin eats the client's headroom; (2) one
+    eddy-load process against two at once with half the connections each."""
+    spins = [0, 1000, 2000, 4000, 8000]
+    cell = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup]
+    p, port = start_server("epoll", a.build, 1, tmpdir)
+    out = {"spin": {}, "procs": {}}
+    try:
+        runs = {sp: [] for sp in spins}
+        for rep in range(a.reps):
+            order = spins if rep % 2 == 0 else spins[::-1]
+            for sp in order:
+                r = run_load(a.load, cell + ["-p", port, "--pid", p.pid, "--spin", sp], timeout=60)
+                if "failed" in r:
+                    log("bench: check: spin %d failed: %s" % (sp, r["failed"]))
+                    continue
+                runs[sp].append(r)
+                log("bench: check: spin %5d ns  %8.0f msgs/s  srv %.2f cli %.2f other %.2f cores" %
+                    (sp, r["msgs_per_s"], r["server"]["cpu_cores"], r["client_cpu_cores"], r["other_cpu_cores"]))
+        for sp in spins:
+            rs = runs[sp]
+            if not rs:
+                continue
+            out["spin"][sp] = {
+                "msgs_per_s": med([r["msgs_per_s"] for r in rs]),
+                "server_cores": med([r["server"]["cpu_cores"] for r in rs]),
+                "client_cores": med([r["client_cpu_cores"] for r in rs]),
+                "other_cores": med([r["other_cpu_cores"] for r in rs]),
+                "server_us_per_msg": med([r["server"]["cpu_us_per_msg"] for r in rs]),
+                "client_us_per_msg": med([r["client_cpu_cores"] * r["duration_s"] * 1e6 / max(r["msgs"], 1)
+                                          for r in rs]),
+            }
+        both = {1: [], 2: []}
+        for rep in range(a.reps):
+            for n in ((1, 2) if rep % 2 == 0 else (2, 1)):
+                conns = 64 // n
+                argv = [a.load, "--json", "-q", "-c", str(conns), "-s", "64", "-d", "1", "-D", str(a.duration),
+                        "-w", str(a.warmup), "-p", str(port), "--pid", str(p.pid)]
+                ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+                rs = []
+                for q in ps:
+                    o, _ = q.communicate(timeout=60)
+                    try:
+                        rs.append(json.loads(o))
+                    except ValueError:
+                        pass
+                if len(rs) != n:
+                    continue
+                msgs = sum(r["msgs_per_s"] for r in rs)
+                srv = statistics.mean(r["server"]["cpu_cores"] for r in rs)
+                both[n].append({"msgs_per_s": msgs, "server_cores": srv,
+                                "client_cores": sum(r["client_cpu_cores"] for r in rs),
+                                "other_cores": statistics.mean(r["other_cpu_cores"] for r in rs)})
+                log("bench: check: %d client process%s  %8.0f msgs/s  srv %.2f cores" %
+                    (n, "" if n == 1 else "es", msgs, srv))
+        for n in (1, 2):
+            if both[n]:
+                out["procs"][n] = {k: med([x[k] for x in both[n]]) for k in both[n][0]}
+    finally:
+        stop_server(p)
+    L = ["# Is eddy-load the bottleneck?", "",
+         "- command: `%s`" % a.command,
+         "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+         "- server: the epoll floor, 1 worker; load: 64 connections, 64 B, depth 1; "
+         "%d repetitions, alternating; medians" % a.reps, "",
+         "## 1. A client slowed down on purpose (`eddy-load --spin NS`: NS of CPU burnt per reply)", "",
+         "| spin ns/reply | msgs/s | vs no spin | server cores | client cores | other cores | server µs/msg | client µs/msg |",
+         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    base = out["spin"].get(0, {}).get("msgs_per_s")
+    for sp in spins:
+        x = out["spin"].get(sp)
+        if not x:
+            continue
+        L.append("| %d | %.0f | %s | %.2f | %.2f | %.2f | %.3f | %.3f |" % (
+            sp, x["msgs_per_s"], fmt(ratio(x["msgs_per_s"], base), "%.2f"), x["server_cores"],
+            x["client_cores"], x["other_cores"], x["server_us_per_msg"], x["client_us_per_msg"]))
+    L += ["", "## 2. One eddy-load process against two at once (32 connections each)", "",
+          "| client processes | msgs/s (sum) | server cores | client cores (sum) | other cores |",
+          "| ---: | ---: | ---: | ---: | ---: |"]
+    for n in (1, 2):
+        x = out["procs"].get(n)
+        if x:
+            L.append("| %d | %.0f | %.2f | %.2f | %.2f |" % (n, x["msgs_per_s"], x["server_cores"],
+                                                            x["client_cores"], x["other_cores"]))
+    with open(os.path.join(a.out, "client-check.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+    with open(os.path.join(a.out, "client-check.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    log("bench: wrote %s/client-check.md" % a.out)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", required=True, help="build directory (with eddyd and bench/)")
@@ -485,6 +580,8 @@ def main():
     ap.add_argument("--warmup", type=float)
     ap.add_argument("--servers", help="comma-separated subset of %s" % ",".join(SERVERS))
     ap.add_argument("--no-idle", action="store_true")
+    ap.add_argument("--check-client", action="store_true",
+                    help="only test whether eddy-load is the bottleneck (writes client-check.md)")
     ap.add_argument("--command", default="scripts/bench", help="the command line to record")
     a = ap.parse_args()
 
@@ -505,6 +602,14 @@ def main():
         log("bench: not built, left out: %s" % ", ".join(missing))
     if not servers:
         sys.exit("bench: no server to measure")
+
+    if a.check_client:
+        tmpdir = os.path.join(a.out, "tmp")
+        os.makedirs(tmpdir, exist_ok=True)
+        try:
+            return check_client(a, tmpdir)
+        finally:
+            kill_all()
 
     if a.quick:
         matrix = QUICK_CELLS

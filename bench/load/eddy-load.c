@@ -155,6 +155,7 @@ static struct {
     int pid;    /* server pid for /proc sampling, 0 = none */
     int batch;  /* connects in progress at once, per thread */
     int quiet;
+    long spin_ns; /* diagnostic: burn this much CPU per reply (headroom test) */
 } opt = {
     .host = "127.0.0.1",
     .port = 7777,
@@ -427,6 +428,13 @@ static void conn_send(worker *w, conn *c)
 
 static void complete_msg(worker *w, conn *c, uint64_t now)
 {
+    if (opt.spin_ns) {
+        /* --spin: a client made slower on purpose; if throughput does not
+         * drop, the client had that much headroom per message */
+        uint64_t until = now_ns() + (uint64_t)opt.spin_ns;
+        while (now_ns() < until)
+            ;
+    }
     uint64_t seq = c->recv_seq;
     uint64_t *slot = &c->stamp[seq % (uint64_t)opt.depth];
     if (now >= t_meas && now < t_end) {
@@ -780,6 +788,7 @@ static void usage(FILE *f)
             "      --connect-timeout SEC  bound on connecting (default 30)\n"
             "      --drain SEC        bound on waiting for in-flight replies at the end (default 10)\n"
             "      --batch N          connects in progress at once per thread (default 256)\n"
+            "      --spin NS          burn NS of CPU per reply: a slower client, to measure its headroom\n"
             "      --json             one JSON object on stdout\n"
             "  -q, --quiet            no per-error messages on stderr\n"
             "exit status: 0 clean, 1 any error, 2 usage or setup failure\n",
@@ -841,7 +850,7 @@ static void json_str(const char *s)
 
 int main(int argc, char **argv)
 {
-    enum { O_HOST = 256, O_PREFIX, O_IDLE, O_PID, O_CTO, O_DRAIN, O_BATCH, O_JSON };
+    enum { O_HOST = 256, O_PREFIX, O_IDLE, O_PID, O_CTO, O_DRAIN, O_BATCH, O_JSON, O_SPIN };
     static const struct option lopts[] = {
         {"conns", required_argument, 0, 'c'},  {"threads", required_argument, 0, 't'},
         {"size", required_argument, 0, 's'},   {"depth", required_argument, 0, 'd'},
@@ -851,6 +860,7 @@ int main(int argc, char **argv)
         {"pid", required_argument, 0, O_PID},  {"connect-timeout", required_argument, 0, O_CTO},
         {"drain", required_argument, 0, O_DRAIN}, {"batch", required_argument, 0, O_BATCH},
         {"json", no_argument, 0, O_JSON},      {"quiet", no_argument, 0, 'q'},
+        {"spin", required_argument, 0, O_SPIN},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     int ch;
@@ -872,6 +882,7 @@ int main(int argc, char **argv)
         case O_DRAIN: opt.drain = parse_sec(optarg, "drain", 0.1, 600); break;
         case O_BATCH: opt.batch = (int)parse_num(optarg, "batch", 1, 65536); break;
         case O_JSON: opt.json = 1; break;
+        case O_SPIN: opt.spin_ns = (long)parse_num(optarg, "spin", 0, 1000000); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1046,6 +1057,8 @@ int main(int argc, char **argv)
             json_str(opt.prefix);
         }
         printf(",\"duration_s\":%.3f,\"warmup_s\":%.3f", opt.duration, opt.warmup);
+        if (opt.spin_ns)
+            printf(",\"spin_ns\":%ld", opt.spin_ns);
         printf(",\"connected\":%d,\"connect_s\":%.3f", connected, (double)connect_ns / 1e9);
         if (!opt.idle) {
             printf(",\"msgs\":%" PRIu64 ",\"msgs_total\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f",
