@@ -138,6 +138,30 @@ static int set_plugin_dir(eddy_config *c, eddy__cfg_listener *l, const char *v, 
     return set_string(&c->plugin_dir, v, why, n);
 }
 
+static int set_log_file(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)l;
+    return set_string(&c->log_file, v, why, n);
+}
+
+static int set_pidfile(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)l;
+    return set_string(&c->pidfile, v, why, n);
+}
+
+static int set_user(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)l;
+    return set_string(&c->user, v, why, n);
+}
+
+static int set_group(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
+{
+    (void)l;
+    return set_string(&c->group, v, why, n);
+}
+
 static int set_handler(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
 {
     (void)c;
@@ -240,11 +264,13 @@ static const directive_def global_directives[] = {
     {"workers", set_workers},           {"max_connections", set_max_connections},
     {"pool_threads", set_pool_threads}, {"log_level", set_log_level},
     {"plugin_dir", set_plugin_dir},     {"shutdown_timeout", set_shutdown_timeout},
+    {"log_file", set_log_file},         {"pidfile", set_pidfile},
+    {"user", set_user},                 {"group", set_group},
     {NULL, NULL},
 };
-static const char *const global_names[] = {"workers",    "max_connections", "pool_threads",
-                                           "log_level",  "plugin_dir",      "shutdown_timeout",
-                                           "listen",     NULL};
+static const char *const global_names[] = {
+    "workers",  "max_connections", "pool_threads", "log_level", "plugin_dir", "shutdown_timeout",
+    "log_file", "pidfile",         "user",         "group",     "listen",     NULL};
 
 static const directive_def listener_directives[] = {
     {"handler", set_handler},         {"dispatch", set_dispatch},
@@ -626,6 +652,10 @@ void eddy_config_free(eddy_config *c)
     }
     free(c->listeners);
     free(c->plugin_dir);
+    free(c->log_file);
+    free(c->pidfile);
+    free(c->user);
+    free(c->group);
     free(c->name);
     free(c);
 }
@@ -691,6 +721,17 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
     rc = eddy_config_parse(out, path, text, len, err, errlen);
     free(text);
     return rc;
+}
+
+const char *eddy_config_daemon(const eddy_config *c, const char *directive)
+{
+    if (strcmp(directive, "pidfile") == 0)
+        return c->pidfile;
+    if (strcmp(directive, "user") == 0)
+        return c->user;
+    if (strcmp(directive, "group") == 0)
+        return c->group;
+    return NULL;
 }
 
 const char *eddy_config_unix_listener(const eddy_config *c, const char *handler)

@@ -31,7 +31,8 @@ struct eddy_config {
     int log_level;
     long shutdown_timeout; /* ms */
     char *plugin_dir;
-    int seen[8]; /* line of each global directive, for duplicates */
+    char *log_file, *pidfile, *user, *group; /* the daemon's; NULL when absent */
+    int seen[16]; /* line of each global directive, for duplicates */
     eddy__cfg_listener *listeners;
     size_t nlisteners;
 };

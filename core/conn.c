@@ -140,6 +140,8 @@ void eddy__conn_open(eddy__lsock *s, int fd)
     c->h.kind = EDDY__KIND_CONN;
     c->loop = l;
     c->lsock = s;
+    c->listener = s->listener;
+    eddy__listener_hold(s->listener);
     c->last = l->now;
     list_append(&s->fresh, c);
     eddy__count(&l->n.accepted, 1);
@@ -343,6 +345,7 @@ void eddy__conn_destroy(eddy_conn *c)
     eddy__bufpool_put(&l->pool, c->out);
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
+    eddy__listener_release(c->listener);
     if (!c->h.queued) { /* else the ready list hands it to the dead list */
         c->next = l->dead;
         l->dead = c;

@@ -24,6 +24,8 @@ struct eddy_conn {
     eddy__handle h;           /* first: epoll's data.ptr points here */
     eddy__loop *loop;
     eddy__lsock *lsock;       /* the listening socket it came from */
+    eddy_listener *listener;  /* its handler and settings, fixed for its life (a reload
+                                 changes lsock->listener for later connections only) */
     void *data;               /* the handler's */
     eddy__buf *in;            /* input the handler has not consumed yet */
     eddy__buf *out;           /* output the socket has not taken yet */
@@ -33,7 +35,7 @@ struct eddy_conn {
 
 static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
 {
-    return c->lsock->listener;
+    return c->listener;
 }
 
 /* Take ownership of an accepted fd: register it and call open(). */

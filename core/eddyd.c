@@ -8,6 +8,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 #include <sys/resource.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "eddy/eddy.h"
 
 /* One line naming each listener, its handler and the workers. */
@@ -80,6 +82,73 @@ static int print_stats(const eddy_config *c, const char *name)
     return 0;
 }
 
+/* SIGHUP: read the configuration again (the same file and flags); if it
+ * has any error, say so and keep serving the running one unchanged. */
+static void reload(eddy_server *s, int argc, char **argv)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char msg[96];
+    snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+    eddyd_notify(msg);
+    eddyd_options o;
+    int rc = eddyd_cli_parse(argc, argv, &o, stderr, stderr);
+    if (rc == EDDYD_CLI_RUN) {
+        rc = eddy_server_reload(s, o.config);
+        if (rc < 0)
+            fprintf(stderr, "eddyd: %s\n", eddy_server_error(s));
+        eddy_config_free(o.config);
+    }
+    if (rc != 0)
+        fprintf(stderr, "eddyd: SIGHUP: the configuration has errors: still serving the running one\n");
+    else
+        fprintf(stderr, "eddyd: SIGHUP: reloaded\n");
+    eddyd_notify("READY=1");
+}
+
+/* The graceful stop: drain, and stop at once on a second signal. */
+static void stop(eddy_server *s, const sigset_t *signals, int sig)
+{
+    eddyd_notify("STOPPING=1");
+    fprintf(stderr, "eddyd: %s: draining (a second signal stops at once)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    eddy_server_stop(s);
+    while (eddy_server_running(s) > 0) {
+        struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
+        int again = sigtimedwait(signals, NULL, &tick);
+        if (again == SIGINT || again == SIGTERM) {
+            fprintf(stderr, "eddyd: stopping now\n");
+            eddy_server_stop_now(s);
+        }
+    }
+    eddy_server_wait(s);
+}
+
+/* Start serving: sockets (systemd's or our own), then the process setup
+ * that must follow binding.  Returns 0 or an exit status. */
+static int start(eddy_server *s, eddy_config *c, char *why, size_t whylen)
+{
+    if (eddyd_take_systemd_sockets(s, why, whylen) < 0)
+        return 1;
+    raise_fd_limit(eddy_server_max_connections(s));
+    if (eddy_server_start(s) < 0) {
+        snprintf(why, whylen, "%s", eddy_server_error(s));
+        return 1;
+    }
+    /* After binding: privileged ports and socket files are ours by now. */
+    if (eddyd_drop_privileges(eddy_config_daemon(c, "user"), eddy_config_daemon(c, "group"), why,
+                              whylen) < 0)
+        return 1;
+    const char *pidfile = eddy_config_daemon(c, "pidfile");
+    int rc = pidfile ? eddyd_pidfile_write(pidfile) : 0;
+    if (rc < 0) {
+        snprintf(why, whylen, "pidfile %s: %s", pidfile, eddy_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     eddyd_options o;
@@ -97,47 +166,53 @@ int main(int argc, char **argv)
         return rc;
     }
     /* SIGPIPE: a peer gone mid-write is an EPIPE on that connection only.
-     * SIGINT/SIGTERM: taken by sigwait() below, on this thread only. */
+     * The others are taken by sigwait() below, on this thread only. */
     signal(SIGPIPE, SIG_IGN);
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
     eddy_server *s = NULL;
-    int rc = eddy_server_new(&s);
-    if (rc == 0)
-        rc = eddy_server_configure(s, o.config);
+    char why[600] = "out of memory";
+    int rc = eddy_server_new(&s) < 0 ? 1 : 0;
+    if (rc == 0 && eddy_server_configure(s, o.config) < 0) {
+        snprintf(why, sizeof(why), "%s", eddy_server_error(s));
+        rc = 1;
+    }
     if (rc == 0 && o.test_only)
         printf("%s: ok\n", o.config_path ? o.config_path : "command line");
-    else if (rc == 0) {
-        raise_fd_limit(eddy_server_max_connections(s));
-        rc = eddy_server_start(s);
-    }
-    if (rc < 0)
-        fprintf(stderr, "eddyd: %s\n", s ? eddy_server_error(s) : "out of memory");
+    else if (rc == 0)
+        rc = start(s, o.config, why, sizeof(why));
+    const char *pidfile = eddy_config_daemon(o.config, "pidfile");
+    char *pidfile_copy = rc == 0 && pidfile ? strdup(pidfile) : NULL;
     eddy_config_free(o.config);
-    if (rc < 0 || o.test_only) {
+    if (rc != 0 || o.test_only) {
+        if (rc != 0)
+            fprintf(stderr, "eddyd: %s\n", why);
         eddy_server_free(s);
-        return rc < 0 ? 1 : 0;
+        return rc;
     }
     say_ready(s);
+    eddyd_notify("READY=1\nSTATUS=serving");
 
     int sig = 0;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "eddyd: %s: draining (a second signal stops at once)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
-    eddy_server_stop(s);
-    while (eddy_server_running(s) > 0) {
-        struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
-        if (sigtimedwait(&stop, NULL, &tick) > 0) {
-            fprintf(stderr, "eddyd: stopping now\n");
-            eddy_server_stop_now(s);
-        }
+    for (;;) {
+        sigwait(&signals, &sig);
+        if (sig == SIGHUP)
+            reload(s, argc, argv);
+        else if (sig == SIGUSR1)
+            eddy_log_reopen();
+        else
+            break;
     }
-    eddy_server_wait(s);
+    stop(s, &signals, sig);
     eddy_server_free(s);
+    eddyd_pidfile_remove(pidfile_copy);
+    free(pidfile_copy);
     fprintf(stderr, "eddyd: stopped\n");
     return 0;
 }

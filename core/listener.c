@@ -10,6 +10,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin.h"
+
+void eddy__listener_hold(eddy_listener *l)
+{
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+}
+
+void eddy__listener_release(eddy_listener *l)
+{
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (l->handler->fini)
+        l->handler->fini(l->state);
+    eddy__plugin_unload(l->dl);
+    eddy__listener_close(l);
+    free(l->reload_fds);
+    free(l);
+}
+
 static int parse_port(const char *p, in_port_t *out)
 {
     if (*p < '0' || *p > '9' || strlen(p) > 5)
@@ -117,6 +136,8 @@ static int unix_probe(const eddy_listener *l)
 
 int eddy__listener_probe(const eddy_listener *l)
 {
+    if (l->shared_fd >= 0) /* handed to us already bound */
+        return 0;
     if (l->transport == EDDY__UNIX)
         return unix_probe(l);
     struct sockaddr_storage a = l->addr;
@@ -141,10 +162,6 @@ int eddy__listener_probe(const eddy_listener *l)
 
 static int open_unix(eddy_listener *l)
 {
-    if (l->unix_fd >= 0) {
-        int fd = fcntl(l->unix_fd, F_DUPFD_CLOEXEC, 0);
-        return fd < 0 ? -errno : fd;
-    }
     const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -161,15 +178,22 @@ static int open_unix(eddy_listener *l)
         close(fd);
         return err;
     }
-    l->unix_fd = fd;
-    fd = fcntl(l->unix_fd, F_DUPFD_CLOEXEC, 0);
-    return fd < 0 ? -errno : fd;
+    l->shared_fd = fd;
+    l->owns_file = 1;
+    return 0;
 }
 
 int eddy__listener_open_socket(eddy_listener *l)
 {
-    if (l->transport == EDDY__UNIX)
-        return open_unix(l);
+    if (l->shared_fd < 0 && l->transport == EDDY__UNIX) {
+        int rc = open_unix(l);
+        if (rc < 0)
+            return rc;
+    }
+    if (l->shared_fd >= 0) {
+        int fd = fcntl(l->shared_fd, F_DUPFD_CLOEXEC, 0);
+        return fd < 0 ? -errno : fd;
+    }
     struct sockaddr_storage a = l->addr;
     int fd = socket(a.ss_family, socket_type(l) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -194,13 +218,33 @@ int eddy__listener_open_socket(eddy_listener *l)
     return fd;
 }
 
+int eddy__listener_matches(const eddy_listener *l, const struct sockaddr_storage *a, int type)
+{
+    if (a->ss_family != l->addr.ss_family ||
+        type != (l->transport == EDDY__UDP ? SOCK_DGRAM : SOCK_STREAM))
+        return 0;
+    if (a->ss_family == AF_UNIX)
+        return strcmp(((const struct sockaddr_un *)a)->sun_path,
+                      ((const struct sockaddr_un *)&l->addr)->sun_path) == 0;
+    struct sockaddr_storage want = l->addr, got = *a;
+    if (*port_of(&want) && *port_of(&want) != *port_of(&got))
+        return 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((struct sockaddr_in6 *)&want)->sin6_addr,
+                      &((struct sockaddr_in6 *)&got)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return ((struct sockaddr_in *)&want)->sin_addr.s_addr ==
+           ((struct sockaddr_in *)&got)->sin_addr.s_addr;
+}
+
 void eddy__listener_close(eddy_listener *l)
 {
-    if (l->unix_fd < 0)
+    if (l->shared_fd < 0)
         return;
-    close(l->unix_fd);
-    l->unix_fd = -1;
-    unlink(((const struct sockaddr_un *)&l->addr)->sun_path);
+    close(l->shared_fd);
+    l->shared_fd = -1;
+    if (l->owns_file)
+        unlink(((const struct sockaddr_un *)&l->addr)->sun_path);
+    l->owns_file = 0;
 }
 
 void eddy__listener_format(const eddy_listener *l, char *buf, size_t len)

@@ -9,12 +9,17 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <stdatomic.h>
+
 #include "eddy/eddy.h"
 
 typedef enum eddy__transport { EDDY__TCP, EDDY__UDP, EDDY__UNIX } eddy__transport;
 
 struct eddy_listener {
     struct eddy_listener *next;
+    atomic_int refs;   /* the server's list, and each open connection */
+    struct eddy_listener *successor; /* during a reload: the listener that takes its socket */
+    int *reload_fds;   /* during a reload: a new listener's socket for each worker */
     eddy__transport transport;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -28,10 +33,16 @@ struct eddy_listener {
     unsigned max_amplification; /* UDP: reply bytes per request byte on the wire; 0 = no limit */
     long idle_timeout_ms;       /* close after this long without input; 0 = never */
     long first_byte_timeout_ms; /* close if nothing arrives this long after accept; 0 = never */
-    int unix_fd;       /* the Unix socket that every worker dups, or -1 */
+    int shared_fd;     /* one socket every worker dups (Unix, or from systemd), or -1 */
+    int owns_file;     /* we bound the Unix socket file: remove it at the end */
     eddy_dispatch dispatch;
     void *dl; /* the plugin that holds handler, or NULL */
 };
+
+/* A reference for a connection; the last release ends the listener: its
+ * handler's fini(), its plugin unloaded, its memory freed. */
+void eddy__listener_hold(eddy_listener *l);
+void eddy__listener_release(eddy_listener *l);
 
 /* Parse a listen address: "A.B.C.D:PORT", "[IPv6]:PORT", each optionally
  * after "tcp:" or "udp:", or "unix:PATH".  0 or -EINVAL. */
@@ -49,7 +60,11 @@ int eddy__listener_probe(const eddy_listener *l);
  * of the one Unix socket.  Returns the fd or a negative errno. */
 int eddy__listener_open_socket(eddy_listener *l);
 
-/* After the workers stopped: close and remove the Unix socket file. */
+/* Does fd (bound, of socket type type) serve l's address? */
+int eddy__listener_matches(const eddy_listener *l, const struct sockaddr_storage *a, int type);
+
+/* After the workers stopped: close the shared socket, remove a Unix socket
+ * file we made. */
 void eddy__listener_close(eddy_listener *l);
 
 /* The address actually bound, as text ("127.0.0.1:45123", "[::1]:7777",

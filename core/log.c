@@ -1,15 +1,59 @@
-/* core/log.c - see log.h. */
+/* core/log.c - see log.h.
+ *
+ * Lines go to stderr or to a log file.  Under systemd (JOURNAL_STREAM set)
+ * a line starts with its syslog priority, "<4>", for journald, and carries
+ * no timestamp (the journal has one); elsewhere it starts with an ISO 8601
+ * UTC timestamp.  The file is opened O_APPEND and reopened by
+ * eddy_log_reopen() (SIGUSR1 in eddyd) after logrotate moves it.
+ */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "eddy/eddy.h"
 
 static atomic_int log_level = EDDY__LOG_INFO;
+static atomic_int log_fd = STDERR_FILENO;
+static char log_path[4096];
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char level_priority[] = {'3', '4', '6', '7'}; /* syslog: err, warning, info, debug */
+
+/* Open path for appending and make it the log; "" or NULL: stderr. */
+int eddy_set_log_file(const char *path)
+{
+    int fd = STDERR_FILENO;
+    if (path && *path) {
+        if (strlen(path) >= sizeof(log_path))
+            return -ENAMETOOLONG;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
+            return -errno;
+        snprintf(log_path, sizeof(log_path), "%s", path);
+    } else {
+        log_path[0] = '\0';
+    }
+    int old = atomic_exchange(&log_fd, fd);
+    if (old != STDERR_FILENO)
+        close(old); /* a line being written to it meanwhile fails quietly: rare, harmless */
+    return 0;
+}
+
+int eddy_log_reopen(void)
+{
+    if (!log_path[0])
+        return 0;
+    char path[sizeof(log_path)];
+    memcpy(path, log_path, sizeof(path));
+    return eddy_set_log_file(path);
+}
 
 void eddy_set_log_level(int level)
 {
@@ -23,7 +67,19 @@ void eddy_set_log_level(int level)
 static void log_va(int level, const char *suffix, const char *fmt, va_list ap)
 {
     char line[512];
-    int n = snprintf(line, sizeof(line), "eddy: %s: ", level_names[level]);
+    int n;
+    if (getenv("JOURNAL_STREAM")) {
+        n = snprintf(line, sizeof(line), "<%c>eddy: %s: ", level_priority[level],
+                     level_names[level]);
+    } else {
+        struct timeval tv;
+        struct tm tm;
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm);
+        n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ eddy: %s: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
+    }
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
@@ -35,8 +91,8 @@ static void log_va(int level, const char *suffix, const char *fmt, va_list ap)
             len = sizeof(line) - 2;
     }
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w; /* nowhere to report a failing stderr */
+    ssize_t w = write(atomic_load(&log_fd), line, len);
+    (void)w; /* nowhere to report a failing log */
 }
 
 void eddy__log(int level, const char *fmt, ...)

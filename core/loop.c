@@ -47,7 +47,7 @@ static long expire(eddy__loop *l)
 {
     long next = -1;
     for (unsigned i = 0; i < l->nlsocks; i++) {
-        long t = eddy__conn_expire(&l->lsocks[i], l->now);
+        long t = eddy__conn_expire(l->lsocks[i], l->now);
         if (t >= 0 && (next < 0 || t < next))
             next = t;
     }
@@ -72,8 +72,11 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     l->lsocks = calloc(l->nlsocks ? l->nlsocks : 1, sizeof(*l->lsocks));
     if (!l->lsocks)
         return -ENOMEM;
-    for (unsigned i = 0; i < l->nlsocks; i++)
-        l->lsocks[i].h.fd = -1;
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        if (!(l->lsocks[i] = calloc(1, sizeof(**l->lsocks))))
+            return -ENOMEM;
+        l->lsocks[i]->h.fd = -1;
+    }
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0)
         return -errno;
@@ -86,29 +89,82 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     return 0;
 }
 
+/* Serve ls on fd in this worker through lsock s. */
+static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
+{
+    s->h.fd = fd;
+    s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
+    s->listener = ls;
+    eddy__listener_hold(ls);
+    s->loop = l;
+    /* A shared socket (Unix, or from systemd) is in every worker's
+     * epoll: wake one worker, not all. */
+    uint32_t exclusive = ls->shared_fd >= 0 ? EPOLLEXCLUSIVE : 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | exclusive, .data.ptr = &s->h};
+    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
 int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
 {
     unsigned i = 0;
     for (eddy_listener *ls = l->server->listeners; ls; ls = ls->next, i++) {
-        eddy__lsock *s = &l->lsocks[i];
         int fd = eddy__listener_open_socket(ls);
-        if (fd < 0) {
+        int rc = fd < 0 ? fd : lsock_start(l, l->lsocks[i], ls, fd);
+        if (rc < 0) {
             *failed = ls;
-            return fd;
-        }
-        s->h.fd = fd;
-        s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
-        s->listener = ls;
-        s->loop = l;
-        /* A Unix socket is one socket in every worker's epoll: wake one. */
-        uint32_t exclusive = ls->transport == EDDY__UNIX ? EPOLLEXCLUSIVE : 0;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLET | exclusive, .data.ptr = &s->h};
-        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            *failed = ls;
-            return -errno;
+            return rc;
         }
     }
     return 0;
+}
+
+/* A reload: on this worker's own thread, each socket of a listener that
+ * goes on passes to its successor (new connections get the new handler
+ * and settings, open ones keep theirs), the sockets of removed listeners
+ * close (their connections stay until they end), and the new listeners'
+ * sockets join. */
+static void apply_reload(eddy__loop *l, unsigned gen)
+{
+    eddy_server *srv = l->server;
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        eddy__lsock *s = l->lsocks[i];
+        if (s->h.fd < 0)
+            continue;
+        eddy_listener *old = s->listener, *next = old->successor;
+        if (next) {
+            s->listener = next;
+            eddy__listener_hold(next);
+            eddy__listener_release(old);
+            continue;
+        }
+        close(s->h.fd);
+        s->h.fd = -1;
+        if (s->paused)
+            l->npaused--;
+        s->paused = 0;
+    }
+    for (eddy_listener *ls = srv->reload_list; ls; ls = ls->next) {
+        if (!ls->reload_fds)
+            continue;
+        eddy__lsock **grown = realloc(l->lsocks, (l->nlsocks + 1) * sizeof(*grown));
+        eddy__lsock *s = calloc(1, sizeof(*s));
+        if (grown)
+            l->lsocks = grown;
+        int fd = ls->reload_fds[l->id];
+        ls->reload_fds[l->id] = -1;
+        if (!grown || !s || lsock_start(l, s, ls, fd) < 0) {
+            eddy__log(EDDY__LOG_ERROR, "worker %d: cannot serve %s after the reload", l->id,
+                      ls->name);
+            if (s && s->listener)
+                eddy__listener_release(ls);
+            free(s);
+            close(fd);
+            continue;
+        }
+        l->lsocks[l->nlsocks++] = s;
+    }
+    l->reload_gen = gen;
+    atomic_fetch_add_explicit(&srv->reload_acks, 1, memory_order_release);
 }
 
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h)
@@ -136,10 +192,10 @@ static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
 static void accept_resume(eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks && l->npaused; i++) {
-        if (l->lsocks[i].paused) {
-            l->lsocks[i].paused = 0;
+        if (l->lsocks[i]->paused) {
+            l->lsocks[i]->paused = 0;
             l->npaused--;
-            eddy__loop_queue(l, &l->lsocks[i].h);
+            eddy__loop_queue(l, &l->lsocks[i]->h);
         }
     }
 }
@@ -258,6 +314,9 @@ static void on_wake(eddy__loop *l)
     (void)r;
     if (l->in_pool)
         take_done_jobs(l);
+    unsigned gen = atomic_load_explicit(&l->server->reload_gen, memory_order_acquire);
+    if (gen != l->reload_gen)
+        apply_reload(l, gen);
 }
 
 static void free_dead(eddy__loop *l)
@@ -272,7 +331,7 @@ static void free_dead(eddy__loop *l)
 static void close_listening(eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks; i++) {
-        eddy__lsock *s = &l->lsocks[i];
+        eddy__lsock *s = l->lsocks[i];
         if (s->h.fd >= 0)
             close(s->h.fd);
         s->h.fd = -1;
@@ -296,15 +355,15 @@ static void begin_drain(eddy__loop *l)
     l->draining = 1;
     close_listening(l);
     for (unsigned i = 0; i < l->nlsocks; i++) {
-        drain_list(&l->lsocks[i].fresh);
-        drain_list(&l->lsocks[i].active);
+        drain_list(&l->lsocks[i]->fresh);
+        drain_list(&l->lsocks[i]->active);
     }
 }
 
 static int has_connections(const eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks; i++)
-        if (l->lsocks[i].fresh.head || l->lsocks[i].active.head)
+        if (l->lsocks[i]->fresh.head || l->lsocks[i]->active.head)
             return 1;
     return 0;
 }
@@ -380,10 +439,10 @@ void eddy__loop_run(eddy__loop *l)
         on_wake(l);
     }
     for (unsigned i = 0; i < l->nlsocks; i++) {
-        while (l->lsocks[i].fresh.head)
-            eddy__conn_destroy(l->lsocks[i].fresh.head);
-        while (l->lsocks[i].active.head)
-            eddy__conn_destroy(l->lsocks[i].active.head);
+        while (l->lsocks[i]->fresh.head)
+            eddy__conn_destroy(l->lsocks[i]->fresh.head);
+        while (l->lsocks[i]->active.head)
+            eddy__conn_destroy(l->lsocks[i]->active.head);
     }
     run_ready(l); /* hands closed-while-queued connections to the dead list */
     free_dead(l);
@@ -399,9 +458,13 @@ void eddy__loop_wake(eddy__loop *l)
 
 void eddy__loop_destroy(eddy__loop *l)
 {
-    for (unsigned i = 0; l->lsocks && i < l->nlsocks; i++)
-        if (l->lsocks[i].h.fd >= 0)
-            close(l->lsocks[i].h.fd);
+    for (unsigned i = 0; l->lsocks && i < l->nlsocks; i++) {
+        if (l->lsocks[i] && l->lsocks[i]->h.fd >= 0)
+            close(l->lsocks[i]->h.fd);
+        if (l->lsocks[i] && l->lsocks[i]->listener)
+            eddy__listener_release(l->lsocks[i]->listener);
+        free(l->lsocks[i]);
+    }
     free(l->lsocks);
     l->lsocks = NULL;
     if (l->wake.fd >= 0)

@@ -56,12 +56,13 @@ struct eddy__loop {
     int id;
     int epfd;
     eddy__handle wake; /* eventfd: eddy_server_stop() */
-    eddy__lsock *lsocks;
+    eddy__lsock **lsocks;     /* each allocated alone: connections point at them */
     unsigned nlsocks, npaused;
     eddy__bufpool pool;
     size_t read_budget;      /* bytes read per connection per wake */
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
     int draining;            /* stopping: no accepts, connections close once answered */
+    unsigned reload_gen;     /* the last reload this worker applied */
     eddy__handle *ready;     /* more to do without waiting for epoll */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */

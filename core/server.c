@@ -4,11 +4,13 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -147,10 +149,11 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     l->high_water = DEFAULT_HIGH_WATER;
     l->low_water = DEFAULT_LOW_WATER;
     l->max_message = DEFAULT_MAX_MESSAGE;
+    atomic_init(&l->refs, 1);
     l->ipv6only = 1;
     l->mode = 0660;
     l->max_amplification = 3;
-    l->unix_fd = -1;
+    l->shared_fd = -1;
     /* Datagrams always run inline: there is no connection to hold back. */
     l->dispatch = (h->flags & EDDY_HANDLER_BLOCKING) && l->transport != EDDY__UDP
                       ? EDDY_DISPATCH_POOL
@@ -232,6 +235,39 @@ int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
     return 0;
 }
 
+int eddy_server_adopt_socket(eddy_server *s, int fd)
+{
+    struct sockaddr_storage a;
+    socklen_t len = sizeof(a);
+    int type;
+    socklen_t tl = sizeof(type);
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+        return fail(s, -errno, "not a socket: %s", eddy_strerror(-errno));
+    for (eddy_listener *l = s->listeners; l; l = l->next) {
+        if (l->shared_fd >= 0 || !eddy__listener_matches(l, &a, type))
+            continue;
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+            return fail(s, -errno, "%s", eddy_strerror(-errno));
+        l->shared_fd = fd;
+        if (l->transport != EDDY__UNIX)
+            l->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                                    : ((struct sockaddr_in *)&a)->sin_port);
+        return 0;
+    }
+    eddy_listener tmp = {.transport = type == SOCK_DGRAM ? EDDY__UDP : EDDY__TCP, .addr = a};
+    if (a.ss_family == AF_UNIX)
+        tmp.transport = EDDY__UNIX;
+    else
+        tmp.port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                                 : ((struct sockaddr_in *)&a)->sin_port);
+    char text[160];
+    eddy__listener_format(&tmp, text, sizeof(text));
+    return fail(s, -ENOENT, "%s matches no listen block", text);
+}
+
 void eddy_listener_bound_address(const eddy_listener *l, char *buf, size_t len)
 {
     eddy__listener_format(l, buf, len);
@@ -272,6 +308,9 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
     if (rc < 0)
         return rc;
     eddy_set_log_level(c->log_level);
+    if (c->log_file && (rc = eddy_set_log_file(c->log_file)) < 0)
+        return fail(s, rc, "%s:%d: log_file: cannot open %s: %s", c->name, c->seen[6], c->log_file,
+                    eddy_strerror(rc));
     for (size_t i = 0; i < c->nlisteners; i++) {
         eddy__cfg_listener *cl = &c->listeners[i];
         const eddy_handler *h;
@@ -402,6 +441,116 @@ int eddy_server_start(eddy_server *s)
     return 0;
 }
 
+static eddy_listener *find_listener(eddy_listener *list, const char *name)
+{
+    for (; list; list = list->next)
+        if (strcmp(list->name, name) == 0)
+            return list;
+    return NULL;
+}
+
+/* Sockets for a listener that a reload adds: one per worker, bound now so
+ * that a failure leaves the running configuration untouched. */
+static int open_for_reload(eddy_server *s, eddy_listener *n)
+{
+    int rc = eddy__listener_probe(n);
+    if (rc < 0)
+        return fail(s, rc, "cannot listen on %s: %s", n->name, eddy_strerror(rc));
+    if (!(n->reload_fds = malloc((size_t)s->nloops * sizeof(int))))
+        return fail(s, -ENOMEM, "reload: %s", eddy_strerror(-ENOMEM));
+    for (int i = 0; i < s->nloops; i++) {
+        n->reload_fds[i] = eddy__listener_open_socket(n);
+        if (n->reload_fds[i] < 0) {
+            rc = n->reload_fds[i];
+            while (i-- > 0)
+                close(n->reload_fds[i]);
+            free(n->reload_fds);
+            n->reload_fds = NULL;
+            eddy__listener_close(n);
+            return fail(s, rc, "cannot listen on %s: %s", n->name, eddy_strerror(rc));
+        }
+    }
+    return 0;
+}
+
+int eddy_server_reload(eddy_server *s, eddy_config *c)
+{
+    if (!s->started)
+        return fail(s, -EINVAL, "reload: the server is not running");
+    /* Every check of a start runs on a scratch server first: on any error
+     * nothing has changed. */
+    eddy_server *next;
+    int rc = eddy_server_new(&next);
+    if (rc < 0)
+        return fail(s, rc, "reload: %s", eddy_strerror(rc));
+    rc = eddy_server_configure(next, c);
+    int use_pool = 0;
+    for (eddy_listener *n = next->listeners; rc == 0 && n; n = n->next) {
+        use_pool |= n->dispatch == EDDY_DISPATCH_POOL;
+        eddy_listener *o = find_listener(s->listeners, n->name);
+        if (!o || o->transport != n->transport)
+            rc = open_for_reload(s, n);
+    }
+    if (rc == 0 && use_pool && !s->pool.threads) {
+        rc = eddy__pool_start(&s->pool, s->pool_threads);
+        if (rc < 0)
+            fail(s, rc, "reload: starting the pool: %s", eddy_strerror(rc));
+    }
+    if (rc < 0) {
+        if (next->error[0])
+            snprintf(s->error, sizeof(s->error), "%s", next->error);
+        for (eddy_listener *n = next->listeners; n; n = n->next)
+            for (int i = 0; n->reload_fds && i < s->nloops; i++)
+                if (n->reload_fds[i] >= 0)
+                    close(n->reload_fds[i]);
+        eddy_server_free(next);
+        return rc;
+    }
+    /* Listeners that go on hand their sockets to their successors. */
+    for (eddy_listener *n = next->listeners; n; n = n->next) {
+        eddy_listener *o = find_listener(s->listeners, n->name);
+        if (!o || o->transport != n->transport)
+            continue;
+        o->successor = n;
+        n->port = o->port;
+        n->shared_fd = o->shared_fd;
+        n->owns_file = o->owns_file;
+        o->shared_fd = -1;
+        o->owns_file = 0;
+    }
+    atomic_store(&s->max_connections, next->max_connections);
+    s->shutdown_timeout_ms = next->shutdown_timeout_ms;
+    /* Each worker swaps its own sockets, on its own thread. */
+    s->reload_list = next->listeners;
+    atomic_store(&s->reload_acks, 0);
+    atomic_fetch_add_explicit(&s->reload_gen, 1, memory_order_release);
+    for (int i = 0; i < s->nloops; i++)
+        eddy__loop_wake(&s->loops[i]);
+    while (atomic_load_explicit(&s->reload_acks, memory_order_acquire) < (unsigned)s->nloops) {
+        struct timespec ms = {.tv_nsec = 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+    /* The new listeners serve; the old ones end with their last connection. */
+    eddy_listener *old = s->listeners;
+    s->listeners = next->listeners;
+    s->reload_list = NULL;
+    next->listeners = NULL;
+    eddy_server_free(next);
+    for (eddy_listener *n = s->listeners; n; n = n->next) {
+        free(n->reload_fds);
+        n->reload_fds = NULL;
+    }
+    while (old) {
+        eddy_listener *o = old;
+        old = o->next;
+        if (!o->successor)
+            eddy__listener_close(o); /* removed: its Unix socket file goes now */
+        o->successor = NULL;
+        eddy__listener_release(o);
+    }
+    return 0;
+}
+
 static void request_stop(eddy_server *s, int how)
 {
     int cur = atomic_load_explicit(&s->stopping, memory_order_acquire);
@@ -446,10 +595,7 @@ void eddy_server_free(eddy_server *s)
     while (s->listeners) {
         eddy_listener *l = s->listeners;
         s->listeners = l->next;
-        if (l->handler->fini)
-            l->handler->fini(l->state);
-        eddy__plugin_unload(l->dl);
-        free(l);
+        eddy__listener_release(l);
     }
     free(s);
 }

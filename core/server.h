@@ -16,7 +16,7 @@ enum { EDDY__RUN, EDDY__DRAIN, EDDY__STOP_NOW };
 struct eddy_server {
     int workers; /* asked for; 0 = one per online CPU */
     int nloops;
-    unsigned max_connections;
+    atomic_uint max_connections;
     int pool_threads;
     eddy__pool pool;
     eddy_listener *listeners;
@@ -26,6 +26,10 @@ struct eddy_server {
     atomic_int stopping;  /* EDDY__RUN, EDDY__DRAIN or EDDY__STOP_NOW */
     atomic_int running;   /* workers still in their loop */
     long shutdown_timeout_ms;
+    /* A reload hands each worker the new listeners (reload_list) and waits
+     * until every worker has swapped its sockets (reload_acks). */
+    eddy_listener *reload_list;
+    atomic_uint reload_gen, reload_acks;
     int started;
     char error[320];
 };

@@ -109,6 +109,9 @@ EDDY_API int eddy_config_parse(eddy_config **out, const char *name, const char *
 EDDY_API int eddy_config_override(eddy_config *c, const char *directive, const char *value,
                                   char *err, size_t errlen);
 EDDY_API void eddy_config_free(eddy_config *c);
+/* What the daemon does with the process, as written: "pidfile", "user" or
+ * "group"; NULL when the file does not say. */
+EDDY_API const char *eddy_config_daemon(const eddy_config *c, const char *directive);
 /* The path of the first `listen unix PATH` block whose handler is `handler`
  * (eddyd --stats finds its control socket so); NULL when there is none. */
 EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char *handler);
@@ -116,6 +119,20 @@ EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char 
  * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
  * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */
 EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
+
+/* Serve a listener from a socket someone else bound (systemd socket
+ * activation): fd goes to the listener with the same transport and address
+ * and is shared by every worker.  -ENOENT when no listener matches. */
+EDDY_API int eddy_server_adopt_socket(eddy_server *s, int fd);
+
+/* Apply a new configuration to a running server without dropping a
+ * connection: every check runs first, and on any error nothing changes.
+ * Listeners at the same address keep their sockets and serve new
+ * connections with the new handler and parameters (open connections keep
+ * theirs); new listeners open; removed ones stop accepting and end with
+ * their last connection.  workers and pool_threads take effect at the
+ * next start only. */
+EDDY_API int eddy_server_reload(eddy_server *s, eddy_config *c);
 
 /* Bind every listener and start the workers.  Fails (and binds nothing) on
  * the first address that cannot be bound. */
@@ -170,6 +187,10 @@ EDDY_API eddy_server *eddy_conn_server(const eddy_conn *c);
 
 /* Log level: 0 error, 1 warn, 2 info (default), 3 debug. */
 EDDY_API void eddy_set_log_level(int level);
+/* Log to a file (appending) instead of stderr; NULL or "" for stderr. */
+EDDY_API int eddy_set_log_file(const char *path);
+/* Reopen the log file (after logrotate moved it). */
+EDDY_API int eddy_log_reopen(void);
 
 #ifdef __cplusplus
 }

@@ -38,7 +38,7 @@ static void setup(fixture *f, const char *const *kv)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     atomic_fetch_add(&f->server->open, 1); /* as accept does */
-    eddy__lsock *s = &f->loop.lsocks[0];
+    eddy__lsock *s = f->loop.lsocks[0];
     s->listener = f->listener;
     s->loop = &f->loop;
     eddy__conn_open(s, sv[0]);

@@ -1,0 +1,121 @@
+/* core/daemon.c - see daemon.h. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int eddyd_pidfile_write(const char *path)
+{
+    char tmp[4200], pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = write(fd, pid, (size_t)n) == n ? 0 : -EIO;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0) /* never a half-written pidfile */
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+void eddyd_pidfile_remove(const char *path)
+{
+    if (path)
+        unlink(path);
+}
+
+int eddyd_drop_privileges(const char *user, const char *group, char *why, size_t whylen)
+{
+    if (!user && !group)
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(why, whylen, "user/group set but eddyd is not running as root: running as uid %d",
+                 (int)geteuid());
+        return -EPERM;
+    }
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (user) {
+        struct passwd *pw = getpwnam(user);
+        if (!pw) {
+            snprintf(why, whylen, "user '%s' does not exist", user);
+            return -ENOENT;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    if (group) {
+        struct group *gr = getgrnam(group);
+        if (!gr) {
+            snprintf(why, whylen, "group '%s' does not exist", group);
+            return -ENOENT;
+        }
+        gid = gr->gr_gid;
+    }
+    /* glibc applies these to every thread of the process. */
+    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || (user && setuid(uid) < 0)) {
+        int err = errno;
+        snprintf(why, whylen, "cannot become %s/%s: %s", user ? user : "-", group ? group : "-",
+                 strerror(err));
+        return -err;
+    }
+    if (user && setuid(0) == 0) { /* must not be able to get root back */
+        snprintf(why, whylen, "privileges could be regained after dropping them");
+        return -EPERM;
+    }
+    return 0;
+}
+
+int eddyd_notify(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path)
+        return 0;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof(sun.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sun.sun_path, path, len);
+    if (sun.sun_path[0] == '@')
+        sun.sun_path[0] = '\0'; /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    int rc = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, sl) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || atol(pid) != (long)getpid())
+        return 0;
+    long n = atol(fds);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (n <= 0 || n > 1024)
+        return 0;
+    for (int fd = 3; fd < 3 + n; fd++) {
+        int rc = eddy_server_adopt_socket(s, fd);
+        if (rc < 0) {
+            snprintf(why, whylen, "socket activation: fd %d: %s", fd, eddy_server_error(s));
+            return rc;
+        }
+    }
+    return (int)n;
+}

@@ -1,0 +1,30 @@
+/* core/daemon.h - what eddyd does with its process, beyond serving: the
+ * pidfile, dropping privileges, telling systemd how it is doing, and
+ * taking the sockets systemd opened for it. */
+#ifndef EDDY_CORE_DAEMON_H
+#define EDDY_CORE_DAEMON_H
+
+#include <stddef.h>
+
+#include "eddy/eddy.h"
+
+/* Write our pid to path (created 0644, replaced if there).  0 or -errno. */
+int eddyd_pidfile_write(const char *path);
+void eddyd_pidfile_remove(const char *path);
+
+/* Become user (and group, or the user's primary group) when running as
+ * root: setgroups, setgid, setuid, in that order.  A no-op when neither is
+ * set.  0, or -errno with why filled in. */
+int eddyd_drop_privileges(const char *user, const char *group, char *why, size_t whylen);
+
+/* sd_notify(3) without libsystemd: one datagram with msg to $NOTIFY_SOCKET
+ * (a path, or an abstract name after '@').  0 when there is no socket. */
+int eddyd_notify(const char *msg);
+
+/* Socket activation: the fds systemd passed (LISTEN_FDS, LISTEN_PID, from
+ * fd 3) handed to the server's matching listeners; the variables are then
+ * unset so children do not see them.  Returns how many were taken, or a
+ * negative errno with why filled in (an fd that matches no listener). */
+int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen);
+
+#endif
