@@ -40,6 +40,7 @@ static void setup(fixture *f, const char *const *kv)
     atomic_fetch_add(&f->server->open, 1); /* as accept does */
     eddy__lsock *s = f->loop.lsocks[0];
     s->listener = f->listener;
+    eddy__listener_hold(f->listener); /* as a worker's socket does */
     s->loop = &f->loop;
     eddy__conn_open(s, sv[0]);
     f->conn = s->fresh.head;
