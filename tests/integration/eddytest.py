@@ -243,11 +243,13 @@ class Eddyd:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
-        """Send sig and wait for exit; returns the exit status (negative:
-        killed by a signal; None: did not exit within timeout, then killed)."""
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, send=True):
+        """Send sig (unless send is False: it was sent already) and wait for
+        exit; returns the exit status (negative: killed by a signal; None:
+        did not exit within timeout, then killed)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if send:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -448,6 +450,41 @@ def expect_closed(s, timeout=IO_TIMEOUT):
     """Assert the peer closes this connection (EOF or reset) within
     timeout, discarding whatever data comes first.  Returns 'eof'/'reset'."""
     return read_until_eof(s, timeout=timeout)[1]
+
+
+def read_all_until_closed(socks, timeout=IO_TIMEOUT * 2):
+    """Read every socket (discarding data) until each sees EOF or a reset,
+    all at once on one selector, so that a server draining its output to
+    all of them can finish.  Returns {index: 'eof'|'reset'}; raises
+    AssertionError naming the sockets still open after timeout."""
+    sel = selectors.DefaultSelector()
+    result = {}
+    for i, s in enumerate(socks):
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+    deadline = time.monotonic() + timeout
+    try:
+        while len(result) < len(socks):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                open_ = sorted(set(range(len(socks))) - set(result))
+                raise AssertionError("connections %s still open %.0fs later" % (open_, timeout))
+            for key, _ in sel.select(min(left, 1.0)):
+                s, i = key.fileobj, key.data
+                try:
+                    b = s.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    b, result[i] = b"", "reset"
+                if not b:
+                    result.setdefault(i, "eof")
+                    sel.unregister(s)
+    finally:
+        sel.close()
+        for s in socks:
+            s.setblocking(True)
+    return result
 
 
 def port_is_free(port):
@@ -787,9 +824,10 @@ class EddyTestCase(unittest.TestCase):
         d.start()
         return d
 
-    def stop_eddyd(self, d, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
-        """Stop with sig and assert a clean exit: status 0, no sanitizer report."""
-        rc = d.stop(sig, timeout)
+    def stop_eddyd(self, d, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, send=True):
+        """Stop with sig and assert a clean exit: status 0, no sanitizer
+        report.  send=False: sig was sent already, only wait."""
+        rc = d.stop(sig, timeout, send)
         report = d.sanitizer_report()
         self.assertIsNone(report, "sanitizer report on eddyd's stderr:\n%s" % report)
         self.assertIsNotNone(rc, "eddyd did not exit within %.0fs of %s"

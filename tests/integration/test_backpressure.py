@@ -16,6 +16,7 @@ simply all go out; eddyd's RSS must be bounded either way.
 
 import select
 import socket
+import threading
 import time
 
 import eddytest
@@ -151,6 +152,73 @@ class Backpressure(EddyTestCase):
         for s in greedy:
             s.close()
         eddytest.roundtrip(sb, 4096, checker_b)
+        sb.close()
+        self.stop_eddyd(d)
+
+    def test_fast_client_does_not_starve_others(self):
+        # One worker; client A sends and reads as fast as it can (two
+        # threads), client B does round trips meanwhile: each of B's round
+        # trips completes (within a generous deadline) while A is still
+        # streaming.  A liveness check only: a Python client cannot feed
+        # eddyd faster than it echoes, so this does not prove the per-wake
+        # read budget (without it B's latency grows, which no test here
+        # asserts, as no test asserts a speed).
+        d = self.start_eddyd(workers=1, prefix="")
+        sa = eddytest.connect(d.port)
+        sb = eddytest.connect(d.port)
+        checker_b = eddytest.EchoChecker(prefix=b"", stream=5, name="polite client")
+        stop = threading.Event()
+        counts = {"sent": 0, "read": 0}
+        errors = []
+        limit = 4096 * MIB
+
+        def sender():
+            data = eddytest.payload(MIB, 4)
+            try:
+                while not stop.is_set() and counts["sent"] < limit:
+                    sa.sendall(data)
+                    counts["sent"] += len(data)
+            except OSError as e:
+                if not stop.is_set():
+                    errors.append(e)
+
+        def reader():
+            try:
+                while counts["read"] < limit:
+                    b = sa.recv(1 << 20)
+                    if not b:
+                        break
+                    counts["read"] += len(b)
+            except OSError as e:
+                if not stop.is_set():
+                    errors.append(e)
+
+        threads = [threading.Thread(target=sender), threading.Thread(target=reader)]
+        for t in threads:
+            t.start()
+        try:
+            # Let A get going.
+            deadline = time.monotonic() + 60
+            while counts["read"] < 8 * MIB and time.monotonic() < deadline and not errors:
+                time.sleep(0.01)
+            worst = 0.0
+            for i in range(50):
+                t0 = time.monotonic()
+                eddytest.roundtrip(sb, 4096, checker_b, timeout=60)
+                worst = max(worst, time.monotonic() - t0)
+            streamed = counts["read"]
+            still_streaming = counts["sent"] < limit
+        finally:
+            stop.set()
+            sa.shutdown(socket.SHUT_RDWR)
+            for t in threads:
+                t.join(60)
+        self.assertEqual(errors, [])
+        eddytest.log("50 round trips done while A streamed %.0f MiB; slowest %.3fs"
+                     % (streamed / MIB, worst))
+        self.assertTrue(still_streaming, "A finished its %d MiB before B's round trips: "
+                        "nothing was shown" % (limit // MIB))
+        sa.close()
         sb.close()
         self.stop_eddyd(d)
 
