@@ -15,6 +15,7 @@ static const struct {
     {"echo", echo_suite},
     {"cli", cli_suite},
     {"http", http_suite},
+    {"proxy", proxy_suite},
     {"resp", resp_suite},
 };
 

@@ -9,6 +9,7 @@ Suite *params_suite(void);
 Suite *echo_suite(void);
 Suite *cli_suite(void);
 Suite *http_suite(void);
+Suite *proxy_suite(void);
 Suite *resp_suite(void);
 
 #endif
