@@ -86,6 +86,28 @@ static int set_max_connections(eddy_config *c, eddy__cfg_listener *l, const char
     return 0;
 }
 
+static int set_max_connections_per_ip(eddy_config *c, eddy__cfg_listener *l, const char *v,
+                                      char *why, size_t n)
+{
+    long x;
+    (void)l;
+    if (whole(v, 0, 1L << 24, &x, why, n) < 0)
+        return -1;
+    c->max_connections_per_ip = (unsigned)x;
+    return 0;
+}
+
+static int set_proxy_protocol(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                              size_t n)
+{
+    (void)c;
+    if (eddy__parse_bool(v, &l->proxy_protocol) < 0) {
+        snprintf(why, n, "must be on or off, not '%s'", v);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_pool_threads(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
                             size_t n)
 {
@@ -266,11 +288,13 @@ static const directive_def global_directives[] = {
     {"plugin_dir", set_plugin_dir},     {"shutdown_timeout", set_shutdown_timeout},
     {"log_file", set_log_file},         {"pidfile", set_pidfile},
     {"user", set_user},                 {"group", set_group},
+    {"max_connections_per_ip", set_max_connections_per_ip},
     {NULL, NULL},
 };
 static const char *const global_names[] = {
     "workers",  "max_connections", "pool_threads", "log_level", "plugin_dir", "shutdown_timeout",
-    "log_file", "pidfile",         "user",         "group",     "listen",     NULL};
+    "log_file", "pidfile",         "user",         "group",     "listen",
+    "max_connections_per_ip",      NULL};
 
 static const directive_def listener_directives[] = {
     {"handler", set_handler},         {"dispatch", set_dispatch},
@@ -278,12 +302,13 @@ static const directive_def listener_directives[] = {
     {"max_message", set_max_message}, {"ipv6only", set_ipv6only},
     {"mode", set_mode},               {"max_amplification", set_max_amplification},
     {"idle_timeout", set_idle_timeout}, {"first_byte_timeout", set_first_byte_timeout},
+    {"proxy_protocol", set_proxy_protocol},
     {NULL, NULL},
 };
 const char *const eddy__listener_directives[] = {
     "handler",           "dispatch",     "high_water",         "low_water", "max_message",
     "ipv6only",          "mode",         "max_amplification", "idle_timeout",
-    "first_byte_timeout", NULL};
+    "first_byte_timeout", "proxy_protocol", NULL};
 
 int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len)
 {
@@ -538,7 +563,7 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
     c->listeners = ls;
     eddy__cfg_listener *l = memset(&ls[c->nlisteners], 0, sizeof(*l));
     l->dispatch = -1;
-    l->ipv6only = l->mode = l->max_amplification = -1;
+    l->ipv6only = l->mode = l->max_amplification = l->proxy_protocol = -1;
     l->line = st->line;
     l->transport = strdup(st->args[1]);
     l->address = strdup(st->args[2]);

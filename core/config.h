@@ -19,6 +19,7 @@ typedef struct eddy__cfg_listener {
     size_t high_water, low_water, max_message; /* 0: the default */
     int ipv6only, mode, max_amplification;      /* -1: the default */
     long idle_timeout, first_byte_timeout;      /* ms; 0: never */
+    int proxy_protocol;                         /* -1: the default (off) */
     eddy_params *params; /* everything else in the block: the handler's */
     int seen[16];        /* line of each listener directive, for duplicates */
 } eddy__cfg_listener;
@@ -26,7 +27,7 @@ typedef struct eddy__cfg_listener {
 struct eddy_config {
     char *name; /* file name used in messages */
     int workers;
-    unsigned max_connections;
+    unsigned max_connections, max_connections_per_ip;
     int pool_threads;
     int log_level;
     long shutdown_timeout; /* ms */

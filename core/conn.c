@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "proxy.h"
 #include "server.h"
 
 /* After a handler callback or an I/O step: close the connection if it
@@ -121,20 +122,37 @@ long eddy__conn_expire(eddy__lsock *s, uint32_t now)
     return next;
 }
 
-void eddy__conn_open(eddy__lsock *s, int fd)
+/* The handler meets the connection. */
+static void conn_opened(eddy_conn *c)
+{
+    c->h.flags |= EDDY__CONN_OPENED;
+    if (c->listener->handler->open && c->listener->handler->open(c) < 0)
+        c->h.flags |= EDDY__CONN_CLOSING;
+}
+
+void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *counted)
 {
     eddy__loop *l = s->loop;
     const eddy_listener *ls = s->listener;
     eddy_conn *c = calloc(1, sizeof(*c));
+    eddy__peer *peer = counted ? malloc(sizeof(*peer)) : NULL;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (!c || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (!c || (counted && !peer) || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
-                          ls->name, eddy_strerror(c ? -errno : -ENOMEM));
+                          ls->name, eddy_strerror(c && (peer || !counted) ? -errno : -ENOMEM));
         free(c);
+        free(peer);
+        if (counted)
+            eddy__iplimit_release(&l->server->iplimit, counted);
         close(fd);
         atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
         return;
+    }
+    if (peer) {
+        peer->addr = *counted;
+        peer->counted = 1;
+        c->peer = peer;
     }
     c->h.fd = fd;
     c->h.kind = EDDY__KIND_CONN;
@@ -145,9 +163,58 @@ void eddy__conn_open(eddy__lsock *s, int fd)
     c->last = l->now;
     list_append(&s->fresh, c);
     eddy__count(&l->n.accepted, 1);
-    if (ls->handler->open && ls->handler->open(c) < 0)
-        c->h.flags |= EDDY__CONN_CLOSING;
+    if (ls->proxy_protocol)
+        c->h.flags |= EDDY__CONN_PROXY_WAIT;
+    else
+        conn_opened(c);
     settle(c);
+}
+
+/* A listener with proxy_protocol: the header comes before anything else.
+ * Returns 1 when it has been taken (the handler's open() has run), 0 while
+ * it is incomplete, -1 when the connection was closed (malformed header,
+ * or its client over max_connections_per_ip). */
+static int take_proxy_header(eddy_conn *c)
+{
+    eddy__loop *l = c->loop;
+    eddy__proxy_info pi;
+    int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
+    if (n == EDDY__PROXY_NEED_MORE)
+        return 0;
+    if (n < 0) {
+        eddy__count(&l->n.errors_proxy, 1);
+        eddy__log_limited(&l->rl_proxy, EDDY__LOG_WARN,
+                          "closing a connection on %s: malformed PROXY protocol header",
+                          c->listener->name);
+        eddy__conn_destroy(c);
+        return -1;
+    }
+    eddy__buf_consume(c->in, (size_t)n);
+    c->h.flags &= (uint16_t)~EDDY__CONN_PROXY_WAIT;
+    if (!pi.local) { /* the client's address, as the proxy saw it */
+        eddy_server *srv = l->server;
+        unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
+        if (!(c->peer = malloc(sizeof(*c->peer)))) {
+            eddy__count(&l->n.errors_nomem, 1);
+            eddy__conn_destroy(c);
+            return -1;
+        }
+        c->peer->addr = pi.src;
+        c->peer->counted = 0;
+        if (per_ip && eddy__iplimit_acquire(&srv->iplimit, &pi.src, per_ip) < 0) {
+            char who[64];
+            eddy__proxy_format_source(&pi, who, sizeof(who));
+            eddy__count(&l->n.refused_per_ip, 1);
+            eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
+                              "refused %s on %s: max_connections_per_ip (%u) reached", who,
+                              c->listener->name, per_ip);
+            eddy__conn_destroy(c);
+            return -1;
+        }
+        c->peer->counted = per_ip != 0;
+    }
+    conn_opened(c);
+    return 1;
 }
 
 /* Hand everything buffered to the handler; keep what it did not consume. */
@@ -240,6 +307,16 @@ static void conn_read(eddy_conn *c)
             eddy__count(&l->n.bytes_in, (unsigned long long)n);
             eddy__count(&l->n.messages_in, 1);
             touch(c);
+            if (c->h.flags & EDDY__CONN_PROXY_WAIT) {
+                int r = take_proxy_header(c);
+                if (r < 0 || (r == 1 && settle(c) < 0))
+                    return;
+                if (r == 0 || c->in->len == 0) { /* nothing for the handler yet */
+                    if ((size_t)n < room && !(c->h.flags & EDDY__CONN_RDHUP))
+                        break;
+                    continue;
+                }
+            }
             if (eddy__conn_listener(c)->dispatch == EDDY_DISPATCH_POOL) {
                 dispatch_to_pool(c);
                 return;
@@ -337,8 +414,8 @@ void eddy__conn_destroy(eddy_conn *c)
         c->h.flags |= EDDY__CONN_FAILED;   /* finished when the job comes back */
         return;
     }
-    if (eddy__conn_listener(c)->handler->close)
-        eddy__conn_listener(c)->handler->close(c);
+    if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
+        c->listener->handler->close(c);
     close(c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->pool, c->in);
@@ -346,6 +423,10 @@ void eddy__conn_destroy(eddy_conn *c)
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
     eddy__listener_release(c->listener);
+    if (c->peer && c->peer->counted)
+        eddy__iplimit_release(&l->server->iplimit, &c->peer->addr);
+    free(c->peer);
+    c->peer = NULL;
     if (!c->h.queued) { /* else the ready list hands it to the dead list */
         c->next = l->dead;
         l->dead = c;
@@ -423,6 +504,17 @@ void eddy_close(eddy_conn *c)
         return;
     }
     c->h.flags |= EDDY__CONN_CLOSING;
+}
+
+void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
+{
+    struct sockaddr_storage a = {.ss_family = AF_UNSPEC};
+    socklen_t sl = sizeof(a);
+    if (c->peer)
+        a = c->peer->addr;
+    else if (c->h.fd < 0 || getpeername(c->h.fd, (struct sockaddr *)&a, &sl) < 0)
+        a.ss_family = AF_UNSPEC;
+    eddy__sockaddr_format(&a, buf, len);
 }
 
 void *eddy_conn_state(const eddy_conn *c)

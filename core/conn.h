@@ -18,6 +18,8 @@ enum {
     EDDY__CONN_RDHUP = 1 << 4,   /* FIN or error pending: read to the end, not to a short read */
     EDDY__CONN_INPOOL = 1 << 5,  /* a job is out in the pool: no reading, no freeing */
     EDDY__CONN_ACTIVE = 1 << 6,  /* has sent a byte: on lsock->active, not lsock->fresh */
+    EDDY__CONN_PROXY_WAIT = 1 << 7, /* the PROXY header has not come yet: open() waits too */
+    EDDY__CONN_OPENED = 1 << 8,  /* open() was called: close() will be */
 };
 
 struct eddy_conn {
@@ -30,16 +32,25 @@ struct eddy_conn {
     eddy__buf *in;            /* input the handler has not consumed yet */
     eddy__buf *out;           /* output the socket has not taken yet */
     eddy_conn *next, *prev;   /* its lsock's fresh or active list; next: the dead list */
+    struct eddy__peer *peer;  /* the client's address, kept only where needed (PROXY
+                                 protocol, max_connections_per_ip); else NULL */
     uint32_t last;            /* loop->now at its last activity */
 };
+
+typedef struct eddy__peer {
+    struct sockaddr_storage addr;
+    int counted; /* holds a place in the server's per-IP count */
+} eddy__peer;
 
 static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
 {
     return c->listener;
 }
 
-/* Take ownership of an accepted fd: register it and call open(). */
-void eddy__conn_open(eddy__lsock *s, int fd);
+/* Take ownership of an accepted fd: register it and call open() (after
+ * the PROXY header, on a listener that expects one).  counted: the peer
+ * address already holds a place in the per-IP count, or NULL. */
+void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *counted);
 /* An epoll event for the connection. */
 void eddy__conn_event(eddy_conn *c, uint32_t events);
 /* Its turn on the ready list: read on where the budget stopped. */

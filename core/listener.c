@@ -247,19 +247,31 @@ void eddy__listener_close(eddy_listener *l)
     l->owns_file = 0;
 }
 
+void eddy__sockaddr_format(const struct sockaddr_storage *a, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%d", host, ntohs(s6->sin6_port));
+    } else if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%d", host, ntohs(s4->sin_port));
+    } else {
+        snprintf(buf, len, "%s", a->ss_family == AF_UNIX ? "unix" : "unknown");
+    }
+}
+
 void eddy__listener_format(const eddy_listener *l, char *buf, size_t len)
 {
     if (l->transport == EDDY__UNIX) {
         snprintf(buf, len, "unix:%s", ((const struct sockaddr_un *)&l->addr)->sun_path);
         return;
     }
-    char host[INET6_ADDRSTRLEN] = "?";
-    const char *scheme = l->transport == EDDY__UDP ? "udp:" : "";
-    if (l->addr.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "%s[%s]:%d", scheme, host, l->port);
-    } else {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s%s:%d", scheme, host, l->port);
-    }
+    struct sockaddr_storage a = l->addr;
+    *port_of(&a) = htons((uint16_t)l->port);
+    char text[INET6_ADDRSTRLEN + 16];
+    eddy__sockaddr_format(&a, text, sizeof(text));
+    snprintf(buf, len, "%s%s", l->transport == EDDY__UDP ? "udp:" : "", text);
 }

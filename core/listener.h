@@ -33,6 +33,7 @@ struct eddy_listener {
     unsigned max_amplification; /* UDP: reply bytes per request byte on the wire; 0 = no limit */
     long idle_timeout_ms;       /* close after this long without input; 0 = never */
     long first_byte_timeout_ms; /* close if nothing arrives this long after accept; 0 = never */
+    int proxy_protocol; /* a PROXY v1/v2 header comes first on each connection */
     int shared_fd;     /* one socket every worker dups (Unix, or from systemd), or -1 */
     int owns_file;     /* we bound the Unix socket file: remove it at the end */
     eddy_dispatch dispatch;
@@ -66,6 +67,10 @@ int eddy__listener_matches(const eddy_listener *l, const struct sockaddr_storage
 /* After the workers stopped: close the shared socket, remove a Unix socket
  * file we made. */
 void eddy__listener_close(eddy_listener *l);
+
+/* An address as text with its own port: "127.0.0.1:80", "[::1]:80",
+ * "unix" or "unknown". */
+void eddy__sockaddr_format(const struct sockaddr_storage *a, char *buf, size_t len);
 
 /* The address actually bound, as text ("127.0.0.1:45123", "[::1]:7777",
  * "udp:127.0.0.1:9000", "unix:/run/eddy.sock"). */

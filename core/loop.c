@@ -212,7 +212,9 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
 {
     eddy_server *srv = l->server;
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        int fd = accept4(s->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(s->h.fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
@@ -243,10 +245,22 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
                               s->listener->name, srv->max_connections);
             continue;
         }
+        /* Per client address: here, unless a PROXY header will name it. */
+        unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
+        int count_ip = per_ip && s->listener->transport == EDDY__TCP && !s->listener->proxy_protocol;
+        if (count_ip && eddy__iplimit_acquire(&srv->iplimit, &peer, per_ip) < 0) {
+            atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+            close(fd);
+            eddy__count(&l->n.refused_per_ip, 1);
+            eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
+                              "refused a connection on %s: max_connections_per_ip (%u) reached",
+                              s->listener->name, per_ip);
+            continue;
+        }
         int one = 1;
         if (s->listener->transport == EDDY__TCP)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        eddy__conn_open(s, fd);
+        eddy__conn_open(s, fd, count_ip ? &peer : NULL);
     }
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
 }

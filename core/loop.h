@@ -47,7 +47,8 @@ typedef struct eddy__counters {
     atomic_ullong datagrams_in, datagrams_out, datagrams_dropped;
     atomic_ullong timeouts; /* connections closed by idle or first-byte timeouts */
     atomic_ullong messages_in, messages_out;
-    atomic_ullong errors_io, errors_too_large, errors_nomem;
+    atomic_ullong errors_io, errors_too_large, errors_nomem, errors_proxy;
+    atomic_ullong refused_per_ip;
     atomic_ullong pool_jobs; /* a gauge: jobs out in the pool now */
 } eddy__counters;
 
@@ -71,7 +72,7 @@ struct eddy__loop {
     eddy__job *done;
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     eddy__counters n;
-    eddy__ratelimit rl_refused, rl_nofile, rl_error;
+    eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;
 };
 
 /* Owner-thread increment of a counter that others may read. */

@@ -49,6 +49,7 @@ int eddy_server_new(eddy_server **out)
     s->max_connections = DEFAULT_MAX_CONNECTIONS;
     s->pool_threads = DEFAULT_POOL_THREADS;
     s->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    eddy__iplimit_init(&s->iplimit);
     *out = s;
     return 0;
 }
@@ -97,6 +98,20 @@ int eddy_server_set_pool_threads(eddy_server *s, int threads)
     if (threads < 1 || threads > MAX_POOL_THREADS)
         return fail(s, -EINVAL, "pool_threads must be 1 to %d, not %d", MAX_POOL_THREADS, threads);
     s->pool_threads = threads;
+    return 0;
+}
+
+int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max)
+{
+    atomic_store(&s->max_connections_per_ip, max);
+    return 0;
+}
+
+int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
+{
+    if (on && l->transport == EDDY__UDP)
+        return -EINVAL;
+    l->proxy_protocol = on != 0;
     return 0;
 }
 
@@ -305,6 +320,8 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         rc = eddy_server_set_pool_threads(s, c->pool_threads);
     if (rc == 0)
         rc = eddy_server_set_shutdown_timeout(s, c->shutdown_timeout);
+    if (rc == 0)
+        rc = eddy_server_set_max_connections_per_ip(s, c->max_connections_per_ip);
     if (rc < 0)
         return rc;
     eddy_set_log_level(c->log_level);
@@ -339,6 +356,9 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         if (cl->mode >= 0)
             eddy_listener_set_mode(l, (unsigned)cl->mode);
         eddy_listener_set_timeouts(l, cl->idle_timeout, cl->first_byte_timeout);
+        if (cl->proxy_protocol > 0 && eddy_listener_set_proxy_protocol(l, 1) < 0)
+            return fail(s, -EINVAL, "%s:%d: proxy_protocol does not apply to udp", c->name,
+                        cl->seen[10]);
         if (cl->max_amplification >= 0)
             eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
         size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
@@ -519,6 +539,7 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
         o->owns_file = 0;
     }
     atomic_store(&s->max_connections, next->max_connections);
+    atomic_store(&s->max_connections_per_ip, next->max_connections_per_ip);
     s->shutdown_timeout_ms = next->shutdown_timeout_ms;
     /* Each worker swaps its own sockets, on its own thread. */
     s->reload_list = next->listeners;
@@ -597,6 +618,7 @@ void eddy_server_free(eddy_server *s)
         s->listeners = l->next;
         eddy__listener_release(l);
     }
+    eddy__iplimit_destroy(&s->iplimit);
     free(s);
 }
 
@@ -623,6 +645,8 @@ static void add_worker(const eddy__counters *n, eddy_stats *out)
     out->errors_too_large += load(&n->errors_too_large);
     out->errors_nomem += load(&n->errors_nomem);
     out->pool_queue += load(&n->pool_jobs);
+    out->refused_per_ip += load(&n->refused_per_ip);
+    out->errors_proxy += load(&n->errors_proxy);
 }
 
 void eddy_server_stats(const eddy_server *s, eddy_stats *out)

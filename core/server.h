@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "eddy/eddy.h"
+#include "iplimit.h"
 #include "listener.h"
 #include "loop.h"
 #include "pool.h"
@@ -17,6 +18,8 @@ struct eddy_server {
     int workers; /* asked for; 0 = one per online CPU */
     int nloops;
     atomic_uint max_connections;
+    atomic_uint max_connections_per_ip; /* 0: no limit */
+    eddy__iplimit iplimit;
     int pool_threads;
     eddy__pool pool;
     eddy_listener *listeners;

@@ -14,6 +14,7 @@ static const struct metric {
 #define M(field, counter, help) {#field, help, counter, offsetof(eddy_stats, field)}
     M(accepted, 1, "Connections accepted."),
     M(refused, 1, "Connections closed at once: over max_connections."),
+    M(refused_per_ip, 1, "Connections closed at once: over max_connections_per_ip."),
     M(open, 0, "Connections open now."),
     M(bytes_in, 1, "Bytes read."),
     M(bytes_out, 1, "Bytes written."),
@@ -26,6 +27,7 @@ static const struct metric {
     M(errors_io, 1, "Connections closed by a read or write error (resets included)."),
     M(errors_too_large, 1, "Connections closed: unconsumed input over max_message."),
     M(errors_nomem, 1, "Connections closed or refused: out of memory."),
+    M(errors_proxy, 1, "Connections closed: malformed PROXY protocol header."),
     M(accept_pauses, 1, "Times accepting paused: out of file descriptors."),
     M(pool_queue, 0, "Requests in the worker pool now."),
 #undef M

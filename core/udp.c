@@ -102,11 +102,7 @@ void *eddy_dgram_state(const eddy_dgram *d)
 
 void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len)
 {
-    eddy_listener tmp = {.transport = EDDY__TCP, .addr = *d->peer};
-    tmp.port = ntohs(d->peer->ss_family == AF_INET6
-                         ? ((const struct sockaddr_in6 *)d->peer)->sin6_port
-                         : ((const struct sockaddr_in *)d->peer)->sin_port);
-    eddy__listener_format(&tmp, buf, len);
+    eddy__sockaddr_format(d->peer, buf, len);
 }
 
 /* Send the batch's replies; what the socket refuses is dropped, counted. */

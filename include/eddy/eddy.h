@@ -51,6 +51,9 @@ EDDY_API int eddy_server_set_pool_threads(eddy_server *s, int threads);
 /* Connections open at once over all listeners (default 10000). */
 EDDY_API int eddy_server_set_max_connections(eddy_server *s, unsigned max);
 EDDY_API unsigned eddy_server_max_connections(const eddy_server *s);
+/* Connections open at once from one client address (0 = no limit, the
+ * default); behind a proxy_protocol listener, the address the header names. */
+EDDY_API int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max);
 
 /* Add a listener: "IPv4:PORT" or "[IPv6]:PORT" for TCP (optionally after
  * "tcp:"), "udp:" and such an address for UDP, "unix:PATH" for a Unix
@@ -76,6 +79,10 @@ EDDY_API int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d);
  * Idle connections with timeouts armed cost no CPU: each worker keeps its
  * connections in order of last activity and sleeps until the oldest is due. */
 EDDY_API int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms);
+/* Expect a PROXY protocol v1 or v2 header (HAProxy's) first on each
+ * connection: the client address it names is the one per-IP limits and
+ * eddy_conn_peer() see; a malformed header closes the connection. */
+EDDY_API int eddy_listener_set_proxy_protocol(eddy_listener *l, int on);
 /* An IPv6 listener takes IPv6 only (the default, as nginx), or IPv4 too. */
 EDDY_API int eddy_listener_set_ipv6only(eddy_listener *l, int on);
 /* A Unix socket file's permission bits (default 0660: never world-writable
@@ -173,6 +180,8 @@ typedef struct eddy_stats {
     unsigned long long errors_too_large;  /* closed: input over max_message */
     unsigned long long errors_nomem;      /* closed or refused: out of memory */
     unsigned long long pool_queue;        /* requests in the worker pool now */
+    unsigned long long refused_per_ip;    /* closed at once: over max_connections_per_ip */
+    unsigned long long errors_proxy;      /* closed: malformed PROXY protocol header */
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
 /* One worker's counters (0 <= worker < eddy_server_worker_count()); -EINVAL

@@ -80,6 +80,11 @@ EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
 /* Close after everything queued so far is sent.  No further data() call. */
 EDDY_API void eddy_close(eddy_conn *c);
 
+/* The client's address as text ("127.0.0.1:5353", "[::1]:80"; the one a
+ * PROXY header named, on a listener with proxy_protocol), "unix" or
+ * "unknown". */
+EDDY_API void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len);
+
 /* The listener's state from init(), and a per-connection pointer that the
  * handler owns (NULL until set; the handler frees it in close()). */
 EDDY_API void *eddy_conn_state(const eddy_conn *c);

@@ -42,7 +42,7 @@ static void setup(fixture *f, const char *const *kv)
     s->listener = f->listener;
     eddy__listener_hold(f->listener); /* as a worker's socket does */
     s->loop = &f->loop;
-    eddy__conn_open(s, sv[0]);
+    eddy__conn_open(s, sv[0], NULL);
     f->conn = s->fresh.head;
     ck_assert_ptr_nonnull(f->conn);
     f->peer = sv[1];
