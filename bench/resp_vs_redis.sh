@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench/resp_vs_redis.sh - eddyd's resp handler against redis-server, with
+# redis-benchmark, on 127.0.0.1 only: requests/s of PING_INLINE, PING_MBULK,
+# SET and GET (redis-benchmark -t ping,set,get) at 50 clients, without
+# pipelining (-P 1) and with 16 commands per write (-P 16).  redis-server
+# from Debian (persistence off: --save '' --appendonly no), eddyd with
+# `workers 1` and `handler resp`.  Runs alternate between the two servers
+# (the order flips every round); the claim is the ratio of the medians, as
+# DESIGN.md asks.
+#
+#   bench/resp_vs_redis.sh [--runs N] [--requests N] [--clients C]
+#                          [--pipelines "1 16"] [--no-pin]
+#
+# Defaults: 3 runs per server and pipeline depth, 200,000 requests per
+# test (-n), 50 clients; each redis-benchmark run is cut off after 120 s;
+# a few minutes in all.  With 2+ CPUs both servers run on CPU 0 and
+# redis-benchmark on CPU 1 (taskset), so neither server competes with the
+# load generator for a core; --no-pin leaves placement to the kernel.
+# Installs what is missing (redis-server, redis-tools, the build tools),
+# builds a Release tree in build-release/ (EDDY_BUILD overrides; a tree
+# that is already configured is only built), stops everything it started
+# on exit, and prints a table.
+# Exit status: 0, or 1 when a run failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+
+runs=3
+requests=200000
+clients=50
+pipelines="1 16"
+pin=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --requests) requests=$2; shift 2 ;;
+    --clients) clients=$2; shift 2 ;;
+    --pipelines) pipelines=$2; shift 2 ;;
+    --no-pin) pin=0; shift ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "resp_vs_redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+need_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 util-linux coreutils
+build_dir=${EDDY_BUILD:-$root/build-release}
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build_dir" -j"$(nproc)" --target eddyd resp >/dev/null # only what runs
+eddyd=$build_dir/eddyd
+[ -f "$build_dir/plugins/resp.so" ] || { echo "resp_vs_redis: no $build_dir/plugins/resp.so" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/eddy-resp-bench.XXXXXX)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+server_cpu=() client_cpu=()
+if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    server_cpu=(taskset -c 0)
+    client_cpu=(taskset -c 1)
+fi
+
+# --- redis-server -------------------------------------------------------------
+redis_port=$(free_port)
+"${server_cpu[@]}" redis-server --save '' --appendonly no --port "$redis_port" \
+    --bind 127.0.0.1 --daemonize no --dir "$work" --logfile "$work/redis.log" &
+pids+=($!)
+
+# --- eddyd --------------------------------------------------------------------
+eddy_port=$(free_port)
+cat >"$work/eddyd.conf" <<EOF
+workers 1
+log_level warn
+listen tcp 127.0.0.1:$eddy_port {
+    handler resp
+}
+EOF
+"${server_cpu[@]}" "$eddyd" -c "$work/eddyd.conf" 2>"$work/eddyd.log" &
+pids+=($!)
+
+wait_ping() { # PORT: until it answers PONG, at most 10 s
+    local i
+    for i in $(seq 100); do
+        [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    echo "resp_vs_redis: nothing answers on port $1" >&2
+    cat "$work/eddyd.log" "$work/redis.log" >&2 2>/dev/null || true
+    exit 1
+}
+wait_ping "$redis_port"
+wait_ping "$eddy_port"
+
+status=0
+# run_bench NAME PORT PIPELINE REQUESTS: the CSV of one redis-benchmark run
+# (lines "TEST",rps,...) into $work/NAME-P-RUN.csv; prints the file name.
+run_bench() {
+    local name=$1 port=$2 p=$3 n=$4 out
+    out="$work/$name-P$p-$RANDOM.csv"
+    if ! timeout 120 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
+        -t ping,set,get -c "$clients" -n "$n" -P "$p" --csv >"$out" 2>"$out.err"; then
+        echo "resp_vs_redis: redis-benchmark against $name (-P $p) failed:" >&2
+        cat "$out.err" >&2
+        status=1
+    fi
+    echo "$out"
+}
+
+# rps FILE TEST: requests/s of one test in a CSV file
+rps() {
+    awk -F, -v t="\"$2\"" '$1 == t {gsub(/"/, "", $2); print $2}' "$1"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}')," \
+     "redis-benchmark -t ping,set,get -c $clients -n $requests --csv, $runs runs each," \
+     "alternating; pinned: $([ ${#server_cpu[@]} -gt 0 ] && echo 'servers CPU 0, redis-benchmark CPU 1' || echo no)"
+printf '| -P | test | redis req/s (runs) | eddy req/s (runs) | eddy / redis (medians) |\n'
+printf '|---|---|---|---|---|\n'
+for p in $pipelines; do
+    run_bench redis "$redis_port" "$p" 20000 >/dev/null # warm-up
+    run_bench eddy "$eddy_port" "$p" 20000 >/dev/null
+    rfiles=() efiles=()
+    for r in $(seq "$runs"); do
+        if [ $((r % 2)) = 1 ]; then
+            rfiles+=("$(run_bench redis "$redis_port" "$p" "$requests")")
+            efiles+=("$(run_bench eddy "$eddy_port" "$p" "$requests")")
+        else
+            efiles+=("$(run_bench eddy "$eddy_port" "$p" "$requests")")
+            rfiles+=("$(run_bench redis "$redis_port" "$p" "$requests")")
+        fi
+    done
+    for t in PING_INLINE PING_MBULK SET GET; do
+        rv=() ev=()
+        for f in "${rfiles[@]}"; do rv+=("$(rps "$f" "$t")"); done
+        for f in "${efiles[@]}"; do ev+=("$(rps "$f" "$t")"); done
+        rm_=$(printf '%s\n' "${rv[@]}" | median)
+        em=$(printf '%s\n' "${ev[@]}" | median)
+        ratio=$(awk -v a="$em" -v b="$rm_" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
+        printf '| %s | %s | %s (%s) | %s (%s) | **%s×** |\n' "$p" "$t" "$rm_" "${rv[*]}" \
+            "$em" "${ev[*]}" "$ratio"
+    done
+done
+# Both servers must still be up: a crash mid-run would make the figures lie.
+for port in "$redis_port" "$eddy_port"; do
+    [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] ||
+        { echo "resp_vs_redis: the server on port $port is gone" >&2; status=1; }
+done
+exit $status
