@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "server.h"
+#include "timer.h"
 
 /* After a handler callback or an I/O step: close the connection if it
  * failed, or if it is closing and nothing is left to send.  Returns -1 when
@@ -351,6 +352,11 @@ static void conn_read(eddy_conn *c)
     settle(c);
 }
 
+void eddy__conn_settle(eddy_conn *c)
+{
+    settle(c);
+}
+
 void eddy__conn_drain(eddy_conn *c)
 {
     c->h.flags |= EDDY__CONN_RDHUP; /* read to EAGAIN, not to a short read */
@@ -416,6 +422,7 @@ void eddy__conn_destroy(eddy_conn *c)
     }
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
+    eddy__timers_free_all(c);
     close(c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->pool, c->in);

@@ -34,6 +34,7 @@ struct eddy_conn {
     eddy_conn *next, *prev;   /* its lsock's fresh or active list; next: the dead list */
     struct eddy__peer *peer;  /* the client's address, kept only where needed (PROXY
                                  protocol, max_connections_per_ip); else NULL */
+    struct eddy_timer *timers; /* the handler's, or NULL */
     uint32_t last;            /* loop->now at its last activity */
 };
 
@@ -59,6 +60,8 @@ void eddy__conn_resume(eddy_conn *c);
  * memory stays until the loop's turn ends (eddy__conn_free). */
 void eddy__conn_destroy(eddy_conn *c);
 void eddy__conn_free(eddy_conn *c);
+/* A handler timer fired: act on what its callback asked (send, close). */
+void eddy__conn_settle(eddy_conn *c);
 /* Stopping gracefully: read what has arrived, answer it, then close once
  * the output is sent. */
 void eddy__conn_drain(eddy_conn *c);

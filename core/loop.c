@@ -24,6 +24,7 @@
 
 #include "conn.h"
 #include "server.h"
+#include "timer.h"
 #include "udp.h"
 
 enum {
@@ -42,10 +43,11 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Close what timed out; the ms until the next timeout is due, or -1. */
+/* Close what timed out, run the handler timers that are due; the ms until
+ * the next one, or -1. */
 static long expire(eddy__loop *l)
 {
-    long next = -1;
+    long next = eddy__timers_run(l);
     for (unsigned i = 0; i < l->nlsocks; i++) {
         long t = eddy__conn_expire(l->lsocks[i], l->now);
         if (t >= 0 && (next < 0 || t < next))
@@ -488,5 +490,6 @@ void eddy__loop_destroy(eddy__loop *l)
     l->wake.fd = l->epfd = -1;
     eddy__bufpool_destroy(&l->pool);
     eddy__udp_free(l);
+    eddy__timers_destroy(l);
     pthread_mutex_destroy(&l->done_mu);
 }

@@ -71,6 +71,8 @@ struct eddy__loop {
     pthread_mutex_t done_mu; /* guards done: pool threads hand jobs back */
     eddy__job *done;
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
+    struct eddy_timer **timers; /* handler timers, a min-heap by due time */
+    unsigned ntimers, timers_cap;
     eddy__counters n;
     eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;
 };

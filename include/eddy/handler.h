@@ -80,6 +80,20 @@ EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
 /* Close after everything queued so far is sent.  No further data() call. */
 EDDY_API void eddy_close(eddy_conn *c);
 
+/* Timers on a connection, for handlers: fn(c, arg) runs on the
+ * connection's worker, like data(), once the time given to
+ * eddy_timer_start() has passed; it may send and close.  Starting an armed
+ * timer restarts it; stopping an idle one does nothing.  A connection's
+ * timers are freed when it closes (after which the handle is gone), or
+ * earlier with eddy_timer_free().  Not for pool threads: from one,
+ * eddy_timer_new() returns NULL and the others do nothing. */
+typedef struct eddy_timer eddy_timer;
+typedef void (*eddy_timer_fn)(eddy_conn *c, void *arg);
+EDDY_API eddy_timer *eddy_timer_new(eddy_conn *c, eddy_timer_fn fn, void *arg);
+EDDY_API int eddy_timer_start(eddy_timer *t, long ms);
+EDDY_API void eddy_timer_stop(eddy_timer *t);
+EDDY_API void eddy_timer_free(eddy_timer *t);
+
 /* The client's address as text ("127.0.0.1:5353", "[::1]:80"; the one a
  * PROXY header named, on a listener with proxy_protocol), "unix" or
  * "unknown". */

@@ -13,6 +13,7 @@
 #include "eddy/eddy.h"
 #include "server.h"
 #include "suites.h"
+#include "timer.h"
 
 typedef struct fixture {
     eddy_server *server;
@@ -178,6 +179,48 @@ START_TEST(queues_what_the_socket_refuses_and_pauses)
 }
 END_TEST
 
+static void tick(eddy_conn *c, void *arg)
+{
+    int *fired = arg;
+    (*fired)++;
+    eddy_send(c, "tick", 4);
+    if (*fired == 2)
+        eddy_close(c);
+}
+
+START_TEST(timers_fire_in_order_and_close)
+{
+    fixture f;
+    setup(&f, NULL);
+    int a = 0, b = 0;
+    eddy_timer *ta = eddy_timer_new(f.conn, tick, &a);
+    eddy_timer *tb = eddy_timer_new(f.conn, tick, &b);
+    eddy_timer *tc = eddy_timer_new(f.conn, tick, &b);
+    ck_assert_int_eq(eddy_timer_start(ta, 30), 0);
+    ck_assert_int_eq(eddy_timer_start(tb, 10), 0);
+    ck_assert_int_eq(eddy_timer_start(tc, 20), 0);
+    ck_assert_int_eq(eddy_timer_start(ta, -1), -EINVAL);
+    eddy_timer_stop(tc); /* stopped: never fires */
+    f.loop.now += 5;
+    ck_assert_int_eq(eddy__timers_run(&f.loop), 5); /* tb due in 5 ms */
+    ck_assert_int_eq(a + b, 0);
+    f.loop.now += 10;
+    ck_assert_int_eq(eddy__timers_run(&f.loop), 15); /* tb fired; ta in 15 */
+    ck_assert_int_eq(b, 1);
+    ck_assert_int_eq(eddy_timer_start(tb, 1), 0); /* restart */
+    f.loop.now += 20;
+    ck_assert_int_eq(eddy__timers_run(&f.loop), -1); /* tb (b=2: closes) then ta */
+    ck_assert_int_eq(b, 2);
+    char out[16];
+    ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 8);
+    ck_assert_mem_eq(out, "ticktick", 8);
+    ck_assert_int_lt(f.conn->h.fd, 0); /* closed by the second tick: its timers are gone */
+    ck_assert_int_eq(a, 0);
+    ck_assert_uint_eq(f.loop.ntimers, 0);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(bad_parameters_refused)
 {
     eddy_server *s;
@@ -209,6 +252,7 @@ Suite *echo_suite(void)
     tcase_add_test(tc, close_after_reply_is_the_seed);
     tcase_add_test(tc, queues_what_the_socket_refuses_and_pauses);
     tcase_add_test(tc, bad_parameters_refused);
+    tcase_add_test(tc, timers_fire_in_order_and_close);
     suite_add_tcase(s, tc);
     return s;
 }
