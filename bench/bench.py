@@ -204,6 +204,9 @@ def cell_name(c):
 def run_cell(cell, servers, a, tmpdir):
     conns, size, depth, workers = cell
     threads = 1 if conns == 1 else min(2, workers)
+    # 10,000 connections take a while to go round once: longer warm-up and window
+    warmup = max(a.warmup, 1.0) if conns >= 10000 else a.warmup
+    duration = a.duration * 2 if conns >= 10000 else a.duration
     procs = {}
     try:
         for name in servers:
@@ -219,9 +222,9 @@ def run_cell(cell, servers, a, tmpdir):
                 if p.poll() is not None:
                     runs[name].append({"failed": "server exited with %s" % p.returncode})
                     continue
-                args = ["-c", conns, "-t", threads, "-s", size, "-d", depth, "-D", a.duration,
-                        "-w", a.warmup, "-p", port, "--pid", p.pid]
-                r = run_load(a.load, args, timeout=a.warmup + a.duration + 60)
+                args = ["-c", conns, "-t", threads, "-s", size, "-d", depth, "-D", duration,
+                        "-w", warmup, "-p", port, "--pid", p.pid]
+                r = run_load(a.load, args, timeout=warmup + duration + 60)
                 r["rep"] = rep
                 runs[name].append(r)
                 if "failed" in r:
@@ -579,6 +582,7 @@ def main():
     ap.add_argument("--duration", type=float)
     ap.add_argument("--warmup", type=float)
     ap.add_argument("--servers", help="comma-separated subset of %s" % ",".join(SERVERS))
+    ap.add_argument("--cells", help="only these cells: CONNS,SIZE,DEPTH,WORKERS[;...], e.g. 64,64,1,1")
     ap.add_argument("--no-idle", action="store_true")
     ap.add_argument("--check-client", action="store_true",
                     help="only test whether eddy-load is the bottleneck (writes client-check.md)")
@@ -611,7 +615,13 @@ def main():
         finally:
             kill_all()
 
-    if a.quick:
+    if a.cells:
+        try:
+            matrix = [tuple(int(x) for x in c.split(",")) for c in a.cells.split(";") if c.strip()]
+            assert all(len(c) == 4 and min(c) > 0 for c in matrix)
+        except (ValueError, AssertionError):
+            sys.exit("bench: --cells wants CONNS,SIZE,DEPTH,WORKERS[;...]")
+    elif a.quick:
         matrix = QUICK_CELLS
     else:
         matrix = [(c, s, d, w) for w in prof["workers"] for c in prof["conns"] for s in prof["sizes"]
