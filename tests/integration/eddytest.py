@@ -39,6 +39,7 @@ import re
 import resource
 import select
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -129,7 +130,7 @@ def run_eddyd(args, timeout=STARTUP_TIMEOUT, nofile=None):
     that starts serving instead of exiting must not hang the suite."""
     cmd = _command(args, nofile)
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=_environment())
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -141,7 +142,9 @@ def run_eddyd(args, timeout=STARTUP_TIMEOUT, nofile=None):
 
 
 def _command(args, nofile):
-    cmd = [EDDYD] + list(args)
+    # EDDY_TEST_WRAP: a command prefix for eddyd (e.g. valgrind ...), split
+    # with shlex; it must exec eddyd in the same process, as prlimit does.
+    cmd = shlex.split(os.environ.get("EDDY_TEST_WRAP", "")) + [EDDYD] + list(args)
     if nofile is not None:
         prlimit = shutil.which("prlimit")
         if prlimit:
@@ -150,6 +153,17 @@ def _command(args, nofile):
         else:
             raise EddydError("prlimit (util-linux) not found")
     return cmd
+
+
+def _environment():
+    """eddyd's environment: ours, plus EDDY_TEST_PRELOAD (a shared object,
+    e.g. tests/faultinject's shim) in LD_PRELOAD for eddyd only."""
+    preload = os.environ.get("EDDY_TEST_PRELOAD")
+    if not preload:
+        return None
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = " ".join(x for x in (preload, env.get("LD_PRELOAD")) if x)
+    return env
 
 
 class Eddyd:
@@ -190,7 +204,7 @@ class Eddyd:
         cmd = _command(self.args, self.nofile)
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=_environment())
         # Drain both pipes for the whole life of the process, so a chatty
         # eddyd (rate-limited logs, sanitizer reports) never blocks on a full
         # pipe, and so tests can look at what it logged.
