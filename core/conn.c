@@ -45,6 +45,13 @@ static int settle(eddy_conn *c)
     return 0;
 }
 
+eddy__conn_ext *eddy__conn_ext_get(eddy_conn *c)
+{
+    if (!c->ext)
+        c->ext = calloc(1, sizeof(*c->ext));
+    return c->ext;
+}
+
 static void list_append(eddy__conn_list *list, eddy_conn *c)
 {
     c->next = NULL;
@@ -77,7 +84,7 @@ static eddy__conn_list *list_of(eddy_conn *c)
 /* Bytes came: the connection moves to the young end of the active list. */
 static void touch(eddy_conn *c)
 {
-    c->last = c->loop->now;
+    c->last = c->lsock->loop->now;
     if (c->lsock->active.tail == c)
         return;
     list_remove(list_of(c), c);
@@ -93,7 +100,7 @@ static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms)
         long age = (long)(uint32_t)(now - c->last);
         if (age < timeout_ms)
             return timeout_ms - age;
-        eddy__count(&c->loop->n.timeouts, 1);
+        eddy__count(&c->lsock->loop->n.timeouts, 1);
         eddy__conn_destroy(c);
         if (list->head == c) { /* held by the pool: it closes when the job returns */
             c->last = now;
@@ -136,7 +143,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
     eddy__loop *l = s->loop;
     const eddy_listener *ls = s->listener;
     eddy_conn *c = calloc(1, sizeof(*c));
-    eddy__peer *peer = counted ? malloc(sizeof(*peer)) : NULL;
+    eddy__conn_ext *peer = counted ? calloc(1, sizeof(*peer)) : NULL;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (!c || (counted && !peer) || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         eddy__count(&l->n.errors_nomem, 1);
@@ -152,12 +159,12 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
     }
     if (peer) {
         peer->addr = *counted;
+        peer->has_addr = 1;
         peer->counted = 1;
-        c->peer = peer;
+        c->ext = peer;
     }
     c->h.fd = fd;
     c->h.kind = EDDY__KIND_CONN;
-    c->loop = l;
     c->lsock = s;
     c->listener = s->listener;
     eddy__listener_hold(s->listener);
@@ -177,7 +184,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
  * or its client over max_connections_per_ip). */
 static int take_proxy_header(eddy_conn *c)
 {
-    eddy__loop *l = c->loop;
+    eddy__loop *l = c->lsock->loop;
     eddy__proxy_info pi;
     int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
     if (n == EDDY__PROXY_NEED_MORE)
@@ -195,13 +202,14 @@ static int take_proxy_header(eddy_conn *c)
     if (!pi.local) { /* the client's address, as the proxy saw it */
         eddy_server *srv = l->server;
         unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
-        if (!(c->peer = malloc(sizeof(*c->peer)))) {
+        eddy__conn_ext *ext = eddy__conn_ext_get(c);
+        if (!ext) {
             eddy__count(&l->n.errors_nomem, 1);
             eddy__conn_destroy(c);
             return -1;
         }
-        c->peer->addr = pi.src;
-        c->peer->counted = 0;
+        ext->addr = pi.src;
+        ext->has_addr = 1;
         if (per_ip && eddy__iplimit_acquire(&srv->iplimit, &pi.src, per_ip) < 0) {
             char who[64];
             eddy__proxy_format_source(&pi, who, sizeof(who));
@@ -212,7 +220,7 @@ static int take_proxy_header(eddy_conn *c)
             eddy__conn_destroy(c);
             return -1;
         }
-        c->peer->counted = per_ip != 0;
+        ext->counted = per_ip != 0;
     }
     conn_opened(c);
     return 1;
@@ -232,7 +240,7 @@ static int deliver(eddy_conn *c)
  * unconsumed, up to max_message.  Returns -1 when there is none. */
 static int input_room(eddy_conn *c)
 {
-    if (!c->in && !(c->in = eddy__bufpool_get(&c->loop->pool)))
+    if (!c->in && !(c->in = eddy__bufpool_get(&c->lsock->loop->pool)))
         return -1;
     if (c->in->len < c->in->cap)
         return 0;
@@ -251,21 +259,21 @@ static void dispatch_to_pool(eddy_conn *c)
         return;
     }
     j->conn = c;
-    j->loop = c->loop;
+    j->loop = c->lsock->loop;
     j->len = c->in->len;
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
-    c->loop->in_pool++;
-    atomic_store_explicit(&c->loop->n.pool_jobs, c->loop->in_pool, memory_order_relaxed);
-    eddy__pool_submit(&c->loop->server->pool, j);
+    c->lsock->loop->in_pool++;
+    atomic_store_explicit(&c->lsock->loop->n.pool_jobs, c->lsock->loop->in_pool, memory_order_relaxed);
+    eddy__pool_submit(&c->lsock->loop->server->pool, j);
 }
 
 void eddy__conn_job_done(eddy__job *j)
 {
     eddy_conn *c = j->conn;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
-    c->loop->in_pool--;
-    atomic_store_explicit(&c->loop->n.pool_jobs, c->loop->in_pool, memory_order_relaxed);
+    c->lsock->loop->in_pool--;
+    atomic_store_explicit(&c->lsock->loop->n.pool_jobs, c->lsock->loop->in_pool, memory_order_relaxed);
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -280,12 +288,12 @@ void eddy__conn_job_done(eddy__job *j)
     free(j->out);
     free(j);
     if (settle(c) == 0)
-        eddy__loop_queue(c->loop, &c->h); /* read what came meanwhile */
+        eddy__loop_queue(c->lsock->loop, &c->h); /* read what came meanwhile */
 }
 
 static void conn_read(eddy_conn *c)
 {
-    eddy__loop *l = c->loop;
+    eddy__loop *l = c->lsock->loop;
     size_t budget = l->read_budget;
     while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
                            EDDY__CONN_INPOOL))) {
@@ -366,7 +374,7 @@ void eddy__conn_drain(eddy_conn *c)
 
 static void conn_flush(eddy_conn *c)
 {
-    eddy__loop *l = c->loop;
+    eddy__loop *l = c->lsock->loop;
     while (eddy__buf_len(c->out)) {
         struct iovec iov[2];
         int cnt = eddy__buf_data_iov(c->out, iov);
@@ -413,7 +421,7 @@ void eddy__conn_resume(eddy_conn *c)
 
 void eddy__conn_destroy(eddy_conn *c)
 {
-    eddy__loop *l = c->loop;
+    eddy__loop *l = c->lsock->loop;
     if (c->h.fd < 0)
         return;
     if (c->h.flags & EDDY__CONN_INPOOL) { /* the pool thread still uses it */
@@ -430,10 +438,10 @@ void eddy__conn_destroy(eddy_conn *c)
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
     eddy__listener_release(c->listener);
-    if (c->peer && c->peer->counted)
-        eddy__iplimit_release(&l->server->iplimit, &c->peer->addr);
-    free(c->peer);
-    c->peer = NULL;
+    if (c->ext && c->ext->counted)
+        eddy__iplimit_release(&l->server->iplimit, &c->ext->addr);
+    free(c->ext);
+    c->ext = NULL;
     if (!c->h.queued) { /* else the ready list hands it to the dead list */
         c->next = l->dead;
         l->dead = c;
@@ -455,7 +463,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return j->conn == c && iovcnt >= 0 ? eddy__job_send(j, iov, iovcnt) : -EINVAL;
     if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)) || iovcnt < 0)
         return -EPIPE;
-    eddy__loop *l = c->loop;
+    eddy__loop *l = c->lsock->loop;
     size_t skip = 0;
     if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
         ssize_t n;
@@ -517,8 +525,8 @@ void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
 {
     struct sockaddr_storage a = {.ss_family = AF_UNSPEC};
     socklen_t sl = sizeof(a);
-    if (c->peer)
-        a = c->peer->addr;
+    if (c->ext && c->ext->has_addr)
+        a = c->ext->addr;
     else if (c->h.fd < 0 || getpeername(c->h.fd, (struct sockaddr *)&a, &sl) < 0)
         a.ss_family = AF_UNSPEC;
     eddy__sockaddr_format(&a, buf, len);

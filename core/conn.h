@@ -24,24 +24,27 @@ enum {
 
 struct eddy_conn {
     eddy__handle h;           /* first: epoll's data.ptr points here */
-    eddy__loop *loop;
-    eddy__lsock *lsock;       /* the listening socket it came from */
+    eddy__lsock *lsock;       /* the listening socket it came from (and its loop) */
     eddy_listener *listener;  /* its handler and settings, fixed for its life (a reload
                                  changes lsock->listener for later connections only) */
     void *data;               /* the handler's */
     eddy__buf *in;            /* input the handler has not consumed yet */
     eddy__buf *out;           /* output the socket has not taken yet */
     eddy_conn *next, *prev;   /* its lsock's fresh or active list; next: the dead list */
-    struct eddy__peer *peer;  /* the client's address, kept only where needed (PROXY
-                                 protocol, max_connections_per_ip); else NULL */
-    struct eddy_timer *timers; /* the handler's, or NULL */
+    struct eddy__conn_ext *ext; /* what few connections need, made on first use, or NULL */
     uint32_t last;            /* loop->now at its last activity */
 };
 
-typedef struct eddy__peer {
-    struct sockaddr_storage addr;
-    int counted; /* holds a place in the server's per-IP count */
-} eddy__peer;
+/* Kept out of struct eddy_conn so that an idle connection stays small. */
+typedef struct eddy__conn_ext {
+    struct sockaddr_storage addr; /* the client, when known without asking the socket */
+    int has_addr;
+    int counted;                  /* addr holds a place in the server's per-IP count */
+    struct eddy_timer *timers;    /* the handler's */
+} eddy__conn_ext;
+
+/* c's extension, made on first use; NULL when out of memory. */
+eddy__conn_ext *eddy__conn_ext_get(eddy_conn *c);
 
 static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
 {

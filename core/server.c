@@ -667,5 +667,5 @@ int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
 
 eddy_server *eddy_conn_server(const eddy_conn *c)
 {
-    return c->loop->server;
+    return c->lsock->loop->server;
 }

@@ -64,15 +64,16 @@ eddy_timer *eddy_timer_new(eddy_conn *c, eddy_timer_fn fn, void *arg)
 {
     if (eddy__current_job || !fn)
         return NULL;
-    eddy_timer *t = calloc(1, sizeof(*t));
+    eddy__conn_ext *ext = eddy__conn_ext_get(c);
+    eddy_timer *t = ext ? calloc(1, sizeof(*t)) : NULL;
     if (!t)
         return NULL;
     t->conn = c;
     t->fn = fn;
     t->arg = arg;
     t->slot = -1;
-    t->next = c->timers;
-    c->timers = t;
+    t->next = ext->timers;
+    ext->timers = t;
     return t;
 }
 
@@ -80,7 +81,7 @@ int eddy_timer_start(eddy_timer *t, long ms)
 {
     if (eddy__current_job || ms < 0 || ms > 86400000L)
         return -EINVAL;
-    eddy__loop *l = t->conn->loop;
+    eddy__loop *l = t->conn->lsock->loop;
     if (t->slot >= 0)
         heap_remove(l, t);
     if (l->ntimers == l->timers_cap) {
@@ -100,7 +101,7 @@ int eddy_timer_start(eddy_timer *t, long ms)
 void eddy_timer_stop(eddy_timer *t)
 {
     if (!eddy__current_job && t->slot >= 0)
-        heap_remove(t->conn->loop, t);
+        heap_remove(t->conn->lsock->loop, t);
 }
 
 void eddy_timer_free(eddy_timer *t)
@@ -108,7 +109,7 @@ void eddy_timer_free(eddy_timer *t)
     if (eddy__current_job)
         return;
     eddy_timer_stop(t);
-    for (eddy_timer **p = &t->conn->timers; *p; p = &(*p)->next)
+    for (eddy_timer **p = &t->conn->ext->timers; *p; p = &(*p)->next)
         if (*p == t) {
             *p = t->next;
             break;
@@ -118,11 +119,11 @@ void eddy_timer_free(eddy_timer *t)
 
 void eddy__timers_free_all(eddy_conn *c)
 {
-    while (c->timers) {
-        eddy_timer *t = c->timers;
-        c->timers = t->next;
+    while (c->ext && c->ext->timers) {
+        eddy_timer *t = c->ext->timers;
+        c->ext->timers = t->next;
         if (t->slot >= 0)
-            heap_remove(c->loop, t);
+            heap_remove(c->lsock->loop, t);
         free(t);
     }
 }
