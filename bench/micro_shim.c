@@ -2,6 +2,8 @@
  * core's internals (eddy_internal) the way tests/unit/test_echo.c does, so
  * that the C++ side needs only this small C interface and never includes a
  * core header that C++ cannot compile (stdatomic.h, flexible arrays).
+ * When the core's internals change, mirror test_echo.c's fixture here
+ * (scripts/bench builds this only with --micro).
  *
  * bench_echo: one connection of an echo listener, its fd one end of a
  * nonblocking AF_UNIX socketpair; bench_echo_feed() runs the handler's
@@ -19,6 +21,7 @@
 #include "buf.h"
 #include "conn.h"
 #include "eddy/eddy.h"
+#include "listener.h"
 #include "loop.h"
 #include "server.h"
 
@@ -54,8 +57,12 @@ bench_echo *bench_echo_new(const char *prefix)
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     atomic_fetch_add(&f->server->open, 1); /* as accept does */
-    eddy__conn_open(&f->loop, f->listener, sv[0]);
-    f->conn = f->loop.conns;
+    eddy__lsock *s = f->loop.lsocks[0];
+    s->listener = f->listener;
+    eddy__listener_hold(f->listener); /* as a worker's socket does */
+    s->loop = &f->loop;
+    eddy__conn_open(s, sv[0], NULL);
+    f->conn = s->fresh.head;
     f->peer = sv[1];
     if (!f->conn) {
         bench_echo_free(f);
@@ -66,7 +73,7 @@ bench_echo *bench_echo_new(const char *prefix)
 
 size_t bench_echo_feed(bench_echo *f, const char *buf, size_t len)
 {
-    return f->listener->handler->data(f->conn, buf, len);
+    return eddy__conn_listener(f->conn)->handler->data(f->conn, buf, len);
 }
 
 int bench_echo_peer(const bench_echo *f)
@@ -78,8 +85,8 @@ void bench_echo_free(bench_echo *f)
 {
     if (!f)
         return;
-    while (f->loop.conns)
-        eddy__conn_destroy(f->loop.conns);
+    if (f->conn && f->conn->h.fd >= 0)
+        eddy__conn_destroy(f->conn);
     for (eddy__handle *h = f->loop.ready; h; h = h->ready_next) {
         eddy_conn *c = (eddy_conn *)h;
         c->next = f->loop.dead;
