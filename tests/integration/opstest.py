@@ -1,0 +1,350 @@
+"""opstest - helpers for the operations tests (test_ops_*.py, issue 7).
+
+eddytest starts eddyd from command-line flags; these tests need eddyd run
+from a config file, with several listeners, an environment (NOTIFY_SOCKET,
+LISTEN_FDS, JOURNAL_STREAM), inherited sockets, and SIGHUP/SIGUSR1 while it
+runs.  So this module has its own small process wrapper, OpsEddyd, built
+on eddytest's conventions: stderr drained by a thread for the whole life
+of the process, every wait bounded by a generous deadline, the stop
+checked for exit status 0 and no sanitizer report (OpsTestCase.stop).
+
+Also here: config files in a per-test temporary directory, free loopback
+ports, the stats parsers ("name value" lines and Prometheus text), and a
+pure-echo request/reply helper.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import eddytest
+from eddytest import HOST, IO_TIMEOUT, STARTUP_TIMEOUT, STOP_TIMEOUT, log
+
+LISTEN_RE = re.compile(r"eddyd: listening on (\S+), handler (\S+), (\d+) workers?")
+
+
+def plugin_dir():
+    """build/plugins beside the eddyd under test."""
+    return os.path.join(os.path.dirname(eddytest.EDDYD), "plugins")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port free right now (bound to 0, then released).  For the
+    tests that must name the same port in two configs (reload)."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def split_addr(addr):
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class OpsEddyd:
+    """One eddyd run as `eddyd -c CONF` (or under a wrapper command).
+
+    start() waits until `listeners` ready lines appeared and parses them into
+    self.listening: [(addr, handler)], in order."""
+
+    def __init__(self, conf, listeners=1, env=None, pass_fds=(), wrap=None, args=()):
+        self.conf = conf
+        self.nlisteners = listeners
+        self.env = env
+        self.pass_fds = tuple(pass_fds)
+        self.wrap = list(wrap) if wrap else []
+        self.args = list(args)
+        self.proc = None
+        self.listening = []
+        self._lines = []
+        self._lock = threading.Condition()
+        self._eof = False
+        self._threads = []
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, timeout=STARTUP_TIMEOUT):
+        cmd = self.wrap + [eddytest.EDDYD, "-c", self.conf] + self.args
+        self.cmd = cmd
+        env = dict(os.environ)
+        for k in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                  "JOURNAL_STREAM"):
+            env.pop(k, None)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, pass_fds=self.pass_fds)
+        for f in (self._drain_stderr, self._drain_stdout):
+            t = threading.Thread(target=f, daemon=True)
+            t.start()
+            self._threads.append(t)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [LISTEN_RE.search(x) for x in self._lines]
+                found = [m for m in found if m]
+                if len(found) >= self.nlisteners:
+                    self.listening = [(m.group(1), m.group(2)) for m in found]
+                    return self
+                if self._eof or time.monotonic() > deadline:
+                    break
+                self._lock.wait(0.5)
+        self.kill()
+        raise eddytest.EddydError("eddyd did not print %d ready lines (%s); exit %s; stderr:\n%s"
+                                  % (self.nlisteners, " ".join(cmd), self.proc.returncode,
+                                     self.stderr()))
+
+    def port(self, i=0):
+        return split_addr(self.listening[i][0])[1]
+
+    def _drain_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self._lock:
+                self._lines.append(line)
+                self._lock.notify_all()
+        with self._lock:
+            self._eof = True
+            self._lock.notify_all()
+
+    def _drain_stdout(self):
+        for _ in iter(self.proc.stdout.readline, b""):
+            pass
+
+    def stderr(self):
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def nlines(self):
+        with self._lock:
+            return len(self._lines)
+
+    def wait_for_log(self, regex, start=0, timeout=IO_TIMEOUT):
+        rx = re.compile(regex)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for line in self._lines[start:]:
+                    if rx.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof:
+                    return None
+                self._lock.wait(min(left, 0.5))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=STOP_TIMEOUT):
+        """Exit status, or None if still running after timeout (then killed)."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        self._join()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._join()
+
+    def _join(self):
+        for t in self._threads:
+            t.join(timeout=10)
+        if self.proc is not None and self.proc.poll() is not None:
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f is not None and not f.closed:
+                    try:
+                        f.close()
+                    except OSError:
+                        pass
+
+    def sanitizer_report(self):
+        text = self.stderr()
+        m = eddytest.SANITIZER_RE.search(text)
+        if not m:
+            return None
+        start = text.rfind("\n", 0, m.start()) + 1
+        return text[start:start + 6000]
+
+    def stats(self, timeout=IO_TIMEOUT):
+        """`eddyd --stats -c CONF` parsed (needs a unix stats listener)."""
+        rc, out, err = eddytest.run_eddyd(["--stats", "-c", self.conf], timeout=timeout)
+        if rc != 0:
+            raise AssertionError("eddyd --stats -c %s: exit %d: %s" % (self.conf, rc, err))
+        return parse_stats(out)
+
+
+def stats_at(path, timeout=IO_TIMEOUT):
+    """Ask a unix stats listener directly (what eddyd --stats does):
+    "stats\n", read to EOF, parse."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(b"stats\n")
+        data, _ = eddytest.read_until_eof(s, timeout=timeout)
+    finally:
+        s.close()
+    return parse_stats(data.decode())
+
+
+def parse_stats(text):
+    """"name value" lines -> (totals {name: int}, workers {n: {name: int}}).
+    Any other line is an error."""
+    totals, workers = {}, {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"(worker\.(\d+)\.)?([a-z_]+) (\d+)", line)
+        if not m:
+            raise AssertionError("bad stats line %r in:\n%s" % (line, text))
+        if m.group(1):
+            workers.setdefault(int(m.group(2)), {})[m.group(3)] = int(m.group(4))
+        else:
+            totals[m.group(3)] = int(m.group(4))
+    return totals, workers
+
+
+PROM_SAMPLE_RE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)')
+
+
+def parse_prometheus(text):
+    """Prometheus text format -> ({metric: type}, {(metric, labels): value}).
+    Checks the syntax of every line: # HELP/# TYPE or a sample."""
+    types, samples = {}, {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            types[name] = typ
+            continue
+        m = PROM_SAMPLE_RE.fullmatch(line)
+        if not m:
+            raise AssertionError("bad Prometheus line %r" % line)
+        labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', m.group(3) or "")))
+        samples[(m.group(1), labels)] = float(m.group(4))
+    return types, samples
+
+
+def echo_request(s, data, timeout=IO_TIMEOUT):
+    """Pure echo: send data, read exactly len(data) bytes back.  Returns the
+    bytes read (shorter than data only at EOF)."""
+    s.sendall(data)
+    got = b""
+    deadline = time.monotonic() + timeout
+    s.settimeout(timeout)
+    while len(got) < len(data) and time.monotonic() < deadline:
+        b = s.recv(len(data) - len(got))
+        if not b:
+            break
+        got += b
+    return got
+
+
+def recv_exact(s, n, timeout=IO_TIMEOUT):
+    got = b""
+    deadline = time.monotonic() + timeout
+    s.settimeout(timeout)
+    while len(got) < n and time.monotonic() < deadline:
+        b = s.recv(n - len(got))
+        if not b:
+            break
+        got += b
+    return got
+
+
+def connect_from(port, src=None, timeout=IO_TIMEOUT):
+    """A client socket, optionally bound to loopback source address src."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if src:
+        s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect((HOST, port))
+    return s
+
+
+def closed_without_reply(s, timeout=IO_TIMEOUT):
+    """True when the peer closes (EOF or reset) with no data; False when
+    data arrives; an AssertionError when nothing happens within timeout."""
+    s.settimeout(timeout)
+    try:
+        b = s.recv(64)
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        raise AssertionError("connection neither answered nor closed within %.0fs" % timeout)
+    return not b
+
+
+class OpsTestCase(eddytest.EddyTestCase):
+    """A temporary directory per test; eddyd run from config text."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="eddy-ops-")
+        os.chmod(self.dir, 0o755)  # readable after a drop to nobody
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def config(self, body, name="eddyd.conf", workers=2):
+        """A config file: plugin_dir beside eddyd, `workers`, then body."""
+        text = "plugin_dir %s\nworkers %d\n%s" % (plugin_dir(), workers, body)
+        return self.write(name, text)
+
+    def run_conf(self, conf, listeners=1, **kw):
+        d = OpsEddyd(conf, listeners=listeners, **kw)
+        self.addCleanup(d.kill)
+        d.start()
+        return d
+
+    def stop(self, d, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, send=True):
+        """Stop with sig (unless already sent) and assert exit status 0 and
+        no sanitizer report."""
+        if send and d.alive():
+            d.signal(sig)
+        rc = d.wait(timeout)
+        report = d.sanitizer_report()
+        self.assertIsNone(report, "sanitizer report on eddyd's stderr:\n%s" % report)
+        self.assertIsNotNone(rc, "eddyd did not exit within %.0fs of %s; stderr:\n%s"
+                             % (timeout, signal.Signals(sig).name, d.stderr()[-4000:]))
+        self.assertEqual(rc, 0, "eddyd exit status after %s; stderr:\n%s"
+                         % (signal.Signals(sig).name, d.stderr()[-4000:]))
+        return rc
+
+    def assert_up(self, d):
+        self.assertTrue(d.alive(), "eddyd died (status %s); stderr:\n%s"
+                        % (d.proc.returncode, d.stderr()[-4000:]))
+        report = d.sanitizer_report()
+        self.assertIsNone(report, "sanitizer report on eddyd's stderr:\n%s" % report)
+
+
+def main():
+    eddytest.main()
