@@ -148,7 +148,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
     if (!c || (counted && !peer) || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
-                          ls->name, eddy_strerror(c && (peer || !counted) ? -errno : -ENOMEM));
+                          ls->bound, eddy_strerror(c && (peer || !counted) ? -errno : -ENOMEM));
         free(c);
         free(peer);
         if (counted)
@@ -193,7 +193,7 @@ static int take_proxy_header(eddy_conn *c)
         eddy__count(&l->n.errors_proxy, 1);
         eddy__log_limited(&l->rl_proxy, EDDY__LOG_WARN,
                           "closing a connection on %s: malformed PROXY protocol header",
-                          c->listener->name);
+                          c->listener->bound);
         eddy__conn_destroy(c);
         return -1;
     }
@@ -216,7 +216,7 @@ static int take_proxy_header(eddy_conn *c)
             eddy__count(&l->n.refused_per_ip, 1);
             eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
                               "refused %s on %s: max_connections_per_ip (%u) reached", who,
-                              c->listener->name, per_ip);
+                              c->listener->bound, per_ip);
             eddy__conn_destroy(c);
             return -1;
         }

@@ -23,7 +23,8 @@ struct eddy_listener {
     eddy__transport transport;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char name[160]; /* the address as the user wrote it */
+    char name[160];  /* the address as the user wrote it */
+    char bound[160]; /* the address bound (port 0 resolved), for logs */
     const eddy_handler *handler;
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;

@@ -156,7 +156,7 @@ static void apply_reload(eddy__loop *l, unsigned gen)
         ls->reload_fds[l->id] = -1;
         if (!grown || !s || lsock_start(l, s, ls, fd) < 0) {
             eddy__log(EDDY__LOG_ERROR, "worker %d: cannot serve %s after the reload", l->id,
-                      ls->name);
+                      ls->bound);
             if (s && s->listener)
                 eddy__listener_release(ls);
             free(s);
@@ -188,7 +188,7 @@ static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
     eddy__count(&l->n.accept_pauses, 1);
     eddy__log_limited(&l->rl_nofile, EDDY__LOG_WARN,
                       "accepting on %s paused: %s; open connections are still served",
-                      s->listener->name, eddy_strerror(-err));
+                      s->listener->bound, eddy_strerror(-err));
 }
 
 static void accept_resume(eddy__loop *l)
@@ -233,7 +233,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
                 return;
             default:
                 eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "accept on %s: %s",
-                                  s->listener->name, eddy_strerror(-errno));
+                                  s->listener->bound, eddy_strerror(-errno));
                 return;
             }
         }
@@ -244,7 +244,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             eddy__count(&l->n.refused, 1);
             eddy__log_limited(&l->rl_refused, EDDY__LOG_WARN,
                               "refused a connection on %s: max_connections (%u) reached",
-                              s->listener->name, srv->max_connections);
+                              s->listener->bound, srv->max_connections);
             continue;
         }
         /* Per client address: here, unless a PROXY header will name it. */
@@ -256,7 +256,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             eddy__count(&l->n.refused_per_ip, 1);
             eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
                               "refused a connection on %s: max_connections_per_ip (%u) reached",
-                              s->listener->name, per_ip);
+                              s->listener->bound, per_ip);
             continue;
         }
         int one = 1;

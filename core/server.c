@@ -160,6 +160,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
             return fail(s, -EEXIST, "listen %s: given twice", address);
         }
     snprintf(l->name, sizeof(l->name), "%s", address);
+    snprintf(l->bound, sizeof(l->bound), "%s", address);
     l->handler = h;
     l->high_water = DEFAULT_HIGH_WATER;
     l->low_water = DEFAULT_LOW_WATER;
@@ -433,6 +434,8 @@ int eddy_server_start(eddy_server *s)
             return fail(s, rc, "starting worker %d: %s", i, eddy_strerror(rc));
         }
     }
+    for (eddy_listener *l = s->listeners; l; l = l->next)
+        eddy__listener_format(l, l->bound, sizeof(l->bound));
     /* Workers take no signals: the embedding program decides who does. */
     sigset_t all, old;
     sigfillset(&all);
@@ -541,6 +544,8 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
     atomic_store(&s->max_connections, next->max_connections);
     atomic_store(&s->max_connections_per_ip, next->max_connections_per_ip);
     s->shutdown_timeout_ms = next->shutdown_timeout_ms;
+    for (eddy_listener *n = next->listeners; n; n = n->next)
+        eddy__listener_format(n, n->bound, sizeof(n->bound));
     /* Each worker swaps its own sockets, on its own thread. */
     s->reload_list = next->listeners;
     atomic_store(&s->reload_acks, 0);

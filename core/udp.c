@@ -128,7 +128,7 @@ void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
 {
     if (!l->udp && !(l->udp = udp_new())) {
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "udp %s: out of memory",
-                          s->listener->name);
+                          s->listener->bound);
         return;
     }
     struct eddy__udp *u = l->udp;
@@ -147,7 +147,7 @@ void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "udp %s: %s", ls->name,
+                eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "udp %s: %s", ls->bound,
                                   eddy_strerror(-errno));
             return;
         }
