@@ -17,6 +17,7 @@ static const struct {
     {"http", http_suite},
     {"proxy", proxy_suite},
     {"resp", resp_suite},
+    {"config", config_suite},
 };
 
 int main(int argc, char **argv)

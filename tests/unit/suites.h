@@ -11,5 +11,6 @@ Suite *cli_suite(void);
 Suite *http_suite(void);
 Suite *proxy_suite(void);
 Suite *resp_suite(void);
+Suite *config_suite(void);
 
 #endif
