@@ -15,9 +15,9 @@ static const struct {
     {"echo", echo_suite},
     {"cli", cli_suite},
     {"http", http_suite},
+    {"config", config_suite},
     {"proxy", proxy_suite},
     {"resp", resp_suite},
-    {"config", config_suite},
 };
 
 int main(int argc, char **argv)

@@ -9,8 +9,8 @@ Suite *params_suite(void);
 Suite *echo_suite(void);
 Suite *cli_suite(void);
 Suite *http_suite(void);
+Suite *config_suite(void);
 Suite *proxy_suite(void);
 Suite *resp_suite(void);
-Suite *config_suite(void);
 
 #endif
