@@ -419,6 +419,22 @@ void eddy__conn_resume(eddy_conn *c)
     conn_read(c);
 }
 
+/* A close that the handler asked for, after its last reply went out: if
+ * the client had sent more (pipelined requests, the rest of a body), a
+ * close() with unread bytes makes the kernel send a reset, which can
+ * destroy that last reply in flight.  So, as nginx's lingering close does
+ * in short: end our side first, then discard what has already arrived. */
+static void linger(eddy_conn *c)
+{
+    if (eddy__conn_listener(c)->transport == EDDY__UDP ||
+        !(c->h.flags & EDDY__CONN_CLOSING) || (c->h.flags & (EDDY__CONN_FAILED | EDDY__CONN_EOF)))
+        return;
+    shutdown(c->h.fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 64 && read(c->h.fd, sink, sizeof(sink)) > 0; i++)
+        ;
+}
+
 void eddy__conn_destroy(eddy_conn *c)
 {
     eddy__loop *l = c->lsock->loop;
@@ -431,6 +447,7 @@ void eddy__conn_destroy(eddy_conn *c)
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
     eddy__timers_free_all(c);
+    linger(c);
     close(c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->pool, c->in);
