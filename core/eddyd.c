@@ -136,14 +136,18 @@ static int start(eddy_server *s, eddy_config *c, char *why, size_t whylen)
         snprintf(why, whylen, "%s", eddy_server_error(s));
         return 1;
     }
-    /* After binding: privileged ports and socket files are ours by now. */
-    if (eddyd_drop_privileges(eddy_config_daemon(c, "user"), eddy_config_daemon(c, "group"), why,
-                              whylen) < 0)
-        return 1;
+    /* The pidfile while still root (it usually lives in a root-owned
+     * directory such as /run), then privileges go: privileged ports and
+     * socket files are ours by now. */
     const char *pidfile = eddy_config_daemon(c, "pidfile");
     int rc = pidfile ? eddyd_pidfile_write(pidfile) : 0;
     if (rc < 0) {
         snprintf(why, whylen, "pidfile %s: %s", pidfile, eddy_strerror(rc));
+        return 1;
+    }
+    if (eddyd_drop_privileges(eddy_config_daemon(c, "user"), eddy_config_daemon(c, "group"), why,
+                              whylen) < 0) {
+        eddyd_pidfile_remove(pidfile);
         return 1;
     }
     return 0;
