@@ -29,6 +29,7 @@ every eddyd started are summed from the shim's EDDY_FI_LOG and printed.
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,11 +54,14 @@ GROUPS = {
     "emfile": ("test_emfile", []),
 }
 
+# The groups started through eddytest.Eddyd (the ops_* groups start eddyd
+# through opstest.OpsEddyd, which does not honour EDDY_TEST_PRELOAD/WRAP).
 FAULT_GROUPS = ["seed", "concurrency_1", "concurrency_64", "backpressure", "reset",
-                "half_close", "max_connections", "signals"]
+                "half_close", "max_connections", "signals", "emfile", "http", "resp"]
 # Under valgrind eddyd runs 20-50x slower: the groups (or tests) that keep
 # their loads small.  memcheck_concurrency: 1 client x 4 KiB and 64 clients x 64 B only.
-MEMCHECK_GROUPS = ["seed", "half_close", "reset", "max_connections", "memcheck_concurrency"]
+MEMCHECK_GROUPS = ["seed", "half_close", "reset", "max_connections", "memcheck_concurrency",
+                   "http", "resp"]
 GROUPS["memcheck_concurrency"] = ("test_concurrency", ["-k", "clients_1_4KiB", "-k", "clients_64_64B_"])
 
 VALGRIND = ("valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "
@@ -117,67 +121,113 @@ def run_groups(eddyd, groups, env):
 # lossy mode: resets and ENOMEM; only the hit connections may close
 # ---------------------------------------------------------------------------
 
-def lossy(eddyd, env):
+def lossy_rounds(et, d, prefix, rounds, nclients, nmsgs, size, stream0, problems):
+    """Rounds of nclients connections at once; each message goes out on
+    every connection before any reply is read, so eddyd holds many buffers
+    (and allocates them) at the same time.  Returns (complete, closed)."""
+    ok = closed = 0
+    for r in range(rounds):
+        live = []
+        for i in range(nclients):
+            stream = stream0 + r * nclients + i
+            try:
+                s = et.connect(d.port, timeout=30)
+            except OSError as e:
+                problems.append("client %d: connect: %s" % (stream, e))
+                continue
+            live.append((s, et.EchoChecker(prefix, stream=stream, name="client %d" % stream)))
+        for m in range(nmsgs):
+            sent = []
+            for s, chk in live:
+                try:
+                    s.sendall(et.payload(size, chk.stream, m * size))
+                    sent.append((s, chk))
+                except OSError:
+                    closed += 1        # reset by a fault before we wrote
+                    s.close()
+            live = []
+            for s, chk in sent:
+                try:
+                    while not chk.complete((m + 1) * size):
+                        b = s.recv(1 << 16)
+                        if not b:
+                            raise EOFError
+                        chk.feed(b)     # raises AssertionError on a wrong byte
+                    live.append((s, chk))
+                except (OSError, EOFError) as e:
+                    if isinstance(e, socket.timeout):
+                        problems.append("%s: timeout after %d bytes" % (chk.name, chk.got))
+                    closed += 1        # EOF or reset after correct bytes
+                    s.close()
+                except AssertionError as e:
+                    problems.append(str(e))
+                    s.close()
+        ok += len(live)
+        for s, _ in live:
+            s.close()
+        if not d.alive():
+            problems.append("eddyd died in round %d (status %s):\n%s"
+                            % (r, d.proc.returncode, d.stderr()[-4000:]))
+            break
+    return ok, closed
+
+
+def lossy_phase(et, name, d, prefix, problems):
+    base = d.fd_count()
+    log("%s: eddyd pid %d on port %d, %d fds" % (name, d.pid, d.port, base))
+    ok, closed = lossy_rounds(et, d, prefix, rounds=6, nclients=60, nmsgs=4, size=16 << 10,
+                              stream0=0, problems=problems)
+    log("%s: %d connections complete, %d closed by a fault" % (name, ok, closed))
+    if d.alive():
+        deadline = time.monotonic() + 30
+        while d.fd_count() > base and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if d.fd_count() > base:
+            problems.append("%s: eddyd holds %d fds, %d at start" % (name, d.fd_count(), base))
+        rc = d.stop()
+        if rc != 0:
+            problems.append("%s: eddyd exit status %s; stderr:\n%s"
+                            % (name, rc, d.stderr()[-4000:]))
+    if ok == 0:
+        problems.append("%s: no connection completed" % name)
+    return ok, closed
+
+
+def lossy(eddyd, env, plugins):
     sys.path.insert(0, INTEGRATION)
     import eddytest as et
     et.EDDYD = eddyd
     et.raise_nofile()
     os.environ.update(env)
-    d = et.Eddyd(workers=2)
-    d.start()
     problems = []
     ok = closed = 0
+    # 1: the echo inline on two workers.
+    d = et.Eddyd(workers=2)
     try:
-        base = d.fd_count()
-        log("eddyd pid %d on port %d, %d fds" % (d.pid, d.port, base))
-        rounds, nclients, nmsgs, size = 6, 60, 4, 16 << 10
-        for r in range(rounds):
-            socks = []
-            for i in range(nclients):
-                stream = r * nclients + i
-                try:
-                    s = et.connect(d.port, timeout=30)
-                except OSError as e:
-                    problems.append("client %d: connect: %s" % (stream, e))
-                    continue
-                socks.append((s, et.EchoChecker(et.DEFAULT_PREFIX, stream=stream,
-                                                name="client %d" % stream)))
-            for s, chk in socks:
-                try:
-                    for _ in range(nmsgs):
-                        et.roundtrip(s, size, chk, timeout=30)
-                    ok += 1
-                except (ConnectionResetError, BrokenPipeError) as e:
-                    closed += 1
-                except AssertionError as e:
-                    # Early EOF after correct bytes: a fault closed it.  A
-                    # wrong byte or a timeout is a real failure.
-                    if "EOF after" in str(e):
-                        closed += 1
-                    else:
-                        problems.append(str(e))
-                except socket.timeout:
-                    problems.append("%s: timeout after %d bytes" % (chk.name, chk.got))
-                finally:
-                    s.close()
-            if not d.alive():
-                problems.append("eddyd died in round %d (status %s):\n%s"
-                                % (r, d.proc.returncode, d.stderr()[-4000:]))
-                break
-        log("%d connections complete, %d closed by a fault" % (ok, closed))
-        if d.alive():
-            deadline = time.monotonic() + 30
-            while d.fd_count() > base and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if d.fd_count() > base:
-                problems.append("eddyd holds %d fds, %d at start" % (d.fd_count(), base))
-            rc = d.stop()
-            if rc != 0:
-                problems.append("eddyd exit status %s; stderr:\n%s" % (rc, d.stderr()[-4000:]))
-        if ok == 0:
-            problems.append("no connection completed")
+        d.start()
+        a, b = lossy_phase(et, "echo inline", d, et.DEFAULT_PREFIX, problems)
+        ok, closed = ok + a, closed + b
     finally:
         d.kill()
+    # 2: slow.so (delay 0) on the worker pool: input handed to pool
+    # threads and replies handed back, under the same faults.
+    if os.path.exists(os.path.join(plugins, "slow.so")):
+        tmp = tempfile.mkdtemp(prefix="eddy-fi-")
+        conf = os.path.join(tmp, "pool.conf")
+        with open(conf, "w") as f:
+            f.write("workers 2\npool_threads 4\nplugin_dir %s\n"
+                    "listen tcp 127.0.0.1:0 {\n    handler slow\n    dispatch pool\n"
+                    "    delay 0\n}\n" % plugins)
+        d = et.Eddyd(listen=None, workers=None, extra=["-c", conf])
+        try:
+            d.start()
+            a, b = lossy_phase(et, "slow on the pool", d, b"", problems)
+            ok, closed = ok + a, closed + b
+        finally:
+            d.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        log("no slow.so in %s: pool phase skipped" % plugins)
     return problems, ok, closed
 
 
@@ -215,7 +265,7 @@ def main():
             failed = run_groups(eddyd, a.groups or FAULT_GROUPS, env)
             problems = ["group %s failed" % g for g in failed]
         else:
-            problems, ok, closed = lossy(eddyd, env)
+            problems, ok, closed = lossy(eddyd, env, os.path.join(os.path.dirname(eddyd), "plugins"))
         runs, tot = fault_totals(fi_log)
         log("injected over %d eddyd runs: %s" % (runs, " ".join(
             "%s=%d" % kv for kv in sorted(tot.items()))))
