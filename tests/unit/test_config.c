@@ -1459,7 +1459,7 @@ START_TEST(bug_same_address_spelt_twice)
                                        T(BLOCK("") "listen tcp 127.0.0.1:01 {\n    handler echo\n}\n"),
                                        err, sizeof(err)),
                      -EINVAL);
-    ck_assert_str_eq(err, "t.conf:5: listen 127.0.0.1:01 given twice (first at line 1)");
+    ck_assert_str_eq(err, "t.conf:5: listen tcp 127.0.0.1:01 given twice (first at line 1)");
 }
 END_TEST
 
