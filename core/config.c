@@ -37,9 +37,12 @@ enum { MAX_ARGS = 4 };
 
 typedef int (*setter)(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n);
 
+/* A directive: a setter, or (set == NULL) a non-empty string kept at
+ * offset in the config (globals) or in the listener (listen blocks). */
 typedef struct directive_def {
     const char *name;
     setter set;
+    size_t offset;
 } directive_def;
 
 /* A whole decimal number in [min, max]. */
@@ -154,42 +157,6 @@ static int set_shutdown_timeout(eddy_config *c, eddy__cfg_listener *l, const cha
     return duration(v, &c->shutdown_timeout, why, n);
 }
 
-static int set_plugin_dir(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)l;
-    return set_string(&c->plugin_dir, v, why, n);
-}
-
-static int set_log_file(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)l;
-    return set_string(&c->log_file, v, why, n);
-}
-
-static int set_pidfile(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)l;
-    return set_string(&c->pidfile, v, why, n);
-}
-
-static int set_user(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)l;
-    return set_string(&c->user, v, why, n);
-}
-
-static int set_group(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)l;
-    return set_string(&c->group, v, why, n);
-}
-
-static int set_handler(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    return set_string(&l->handler, v, why, n);
-}
-
 static int set_dispatch(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
 {
     (void)c;
@@ -283,13 +250,16 @@ static int set_first_byte_timeout(eddy_config *c, eddy__cfg_listener *l, const c
 }
 
 static const directive_def global_directives[] = {
-    {"workers", set_workers},           {"max_connections", set_max_connections},
-    {"pool_threads", set_pool_threads}, {"log_level", set_log_level},
-    {"plugin_dir", set_plugin_dir},     {"shutdown_timeout", set_shutdown_timeout},
-    {"log_file", set_log_file},         {"pidfile", set_pidfile},
-    {"user", set_user},                 {"group", set_group},
-    {"max_connections_per_ip", set_max_connections_per_ip},
-    {NULL, NULL},
+    {"workers", set_workers, 0},           {"max_connections", set_max_connections, 0},
+    {"pool_threads", set_pool_threads, 0}, {"log_level", set_log_level, 0},
+    {"plugin_dir", NULL, offsetof(eddy_config, plugin_dir)},
+    {"shutdown_timeout", set_shutdown_timeout, 0},
+    {"log_file", NULL, offsetof(eddy_config, log_file)},
+    {"pidfile", NULL, offsetof(eddy_config, pidfile)},
+    {"user", NULL, offsetof(eddy_config, user)},
+    {"group", NULL, offsetof(eddy_config, group)},
+    {"max_connections_per_ip", set_max_connections_per_ip, 0},
+    {NULL, NULL, 0},
 };
 static const char *const global_names[] = {
     "workers",  "max_connections", "pool_threads", "log_level", "plugin_dir", "shutdown_timeout",
@@ -297,13 +267,14 @@ static const char *const global_names[] = {
     "max_connections_per_ip",      NULL};
 
 static const directive_def listener_directives[] = {
-    {"handler", set_handler},         {"dispatch", set_dispatch},
-    {"high_water", set_high_water},   {"low_water", set_low_water},
-    {"max_message", set_max_message}, {"ipv6only", set_ipv6only},
-    {"mode", set_mode},               {"max_amplification", set_max_amplification},
-    {"idle_timeout", set_idle_timeout}, {"first_byte_timeout", set_first_byte_timeout},
-    {"proxy_protocol", set_proxy_protocol},
-    {NULL, NULL},
+    {"handler", NULL, offsetof(eddy__cfg_listener, handler)},
+    {"dispatch", set_dispatch, 0},
+    {"high_water", set_high_water, 0},   {"low_water", set_low_water, 0},
+    {"max_message", set_max_message, 0}, {"ipv6only", set_ipv6only, 0},
+    {"mode", set_mode, 0},               {"max_amplification", set_max_amplification, 0},
+    {"idle_timeout", set_idle_timeout, 0}, {"first_byte_timeout", set_first_byte_timeout, 0},
+    {"proxy_protocol", set_proxy_protocol, 0},
+    {NULL, NULL, 0},
 };
 const char *const eddy__listener_directives[] = {
     "handler",           "dispatch",     "high_water",         "low_water", "max_message",
@@ -320,6 +291,16 @@ int eddy__cfg_address(const char *transport, const char *address, char *out, siz
     if (n < 0 || (size_t)n >= len || eddy__parse_listen(out, &t, &ss, &sl) < 0)
         return -EINVAL;
     return 0;
+}
+
+/* Set directive d to v, in the listener l or (l == NULL) in the globals. */
+static int set_value(const directive_def *d, eddy_config *c, eddy__cfg_listener *l, const char *v,
+                     char *why, size_t n)
+{
+    if (d->set)
+        return d->set(c, l, v, why, n);
+    char *base = l ? (char *)l : (char *)c;
+    return set_string((char **)(base + d->offset), v, why, n);
 }
 
 static int find_directive(const directive_def *table, const char *name)
@@ -528,7 +509,7 @@ static int apply_directive(parser *P, const directive_def *d, eddy_config *c, ed
     if (*seen)
         return fail(P, st->line, "'%s' given twice (first at line %d)", d->name, *seen);
     char why[200];
-    if (d->set(c, l, st->args[1], why, sizeof(why)) < 0)
+    if (set_value(d, c, l, st->args[1], why, sizeof(why)) < 0)
         return fail(P, st->line, "%s: %s", d->name, why);
     *seen = st->line;
     return 0;
@@ -776,7 +757,7 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
     int i = find_directive(global_directives, directive);
     eddy__cfg_listener *l = c->nlisteners ? &c->listeners[0] : NULL;
     if (i >= 0) {
-        rc = global_directives[i].set(c, NULL, value, why, sizeof(why));
+        rc = set_value(&global_directives[i], c, NULL, value, why, sizeof(why));
     } else if (!l) {
         snprintf(why, sizeof(why), "there is no listener to apply it to");
         rc = -1;
@@ -790,7 +771,7 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
             rc = set_string(&l->address, value, why, sizeof(why));
         }
     } else if ((i = find_directive(listener_directives, directive)) >= 0) {
-        rc = listener_directives[i].set(c, l, value, why, sizeof(why));
+        rc = set_value(&listener_directives[i], c, l, value, why, sizeof(why));
     } else {
         rc = eddy__params_set(l->params, directive, value, 0);
         if (rc < 0)
