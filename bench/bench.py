@@ -57,6 +57,10 @@ QUICK_CELLS = [
 ]
 QUICK = dict(reps=3, warmup=0.3, duration=1.0, idle_reps=1)
 
+# eddy-load's engine for the matrix: see bench/README.md, "Is eddy-load the
+# bottleneck?".
+DEFAULT_CLIENT = "epoll"
+
 IDLE_CONNS = 10000
 MAX_IN_FLIGHT = 256 << 20  # skip cells with conns*depth*size above this
 
@@ -223,7 +227,7 @@ def run_cell(cell, servers, a, tmpdir):
                     runs[name].append({"failed": "server exited with %s" % p.returncode})
                     continue
                 args = ["-c", conns, "-t", threads, "-s", size, "-d", depth, "-D", duration,
-                        "-w", warmup, "-p", port, "--pid", p.pid]
+                        "-w", warmup, "-p", port, "--pid", p.pid] + a.engine_args
                 r = run_load(a.load, args, timeout=warmup + duration + 60)
                 r["rep"] = rep
                 runs[name].append(r)
@@ -292,8 +296,9 @@ def write_md(path, meta, cells, idle, servers):
     L.append("- machine: %s, %d CPUs, Linux %s; load average at the start %s" %
              (meta["cpu"], meta["nproc"], meta["kernel"], meta["loadavg"]))
     L.append("- each cell: %d repetitions per server, %.1f s warm-up + %.1f s measured, servers in "
-             "rotating, alternating order; figures are medians over the repetitions" %
-             (meta["reps"], meta["warmup"], meta["duration"]))
+             "rotating, alternating order; figures are medians over the repetitions; load from "
+             "eddy-load on %s" % (meta["reps"], meta["warmup"], meta["duration"],
+                                  "io_uring (--uring)" if meta.get("client") == "uring" else "epoll"))
     L.append("- msgs/s: replies completed per second by eddy-load (closed loop); srv µs/msg: the "
              "server's utime+stime over the measured window ÷ messages; srv/cli cores: CPU "
              "used by the server / by eddy-load over the window (1.00 = one core busy); other "
@@ -485,10 +490,33 @@ def check_client(a, tmpdir):
     bound) or only once the spin eats the client's headroom; (2) one
     eddy-load process against two at once with half the connections each."""
     spins = [0, 1000, 2000, 4000, 8000]
-    cell = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup]
+    cell = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup] + a.engine_args
     p, port = start_server("epoll", a.build, 1, tmpdir)
-    out = {"spin": {}, "procs": {}}
+    out = {"spin": {}, "procs": {}, "engines": {}}
     try:
+        # 0. the two engines of eddy-load, alternating
+        eng = {"epoll": [], "uring": []}
+        for rep in range(a.reps):
+            for e in (("epoll", "uring") if rep % 2 == 0 else ("uring", "epoll")):
+                argv = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup, "-p", port,
+                        "--pid", p.pid] + (["--uring"] if e == "uring" else [])
+                r = run_load(a.load, argv, timeout=60)
+                if "failed" in r:
+                    continue
+                eng[e].append(r)
+                log("bench: check: client on %-5s %8.0f msgs/s  srv %.2f cli %.2f other %.2f cores" %
+                    (e, r["msgs_per_s"], r["server"]["cpu_cores"], r["client_cpu_cores"], r["other_cpu_cores"]))
+        for e, rs in eng.items():
+            if rs:
+                out["engines"][e] = {
+                    "msgs_per_s": med([r["msgs_per_s"] for r in rs]),
+                    "server_cores": med([r["server"]["cpu_cores"] for r in rs]),
+                    "client_cores": med([r["client_cpu_cores"] for r in rs]),
+                    "other_cores": med([r["other_cpu_cores"] for r in rs]),
+                    "server_us_per_msg": med([r["server"]["cpu_us_per_msg"] for r in rs]),
+                    "client_us_per_msg": med([r["client_cpu_cores"] * r["duration_s"] * 1e6 / max(r["msgs"], 1)
+                                              for r in rs]),
+                }
         runs = {sp: [] for sp in spins}
         for rep in range(a.reps):
             order = spins if rep % 2 == 0 else spins[::-1]
@@ -518,7 +546,7 @@ def check_client(a, tmpdir):
             for n in ((1, 2) if rep % 2 == 0 else (2, 1)):
                 conns = 64 // n
                 argv = [a.load, "--json", "-q", "-c", str(conns), "-s", "64", "-d", "1", "-D", str(a.duration),
-                        "-w", str(a.warmup), "-p", str(port), "--pid", str(p.pid)]
+                        "-w", str(a.warmup), "-p", str(port), "--pid", str(p.pid)] + a.engine_args
                 ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(n)]
                 rs = []
                 for q in ps:
@@ -545,7 +573,19 @@ def check_client(a, tmpdir):
          "- command: `%s`" % a.command,
          "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
          "- server: the epoll floor, 1 worker; load: 64 connections, 64 B, depth 1; "
-         "%d repetitions, alternating; medians" % a.reps, "",
+         "%d repetitions, alternating; medians; tests 1 and 2 with eddy-load on %s" % (a.reps, a.client), "",
+         "## 0. eddy-load's two engines: epoll (a read and a writev per message) and io_uring "
+         "(`--uring`: multishot recv, one io_uring_enter per batch)", "",
+         "| client engine | msgs/s | server cores | client cores | other cores | server µs/msg | client µs/msg | client ÷ server CPU per msg |",
+         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for e in ("epoll", "uring"):
+        x = out["engines"].get(e)
+        if x:
+            L.append("| %s | %.0f | %.2f | %.2f | %.2f | %.3f | %.3f | %s |" % (
+                e, x["msgs_per_s"], x["server_cores"], x["client_cores"], x["other_cores"],
+                x["server_us_per_msg"], x["client_us_per_msg"],
+                fmt(ratio(x["client_us_per_msg"], x["server_us_per_msg"]), "%.2f")))
+    L += ["",
          "## 1. A client slowed down on purpose (`eddy-load --spin NS`: NS of CPU burnt per reply)", "",
          "| spin ns/reply | msgs/s | vs no spin | server cores | client cores | other cores | server µs/msg | client µs/msg |",
          "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -582,6 +622,8 @@ def main():
     ap.add_argument("--duration", type=float)
     ap.add_argument("--warmup", type=float)
     ap.add_argument("--servers", help="comma-separated subset of %s" % ",".join(SERVERS))
+    ap.add_argument("--client", choices=["epoll", "uring"], default=DEFAULT_CLIENT,
+                    help="eddy-load's engine (default %(default)s)")
     ap.add_argument("--cells", help="only these cells: CONNS,SIZE,DEPTH,WORKERS[;...], e.g. 64,64,1,1")
     ap.add_argument("--no-idle", action="store_true")
     ap.add_argument("--check-client", action="store_true",
@@ -596,6 +638,7 @@ def main():
         if getattr(a, k) is None:
             setattr(a, k, prof[k])
     a.idle_reps = prof["idle_reps"]
+    a.engine_args = ["--uring"] if a.client == "uring" else []
     a.load = os.path.join(a.build, "bench", "eddy-load")
     if not os.access(a.load, os.X_OK):
         sys.exit("bench: %s is missing: build with -DEDDY_BENCH=ON" % a.load)
@@ -678,6 +721,7 @@ def main():
         "warmup": a.warmup,
         "duration": a.duration,
         "idle_reps": a.idle_reps,
+        "client": a.client,
         "servers": servers,
         "elapsed_s": round(time.monotonic() - t0, 1),
         "loadavg": loadavg,

@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/io_uring.h>
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -55,8 +56,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +159,7 @@ static struct {
     int batch;  /* connects in progress at once, per thread */
     int quiet;
     long spin_ns; /* diagnostic: burn this much CPU per reply (headroom test) */
+    int uring;    /* run phase on io_uring instead of epoll */
 } opt = {
     .host = "127.0.0.1",
     .port = 7777,
@@ -174,6 +178,7 @@ static struct {
 static struct sockaddr_in target;
 static unsigned char *pattern; /* size + PAT_OFFSETS bytes */
 static atomic_int interrupted;
+static atomic_int engine_uring; /* thread 0 runs on io_uring */
 
 /* Monotonic times (ns) shared by all threads, written before the start
  * barrier is released. */
@@ -214,6 +219,8 @@ typedef struct conn {
     uint64_t send_seq;    /* message being written */
     uint64_t recv_seq;    /* message being received */
     uint32_t send_off;    /* bytes of send_seq already written */
+    uint64_t lim_seq;     /* bytes handed to the kernel end at (lim_seq, lim_off): */
+    uint32_t lim_off;     /* a reply beyond that point is an error */
     uint32_t recv_off;    /* bytes of recv_seq already received */
     uint64_t *stamp;      /* [depth] time each in-flight message became sendable */
 } conn;
@@ -276,6 +283,7 @@ static void conn_fail(worker *w, conn *c, uint64_t *counter)
         (*counter)++;
     if (c->fd >= 0) {
         epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        shutdown(c->fd, SHUT_RDWR); /* ends io_uring operations that hold the socket */
         close(c->fd);
         c->fd = -1;
     }
@@ -419,6 +427,8 @@ static void conn_send(worker *w, conn *c)
                 left = 0;
             }
         }
+        c->lim_seq = c->send_seq;
+        c->lim_off = c->send_off;
         if ((size_t)r < total) {
             c->blocked = 1; /* short write: the socket buffer is full */
             return;
@@ -455,7 +465,7 @@ static void complete_msg(worker *w, conn *c, uint64_t now)
 static int check_payload(worker *w, conn *c, const unsigned char *p, size_t n, uint64_t now)
 {
     while (n > 0) {
-        if (c->recv_seq >= c->send_seq + (c->send_off ? 1 : 0)) {
+        if (c->recv_seq >= c->lim_seq + (c->lim_off ? 1 : 0)) {
             /* more bytes than were sent: a duplicate or a corrupt reply */
             if (!opt.quiet && w->e.excess == 0)
                 fprintf(stderr, "eddy-load: conn %u: %zu bytes more than were sent\n", c->id, n);
@@ -464,7 +474,7 @@ static int check_payload(worker *w, conn *c, const unsigned char *p, size_t n, u
         }
         size_t rem = opt.size - c->recv_off;
         size_t k = n < rem ? n : rem;
-        if (c->recv_seq == c->send_seq && c->recv_off + k > c->send_off) {
+        if (c->recv_seq == c->lim_seq && c->recv_off + k > c->lim_off) {
             conn_fail(w, c, &w->e.excess);
             return -1;
         }
@@ -642,6 +652,409 @@ static void run_pingpong(worker *w)
     }
 }
 
+/* ---- ping-pong on io_uring --------------------------------------------- */
+
+/* --uring: the same closed loop with the run phase on io_uring, so that the
+ * client spends far fewer syscalls per message than any epoll server (one
+ * io_uring_enter per batch instead of a read and a writev per message):
+ * one multishot recv per connection from a provided-buffer ring, one
+ * sendmsg in flight per connection.  Same verification, same latency. */
+
+#define U_IOV 16
+#define U_SQ 4096
+#define U_CQ 32768
+#define U_CQE_BUF_SHIFT 16
+
+typedef struct uconn {
+    struct msghdr msg;
+    struct iovec iov[U_IOV];
+    size_t total;       /* bytes in the sendmsg in flight */
+    uint64_t send_end;  /* the message after the last one in it */
+    uint8_t sending;    /* a sendmsg is in flight */
+    uint8_t armed;      /* the multishot recv is live */
+} uconn;
+
+typedef struct uring {
+    int fd;
+    void *sq_ptr, *cq_ptr;
+    size_t sq_len, cq_len, sqes_len;
+    unsigned *sq_head, *sq_tail, *sq_array, sq_mask, sq_entries;
+    unsigned *cq_head, *cq_tail, cq_mask;
+    struct io_uring_sqe *sqes;
+    struct io_uring_cqe *cqes;
+    unsigned tail, pending; /* our SQ tail and SQEs not yet submitted */
+    struct io_uring_buf_ring *br;
+    size_t br_len;
+    unsigned br_entries;
+    uint16_t br_tail;
+    unsigned char *bufs;
+    size_t buf_size;
+} uring;
+
+static int sys_uring_setup(unsigned entries, struct io_uring_params *p)
+{
+    return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int sys_uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags, void *arg, size_t argsz)
+{
+    return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, arg, argsz);
+}
+
+static void uring_free(uring *u)
+{
+    if (u->fd >= 0)
+        close(u->fd); /* cancels whatever is still in flight */
+    if (u->sq_ptr && u->sq_ptr != MAP_FAILED)
+        munmap(u->sq_ptr, u->sq_len);
+    if (u->cq_ptr && u->cq_ptr != MAP_FAILED && u->cq_ptr != u->sq_ptr)
+        munmap(u->cq_ptr, u->cq_len);
+    if (u->sqes && (void *)u->sqes != MAP_FAILED)
+        munmap(u->sqes, u->sqes_len);
+    if (u->br)
+        munmap(u->br, u->br_len);
+    free(u->bufs);
+    memset(u, 0, sizeof *u);
+    u->fd = -1;
+}
+
+static void uring_buf_give(uring *u, unsigned bid)
+{
+    struct io_uring_buf *b = &u->br->bufs[u->br_tail & (u->br_entries - 1)];
+    b->addr = (uint64_t)(uintptr_t)(u->bufs + (size_t)bid * u->buf_size);
+    b->len = (uint32_t)u->buf_size;
+    b->bid = (uint16_t)bid;
+    u->br_tail++;
+}
+
+static void uring_buf_publish(uring *u)
+{
+    __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
+}
+
+/* 0, or a negative errno (then the caller falls back to epoll). */
+static int uring_init(uring *u)
+{
+    memset(u, 0, sizeof *u);
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+              IORING_SETUP_DEFER_TASKRUN;
+    p.cq_entries = U_CQ;
+    u->fd = sys_uring_setup(U_SQ, &p);
+    if (u->fd < 0) { /* older kernel: without the task-run flags */
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = U_CQ;
+        u->fd = sys_uring_setup(U_SQ, &p);
+    }
+    if (u->fd < 0)
+        return -errno;
+    if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_EXT_ARG) ||
+        !(p.features & IORING_FEAT_FAST_POLL)) {
+        uring_free(u);
+        return -ENOSYS;
+    }
+    u->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    u->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (u->cq_len > u->sq_len)
+        u->sq_len = u->cq_len;
+    u->cq_len = u->sq_len;
+    u->sq_ptr = mmap(NULL, u->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+                     IORING_OFF_SQ_RING);
+    u->cq_ptr = u->sq_ptr;
+    u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+    u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+                   IORING_OFF_SQES);
+    if (u->sq_ptr == MAP_FAILED || (void *)u->sqes == MAP_FAILED) {
+        int err = -errno;
+        uring_free(u);
+        return err;
+    }
+    char *sq = u->sq_ptr, *cq = u->cq_ptr;
+    u->sq_head = (unsigned *)(sq + p.sq_off.head);
+    u->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    u->sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+    u->sq_entries = *(unsigned *)(sq + p.sq_off.ring_entries);
+    u->sq_array = (unsigned *)(sq + p.sq_off.array);
+    u->cq_head = (unsigned *)(cq + p.cq_off.head);
+    u->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    u->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
+    u->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    u->tail = *u->sq_tail;
+
+    /* provided buffers: about 16 MiB, buffers sized to the traffic */
+    size_t want = opt.size * (size_t)opt.depth + opt.plen * (size_t)opt.depth;
+    u->buf_size = 4096;
+    while (u->buf_size < want && u->buf_size < (64u << 10))
+        u->buf_size *= 2;
+    u->br_entries = 4096;
+    while (u->br_entries > 64 && u->br_entries * u->buf_size > (16u << 20))
+        u->br_entries /= 2;
+    u->br_len = u->br_entries * sizeof(struct io_uring_buf);
+    u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    u->bufs = malloc(u->br_entries * u->buf_size);
+    if (u->br == MAP_FAILED || !u->bufs) {
+        u->br = u->br == MAP_FAILED ? NULL : u->br;
+        uring_free(u);
+        return -ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)u->br;
+    reg.ring_entries = u->br_entries;
+    reg.bgid = 0;
+    if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        int err = -errno;
+        uring_free(u);
+        return err;
+    }
+    for (unsigned i = 0; i < u->br_entries; i++)
+        uring_buf_give(u, i);
+    uring_buf_publish(u);
+    return 0;
+}
+
+/* Submit what is queued and wait for at least one completion or timeout. */
+static int uring_submit_wait(uring *u, unsigned wait, int timeout_ms)
+{
+    __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
+    struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
+    struct io_uring_getevents_arg arg;
+    memset(&arg, 0, sizeof arg);
+    arg.ts = (uint64_t)(uintptr_t)&ts;
+    int r = sys_uring_enter(u->fd, u->pending, wait, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
+                            sizeof arg);
+    if (r >= 0) {
+        u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
+        return 0;
+    }
+    if (errno == ETIME || errno == EINTR || errno == EAGAIN || errno == EBUSY)
+        return 0;
+    return -errno;
+}
+
+static struct io_uring_sqe *uring_sqe(uring *u)
+{
+    unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
+    if (u->tail - head >= u->sq_entries) {
+        /* full: hand these to the kernel first */
+        __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
+        int r = sys_uring_enter(u->fd, u->pending, 0, 0, NULL, 0);
+        if (r > 0)
+            u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
+        head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
+        if (u->tail - head >= u->sq_entries)
+            return NULL;
+    }
+    unsigned idx = u->tail & u->sq_mask;
+    struct io_uring_sqe *sqe = &u->sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    u->sq_array[idx] = idx;
+    u->tail++;
+    u->pending++;
+    return sqe;
+}
+
+static void uring_arm_recv(worker *w, uring *u, uconn *uc, int i)
+{
+    conn *c = &w->c[i];
+    struct io_uring_sqe *sqe = uring_sqe(u);
+    if (!sqe) {
+        conn_fail(w, c, &w->e.reset);
+        return;
+    }
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = c->fd;
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    sqe->user_data = (uint64_t)i << 1;
+    uc->armed = 1;
+}
+
+static void uring_send(worker *w, uring *u, uconn *uc, int i)
+{
+    conn *c = &w->c[i];
+    if (c->state != C_OPEN || uc->sending || c->send_seq >= c->issued)
+        return;
+    int k = 0;
+    uint64_t seq = c->send_seq;
+    uint32_t off = c->send_off;
+    size_t total = 0;
+    while (k < U_IOV && seq < c->issued) {
+        uc->iov[k].iov_base = pattern + pat_offset(c->id, seq) + off;
+        uc->iov[k].iov_len = opt.size - off;
+        total += uc->iov[k].iov_len;
+        k++;
+        seq++;
+        off = 0;
+    }
+    struct io_uring_sqe *sqe = uring_sqe(u);
+    if (!sqe) {
+        conn_fail(w, c, &w->e.reset);
+        return;
+    }
+    memset(&uc->msg, 0, sizeof uc->msg);
+    uc->msg.msg_iov = uc->iov;
+    uc->msg.msg_iovlen = (size_t)k;
+    sqe->opcode = IORING_OP_SENDMSG;
+    sqe->fd = c->fd;
+    sqe->addr = (uint64_t)(uintptr_t)&uc->msg;
+    sqe->len = 1;
+    sqe->msg_flags = MSG_NOSIGNAL;
+    sqe->user_data = ((uint64_t)i << 1) | 1;
+    uc->sending = 1;
+    uc->total = total;
+    uc->send_end = seq;
+    c->lim_seq = seq; /* an upper bound until it completes */
+    c->lim_off = 0;
+}
+
+static void uring_sent(worker *w, conn *c, uconn *uc, int res)
+{
+    uc->sending = 0;
+    if (res < 0) {
+        if (c->state == C_OPEN) {
+            if (!opt.quiet && w->e.reset == 0)
+                fprintf(stderr, "eddy-load: conn %u: send: %s\n", c->id, strerror(-res));
+            conn_fail(w, c, &w->e.reset);
+        }
+        return;
+    }
+    size_t left = (size_t)res;
+    while (left > 0) {
+        size_t rem = opt.size - c->send_off;
+        if (left >= rem) {
+            left -= rem;
+            c->send_seq++;
+            c->send_off = 0;
+        } else {
+            c->send_off += (uint32_t)left;
+            left = 0;
+        }
+    }
+    c->lim_seq = c->send_seq;
+    c->lim_off = c->send_off;
+}
+
+static int uconn_idle(const conn *c, const uconn *uc)
+{
+    return !uc->sending && conn_idle(c);
+}
+
+static void run_pingpong_uring(worker *w, uring *u)
+{
+    uconn *uc = calloc((size_t)w->n, sizeof *uc);
+    int *rearm = malloc((size_t)w->n * sizeof *rearm);
+    int nrearm = 0;
+    if (!uc || !rearm) {
+        perror("eddy-load: calloc");
+        exit(2);
+    }
+    uint64_t now = t_start;
+    for (int i = 0; i < w->n; i++) {
+        conn *c = &w->c[i];
+        if (c->state != C_OPEN)
+            continue;
+        for (int d = 0; d < opt.depth; d++)
+            c->stamp[d] = t_start;
+        c->issued = (uint64_t)opt.depth;
+        c->in_prefix = opt.plen ? 1 : 0;
+        uring_arm_recv(w, u, &uc[i], i);
+        uring_send(w, u, &uc[i], i);
+    }
+    uint64_t drain_deadline = t_end + (uint64_t)(opt.drain * 1e9);
+    for (;;) {
+        now = now_ns();
+        if (atomic_load(&interrupted))
+            break;
+        if (!w->stopping && now >= t_end) {
+            w->stopping = 1;
+            for (int i = 0; i < w->n; i++) {
+                conn *c = &w->c[i];
+                if (c->state != C_OPEN)
+                    continue;
+                uint64_t cap = c->send_seq + (c->send_off ? 1 : 0);
+                if (uc[i].sending && uc[i].send_end > cap)
+                    cap = uc[i].send_end;
+                c->issued = cap;
+            }
+        }
+        if (w->stopping) {
+            int busy = 0;
+            for (int i = 0; i < w->n && !busy; i++)
+                busy = w->c[i].state == C_OPEN && !uconn_idle(&w->c[i], &uc[i]);
+            if (!busy || now >= drain_deadline)
+                break;
+        }
+        uint64_t until = w->stopping ? drain_deadline : t_end;
+        int timeout = (int)((until - now) / 1000000u) + 1;
+        if (timeout > 100)
+            timeout = 100;
+        if (uring_submit_wait(u, 1, timeout) < 0) {
+            perror("eddy-load: io_uring_enter");
+            break;
+        }
+        now = now_ns();
+        unsigned head = *u->cq_head;
+        unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+        for (; head != tail; head++) {
+            struct io_uring_cqe *cqe = &u->cqes[head & u->cq_mask];
+            int i = (int)(cqe->user_data >> 1);
+            conn *c = &w->c[i];
+            if (cqe->user_data & 1) {
+                uring_sent(w, c, &uc[i], cqe->res);
+            } else {
+                if (cqe->flags & IORING_CQE_F_BUFFER) {
+                    unsigned bid = cqe->flags >> U_CQE_BUF_SHIFT;
+                    if (c->state == C_OPEN && cqe->res > 0)
+                        on_bytes(w, c, u->bufs + (size_t)bid * u->buf_size, (size_t)cqe->res, now);
+                    uring_buf_give(u, bid);
+                }
+                if (!(cqe->flags & IORING_CQE_F_MORE)) {
+                    uc[i].armed = 0;
+                    if (c->state == C_OPEN) {
+                        if (cqe->res == 0) {
+                            if (!opt.quiet && w->e.eof == 0)
+                                fprintf(stderr, "eddy-load: conn %u: closed by the server\n", c->id);
+                            conn_fail(w, c, &w->e.eof);
+                        } else if (cqe->res < 0 && cqe->res != -ENOBUFS) {
+                            if (!opt.quiet && w->e.reset == 0)
+                                fprintf(stderr, "eddy-load: conn %u: recv: %s\n", c->id, strerror(-cqe->res));
+                            conn_fail(w, c, &w->e.reset);
+                        } else {
+                            rearm[nrearm++] = i; /* out of buffers, or the kernel ended it */
+                        }
+                    }
+                }
+            }
+            if (c->state == C_OPEN)
+                uring_send(w, u, &uc[i], i);
+        }
+        __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+        uring_buf_publish(u);
+        for (int k = 0; k < nrearm; k++) {
+            int i = rearm[k];
+            if (w->c[i].state == C_OPEN && !uc[i].armed)
+                uring_arm_recv(w, u, &uc[i], i);
+        }
+        nrearm = 0;
+    }
+    for (int i = 0; i < w->n; i++) {
+        conn *c = &w->c[i];
+        if (c->state == C_OPEN && !uconn_idle(c, &uc[i]) && !atomic_load(&interrupted)) {
+            if (!opt.quiet && w->e.lost == 0)
+                fprintf(stderr, "eddy-load: conn %u: %" PRIu64 " replies missing after the drain\n", c->id,
+                        c->issued - c->recv_seq);
+            w->e.lost += c->issued - c->recv_seq;
+        }
+    }
+    uring_free(u); /* before the sockets close: cancels the recvs */
+    free(uc);
+    free(rearm);
+}
+
 /* ---- idle -------------------------------------------------------------- */
 
 static void idle_check(worker *w, conn *c)
@@ -682,11 +1095,24 @@ static void run_idle(worker *w)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
+    uring u;
+    int use_uring = 0;
+    if (opt.uring && !opt.idle) {
+        int r = uring_init(&u);
+        if (r == 0)
+            use_uring = 1;
+        else if (w->idx == 0)
+            fprintf(stderr, "eddy-load: io_uring unavailable (%s): using epoll\n", strerror(-r));
+    }
+    if (w->idx == 0)
+        atomic_store(&engine_uring, use_uring);
     connect_all(w);
     pthread_barrier_wait(&bar_connected);
     pthread_barrier_wait(&bar_go);
     if (opt.idle)
         run_idle(w);
+    else if (use_uring)
+        run_pingpong_uring(w, &u);
     else
         run_pingpong(w);
     for (int i = 0; i < w->n; i++) {
@@ -789,6 +1215,8 @@ static void usage(FILE *f)
             "      --drain SEC        bound on waiting for in-flight replies at the end (default 10)\n"
             "      --batch N          connects in progress at once per thread (default 256)\n"
             "      --spin NS          burn NS of CPU per reply: a slower client, to measure its headroom\n"
+            "      --uring            run the load on io_uring (multishot recv, provided buffers):\n"
+            "                         far fewer client syscalls per message than epoll\n"
             "      --json             one JSON object on stdout\n"
             "  -q, --quiet            no per-error messages on stderr\n"
             "exit status: 0 clean, 1 any error, 2 usage or setup failure\n",
@@ -850,7 +1278,7 @@ static void json_str(const char *s)
 
 int main(int argc, char **argv)
 {
-    enum { O_HOST = 256, O_PREFIX, O_IDLE, O_PID, O_CTO, O_DRAIN, O_BATCH, O_JSON, O_SPIN };
+    enum { O_HOST = 256, O_PREFIX, O_IDLE, O_PID, O_CTO, O_DRAIN, O_BATCH, O_JSON, O_SPIN, O_URING };
     static const struct option lopts[] = {
         {"conns", required_argument, 0, 'c'},  {"threads", required_argument, 0, 't'},
         {"size", required_argument, 0, 's'},   {"depth", required_argument, 0, 'd'},
@@ -860,7 +1288,7 @@ int main(int argc, char **argv)
         {"pid", required_argument, 0, O_PID},  {"connect-timeout", required_argument, 0, O_CTO},
         {"drain", required_argument, 0, O_DRAIN}, {"batch", required_argument, 0, O_BATCH},
         {"json", no_argument, 0, O_JSON},      {"quiet", no_argument, 0, 'q'},
-        {"spin", required_argument, 0, O_SPIN},
+        {"spin", required_argument, 0, O_SPIN}, {"uring", no_argument, 0, O_URING},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     int ch;
@@ -882,6 +1310,7 @@ int main(int argc, char **argv)
         case O_DRAIN: opt.drain = parse_sec(optarg, "drain", 0.1, 600); break;
         case O_BATCH: opt.batch = (int)parse_num(optarg, "batch", 1, 65536); break;
         case O_JSON: opt.json = 1; break;
+        case O_URING: opt.uring = 1; break;
         case O_SPIN: opt.spin_ns = (long)parse_num(optarg, "spin", 0, 1000000); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -1051,7 +1480,8 @@ int main(int argc, char **argv)
     if (opt.json) {
         printf("{\"mode\":\"%s\",\"host\":", opt.idle ? "idle" : "pingpong");
         json_str(opt.host);
-        printf(",\"port\":%d,\"conns\":%d,\"threads\":%d", opt.port, nconns, opt.threads);
+        printf(",\"port\":%d,\"conns\":%d,\"threads\":%d,\"engine\":\"%s\"", opt.port, nconns, opt.threads,
+               atomic_load(&engine_uring) ? "io_uring" : "epoll");
         if (!opt.idle) {
             printf(",\"size\":%zu,\"depth\":%d,\"prefix\":", opt.size, opt.depth);
             json_str(opt.prefix);
@@ -1090,7 +1520,8 @@ int main(int argc, char **argv)
         printf("eddy-load %s:%d  %s  conns %d  threads %d", opt.host, opt.port,
                opt.idle ? "idle" : "ping-pong", nconns, opt.threads);
         if (!opt.idle)
-            printf("  size %zu  depth %d  %s", opt.size, opt.depth, opt.plen ? "prefix" : "echo");
+            printf("  size %zu  depth %d  %s  %s", opt.size, opt.depth, opt.plen ? "prefix" : "echo",
+                   atomic_load(&engine_uring) ? "io_uring" : "epoll");
         printf("  warm-up %.1fs  measured %.1fs\n", opt.warmup, opt.duration);
         printf("connected   %d/%d in %.3f s\n", connected, nconns, (double)connect_ns / 1e9);
         if (!opt.idle) {
