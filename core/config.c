@@ -288,9 +288,27 @@ int eddy__cfg_address(const char *transport, const char *address, char *out, siz
     eddy__transport t;
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (n < 0 || (size_t)n >= len || eddy__parse_listen(out, &t, &ss, &sl) < 0)
-        return -EINVAL;
+    eddy__transport want = strcmp(transport, "udp") == 0    ? EDDY__UDP
+                           : strcmp(transport, "unix") == 0 ? EDDY__UNIX
+                                                            : EDDY__TCP;
+    if (n < 0 || (size_t)n >= len || eddy__parse_listen(out, &t, &ss, &sl) < 0 || t != want)
+        return -EINVAL; /* also "listen tcp udp:..." */
     return 0;
+}
+
+/* Two listen blocks on one socket address, however each is spelt
+ * (127.0.0.1:1 and 127.0.0.1:01, [::1]:1 and [0::1]:1). */
+static int same_address(const eddy__cfg_listener *l, const char *transport, const char *address)
+{
+    char a[200], b[200];
+    eddy__transport ta, tb;
+    struct sockaddr_storage sa, sb;
+    socklen_t la, lb;
+    if (eddy__cfg_address(l->transport, l->address, a, sizeof(a)) < 0 ||
+        eddy__cfg_address(transport, address, b, sizeof(b)) < 0 ||
+        eddy__parse_listen(a, &ta, &sa, &la) < 0 || eddy__parse_listen(b, &tb, &sb, &lb) < 0)
+        return 0;
+    return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0;
 }
 
 /* Set directive d to v, in the listener l or (l == NULL) in the globals. */
@@ -372,8 +390,8 @@ static int lex_quoted(parser *P, char **out)
             case '\\': ch = '\\'; break;
             case '"': ch = '"'; break;
             case 'x': {
-                int hi = P->p < P->end ? hexval(*P->p) : -1;
-                int lo = P->p + 1 < P->end ? hexval(P->p[1]) : -1;
+                int hi = P->p < P->end ? hexval((unsigned char)P->p[0]) : -1;
+                int lo = P->p + 1 < P->end ? hexval((unsigned char)P->p[1]) : -1;
                 if (hi < 0 || lo < 0) {
                     free(s);
                     return fail(P, P->line, "\\x needs two hex digits");
@@ -531,8 +549,7 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
                         ? "a socket path of at most 107 bytes"
                         : "IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7777");
     for (size_t i = 0; i < c->nlisteners; i++)
-        if (strcmp(c->listeners[i].address, st->args[2]) == 0 &&
-            strcmp(c->listeners[i].transport, transport) == 0)
+        if (same_address(&c->listeners[i], transport, st->args[2]))
             return fail(P, st->line, "listen %s %s given twice (first at line %d)", transport,
                         st->args[2], c->listeners[i].line);
     if (st->terminator != T_OPEN)
@@ -612,8 +629,10 @@ static int parse(parser *P, eddy_config *c)
     eddy__cfg_listener *cur = NULL;
     statement st = {.nargs = 0};
     for (;;) {
-        if (read_statement(P, &st) < 0)
-            break;
+        if (read_statement(P, &st) < 0) {
+            statement_free(&st);
+            return -1;
+        }
         int rc = 0;
         if (st.nargs > 0)
             rc = cur ? in_block(P, c, cur, &st) : at_top(P, c, &st);
@@ -637,8 +656,6 @@ static int parse(parser *P, eddy_config *c)
         }
     }
     statement_free(&st);
-    if (P->err[0])
-        return -1;
     if (c->nlisteners == 0)
         return fail(P, 0, "no listen block: nothing to serve");
     return 0;
@@ -670,8 +687,9 @@ int eddy_config_parse(eddy_config **out, const char *name, const char *text, siz
                       size_t errlen)
 {
     char scratch[1];
-    parser P = {.name = name, .p = text, .end = text + len, .line = 1, .err = err ? err : scratch,
-                .errlen = err ? errlen : sizeof(scratch)};
+    int own = err && errlen > 0;
+    parser P = {.name = name, .p = text, .end = text + len, .line = 1, .err = own ? err : scratch,
+                .errlen = own ? errlen : sizeof(scratch)};
     P.err[0] = '\0';
     eddy_config *c = calloc(1, sizeof(*c));
     if (!c || !(c->name = strdup(name))) {

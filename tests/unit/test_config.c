@@ -1429,9 +1429,7 @@ START_TEST(configure_fails_midway)
 }
 END_TEST
 
-#ifdef EDDY_TEST_KNOWN_BUGS
-/* Failing on main as of this file's commit; see the report that came with
- * it.  Build with -DEDDY_TEST_KNOWN_BUGS to run them. */
+/* Bugs the fuzzer and these tests found, fixed since: kept as regressions. */
 
 /* Without an error buffer a lexer error must still fail the parse. */
 START_TEST(bug_null_err_hides_lexer_errors)
@@ -1478,7 +1476,6 @@ START_TEST(bug_tcp_takes_other_transports)
     ck_assert_str_eq(err, "t.conf:1: listen: 'udp:127.0.0.1:1' is not a tcp address " ADDRESS_HELP);
 }
 END_TEST
-#endif
 
 Suite *config_suite(void)
 {
@@ -1539,13 +1536,11 @@ Suite *config_suite(void)
     tcase_add_test(tc, configure_udp_pool);
     suite_add_tcase(s, tc);
 
-#ifdef EDDY_TEST_KNOWN_BUGS
-    tc = tcase_create("known_bugs");
+    tc = tcase_create("regressions");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, bug_null_err_hides_lexer_errors);
     tcase_add_test(tc, bug_same_address_spelt_twice);
     tcase_add_test(tc, bug_tcp_takes_other_transports);
     suite_add_tcase(s, tc);
-#endif
     return s;
 }
