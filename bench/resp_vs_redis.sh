@@ -12,8 +12,8 @@
 #                          [--pipelines "1 16"] [--no-pin]
 #
 # Defaults: 3 runs per server and pipeline depth, 200,000 requests per
-# test (-n), 50 clients; each redis-benchmark run is cut off after 120 s;
-# a few minutes in all.  With 2+ CPUs both servers run on CPU 0 and
+# test (-n), 50 clients; each redis-benchmark run is cut off after 300 s;
+# a few minutes in all on an idle machine.  With 2+ CPUs both servers run on CPU 0 and
 # redis-benchmark on CPU 1 (taskset), so neither server competes with the
 # load generator for a core; --no-pin leaves placement to the kernel.
 # Installs what is missing (redis-server, redis-tools, the build tools),
@@ -82,6 +82,7 @@ redis_port=$(free_port)
 "${server_cpu[@]}" redis-server --save '' --appendonly no --port "$redis_port" \
     --bind 127.0.0.1 --daemonize no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
+redis_pid=$! # taskset execs: this is the server
 
 # --- eddyd --------------------------------------------------------------------
 eddy_port=$(free_port)
@@ -94,6 +95,7 @@ listen tcp 127.0.0.1:$eddy_port {
 EOF
 "${server_cpu[@]}" "$eddyd" -c "$work/eddyd.conf" 2>"$work/eddyd.log" &
 pids+=($!)
+eddy_pid=$!
 
 wait_ping() { # PORT: until it answers PONG, at most 10 s
     local i
@@ -109,17 +111,34 @@ wait_ping "$redis_port"
 wait_ping "$eddy_port"
 
 status=0
+# CPU time (user + system, all threads) of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
 # run_bench NAME PORT PIPELINE REQUESTS: the CSV of one redis-benchmark run
-# (lines "TEST",rps,...) into $work/NAME-P-RUN.csv; prints the file name.
+# (lines "TEST",rps,...) into $work/NAME-P-RUN.csv, plus a last line
+# "CPU",us where us is the server's CPU time per request over the run (4
+# tests of REQUESTS each), and "BUSY",percent: the server's CPU time over
+# the wall time (100: one core always busy; well below 100, the server was
+# not what limited requests/s).  Prints the file name.  The CPU cost per
+# request depends much less on what else the machine runs than requests/s.
 run_bench() {
-    local name=$1 port=$2 p=$3 n=$4 out
+    local name=$1 port=$2 p=$3 n=$4 out pid before after t0 t1
     out="$work/$name-P$p-$RANDOM.csv"
-    if ! timeout 120 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
+    pid=$redis_pid
+    [ "$name" = eddy ] && pid=$eddy_pid
+    before=$(cpu_ticks "$pid")
+    t0=$(date +%s%N)
+    if ! timeout 300 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
         -t ping,set,get -c "$clients" -n "$n" -P "$p" --csv >"$out" 2>"$out.err"; then
         echo "resp_vs_redis: redis-benchmark against $name (-P $p) failed:" >&2
         cat "$out.err" >&2
         status=1
     fi
+    after=$(cpu_ticks "$pid")
+    t1=$(date +%s%N)
+    awk -v t=$((after - before)) -v us="$tick_us" -v n="$n" -v wall=$(((t1 - t0) / 1000)) \
+        'BEGIN {printf "\"CPU\",\"%.3f\"\n\"BUSY\",\"%.0f\"\n", t * us / (4 * n), 100 * t * us / wall}' >>"$out"
     echo "$out"
 }
 
@@ -133,6 +152,9 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}')," \
      "redis-benchmark -t ping,set,get -c $clients -n $requests --csv, $runs runs each," \
      "alternating; pinned: $([ ${#server_cpu[@]} -gt 0 ] && echo 'servers CPU 0, redis-benchmark CPU 1' || echo no)"
+echo "# CPU: each server's CPU time (user + system) per request over a whole run, in µs;"
+echo "# its ratio is redis / eddy (above 1: eddy spends less per request).  server busy %:"
+echo "# CPU time over wall time; far below 100, the load generator (or the machine) set the pace."
 printf '| -P | test | redis req/s (runs) | eddy req/s (runs) | eddy / redis (medians) |\n'
 printf '|---|---|---|---|---|\n'
 for p in $pipelines; do
@@ -148,14 +170,23 @@ for p in $pipelines; do
             rfiles+=("$(run_bench redis "$redis_port" "$p" "$requests")")
         fi
     done
-    for t in PING_INLINE PING_MBULK SET GET; do
+    for t in PING_INLINE PING_MBULK SET GET CPU BUSY; do
         rv=() ev=()
         for f in "${rfiles[@]}"; do rv+=("$(rps "$f" "$t")"); done
         for f in "${efiles[@]}"; do ev+=("$(rps "$f" "$t")"); done
         rm_=$(printf '%s\n' "${rv[@]}" | median)
         em=$(printf '%s\n' "${ev[@]}" | median)
-        ratio=$(awk -v a="$em" -v b="$rm_" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
-        printf '| %s | %s | %s (%s) | %s (%s) | **%s×** |\n' "$p" "$t" "$rm_" "${rv[*]}" \
+        if [ "$t" = BUSY ]; then
+            ratio=n/a
+        elif [ "$t" = CPU ]; then # cost, not rate: redis / eddy
+            ratio=$(awk -v a="$rm_" -v b="$em" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
+        else
+            ratio=$(awk -v a="$em" -v b="$rm_" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
+        fi
+        label=$t
+        [ "$t" = CPU ] && label="CPU µs/req"
+        [ "$t" = BUSY ] && label="server busy %"
+        printf '| %s | %s | %s (%s) | %s (%s) | **%s×** |\n' "$p" "$label" "$rm_" "${rv[*]}" \
             "$em" "${ev[*]}" "$ratio"
     done
 done
