@@ -311,6 +311,13 @@ static int same_address(const eddy__cfg_listener *l, const char *transport, cons
     return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0;
 }
 
+_Static_assert(sizeof(global_directives) / sizeof(global_directives[0]) <=
+                   sizeof(((eddy_config *)0)->seen) / sizeof(int),
+               "eddy_config.seen has a slot per global directive");
+_Static_assert(sizeof(listener_directives) / sizeof(listener_directives[0]) <=
+                   sizeof(((eddy__cfg_listener *)0)->seen) / sizeof(int),
+               "eddy__cfg_listener.seen has a slot per listener directive");
+
 /* Set directive d to v, in the listener l or (l == NULL) in the globals. */
 static int set_value(const directive_def *d, eddy_config *c, eddy__cfg_listener *l, const char *v,
                      char *why, size_t n)

@@ -14,7 +14,6 @@ typedef struct eddy__cfg_listener {
     char *address;       /* as written: IPv4:PORT, [IPv6]:PORT or a path */
     int line;            /* of the listen directive */
     char *handler;
-    int handler_line;
     int dispatch;        /* -1: the handler's own choice */
     size_t high_water, low_water, max_message; /* 0: the default */
     int ipv6only, mode, max_amplification;      /* -1: the default */

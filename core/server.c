@@ -365,7 +365,9 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
         size_t low = cl->low_water ? cl->low_water
                                    : (high / 4 < DEFAULT_LOW_WATER ? high / 4 : DEFAULT_LOW_WATER);
-        eddy_listener_set_water_marks(l, high, low);
+        if (eddy_listener_set_water_marks(l, high, low) < 0) /* overrides skip the file's check */
+            return fail(s, -EINVAL, "%s:%d: low_water (%zu) is above high_water (%zu)", c->name,
+                        cl->line, low, high);
         if (cl->max_message)
             eddy_listener_set_max_message(l, cl->max_message);
     }
