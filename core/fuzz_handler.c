@@ -43,6 +43,8 @@ typedef struct bytes {
 
 static void bytes_add(bytes *b, const char *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
@@ -196,7 +198,7 @@ static int check(const harness *hs, const char *name, const char *in, size_t len
     int bad = 0;
     for (int r = 0; r < runs && !bad; r++) {
         bytes split = run(hs, in, len, 1);
-        if (split.len != whole.len || memcmp(split.p, whole.p, whole.len) != 0) {
+        if (split.len != whole.len || (whole.len && memcmp(split.p, whole.p, whole.len) != 0)) {
             fprintf(stderr, "eddy-fuzz-handler: %s: the replies depend on how the input is split\n",
                     name);
             show("in one piece", &whole);
