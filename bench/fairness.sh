@@ -164,6 +164,7 @@ run() {
     rate=$(field "$out" '"%.0f" % d["msgs_per_s"]')
     other=$(field "$out" '"%.2f" % d.get("other_cpu_cores", 0)')
     echo "$p99" >>"$TMP/p99.$mode"
+    [ "$mode" = without ] && echo "$other" >>"$TMP/other"
     printf '%-8s run %d: p99 %8.1f us  p50 %7.1f us  %7s msgs/s  other cores %s%s\n' \
         "$mode" "$n" "$p99" "$p50" "$rate" "$other" "$gdesc"
 }
@@ -188,6 +189,11 @@ if [ -s "$TMP/p99.without" ] && [ -s "$TMP/p99.with" ]; then
         printf "median p99 with the greedy client:    %.1f us (%d runs)\n", b, m
         printf "ratio with / without: %.2fx (target <= 2x)\n", b / a
     }'
+    # "other cores" is the CPU every other process used during the runs
+    # without the greedy client: the machine's own noise.
+    OTHER=$(median "$TMP/other")
+    awk -v o="$OTHER" -v n="$(nproc)" 'BEGIN { if (o > 0.5)
+        printf "warning: other processes used %.2f of %d CPUs during the runs: the p99s measure the scheduling of a busy machine more than eddy; rerun on a quiet machine or with --reps 9\n", o, n }'
 else
     echo "fairness.sh: no figure (every run of one kind failed)" >&2
     FAILED=1
