@@ -80,8 +80,25 @@ def assert_refused(port):
 class Drain(opstest.OpsTestCase):
 
     def echo_conf(self, extra_global="", extra_listener=""):
+        self.stats = self.path("stats.sock")
         return self.config("%slisten tcp %s:0 {\n    handler echo\n    prefix \"\"\n%s}\n"
-                           % (extra_global, HOST, extra_listener))
+                           "listen unix %s {\n    handler stats\n}\n"
+                           % (extra_global, HOST, extra_listener, self.stats))
+
+    def wait_accepted(self, n):
+        """Wait until eddyd has accepted our n connections (open = n + the
+        stats query): a connection still in the kernel's accept queue when
+        the listening socket closes is reset by the kernel, and was never
+        eddyd's to answer."""
+        deadline = time.monotonic() + 120
+        while True:
+            totals, _ = opstest.stats_at(self.stats)
+            if totals["open"] >= n + 1:
+                return
+            if time.monotonic() > deadline:
+                self.fail("eddyd holds %d of our %d connections after 120s"
+                          % (totals["open"] - 1, n))
+            time.sleep(0.02)
 
     def check_stop_logged(self, d, name):
         self.assertIsNotNone(d.wait_for_log(r"eddyd: %s: draining \(a second signal stops "
@@ -90,7 +107,7 @@ class Drain(opstest.OpsTestCase):
         self.assertIsNotNone(d.wait_for_log(r"^eddyd: stopped$", timeout=5), d.stderr()[-2000:])
 
     def test_1000_pipelined_requests_all_answered(self):
-        d = self.run_conf(self.echo_conf())
+        d = self.run_conf(self.echo_conf(), listeners=2)
         port = d.port()
         nconn, nreq, size = 20, 50, 2048
         socks, checkers, totals = [], [], []
@@ -104,6 +121,7 @@ class Drain(opstest.OpsTestCase):
                 s.sendall(eddytest.payload(size, i, k * size))
         for s in socks:
             eddytest.wait_sent(s)   # all 1,000 requests are in eddyd's hands
+        self.wait_accepted(nconn)
         d.signal(signal.SIGTERM)
         self.assertIsNotNone(d.wait_for_log(r"SIGTERM: draining"), d.stderr()[-2000:])
         # Listening sockets closed: new connections are refused while the
@@ -129,7 +147,7 @@ class Drain(opstest.OpsTestCase):
         self.check_stop_logged(d, "SIGTERM")
 
     def test_1000_connections_one_request_each(self):
-        d = self.run_conf(self.echo_conf("max_connections 5000\n"))
+        d = self.run_conf(self.echo_conf("max_connections 5000\n"), listeners=2)
         port = d.port()
         n, size = 1000, 64
         socks, checkers = [], []
@@ -138,6 +156,7 @@ class Drain(opstest.OpsTestCase):
             s.sendall(eddytest.payload(size, i, 0))
             socks.append(s)
             checkers.append(eddytest.EchoChecker(b"", stream=i, name="conn %d" % i))
+        self.wait_accepted(n)
         d.signal(signal.SIGINT)
         secs = read_streams(socks, checkers, [size] * n)
         log("%d connections: every reply then EOF, %.2fs after SIGINT" % (n, secs))
@@ -159,13 +178,13 @@ class Drain(opstest.OpsTestCase):
             s = eddytest.connect(port)
             s.sendall(b"job %d" % i)
             socks.append(s)
-        # Wait until the pool has work (sleeping or queued): the requests
-        # were read and handed over.
+        # Wait until eddyd holds all 8 connections and the pool has work
+        # (sleeping or queued): the requests were read and handed over.
         deadline = time.monotonic() + 30
         seen = 0
         while time.monotonic() < deadline:
             totals, _ = opstest.stats_at(stats)
-            if totals["messages_in"] >= 4 and (totals["pool_queue"] > 0
+            if totals["open"] >= 9 and totals["messages_in"] >= 4 and (totals["pool_queue"] > 0
                                                or totals["messages_out"] < 8):
                 seen = totals
                 break
@@ -188,7 +207,7 @@ class Drain(opstest.OpsTestCase):
         return s
 
     def test_shutdown_timeout_bounds_the_drain(self):
-        d = self.run_conf(self.echo_conf("shutdown_timeout 1s\n"))
+        d = self.run_conf(self.echo_conf("shutdown_timeout 1s\n"), listeners=2)
         s = self.stuck_client(d.port())
         t0 = time.monotonic()
         d.signal(signal.SIGTERM)
@@ -201,7 +220,7 @@ class Drain(opstest.OpsTestCase):
         s.close()
 
     def test_second_signal_stops_at_once(self):
-        d = self.run_conf(self.echo_conf("shutdown_timeout 1h\n"))
+        d = self.run_conf(self.echo_conf("shutdown_timeout 1h\n"), listeners=2)
         s = self.stuck_client(d.port())
         d.signal(signal.SIGTERM)
         self.assertIsNotNone(d.wait_for_log(r"SIGTERM: draining"), d.stderr()[-2000:])
