@@ -733,7 +733,7 @@ static void uring_buf_publish(uring *u)
 }
 
 /* 0, or a negative errno (then the caller falls back to epoll). */
-static int uring_init(uring *u)
+static int uring_init(uring *u, int nconns)
 {
     memset(u, 0, sizeof *u);
     struct io_uring_params p;
@@ -783,12 +783,15 @@ static int uring_init(uring *u)
     u->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
     u->tail = *u->sq_tail;
 
-    /* provided buffers: about 16 MiB, buffers sized to the traffic */
+    /* provided buffers sized to the traffic; few enough (two per
+     * connection, at most 16 MiB) that they are reused while still in cache */
     size_t want = opt.size * (size_t)opt.depth + opt.plen * (size_t)opt.depth;
     u->buf_size = 4096;
     while (u->buf_size < want && u->buf_size < (64u << 10))
         u->buf_size *= 2;
-    u->br_entries = 4096;
+    u->br_entries = 64;
+    while (u->br_entries < 2u * (unsigned)nconns && u->br_entries < 4096)
+        u->br_entries *= 2;
     while (u->br_entries > 64 && u->br_entries * u->buf_size > (16u << 20))
         u->br_entries /= 2;
     u->br_len = u->br_entries * sizeof(struct io_uring_buf);
@@ -1098,7 +1101,7 @@ static void *worker_main(void *arg)
     uring u;
     int use_uring = 0;
     if (opt.uring && !opt.idle) {
-        int r = uring_init(&u);
+        int r = uring_init(&u, w->n);
         if (r == 0)
             use_uring = 1;
         else if (w->idx == 0)
