@@ -9,7 +9,9 @@
  *                    and epoll_wait/epoll_pwait: return -1/EINTR without
  *                    making the call.  Only sockets (checked with fstat when
  *                    the dice say "inject"): eddyd's eventfd, its log pipe
- *                    and files are left alone.
+ *                    and files are left alone (EDDY_FI_EINTR_ALL=1: every
+ *                    fd, though the kernel never returns EINTR for a
+ *                    non-blocking eventfd or a regular file).
  *   EDDY_FI_ACCEPT   accept/accept4: return -1 with one of ECONNABORTED,
  *                    EMFILE, ENFILE, ENOBUFS, EINTR (in turn) without
  *                    accepting; the connection stays in the backlog.
@@ -85,6 +87,7 @@ static unsigned long reset_every;
 static uint64_t seed = 1;
 static const char *log_path;
 static int verbose;
+static int eintr_all;                      /* EDDY_FI_EINTR_ALL=1 */
 
 static atomic_bool armed;                 /* the first accept4 happened */
 static atomic_uint thread_counter;
@@ -165,6 +168,8 @@ __attribute__((constructor)) static void fi_init(void)
     if (v && *v)
         seed = strtoull(v, NULL, 0);
     log_path = getenv("EDDY_FI_LOG");
+    v = getenv("EDDY_FI_EINTR_ALL");
+    eintr_all = v && *v == '1';
     v = getenv("EDDY_FI_VERBOSE");
     verbose = v && *v == '1';
 }
@@ -234,7 +239,7 @@ static int eintr_on(int fd)
     atomic_fetch_add_explicit(&n_calls, 1, memory_order_relaxed);
     if (rate_eintr <= 0.0 || dice() >= rate_eintr)
         return 0;
-    if (fd >= 0 && !is_socket(fd))
+    if (fd >= 0 && !eintr_all && !is_socket(fd))
         return 0;
     atomic_fetch_add_explicit(&n_eintr, 1, memory_order_relaxed);
     errno = EINTR;

@@ -608,6 +608,15 @@ def main():
             slope, icpt = linfit([x for x, _ in pts], [y for _, y in pts])
             mean = sum(y for _, y in pts) / len(pts)
             drift = slope * 3600.0 / mean * 100.0
+        # Also: the growth in kB after warm-up, and the slope over the last
+        # half alone (a plateau after a few page-sized steps is retention,
+        # e.g. a buffer pool's new high-water mark; a leak keeps climbing).
+        growth = (pts[-1][1] - pts[0][1]) if pts else None
+        half = [(t, r) for t, r, _, _ in rows if t >= duration / 2.0]
+        drift_half = None
+        if len(half) >= 3:
+            sl, _ = linfit([x for x, _ in half], [y for _, y in half])
+            drift_half = sl * 3600.0 / (sum(y for _, y in half) / len(half)) * 100.0
         judged = duration >= 600
         if drift is not None and judged and drift > 1.0:
             failures.append("RSS drift %.2f%%/h after warm-up (limit 1%%/h)" % drift)
@@ -621,6 +630,8 @@ def main():
             "rss_kib_max": max(rss_vals), "rss_kib_end": rss_end,
             "rss_drift_pct_per_hour": None if drift is None else round(drift, 3),
             "drift_judged": judged,
+            "rss_growth_kib_after_warmup": growth,
+            "rss_drift_pct_per_hour_last_half": None if drift_half is None else round(drift_half, 3),
             "fds_baseline": base_fds, "fds_max": max(f for _, _, f, _ in rows),
             "fds_after": fds_after, "cpu_seconds": round(cpu_total, 2),
             "cpu_percent_avg": round(100.0 * cpu_total / max(duration, 1e-9), 1),
@@ -638,6 +649,8 @@ def main():
             % (base_rss, summary["rss_kib_after_warmup"], warm, max(rss_vals), rss_end,
                "n/a" if drift is None else "%.2f" % drift,
                "" if judged else " (reported, not judged: run < 600 s)"))
+        log("RSS after warm-up: %s kB growth; drift over the last half alone %s%% per hour"
+            % (growth, "n/a" if drift_half is None else "%.2f" % drift_half))
         log("fds: baseline %d, max %d, after the load %d; CPU %.1f s (%.1f%% of one core)"
             % (base_fds, summary["fds_max"], fds_after, cpu_total, summary["cpu_percent_avg"]))
         log("wrote %s%s, %s" % (csv_path, ", " + png if plotted else "",
