@@ -445,14 +445,14 @@ int eddy_server_start(eddy_server *s)
     int started = 0, rc = 0;
     atomic_store(&s->stopping, EDDY__RUN);
     atomic_store(&s->running, n);
+    s->nloops = n; /* before any worker runs: they read it (stats) */
+    s->started = 1;
     for (; started < n; started++) {
         rc = -pthread_create(&s->threads[started], NULL, worker_main, &s->loops[started]);
         if (rc < 0)
             break;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    s->nloops = n;
-    s->started = 1;
     if (rc < 0) {
         atomic_store(&s->running, started);
         eddy_server_stop_now(s);
