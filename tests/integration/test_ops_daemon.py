@@ -116,7 +116,8 @@ class Daemon(opstest.OpsTestCase):
         self.check_notify(n)
 
     def activated(self, sock, conf, listeners=1, pid_expr="$$"):
-        """eddyd under bash -c (dash takes only fds 0-9), sock at fd 3, LISTEN_FDS=1, LISTEN_PID=pid_expr."""
+        """eddyd under bash -c (dash takes only fds 0-9) with sock at fd 3,
+        LISTEN_FDS=1 and LISTEN_PID=pid_expr."""
         # A high copy of the socket, so that moving it to fd 3 in the shell
         # never closes what is already at 3.
         fd = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, 100)

@@ -142,20 +142,24 @@ class HAProxyTest(opstest.OpsTestCase):
         self.assertEqual(rc.returncode, 0, "haproxy -c: %s" % rc.stdout.decode())
         self.hap = HAProxy(self.haproxy, cfg)
         self.addCleanup(self.hap.stop)
-        # Ready when the frontend accepts.
+        # Ready when a request makes it through HAProxy to an eddyd and back
+        # (a probe that only connects may reach an eddyd later, or never).
         deadline = time.monotonic() + 60
         while True:
-            s = socket.socket()
             try:
-                if s.connect_ex((HOST, self.port)) == 0:
-                    break
-            finally:
-                s.close()
+                s = eddytest.connect(self.port, timeout=10)
+                try:
+                    if opstest.echo_request(s, b"probe", timeout=10) == b"probe":
+                        break
+                finally:
+                    s.close()
+            except OSError:
+                pass
             if time.monotonic() > deadline or self.hap.proc.poll() is not None:
                 self.fail("haproxy did not start: %s" % self.hap.output())
             time.sleep(0.05)
-        # That probe went to eddyd #1 (roundrobin) as a connection with a
-        # header and no data: wait until it closed so it counts nowhere below.
+        # Wait until that probe is closed in eddyd too, so that it counts
+        # nowhere below.
         self.settle()
 
     def settle(self):
