@@ -59,7 +59,7 @@ QUICK = dict(reps=3, warmup=0.3, duration=1.0, idle_reps=1)
 
 # eddy-load's engine for the matrix: see bench/README.md, "Is eddy-load the
 # bottleneck?".
-DEFAULT_CLIENT = "epoll"
+DEFAULT_CLIENT = "uring"
 
 IDLE_CONNS = 10000
 MAX_IN_FLIGHT = 256 << 20  # skip cells with conns*depth*size above this
