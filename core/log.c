@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,7 +22,12 @@
 #include "eddy/eddy.h"
 
 static atomic_int log_level = EDDY__LOG_INFO;
-static atomic_int log_fd = STDERR_FILENO;
+/* The log's fd, swapped by eddy_set_log_file() while workers may be
+ * writing: the lock makes a line go wholly to the old file or wholly to
+ * the new one, and the old fd is never closed under a write.  Logging is
+ * rate-limited and off the hot path, so a lock costs nothing measurable. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = STDERR_FILENO;
 static char log_path[4096];
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char level_priority[] = {'3', '4', '6', '7'}; /* syslog: err, warning, info, debug */
@@ -40,9 +46,12 @@ int eddy_set_log_file(const char *path)
     } else {
         log_path[0] = '\0';
     }
-    int old = atomic_exchange(&log_fd, fd);
+    pthread_mutex_lock(&log_lock);
+    int old = log_fd;
+    log_fd = fd;
+    pthread_mutex_unlock(&log_lock);
     if (old != STDERR_FILENO)
-        close(old); /* a line being written to it meanwhile fails quietly: rare, harmless */
+        close(old);
     return 0;
 }
 
@@ -91,7 +100,9 @@ static void log_va(int level, const char *suffix, const char *fmt, va_list ap)
             len = sizeof(line) - 2;
     }
     line[len++] = '\n';
-    ssize_t w = write(atomic_load(&log_fd), line, len);
+    pthread_mutex_lock(&log_lock);
+    ssize_t w = write(log_fd, line, len);
+    pthread_mutex_unlock(&log_lock);
     (void)w; /* nowhere to report a failing log */
 }
 
