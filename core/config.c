@@ -308,7 +308,7 @@ static int same_address(const eddy__cfg_listener *l, const char *transport, cons
         eddy__cfg_address(transport, address, b, sizeof(b)) < 0 ||
         eddy__parse_listen(a, &ta, &sa, &la) < 0 || eddy__parse_listen(b, &tb, &sb, &lb) < 0)
         return 0;
-    return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0;
+    return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0 && !eddy__listener_any_port(&sa);
 }
 
 _Static_assert(sizeof(global_directives) / sizeof(global_directives[0]) <=

@@ -106,6 +106,12 @@ static in_port_t *port_of(struct sockaddr_storage *a)
                                     : &((struct sockaddr_in *)a)->sin_port;
 }
 
+int eddy__listener_any_port(const struct sockaddr_storage *a)
+{
+    struct sockaddr_storage copy = *a;
+    return (a->ss_family == AF_INET || a->ss_family == AF_INET6) && *port_of(&copy) == 0;
+}
+
 static int socket_type(const eddy_listener *l)
 {
     return l->transport == EDDY__UDP ? SOCK_DGRAM : SOCK_STREAM;

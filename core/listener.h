@@ -41,6 +41,10 @@ struct eddy_listener {
     void *dl; /* the plugin that holds handler, or NULL */
 };
 
+/* Does the address ask for any free port (port 0)?  Two such listeners are
+ * two sockets, never the same one. */
+int eddy__listener_any_port(const struct sockaddr_storage *a);
+
 /* A reference for a connection; the last release ends the listener: its
  * handler's fini(), its plugin unloaded, its memory freed. */
 void eddy__listener_hold(eddy_listener *l);

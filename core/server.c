@@ -155,7 +155,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
                     address, udp ? "datagram" : "data");
     }
     for (eddy_listener *o = s->listeners; o; o = o->next)
-        if (strcmp(o->name, address) == 0) {
+        if (strcmp(o->name, address) == 0 && !eddy__listener_any_port(&l->addr)) {
             free(l);
             return fail(s, -EEXIST, "listen %s: given twice", address);
         }
@@ -466,10 +466,14 @@ int eddy_server_start(eddy_server *s)
     return 0;
 }
 
-static eddy_listener *find_listener(eddy_listener *list, const char *name)
+/* The running listener that a reloaded one takes over: the same address
+ * as written.  Port 0 means any free port: such a listener is always new. */
+static eddy_listener *find_listener(eddy_listener *list, const eddy_listener *n)
 {
+    if (eddy__listener_any_port(&n->addr))
+        return NULL;
     for (; list; list = list->next)
-        if (strcmp(list->name, name) == 0)
+        if (strcmp(list->name, n->name) == 0)
             return list;
     return NULL;
 }
@@ -512,7 +516,7 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
     int use_pool = 0;
     for (eddy_listener *n = next->listeners; rc == 0 && n; n = n->next) {
         use_pool |= n->dispatch == EDDY_DISPATCH_POOL;
-        eddy_listener *o = find_listener(s->listeners, n->name);
+        eddy_listener *o = find_listener(s->listeners, n);
         if (!o || o->transport != n->transport)
             rc = open_for_reload(s, n);
     }
@@ -533,7 +537,7 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
     }
     /* Listeners that go on hand their sockets to their successors. */
     for (eddy_listener *n = next->listeners; n; n = n->next) {
-        eddy_listener *o = find_listener(s->listeners, n->name);
+        eddy_listener *o = find_listener(s->listeners, n);
         if (!o || o->transport != n->transport)
             continue;
         o->successor = n;
