@@ -47,6 +47,8 @@ FULL = dict(
     warmup=0.5,
     duration=1.5,
     idle_reps=3,
+    idle_warmup=1.0,
+    settle=0.3,
 )
 
 # --quick: the cells behind the issue's targets, shorter runs.
@@ -55,7 +57,7 @@ QUICK_CELLS = [
     (64, 64, 16, 1),
     (1000, 4096, 1, 1),
 ]
-QUICK = dict(reps=3, warmup=0.3, duration=1.0, idle_reps=1)
+QUICK = dict(reps=3, warmup=0.2, duration=0.8, idle_reps=1, idle_warmup=0.6, settle=0.1)
 
 # eddy-load's engine for the matrix: see bench/README.md, "Is eddy-load the
 # bottleneck?".
@@ -239,7 +241,7 @@ def run_cell(cell, servers, a, tmpdir):
                          r.get("server", {}).get("cpu_cores", -1), r["client_cpu_cores"],
                          "  ERRORS %d" % r["errors"]["total"] if r["errors"]["total"] else ""))
                 if conns >= 1000:
-                    time.sleep(0.3)  # let the closes settle before the next run
+                    time.sleep(a.settle)  # let the closes settle before the next run
         out = {}
         for name in servers:
             p, _ = procs[name]
@@ -259,8 +261,8 @@ def run_idle(servers, a, tmpdir):
         for rep in range(a.idle_reps):
             p, port = start_server(name, a.build, 1, tmpdir)
             try:
-                time.sleep(0.2)
-                r = run_load(a.load, ["--idle", IDLE_CONNS, "-w", 1.0, "-D", 0.5, "-p", port,
+                time.sleep(0.1)
+                r = run_load(a.load, ["--idle", IDLE_CONNS, "-w", a.idle_warmup, "-D", 0.5, "-p", port,
                                       "--pid", p.pid], timeout=90)
                 runs.append(r)
                 if "failed" not in r and r["errors"]["total"] == 0:
@@ -638,6 +640,8 @@ def main():
         if getattr(a, k) is None:
             setattr(a, k, prof[k])
     a.idle_reps = prof["idle_reps"]
+    a.idle_warmup = prof["idle_warmup"]
+    a.settle = prof["settle"]
     a.engine_args = ["--uring"] if a.client == "uring" else []
     a.load = os.path.join(a.build, "bench", "eddy-load")
     if not os.access(a.load, os.X_OK):
