@@ -75,7 +75,11 @@ class Notify:
 
 class Daemon(opstest.OpsTestCase):
 
-    def echo_conf(self, extra="", listen="%s:0" % HOST, name="eddyd.conf"):
+    def echo_conf(self, extra="", listen=None, name="eddyd.conf"):
+        # A fixed free port where the config is reloaded: a port-0 block is
+        # a new socket on a new port after each reload (never matched).
+        if listen is None:
+            listen = "%s:%d" % (HOST, opstest.free_port())
         return self.config('%slisten tcp %s {\n    handler echo\n    prefix "D: "\n}\n'
                            % (extra, listen), name=name)
 
@@ -136,7 +140,7 @@ class Daemon(opstest.OpsTestCase):
         sock.listen(128)
         port = sock.getsockname()[1]
         inode = os.fstat(sock.fileno()).st_ino
-        conf = self.echo_conf()
+        conf = self.echo_conf(listen="%s:0" % HOST)   # port 0 matches any
         d = self.activated(sock, conf)
         d.start()
         self.assertEqual(d.port(), port, "eddyd did not serve the socket it was given")
@@ -159,7 +163,7 @@ class Daemon(opstest.OpsTestCase):
     def test_socket_activation_mismatch(self):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((HOST, 0))
-        conf = self.echo_conf()
+        conf = self.echo_conf(listen="%s:0" % HOST)   # port 0 matches any
         d = self.activated(sock, conf)
         with self.assertRaises(eddytest.EddydError):
             d.start(timeout=30)
@@ -172,7 +176,7 @@ class Daemon(opstest.OpsTestCase):
         sock = socket.socket()
         sock.bind((HOST, 0))
         sock.listen(16)
-        conf = self.echo_conf()
+        conf = self.echo_conf(listen="%s:0" % HOST)   # port 0 matches any
         d = self.activated(sock, conf, pid_expr="1")
         d.start()
         self.assertNotEqual(d.port(), sock.getsockname()[1])
@@ -252,8 +256,8 @@ class Privileges(opstest.OpsTestCase):
     """user/group (a separate ctest group: integration.ops_privileges)."""
 
     def echo_conf(self, extra=""):
-        return self.config('%slisten tcp %s:0 {\n    handler echo\n    prefix "D: "\n}\n'
-                           % (extra, HOST))
+        return self.config('%slisten tcp %s:%d {\n    handler echo\n    prefix "D: "\n}\n'
+                           % (extra, HOST, opstest.free_port()))
 
     def proc_ids(self, pid):
         ids = {}
