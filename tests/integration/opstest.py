@@ -201,10 +201,14 @@ def stats_at(path, timeout=IO_TIMEOUT):
     try:
         s.connect(path)
         s.sendall(b"stats\n")
-        data, _ = eddytest.read_until_eof(s, timeout=timeout)
+        data, how = eddytest.read_until_eof(s, timeout=timeout)
     finally:
         s.close()
-    return parse_stats(data.decode())
+    try:
+        return parse_stats(data.decode())
+    except AssertionError as e:
+        raise AssertionError("stats answer from %s (%d bytes, ended by %s): %s"
+                             % (path, len(data), how, e))
 
 
 def parse_stats(text):
