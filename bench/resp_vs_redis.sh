@@ -9,13 +9,16 @@
 # DESIGN.md asks.
 #
 #   bench/resp_vs_redis.sh [--runs N] [--requests N] [--clients C]
-#                          [--pipelines "1 16"] [--no-pin]
+#                          [--pipelines "1 16"] [--no-pin] [--nice N]
 #
 # Defaults: 3 runs per server and pipeline depth, 200,000 requests per
 # test (-n), 50 clients; each redis-benchmark run is cut off after 300 s;
 # a few minutes in all on an idle machine.  With 2+ CPUs both servers run on CPU 0 and
 # redis-benchmark on CPU 1 (taskset), so neither server competes with the
 # load generator for a core; --no-pin leaves placement to the kernel.
+# --nice N runs both servers and redis-benchmark at that nice value (e.g.
+# -10, as root): on a machine busy with other work they then get the CPU
+# they need, and the figures measure them, not the neighbours.
 # Installs what is missing (redis-server, redis-tools, the build tools),
 # builds a Release tree in build-release/ (EDDY_BUILD overrides; a tree
 # that is already configured is only built), stops everything it started
@@ -31,6 +34,7 @@ requests=200000
 clients=50
 pipelines="1 16"
 pin=1
+niceness=0
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -38,7 +42,8 @@ while [ $# -gt 0 ]; do
     --clients) clients=$2; shift 2 ;;
     --pipelines) pipelines=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --nice) niceness=$2; shift 2 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "resp_vs_redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -71,10 +76,10 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-server_cpu=() client_cpu=()
+server_cpu=(nice -n "$niceness") client_cpu=(nice -n "$niceness")
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
-    server_cpu=(taskset -c 0)
-    client_cpu=(taskset -c 1)
+    server_cpu+=(taskset -c 0)
+    client_cpu+=(taskset -c 1)
 fi
 
 # --- redis-server -------------------------------------------------------------
@@ -82,7 +87,7 @@ redis_port=$(free_port)
 "${server_cpu[@]}" redis-server --save '' --appendonly no --port "$redis_port" \
     --bind 127.0.0.1 --daemonize no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
-redis_pid=$! # taskset execs: this is the server
+redis_pid=$! # nice and taskset exec: this is the server
 
 # --- eddyd --------------------------------------------------------------------
 eddy_port=$(free_port)
@@ -151,7 +156,8 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 
 echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}')," \
      "redis-benchmark -t ping,set,get -c $clients -n $requests --csv, $runs runs each," \
-     "alternating; pinned: $([ ${#server_cpu[@]} -gt 0 ] && echo 'servers CPU 0, redis-benchmark CPU 1' || echo no)"
+     "alternating; pinned: $([ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ] && echo 'servers CPU 0, redis-benchmark CPU 1' || echo no);" \
+     "nice $niceness; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# CPU: each server's CPU time (user + system) per request over a whole run, in µs;"
 echo "# its ratio is redis / eddy (above 1: eddy spends less per request).  server busy %:"
 echo "# CPU time over wall time; far below 100, the load generator (or the machine) set the pace."
