@@ -101,7 +101,7 @@ static size_t v2(unsigned char *b, unsigned vc, unsigned fam, size_t declared, c
     b[13] = (unsigned char)fam;
     b[14] = (unsigned char)(declared >> 8);
     b[15] = (unsigned char)declared;
-    if (blen)
+    if (blen && blen <= 65535) /* bounded: gcc -O3 cannot prove it otherwise */
         memcpy(b + 16, body, blen);
     return 16 + blen;
 }
