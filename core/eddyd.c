@@ -102,8 +102,10 @@ static void reload(eddy_server *s, int argc, char **argv)
     }
     if (rc != 0)
         fprintf(stderr, "eddyd: SIGHUP: the configuration has errors: still serving the running one\n");
-    else
+    else {
         fprintf(stderr, "eddyd: SIGHUP: reloaded\n");
+        say_ready(s); /* the addresses now served, port 0 resolved */
+    }
     eddyd_notify("READY=1");
 }
 

@@ -32,7 +32,9 @@
     X(ELOOP, "too many symbolic links")                                   \
     X(ENAMETOOLONG, "file name too long")                                 \
     X(EFBIG, "file too large")                                            \
-    X(EIO, "input/output error")
+    X(EIO, "input/output error")                                          \
+    X(ENOTSOCK, "not a socket")                                           \
+    X(EBADF, "not an open file descriptor")
 
 const char *eddy_strerror(int err)
 {

@@ -259,7 +259,7 @@ int eddy_server_adopt_socket(eddy_server *s, int fd)
     socklen_t tl = sizeof(type);
     if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
-        return fail(s, -errno, "not a socket: %s", eddy_strerror(-errno));
+        return fail(s, -errno, "%s", eddy_strerror(-errno));
     for (eddy_listener *l = s->listeners; l; l = l->next) {
         if (l->shared_fd >= 0 || !eddy__listener_matches(l, &a, type))
             continue;
