@@ -16,9 +16,12 @@
 # a few minutes in all on an idle machine.  With 2+ CPUs both servers run on CPU 0 and
 # redis-benchmark on CPU 1 (taskset), so neither server competes with the
 # load generator for a core; --no-pin leaves placement to the kernel.
-# --nice N runs both servers and redis-benchmark at that nice value (e.g.
-# -10, as root): on a machine busy with other work they then get the CPU
-# they need, and the figures measure them, not the neighbours.
+# --nice N (e.g. -19, as root) is for a machine busy with other work: the
+# script re-runs itself in a session of its own, whose autogroup (the
+# kernel's per-session scheduling group, when sched_autogroup is on) gets
+# that nice value, and runs both servers and redis-benchmark at it too.
+# They then get the CPU they need and the figures measure them, not the
+# neighbours; other sessions keep their own scheduling.
 # Installs what is missing (redis-server, redis-tools, the build tools),
 # builds a Release tree in build-release/ (EDDY_BUILD overrides; a tree
 # that is already configured is only built), stops everything it started
@@ -35,6 +38,7 @@ clients=50
 pipelines="1 16"
 pin=1
 niceness=0
+args=("$@")
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -43,10 +47,26 @@ while [ $# -gt 0 ]; do
     --pipelines) pipelines=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
     --nice) niceness=$2; shift 2 ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "resp_vs_redis: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+
+# --nice: a session (and autogroup) of our own, then its nice value.
+if [ "$niceness" != 0 ] && [ -z "${RESP_BENCH_SESSION:-}" ] && [ -e /proc/self/autogroup ] &&
+    command -v setsid >/dev/null; then
+    RESP_BENCH_SESSION=1 setsid "$0" "${args[@]}" &
+    child=$!
+    trap 'kill -TERM $child 2>/dev/null' INT TERM
+    rc=0
+    wait "$child" || rc=$?
+    [ "$rc" -gt 128 ] && { wait "$child" || rc=$?; } # interrupted by the trap: wait again
+    exit "$rc"
+fi
+if [ "$niceness" != 0 ] && [ -n "${RESP_BENCH_SESSION:-}" ]; then
+    echo "$niceness" 2>/dev/null >/proc/self/autogroup ||
+        echo "resp_vs_redis: could not set the autogroup's nice value (not root?)" >&2
+fi
 
 need_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 util-linux coreutils
 build_dir=${EDDY_BUILD:-$root/build-release}
@@ -157,7 +177,8 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}')," \
      "redis-benchmark -t ping,set,get -c $clients -n $requests --csv, $runs runs each," \
      "alternating; pinned: $([ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ] && echo 'servers CPU 0, redis-benchmark CPU 1' || echo no);" \
-     "nice $niceness; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+     "nice $niceness$([ -e /proc/self/autogroup ] && echo " ($(cut -d' ' -f2- /proc/self/autogroup) for the session)");" \
+     "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# CPU: each server's CPU time (user + system) per request over a whole run, in µs;"
 echo "# its ratio is redis / eddy (above 1: eddy spends less per request).  server busy %:"
 echo "# CPU time over wall time; far below 100, the load generator (or the machine) set the pace."
