@@ -468,8 +468,8 @@ void eddy__loop_run(eddy__loop *l)
 void eddy__loop_wake(eddy__loop *l)
 {
     uint64_t one = 1;
-    ssize_t r = write(l->wake.fd, &one, sizeof(one)); /* async-signal-safe */
-    (void)r;
+    while (write(l->wake.fd, &one, sizeof(one)) < 0 && errno == EINTR) /* async-signal-safe */
+        ;
 }
 
 void eddy__loop_destroy(eddy__loop *l)

@@ -55,7 +55,9 @@
  * write means the send buffer is full and EPOLLOUT will come when it
  * drains; a faked one has no EPOLLOUT coming if the buffer is not full.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

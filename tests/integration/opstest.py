@@ -14,6 +14,7 @@ pure-echo request/reply helper.
 """
 
 import os
+import shlex
 import re
 import shutil
 import signal
@@ -76,9 +77,12 @@ class OpsEddyd:
         return self.proc.pid
 
     def start(self, timeout=STARTUP_TIMEOUT):
-        cmd = self.wrap + [eddytest.EDDYD, "-c", self.conf] + self.args
+        # The same EDDY_TEST_WRAP / EDDY_TEST_PRELOAD as eddytest (memcheck,
+        # fault injection).
+        cmd = (self.wrap + shlex.split(os.environ.get("EDDY_TEST_WRAP", ""))
+               + [eddytest.EDDYD, "-c", self.conf] + self.args)
         self.cmd = cmd
-        env = dict(os.environ)
+        env = eddytest._environment() or dict(os.environ)
         for k in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                   "JOURNAL_STREAM"):
             env.pop(k, None)
