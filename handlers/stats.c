@@ -46,13 +46,23 @@ static size_t stats_data(eddy_conn *c, const char *buf, size_t len)
     }
     int http = is_http(buf, len);
     const eddy_server *s = eddy_conn_server(c);
-    int need = eddy_server_stats_format(s, http, NULL, 0);
-    char *body = malloc((size_t)need + 1);
-    if (!body) {
-        eddy_close(c);
-        return len;
+    /* The other workers count on while we format: leave room for numbers
+     * that grow between the measuring pass and the writing one, and measure
+     * again if even that was not enough. */
+    size_t cap = (size_t)eddy_server_stats_format(s, http, NULL, 0) + 1024;
+    char *body = NULL;
+    int need;
+    for (;;) {
+        free(body);
+        if (!(body = malloc(cap))) {
+            eddy_close(c);
+            return len;
+        }
+        need = eddy_server_stats_format(s, http, body, cap);
+        if ((size_t)need < cap)
+            break;
+        cap = (size_t)need + 1024;
     }
-    eddy_server_stats_format(s, http, body, (size_t)need + 1);
     if (http) {
         char head[160];
         int n = snprintf(head, sizeof(head),
