@@ -1,8 +1,12 @@
 /* tests/fuzz/fuzz_resp.c - libFuzzer target for the RESP2 request parser
  * and the resp handler's data() path.
  *
- * Input: byte 0 picks the limits (max_args, max_bulk, max_inline), byte 1
- * how the rest is cut into reads; the rest is what a client sends.
+ * Input: what a client sends, with the handler's default limits (max_args
+ * 1024, max_bulk 512k, max_inline 64k) and reads cut by a pattern taken
+ * from the input's length.  An input that starts with '#' is instead
+ * "#", a byte that picks small limits, a byte that picks the cut pattern,
+ * then what the client sends.  So the seed corpus is plain RESP, which
+ * eddy-fuzz-handler (ctest fuzzhandler.resp) feeds to the handler as is.
  * Whatever it is, nothing may crash, read or write out of bounds (each
  * parse runs on an exact-size heap copy), hit undefined behaviour or leak,
  * and these must hold (else abort, so libFuzzer keeps the input):
@@ -380,14 +384,18 @@ static void fuzz_handler(const char *in, size_t len, const resp_limits *lim, uns
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
-        return 0;
     static const size_t max_args[4] = {1, 3, 16, 1024};
     static const size_t max_bulk[4] = {1, 5, 100, 512 << 10};
     static const size_t max_inline[4] = {1, 8, 64, 64 << 10};
-    unsigned sel = data[0], cut = data[1];
-    const char *in = (const char *)data + 2;
-    size_t len = size - 2;
+    unsigned sel = 0xff, cut = (unsigned)(size * 37) & 0xff;
+    const char *in = (const char *)data;
+    size_t len = size;
+    if (size >= 3 && data[0] == '#') {
+        sel = data[1];
+        cut = data[2];
+        in += 3;
+        len -= 3;
+    }
     resp_limits lim = {.max_args = max_args[sel & 3],
                        .max_bulk = max_bulk[(sel >> 2) & 3],
                        .max_inline = max_inline[(sel >> 4) & 3]};
