@@ -362,10 +362,15 @@ def write_md(path, meta, cells, idle, servers):
             L.append("| %s | %s | %s | %s | %s |" % (row["cell"], LABEL[row["server"]], fmt(row["w1"]),
                                                    fmt(row["w2"]), fmt(row["factor"], "%.2f")))
         L.append("")
-        L.append("Both cores are shared by the server's workers and eddy-load's threads (and "
-                 "the kernel's loopback TCP work, charged to whichever side sends), so a second "
-                 "worker can at best take CPU from the client: a factor near 1 is the expected "
-                 "ceiling on this 2-core machine, not a scaling defect.")
+        L.append("The two cells of a row run one after the other (about half a minute apart). "
+                 "On a 2-CPU machine the server's workers share both CPUs with eddy-load's "
+                 "threads (2 with 2 workers) and with the kernel's loopback TCP work, charged to "
+                 "whichever side sends: a second worker can only take CPU from the client, so "
+                 "on a quiet machine a factor near 1 is the ceiling, not a scaling defect. "
+                 "When other processes keep the CPUs busy (see `other cores`), a server with "
+                 "two threads and a client with two also get a larger share of the CPUs from "
+                 "the scheduler than one and one do, and the factor measures that competition "
+                 "rather than eddy.")
         L.append("")
     if idle:
         L.append("## Memory per idle connection (%d idle connections, 1 worker)" % IDLE_CONNS)
@@ -671,8 +676,10 @@ def main():
     elif a.quick:
         matrix = QUICK_CELLS
     else:
-        matrix = [(c, s, d, w) for w in prof["workers"] for c in prof["conns"] for s in prof["sizes"]
-                  for d in prof["depths"]]
+        # workers innermost: the 1- and 2-worker cells of a load run back to
+        # back, so that their ratio is not the machine's drift over minutes
+        matrix = [(c, s, d, w) for c in prof["conns"] for s in prof["sizes"] for d in prof["depths"]
+                  for w in prof["workers"]]
 
     tmpdir = os.path.join(a.out, "tmp")
     os.makedirs(tmpdir, exist_ok=True)
