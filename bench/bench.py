@@ -108,12 +108,15 @@ def available(name, build):
     return os.access(server_argv(name, build, 1, 1)[0], os.X_OK)
 
 
-def start_server(name, build, workers, tmpdir):
-    """Start a server, wait (at most 10 s) for its ready line naming the
-    address on stderr.  Returns (Popen, port)."""
+def start_server(name, build, workers, tmpdir, cpus=None):
+    """Start a server (on the CPUs `cpus`, e.g. "0", when given), wait (at
+    most 10 s) for its ready line naming the address on stderr.  Returns
+    (Popen, port)."""
     for attempt in range(3):
         port = free_port()
         argv = server_argv(name, build, port, workers)
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus] + argv
         errpath = os.path.join(tmpdir, "%s.stderr" % name)
         errf = open(errpath, "w")
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -158,10 +161,12 @@ def status_kb(pid, field):
     return None
 
 
-def run_load(load, args, timeout):
-    """Run eddy-load with --json; returns its result dict (or a dict with an
-    'failed' key)."""
+def run_load(load, args, timeout, cpus=None):
+    """Run eddy-load with --json (on the CPUs `cpus` when given); returns its
+    result dict (or a dict with a 'failed' key)."""
     argv = [load, "--json", "-q"] + [str(a) for a in args]
+    if cpus is not None:
+        argv = ["taskset", "-c", cpus] + argv
     try:
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
@@ -213,10 +218,13 @@ def run_cell(cell, servers, a, tmpdir):
     # 10,000 connections take a while to go round once: longer warm-up and window
     warmup = max(a.warmup, 1.0) if conns >= 10000 else a.warmup
     duration = a.duration * 2 if conns >= 10000 else a.duration
+    # --pin: with one worker and one client thread, the server on CPU 0 and
+    # eddy-load on CPU 1 (cells with two of either run unpinned)
+    pin = a.pin and workers == 1 and threads == 1
     procs = {}
     try:
         for name in servers:
-            procs[name] = start_server(name, a.build, workers, tmpdir)
+            procs[name] = start_server(name, a.build, workers, tmpdir, "0" if pin else None)
         runs = {name: [] for name in servers}
         for rep in range(a.reps):
             k = rep % len(servers)
@@ -230,7 +238,7 @@ def run_cell(cell, servers, a, tmpdir):
                     continue
                 args = ["-c", conns, "-t", threads, "-s", size, "-d", depth, "-D", duration,
                         "-w", warmup, "-p", port, "--pid", p.pid] + a.engine_args
-                r = run_load(a.load, args, timeout=warmup + duration + 60)
+                r = run_load(a.load, args, timeout=warmup + duration + 60, cpus="1" if pin else None)
                 r["rep"] = rep
                 runs[name].append(r)
                 if "failed" in r:
@@ -299,8 +307,10 @@ def write_md(path, meta, cells, idle, servers):
              (meta["cpu"], meta["nproc"], meta["kernel"], meta["loadavg"]))
     L.append("- each cell: %d repetitions per server, %.1f s warm-up + %.1f s measured, servers in "
              "rotating, alternating order; figures are medians over the repetitions; load from "
-             "eddy-load on %s" % (meta["reps"], meta["warmup"], meta["duration"],
-                                  "io_uring (--uring)" if meta.get("client") == "uring" else "epoll"))
+             "eddy-load on %s; %s" % (meta["reps"], meta["warmup"], meta["duration"],
+                                      "io_uring (--uring)" if meta.get("client") == "uring" else "epoll",
+                                      "1-worker cells pinned (server CPU 0, eddy-load CPU 1)"
+                                      if meta.get("pinned") else "nothing pinned"))
     L.append("- msgs/s: replies completed per second by eddy-load (closed loop); srv µs/msg: the "
              "server's utime+stime over the measured window ÷ messages; srv/cli cores: CPU "
              "used by the server / by eddy-load over the window (1.00 = one core busy); other "
@@ -498,7 +508,8 @@ def check_client(a, tmpdir):
     eddy-load process against two at once with half the connections each."""
     spins = [0, 1000, 2000, 4000, 8000]
     cell = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup] + a.engine_args
-    p, port = start_server("epoll", a.build, 1, tmpdir)
+    pin_srv, pin_cli = ("0", "1") if a.pin else (None, None)
+    p, port = start_server("epoll", a.build, 1, tmpdir, pin_srv)
     out = {"spin": {}, "procs": {}, "engines": {}}
     try:
         # 0. the two engines of eddy-load, alternating
@@ -507,7 +518,7 @@ def check_client(a, tmpdir):
             for e in (("epoll", "uring") if rep % 2 == 0 else ("uring", "epoll")):
                 argv = ["-c", 64, "-s", 64, "-d", 1, "-D", a.duration, "-w", a.warmup, "-p", port,
                         "--pid", p.pid] + (["--uring"] if e == "uring" else [])
-                r = run_load(a.load, argv, timeout=60)
+                r = run_load(a.load, argv, timeout=60, cpus=pin_cli)
                 if "failed" in r:
                     continue
                 eng[e].append(r)
@@ -528,7 +539,7 @@ def check_client(a, tmpdir):
         for rep in range(a.reps):
             order = spins if rep % 2 == 0 else spins[::-1]
             for sp in order:
-                r = run_load(a.load, cell + ["-p", port, "--pid", p.pid, "--spin", sp], timeout=60)
+                r = run_load(a.load, cell + ["-p", port, "--pid", p.pid, "--spin", sp], timeout=60, cpus=pin_cli)
                 if "failed" in r:
                     log("bench: check: spin %d failed: %s" % (sp, r["failed"]))
                     continue
@@ -554,6 +565,8 @@ def check_client(a, tmpdir):
                 conns = 64 // n
                 argv = [a.load, "--json", "-q", "-c", str(conns), "-s", "64", "-d", "1", "-D", str(a.duration),
                         "-w", str(a.warmup), "-p", str(port), "--pid", str(p.pid)] + a.engine_args
+                if pin_cli:
+                    argv = ["taskset", "-c", pin_cli] + argv
                 ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(n)]
                 rs = []
                 for q in ps:
@@ -580,7 +593,9 @@ def check_client(a, tmpdir):
          "- command: `%s`" % a.command,
          "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
          "- server: the epoll floor, 1 worker; load: 64 connections, 64 B, depth 1; "
-         "%d repetitions, alternating; medians; tests 1 and 2 with eddy-load on %s" % (a.reps, a.client), "",
+         "%d repetitions, alternating; medians; tests 1 and 2 with eddy-load on %s; %s" % (
+             a.reps, a.client, "server pinned to CPU 0, eddy-load to CPU 1 (test 2: both clients on CPU 1)"
+             if a.pin else "nothing pinned"), "",
          "## 0. eddy-load's two engines: epoll (a read and a writev per message) and io_uring "
          "(`--uring`: multishot recv, one io_uring_enter per batch)", "",
          "| client engine | msgs/s | server cores | client cores | other cores | server µs/msg | client µs/msg | client ÷ server CPU per msg |",
@@ -631,6 +646,8 @@ def main():
     ap.add_argument("--servers", help="comma-separated subset of %s" % ",".join(SERVERS))
     ap.add_argument("--client", choices=["epoll", "uring"], default=DEFAULT_CLIENT,
                     help="eddy-load's engine (default %(default)s)")
+    ap.add_argument("--pin", action="store_true",
+                    help="1-worker, 1-thread cells: server on CPU 0, eddy-load on CPU 1")
     ap.add_argument("--cells", help="only these cells: CONNS,SIZE,DEPTH,WORKERS[;...], e.g. 64,64,1,1")
     ap.add_argument("--no-idle", action="store_true")
     ap.add_argument("--check-client", action="store_true",
@@ -733,6 +750,7 @@ def main():
         "duration": a.duration,
         "idle_reps": a.idle_reps,
         "client": a.client,
+        "pinned": a.pin,
         "servers": servers,
         "elapsed_s": round(time.monotonic() - t0, 1),
         "loadavg": loadavg,
