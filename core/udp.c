@@ -126,7 +126,11 @@ static void send_replies(eddy__loop *l, int fd, struct mmsghdr *out, int n)
 
 void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
 {
+    /* Out of memory: the datagrams wait in the socket.  Not requeued (that
+     * would spin while memory stays short); every datagram that arrives
+     * raises a new edge and so retries. */
     if (!l->udp && !(l->udp = udp_new())) {
+        eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "udp %s: out of memory",
                           s->listener->bound);
         return;
