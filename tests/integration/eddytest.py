@@ -166,76 +166,46 @@ def _environment():
     return env
 
 
-class Eddyd:
-    """One running eddyd.
+class Process:
+    """An eddyd child process with both pipes drained by threads for its
+    whole life (so a chatty eddyd never blocks on a full pipe, and tests can
+    look at what it logged); every wait is bounded.  Eddyd and opstest's
+    OpsEddyd differ only in how they build the command and when they call
+    the process ready."""
 
-    Eddyd(workers=2, prefix=None, max_connections=None, extra=(), nofile=None)
-
-    listen defaults to 127.0.0.1:0 (an ephemeral port); prefix None keeps
-    eddyd's default.  start() waits for the ready line and parses the port.
-    """
-
-    def __init__(self, workers=2, prefix=None, max_connections=None, listen="127.0.0.1:0",
-                 extra=(), nofile=None):
-        args = []
-        if listen is not None:
-            args += ["--listen", listen]
-        if workers is not None:
-            args += ["--workers", str(workers)]
-        if prefix is not None:
-            args += ["--prefix", prefix.decode() if isinstance(prefix, bytes) else prefix]
-        if max_connections is not None:
-            args += ["--max-connections", str(max_connections)]
-        args += list(extra)
-        self.args = args
-        self.nofile = nofile
+    def __init__(self):
         self.proc = None
-        self.port = None
-        self.address = None
-        self.ready_line = None
+        self.cmd = None
         self._lines = []
         self._lock = threading.Condition()
+        self._eof = False
         self._threads = []
         self._stdout = []
 
-    # -- lifecycle ----------------------------------------------------------
-
-    def start(self, timeout=STARTUP_TIMEOUT):
-        cmd = _command(self.args, self.nofile)
+    def _spawn(self, cmd, env, pass_fds=()):
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=_environment())
-        # Drain both pipes for the whole life of the process, so a chatty
-        # eddyd (rate-limited logs, sanitizer reports) never blocks on a full
-        # pipe, and so tests can look at what it logged.
-        t = threading.Thread(target=self._drain_stderr, daemon=True)
-        t.start()
-        self._threads.append(t)
-        t = threading.Thread(target=self._drain_stdout, daemon=True)
-        t.start()
-        self._threads.append(t)
+                                     stderr=subprocess.PIPE, env=env, pass_fds=tuple(pass_fds))
+        for f in (self._drain_stderr, self._drain_stdout):
+            t = threading.Thread(target=f, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _wait_ready(self, ready, timeout, what):
+        """Wait until ready(lines) is true; if stderr ends or the deadline
+        passes first, kill eddyd and raise EddydError naming what."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                for line in self._lines:
-                    m = READY_RE.search(line)
-                    if m:
-                        self.ready_line = line
-                        self.address = m.group(1)
-                        self.port = int(m.group(2))
-                        return self
-                if self._eof:
-                    break
+                if ready(self._lines):
+                    return self
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if self._eof or left <= 0:
                     break
                 self._lock.wait(min(left, 0.5))
-        # Not ready: report why.
         self.kill()
-        raise EddydError("eddyd did not become ready (%s); exit %s; stderr:\n%s"
-                         % (" ".join(cmd), self.proc.returncode, self.stderr()))
-
-    _eof = False
+        raise EddydError("eddyd did not %s (%s); exit %s; stderr:\n%s"
+                         % (what, " ".join(self.cmd), self.proc.returncode, self.stderr()))
 
     def _drain_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -251,27 +221,12 @@ class Eddyd:
         for raw in iter(self.proc.stdout.readline, b""):
             self._stdout.append(raw.decode(errors="replace"))
 
+    @property
+    def pid(self):
+        return self.proc.pid
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, send=True):
-        """Send sig (unless send is False: it was sent already) and wait for
-        exit; returns the exit status (negative: killed by a signal; None:
-        did not exit within timeout, then killed)."""
-        if self.proc.poll() is None:
-            if send:
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                self._join()
-                return None
-        self._join()
-        return self.proc.returncode
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -290,8 +245,6 @@ class Eddyd:
                     except OSError:
                         pass
 
-    # -- what it logged ------------------------------------------------------
-
     def stderr(self):
         with self._lock:
             return "\n".join(self._lines)
@@ -299,6 +252,10 @@ class Eddyd:
     def stderr_lines(self):
         with self._lock:
             return list(self._lines)
+
+    def nlines(self):
+        with self._lock:
+            return len(self._lines)
 
     def stdout(self):
         return "".join(self._stdout)
@@ -326,11 +283,71 @@ class Eddyd:
                     return None
                 self._lock.wait(min(left, 0.5))
 
-    # -- /proc ----------------------------------------------------------------
 
-    @property
-    def pid(self):
-        return self.proc.pid
+class Eddyd(Process):
+    """One running eddyd.
+
+    Eddyd(workers=2, prefix=None, max_connections=None, extra=(), nofile=None)
+
+    listen defaults to 127.0.0.1:0 (an ephemeral port); prefix None keeps
+    eddyd's default.  start() waits for the ready line and parses the port.
+    """
+
+    def __init__(self, workers=2, prefix=None, max_connections=None, listen="127.0.0.1:0",
+                 extra=(), nofile=None):
+        super().__init__()
+        args = []
+        if listen is not None:
+            args += ["--listen", listen]
+        if workers is not None:
+            args += ["--workers", str(workers)]
+        if prefix is not None:
+            args += ["--prefix", prefix.decode() if isinstance(prefix, bytes) else prefix]
+        if max_connections is not None:
+            args += ["--max-connections", str(max_connections)]
+        args += list(extra)
+        self.args = args
+        self.nofile = nofile
+        self.port = None
+        self.address = None
+        self.ready_line = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self, timeout=STARTUP_TIMEOUT):
+        self._spawn(_command(self.args, self.nofile), _environment())
+
+        def ready(lines):
+            for line in lines:
+                m = READY_RE.search(line)
+                if m:
+                    self.ready_line = line
+                    self.address = m.group(1)
+                    self.port = int(m.group(2))
+                    return True
+            return False
+        return self._wait_ready(ready, timeout, "become ready")
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, send=True):
+        """Send sig (unless send is False: it was sent already) and wait for
+        exit; returns the exit status (negative: killed by a signal; None:
+        did not exit within timeout, then killed)."""
+        if self.proc.poll() is None:
+            if send:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self._join()
+                return None
+        self._join()
+        return self.proc.returncode
+
+    # -- /proc ----------------------------------------------------------------
 
     def _status_field(self, name):
         with open("/proc/%d/status" % self.pid) as f:

@@ -20,9 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 
 import eddytest
@@ -52,104 +50,45 @@ def split_addr(addr):
     return host.strip("[]"), int(port)
 
 
-class OpsEddyd:
+class OpsEddyd(eddytest.Process):
     """One eddyd run as `eddyd -c CONF` (or under a wrapper command).
 
     start() waits until `listeners` ready lines appeared and parses them into
     self.listening: [(addr, handler)], in order."""
 
     def __init__(self, conf, listeners=1, env=None, pass_fds=(), wrap=None, args=()):
+        super().__init__()
         self.conf = conf
         self.nlisteners = listeners
         self.env = env
         self.pass_fds = tuple(pass_fds)
         self.wrap = list(wrap) if wrap else []
         self.args = list(args)
-        self.proc = None
         self.listening = []
-        self._lines = []
-        self._lock = threading.Condition()
-        self._eof = False
-        self._threads = []
-
-    @property
-    def pid(self):
-        return self.proc.pid
 
     def start(self, timeout=STARTUP_TIMEOUT):
         # The same EDDY_TEST_WRAP / EDDY_TEST_PRELOAD as eddytest (memcheck,
         # fault injection).
         cmd = (self.wrap + shlex.split(os.environ.get("EDDY_TEST_WRAP", ""))
                + [eddytest.EDDYD, "-c", self.conf] + self.args)
-        self.cmd = cmd
         env = eddytest._environment() or dict(os.environ)
         for k in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                   "JOURNAL_STREAM"):
             env.pop(k, None)
         if self.env:
             env.update(self.env)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, pass_fds=self.pass_fds)
-        for f in (self._drain_stderr, self._drain_stdout):
-            t = threading.Thread(target=f, daemon=True)
-            t.start()
-            self._threads.append(t)
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = [LISTEN_RE.search(x) for x in self._lines]
-                found = [m for m in found if m]
-                if len(found) >= self.nlisteners:
-                    self.listening = [(m.group(1), m.group(2)) for m in found]
-                    return self
-                if self._eof or time.monotonic() > deadline:
-                    break
-                self._lock.wait(0.5)
-        self.kill()
-        raise eddytest.EddydError("eddyd did not print %d ready lines (%s); exit %s; stderr:\n%s"
-                                  % (self.nlisteners, " ".join(cmd), self.proc.returncode,
-                                     self.stderr()))
+        self._spawn(cmd, env, self.pass_fds)
+
+        def ready(lines):
+            found = [m for m in map(LISTEN_RE.search, lines) if m]
+            if len(found) < self.nlisteners:
+                return False
+            self.listening = [(m.group(1), m.group(2)) for m in found]
+            return True
+        return self._wait_ready(ready, timeout, "print %d ready lines" % self.nlisteners)
 
     def port(self, i=0):
         return split_addr(self.listening[i][0])[1]
-
-    def _drain_stderr(self):
-        for raw in iter(self.proc.stderr.readline, b""):
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self._lock:
-                self._lines.append(line)
-                self._lock.notify_all()
-        with self._lock:
-            self._eof = True
-            self._lock.notify_all()
-
-    def _drain_stdout(self):
-        for _ in iter(self.proc.stdout.readline, b""):
-            pass
-
-    def stderr(self):
-        with self._lock:
-            return "\n".join(self._lines)
-
-    def nlines(self):
-        with self._lock:
-            return len(self._lines)
-
-    def wait_for_log(self, regex, start=0, timeout=IO_TIMEOUT):
-        rx = re.compile(regex)
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                for line in self._lines[start:]:
-                    if rx.search(line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self._eof:
-                    return None
-                self._lock.wait(min(left, 0.5))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -163,31 +102,6 @@ class OpsEddyd:
             return None
         self._join()
         return self.proc.returncode
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._join()
-
-    def _join(self):
-        for t in self._threads:
-            t.join(timeout=10)
-        if self.proc is not None and self.proc.poll() is not None:
-            for f in (self.proc.stdout, self.proc.stderr):
-                if f is not None and not f.closed:
-                    try:
-                        f.close()
-                    except OSError:
-                        pass
-
-    def sanitizer_report(self):
-        text = self.stderr()
-        m = eddytest.SANITIZER_RE.search(text)
-        if not m:
-            return None
-        start = text.rfind("\n", 0, m.start()) + 1
-        return text[start:start + 6000]
 
     def stats(self, timeout=IO_TIMEOUT):
         """`eddyd --stats -c CONF` parsed (needs a unix stats listener)."""
