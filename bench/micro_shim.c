@@ -56,13 +56,7 @@ bench_echo *bench_echo_new(const char *prefix)
     int sz = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    atomic_fetch_add(&f->server->open, 1); /* as accept does */
-    eddy__lsock *s = f->loop.lsocks[0];
-    s->listener = f->listener;
-    eddy__listener_hold(f->listener); /* as a worker's socket does */
-    s->loop = &f->loop;
-    eddy__conn_open(s, sv[0], NULL);
-    f->conn = s->fresh.head;
+    f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
     f->peer = sv[1];
     if (!f->conn) {
         bench_echo_free(f);
@@ -85,18 +79,7 @@ void bench_echo_free(bench_echo *f)
 {
     if (!f)
         return;
-    if (f->conn && f->conn->h.fd >= 0)
-        eddy__conn_destroy(f->conn);
-    for (eddy__handle *h = f->loop.ready; h; h = h->ready_next) {
-        eddy_conn *c = (eddy_conn *)h;
-        c->next = f->loop.dead;
-        f->loop.dead = c;
-    }
-    while (f->loop.dead) {
-        eddy_conn *c = f->loop.dead;
-        f->loop.dead = c->next;
-        eddy__conn_free(c);
-    }
+    eddy__loop_close_conns(&f->loop);
     eddy__loop_destroy(&f->loop);
     eddy_server_free(f->server);
     close(f->peer);

@@ -113,16 +113,14 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
         perror("eddy-fuzz-handler");
         exit(2);
     }
-    eddy__lsock *ls = loop.lsocks[0];
-    ls->listener = l;
-    eddy__listener_hold(l);
-    ls->loop = &loop;
-    atomic_fetch_add(&s->open, 1);
-    eddy__conn_open(ls, sv[0], NULL);
-    eddy_conn *c = ls->fresh.head ? ls->fresh.head : ls->active.head;
+    eddy_conn *c = eddy__loop_open_local(&loop, l, sv[0]);
+    if (!c) {
+        fprintf(stderr, "eddy-fuzz-handler: cannot open a connection: out of memory\n");
+        exit(2);
+    }
     size_t reset_at = mode == 2 ? rnd((unsigned)len + 1) : (size_t)-1;
     size_t at = 0;
-    while (c && c->h.fd >= 0 && at < len) {
+    while (c->h.fd >= 0 && at < len) {
         size_t n = mode == 0 ? len - at : 1 + rnd((unsigned)(len - at < 4096 ? len - at : 4096));
         if (at < reset_at && at + n >= reset_at) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -153,18 +151,7 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
         pump(c, sv[1], &out);
         close(sv[1]);
     }
-    if (c->h.fd >= 0)
-        eddy__conn_destroy(c);
-    for (eddy__handle *q = loop.ready; q; q = q->ready_next)
-        if (q->kind == EDDY__KIND_CONN && q->fd < 0) {
-            ((eddy_conn *)q)->next = loop.dead;
-            loop.dead = (eddy_conn *)q;
-        }
-    while (loop.dead) {
-        eddy_conn *d = loop.dead;
-        loop.dead = d->next;
-        eddy__conn_free(d);
-    }
+    eddy__loop_close_conns(&loop);
     eddy__loop_destroy(&loop);
     eddy_server_free(s);
     return out;

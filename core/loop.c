@@ -344,6 +344,36 @@ static void free_dead(eddy__loop *l)
     }
 }
 
+eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
+{
+    eddy__lsock *s = l->lsocks[0];
+    s->listener = listener;
+    eddy__listener_hold(listener); /* as a worker's socket does */
+    s->loop = l;
+    atomic_fetch_add(&l->server->open, 1); /* as accept does */
+    eddy__conn_open(s, fd, NULL);
+    return s->fresh.head ? s->fresh.head : s->active.head;
+}
+
+void eddy__loop_close_conns(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        while (l->lsocks[i]->fresh.head)
+            eddy__conn_destroy(l->lsocks[i]->fresh.head);
+        while (l->lsocks[i]->active.head)
+            eddy__conn_destroy(l->lsocks[i]->active.head);
+    }
+    for (eddy__handle *h = l->ready; h; h = h->ready_next)
+        if (h->kind == EDDY__KIND_CONN) { /* all closed by now */
+            eddy_conn *c = (eddy_conn *)h;
+            c->next = l->dead;
+            l->dead = c;
+        }
+    l->ready = NULL;
+    l->ready_tail = &l->ready;
+    free_dead(l);
+}
+
 static void close_listening(eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks; i++) {
@@ -454,14 +484,7 @@ void eddy__loop_run(eddy__loop *l)
         poll(&p, 1, -1);
         on_wake(l);
     }
-    for (unsigned i = 0; i < l->nlsocks; i++) {
-        while (l->lsocks[i]->fresh.head)
-            eddy__conn_destroy(l->lsocks[i]->fresh.head);
-        while (l->lsocks[i]->active.head)
-            eddy__conn_destroy(l->lsocks[i]->active.head);
-    }
-    run_ready(l); /* hands closed-while-queued connections to the dead list */
-    free_dead(l);
+    eddy__loop_close_conns(l);
     atomic_fetch_sub_explicit(&srv->running, 1, memory_order_release);
 }
 

@@ -102,4 +102,13 @@ void eddy__loop_queue(eddy__loop *l, eddy__handle *h);
 /* A connection closed: accepting may resume. */
 void eddy__loop_fd_freed(eddy__loop *l);
 
+/* For code that drives one connection by hand (unit tests, the benchmark
+ * harness, eddy-fuzz-handler): open fd as a connection on the loop's first
+ * socket serving listener, exactly as accepting it would; returns it, or
+ * NULL when it could not be opened (then fd is closed). */
+eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd);
+/* Close the loop's connections and free them, with those closed while on
+ * the ready list; the loop itself stays for eddy__loop_destroy. */
+void eddy__loop_close_conns(eddy__loop *l);
+
 #endif

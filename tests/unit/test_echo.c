@@ -38,31 +38,14 @@ static void setup(fixture *f, const char *const *kv)
     ck_assert_int_eq(eddy__loop_init(&f->loop, f->server, 0), 0);
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    atomic_fetch_add(&f->server->open, 1); /* as accept does */
-    eddy__lsock *s = f->loop.lsocks[0];
-    s->listener = f->listener;
-    eddy__listener_hold(f->listener); /* as a worker's socket does */
-    s->loop = &f->loop;
-    eddy__conn_open(s, sv[0], NULL);
-    f->conn = s->fresh.head;
+    f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
     ck_assert_ptr_nonnull(f->conn);
     f->peer = sv[1];
 }
 
 static void teardown(fixture *f)
 {
-    if (f->conn->h.fd >= 0)
-        eddy__conn_destroy(f->conn);
-    for (eddy__handle *h = f->loop.ready; h; h = h->ready_next) { /* closed while queued */
-        eddy_conn *c = (eddy_conn *)h;
-        c->next = f->loop.dead;
-        f->loop.dead = c;
-    }
-    while (f->loop.dead) {
-        eddy_conn *c = f->loop.dead;
-        f->loop.dead = c->next;
-        eddy__conn_free(c);
-    }
+    eddy__loop_close_conns(&f->loop);
     eddy__loop_destroy(&f->loop);
     eddy_server_free(f->server);
     close(f->peer);
