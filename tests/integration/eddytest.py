@@ -399,7 +399,11 @@ def connect(port, timeout=IO_TIMEOUT, rcvbuf=None, sndbuf=None):
     if sndbuf is not None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     s.settimeout(timeout)
-    s.connect((HOST, port))
+    try:
+        s.connect((HOST, port))
+    except OSError:
+        s.close()
+        raise
     return s
 
 
