@@ -18,7 +18,7 @@
 # their ratio.  --floor: the same runs against peer-epoll (the floor of
 # bench/README.md: it reads each connection until EAGAIN, with no per-wake
 # cap), interleaved with eddy's, as a control: what a loop without eddy's
-# 256 KiB cap does under the same load on the same machine.  Exit status 1 if any run saw an error (eddy-load checks every
+# 64 KiB cap does under the same load on the same machine.  Exit status 1 if any run saw an error (eddy-load checks every
 # reply byte) or did not finish.
 #
 # Loopback only.  Every step is bounded (timeout(1), bounded waits); what
