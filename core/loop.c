@@ -367,7 +367,7 @@ void eddy__loop_close_conns(eddy__loop *l)
             eddy__conn_destroy(l->lsocks[i]->active.head);
     }
     for (eddy__handle *h = l->ready; h; h = h->ready_next)
-        if (h->kind == EDDY__KIND_CONN) { /* all closed by now */
+        if (h->kind == EDDY__KIND_CONN && h->fd < 0) { /* closed while queued */
             eddy_conn *c = (eddy_conn *)h;
             c->next = l->dead;
             l->dead = c;
