@@ -33,6 +33,7 @@ int eddy__bufpool_init(eddy__bufpool *p, size_t base, unsigned max_free)
 {
     p->base = (uint32_t)round_pow2(base);
     p->nfree = 0;
+    p->low = 0;
     p->max_free = max_free;
     p->free = calloc(max_free ? max_free : 1, sizeof(*p->free));
     return p->free ? 0 : -ENOMEM;
@@ -48,9 +49,12 @@ void eddy__bufpool_destroy(eddy__bufpool *p)
 
 eddy__buf *eddy__bufpool_get(eddy__bufpool *p)
 {
-    if (p->nfree)
-        return p->free[--p->nfree];
-    return buf_alloc(p->base);
+    if (!p->nfree)
+        return buf_alloc(p->base);
+    eddy__buf *b = p->free[--p->nfree];
+    if (p->nfree < p->low)
+        p->low = p->nfree;
+    return b;
 }
 
 void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b)
@@ -64,6 +68,17 @@ void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b)
     } else {
         free(b);
     }
+}
+
+unsigned eddy__bufpool_trim(eddy__bufpool *p)
+{
+    unsigned idle = p->low;
+    for (unsigned i = 0; i < idle; i++)
+        free(p->free[i]);
+    memmove(p->free, p->free + idle, (p->nfree - idle) * sizeof(*p->free));
+    p->nfree -= idle;
+    p->low = p->nfree;
+    return p->nfree;
 }
 
 /* Reallocate to new_cap (a power of two), unwrapping the content so that

@@ -24,8 +24,9 @@ typedef struct eddy__buf {
 #define EDDY__BUF_MAX ((size_t)1 << 30)
 
 typedef struct eddy__bufpool {
-    eddy__buf **free;
+    eddy__buf **free; /* a stack: the top is reused first, the bottom ages */
     unsigned nfree, max_free;
+    unsigned low;  /* the fewest free buffers since the last trim */
     uint32_t base; /* capacity of pooled buffers */
 } eddy__bufpool;
 
@@ -36,6 +37,10 @@ eddy__buf *eddy__bufpool_get(eddy__bufpool *p);
 /* Give a buffer back: kept for reuse when it has the base capacity and the
  * pool has room, freed otherwise. */
 void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b);
+/* Free the buffers that no get() has needed since the previous trim (the
+ * bottom `low` of the stack), so that a burst's buffers do not stay for
+ * the life of the worker.  Returns how many remain pooled. */
+unsigned eddy__bufpool_trim(eddy__bufpool *p);
 
 /* A new empty buffer of at least cap bytes, outside any pool. */
 eddy__buf *eddy__buf_new(size_t cap);

@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 int eddyd_pidfile_write(const char *path)
 {
@@ -97,6 +100,20 @@ int eddyd_notify(const char *msg)
     int rc = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, sl) < 0 ? -errno : 0;
     close(fd);
     return rc;
+}
+
+void eddyd_malloc_init(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
+void eddyd_release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen)

@@ -21,6 +21,8 @@
 #include "daemon.h"
 #include "eddy/eddy.h"
 
+enum { MEMORY_RELEASE_S = 10 }; /* seconds between eddyd_release_memory() */
+
 /* One line naming each listener, its handler and the workers. */
 static void say_ready(const eddy_server *s)
 {
@@ -157,6 +159,7 @@ static int start(eddy_server *s, eddy_config *c, char *why, size_t whylen)
 
 int main(int argc, char **argv)
 {
+    eddyd_malloc_init();
     eddyd_options o;
     switch (eddyd_cli_parse(argc, argv, &o, stdout, stderr)) {
     case EDDYD_CLI_EXIT:
@@ -205,10 +208,13 @@ int main(int argc, char **argv)
     say_ready(s);
     eddyd_notify("READY=1\nSTATUS=serving");
 
-    int sig = 0;
+    int sig;
     for (;;) {
-        sigwait(&signals, &sig);
-        if (sig == SIGHUP)
+        struct timespec release = {.tv_sec = MEMORY_RELEASE_S};
+        sig = sigtimedwait(&signals, NULL, &release);
+        if (sig < 0)
+            eddyd_release_memory(); /* a quiet while, or EINTR: either is fine */
+        else if (sig == SIGHUP)
             reload(s, argc, argv);
         else if (sig == SIGUSR1)
             eddy_log_reopen();

@@ -36,6 +36,7 @@ enum {
     READ_BUDGET = 64 * 1024,
     BUF_BASE = 64 * 1024,      /* size of pooled I/O buffers */
     BUF_POOL_MAX = 64,         /* pooled buffers kept per worker */
+    POOL_TRIM_MS = 10 * 1000,  /* pooled buffers unused this long are freed */
     ACCEPT_RETRY_MS = 100,     /* out of fds: try accepting again this often */
 };
 
@@ -46,16 +47,34 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Close what timed out, run the handler timers that are due; the ms until
- * the next one, or -1. */
+/* The sooner of two delays in ms, where -1 means never. */
+static long sooner(long a, long b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+/* Every POOL_TRIM_MS, free the pooled buffers that no connection took in
+ * that time: a burst's buffers go back to malloc instead of staying for
+ * the worker's life.  The ms until the next trim, or -1 while the pool is
+ * empty (an idle worker then sleeps until its next event). */
+static long trim_pool(eddy__loop *l)
+{
+    long left = (long)(int32_t)(l->pool_trim_at - l->now);
+    if (left <= 0) {
+        eddy__bufpool_trim(&l->pool);
+        l->pool_trim_at = l->now + POOL_TRIM_MS;
+        left = POOL_TRIM_MS;
+    }
+    return l->pool.nfree ? left : -1;
+}
+
+/* Close what timed out, run the handler timers that are due, trim the
+ * buffer pool; the ms until the next of these, or -1. */
 static long expire(eddy__loop *l)
 {
-    long next = eddy__timers_run(l);
-    for (unsigned i = 0; i < l->nlsocks; i++) {
-        long t = eddy__conn_expire(l->lsocks[i], l->now);
-        if (t >= 0 && (next < 0 || t < next))
-            next = t;
-    }
+    long next = sooner(eddy__timers_run(l), trim_pool(l));
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        next = sooner(next, eddy__conn_expire(l->lsocks[i], l->now));
     return next;
 }
 

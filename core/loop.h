@@ -60,6 +60,7 @@ struct eddy__loop {
     eddy__lsock **lsocks;     /* each allocated alone: connections point at them */
     unsigned nlsocks, npaused;
     eddy__bufpool pool;
+    uint32_t pool_trim_at;   /* l->now of the next eddy__bufpool_trim */
     size_t read_budget;      /* bytes read per connection per wake */
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
     int draining;            /* stopping: no accepts, connections close once answered */

@@ -118,6 +118,16 @@ def main():
 # eddyd process
 # ---------------------------------------------------------------------------
 
+def foreign_allocator():
+    """True when eddyd's malloc is not the C library's: a sanitizer build
+    (its runtime linked in) or a valgrind wrapper."""
+    if "valgrind" in os.environ.get("EDDY_TEST_WRAP", ""):
+        return True
+    with open(EDDYD, "rb") as f:
+        image = f.read()
+    return b"__asan_init" in image or b"__tsan_init" in image
+
+
 class EddydError(Exception):
     pass
 

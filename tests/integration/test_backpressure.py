@@ -155,6 +155,47 @@ class Backpressure(EddyTestCase):
         sb.close()
         self.stop_eddyd(d)
 
+    def test_memory_goes_back_after_a_burst(self):
+        # 8 clients fill eddyd's output buffers at once (to the 1 MiB
+        # high-water mark each, once the kernel's socket buffers are full),
+        # then read everything back and leave.  Within 60 s eddyd's RSS is
+        # back within a quarter of that burst of its idle figure: the worker
+        # frees the pooled buffers no connection took for 10 s and eddyd
+        # hands freed pages back to the kernel every 10 s.  Without that,
+        # glibc keeps each arena at its high-water mark for good.  RSS under
+        # a sanitizer's or valgrind's allocator says nothing about ours.
+        if eddytest.foreign_allocator():
+            self.skipTest("eddyd runs on a sanitizer's or valgrind's allocator")
+        d = self.start_eddyd(workers=2)
+        eddytest.echo_once(d.port)
+        time.sleep(0.5)
+        base_rss = d.rss_kib()
+        clients = [eddytest.connect(d.port, rcvbuf=4096) for _ in range(8)]
+        sent = [eddytest.fill_until_stalled(s, i) for i, s in enumerate(clients)]
+        peak = d.rss_kib()
+        eddytest.log("8 clients sent %.1f MiB without reading; RSS %d KiB -> %d KiB"
+                     % (sum(sent) / MIB, base_rss, peak))
+        self.assertGreater(peak - base_rss, 4 * 1024, "the burst did not fill eddyd's buffers")
+        for i, s in enumerate(clients):
+            s.shutdown(socket.SHUT_WR)
+            data, how = eddytest.read_until_eof(s)
+            self.assertEqual(how, "eof")
+            checker = eddytest.EchoChecker(stream=i, name="client %d" % i)
+            checker.feed(data)
+            checker.check_final(sent[i])
+            s.close()
+        limit = base_rss + (peak - base_rss) // 4
+        deadline = time.monotonic() + 60
+        rss = d.rss_kib()
+        while rss > limit and time.monotonic() < deadline:
+            time.sleep(1)
+            rss = d.rss_kib()
+        eddytest.log("RSS %d KiB after the clients left (limit %d KiB)" % (rss, limit))
+        self.assertLessEqual(rss, limit, "RSS still %d KiB 60 s after a burst that took it from "
+                             "%d to %d KiB" % (rss, base_rss, peak))
+        eddytest.echo_once(d.port)
+        self.stop_eddyd(d)
+
     def test_fast_client_does_not_starve_others(self):
         # One worker; client A sends and reads as fast as it can (two
         # threads), client B does round trips meanwhile: each of B's round

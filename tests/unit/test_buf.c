@@ -165,6 +165,33 @@ START_TEST(pool_recycles)
 }
 END_TEST
 
+START_TEST(pool_trim_frees_what_went_unused)
+{
+    eddy__bufpool p;
+    ck_assert_int_eq(eddy__bufpool_init(&p, 64, 8), 0);
+    eddy__buf *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = eddy__bufpool_get(&p);
+    for (int i = 0; i < 4; i++)
+        eddy__bufpool_put(&p, b[i]);
+    /* The burst's 4 buffers were all taken during this first interval. */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 4);
+    /* Next interval: only one connection at a time needs a buffer. */
+    for (int i = 0; i < 10; i++)
+        eddy__bufpool_put(&p, eddy__bufpool_get(&p));
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1); /* the 3 unused ones go */
+    ck_assert(p.free[0] == b[3]);                 /* the one in use stays */
+    /* An idle interval: everything goes, and a get still works after. */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 0);
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 0);
+    eddy__buf *again = eddy__bufpool_get(&p);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_uint_eq(again->cap, 64);
+    eddy__bufpool_put(&p, again);
+    eddy__bufpool_destroy(&p);
+}
+END_TEST
+
 Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -177,6 +204,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, growth_keeps_wrapped_order);
     tcase_add_test(tc, reserve_refuses_past_limit);
     tcase_add_test(tc, pool_recycles);
+    tcase_add_test(tc, pool_trim_frees_what_went_unused);
     suite_add_tcase(s, tc);
     return s;
 }
