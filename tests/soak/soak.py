@@ -22,8 +22,9 @@ client threads run:
   reset     send 64 KiB, read a little, close with SO_LINGER 0 (RST)
   pool      requests to the slow handler on the pool (4 connections)
 
-It samples eddyd's RSS (VmRSS), open fds and CPU time (utime+stime) every
-10 s (every 1 s when DURATION < 120) into OUT/soak.csv, then stops the
+It samples eddyd's RSS (VmRSS, and its anonymous and file-backed parts),
+open fds and CPU time (utime+stime) every 10 s (every 1 s when
+DURATION < 120) into OUT/soak.csv, then stops the
 load, waits for the fd count to return to its baseline, stops eddyd
 (SIGTERM, exit 0 expected), checks that its log has no "error" line, fits
 a line to RSS after warm-up (the first fifth of the run, at least 30 s
@@ -92,11 +93,19 @@ class Proc:
         self.pid = pid
 
     def rss_kib(self):
+        return self.rss_parts()[0]
+
+    def rss_parts(self):
+        """(VmRSS, RssAnon, RssFile) in kB: RSS and its anonymous part
+        (heap, stacks) and file-backed part (code and data pages of eddyd,
+        libeddy, the plugins and libc, paged in as paths first run)."""
+        got = {}
         with open("/proc/%d/status" % self.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+                key = line.split(":", 1)[0]
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    got[key] = int(line.split()[1])
+        return got.get("VmRSS", 0), got.get("RssAnon", 0), got.get("RssFile", 0)
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.pid))
@@ -408,6 +417,15 @@ def w_pool(port, stop, st, seed):
 # analysis
 # ---------------------------------------------------------------------------
 
+def drift_pct_per_hour(pts):
+    """The slope of a line fitted to (seconds, kB) points, in % of their
+    mean per hour; None for fewer than 3 points."""
+    if len(pts) < 3:
+        return None
+    slope, _ = linfit([x for x, _ in pts], [y for _, y in pts])
+    return slope * 3600.0 / (sum(y for _, y in pts) / len(pts)) * 100.0
+
+
 def linfit(xs, ys):
     n = len(xs)
     mx = sum(xs) / n
@@ -432,7 +450,9 @@ set key top left
 set multiplot layout 3,1 title 'eddyd soak, %d s of mixed traffic'
 set xlabel 'seconds'
 set ylabel 'RSS (MiB)'
-plot '%s' using 1:($2/1024) skip 1 with linespoints title 'VmRSS'
+plot '%s' using 1:($2/1024) skip 1 with linespoints title 'VmRSS', \\
+     '' using 1:($7/1024) skip 1 with lines title 'RssAnon', \\
+     '' using 1:($8/1024) skip 1 with lines title 'RssFile'
 set ylabel 'open fds'
 plot '%s' using 1:3 skip 1 with linespoints title 'fds'
 set ylabel 'CPU (%% of one core)'
@@ -514,7 +534,7 @@ def main():
                duration, interval))
         time.sleep(0.5)
         base_fds = p.fds()
-        base_rss = p.rss_kib()
+        base_rss, base_anon, base_file = p.rss_parts()
         st = Stats()
         plan = [(w_echo, p_echo, 8), (w_udp, p_udp, 2), (w_churn, p_echo, 2),
                 (w_slow, p_echo, 2), (w_reset, p_echo, 2)]
@@ -534,12 +554,14 @@ def main():
 
         csv_path = os.path.join(a.out, "soak.csv")
         rows = []
+        parts = [(0.0, base_anon, base_file)]  # (seconds, RssAnon, RssFile)
         t0 = time.monotonic()
         cpu0 = p.cpu()
         last_t, last_cpu, last_ops = 0.0, cpu0, 0
         with open(csv_path, "w") as csv:
-            csv.write("seconds,rss_kib,fds,cpu_seconds,cpu_percent,ops_per_second\n")
-            csv.write("0,%d,%d,%.2f,0,0\n" % (base_rss, base_fds, 0.0))
+            csv.write("seconds,rss_kib,fds,cpu_seconds,cpu_percent,ops_per_second,"
+                      "rss_anon_kib,rss_file_kib\n")
+            csv.write("0,%d,%d,%.2f,0,0,%d,%d\n" % (base_rss, base_fds, 0.0, base_anon, base_file))
             rows.append((0.0, base_rss, base_fds, 0.0))
             k = 1
             while True:
@@ -553,12 +575,14 @@ def main():
                 now = time.monotonic() - t0
                 cpu = p.cpu() - cpu0
                 ops = st.total()
-                rss, fds = p.rss_kib(), p.fds()
+                (rss, anon, file_), fds = p.rss_parts(), p.fds()
                 pct = 100.0 * (cpu - (last_cpu - cpu0)) / max(now - last_t, 1e-9)
                 rate = (ops - last_ops) / max(now - last_t, 1e-9)
-                csv.write("%.1f,%d,%d,%.2f,%.1f,%.0f\n" % (now, rss, fds, cpu, pct, rate))
+                csv.write("%.1f,%d,%d,%.2f,%.1f,%.0f,%d,%d\n"
+                          % (now, rss, fds, cpu, pct, rate, anon, file_))
                 csv.flush()
                 rows.append((now, rss, fds, cpu))
+                parts.append((now, anon, file_))
                 last_t, last_cpu, last_ops = now, cpu + cpu0, ops
                 k += 1
                 if k % max(1, int(60 / interval)) == 0:
@@ -603,20 +627,18 @@ def main():
         # RSS drift after warm-up.
         warm = min(max(duration / 5.0, min(30.0, duration / 2.0)), 600.0)
         pts = [(t, r) for t, r, _, _ in rows if t >= warm]
-        drift = None
-        if len(pts) >= 3:
-            slope, icpt = linfit([x for x, _ in pts], [y for _, y in pts])
-            mean = sum(y for _, y in pts) / len(pts)
-            drift = slope * 3600.0 / mean * 100.0
+        drift = drift_pct_per_hour(pts)
         # Also: the growth in kB after warm-up, and the slope over the last
         # half alone (a plateau after a few page-sized steps is retention,
         # e.g. a buffer pool's new high-water mark; a leak keeps climbing).
         growth = (pts[-1][1] - pts[0][1]) if pts else None
-        half = [(t, r) for t, r, _, _ in rows if t >= duration / 2.0]
-        drift_half = None
-        if len(half) >= 3:
-            sl, _ = linfit([x for x, _ in half], [y for _, y in half])
-            drift_half = sl * 3600.0 / (sum(y for _, y in half) / len(half)) * 100.0
+        drift_half = drift_pct_per_hour([(t, r) for t, r, _, _ in rows if t >= duration / 2.0])
+        # RSS in two parts, reported (the judged figure is RSS): the heap
+        # and stacks, and file pages, which grow once as code paths first
+        # run and which the kernel can drop at will.
+        anon_pts = [(t, a) for t, a, _ in parts if t >= warm]
+        anon_drift = drift_pct_per_hour(anon_pts)
+        file_after = [f for t, _, f in parts if t >= warm]
         judged = duration >= 600
         if drift is not None and judged and drift > 1.0:
             failures.append("RSS drift %.2f%%/h after warm-up (limit 1%%/h)" % drift)
@@ -632,6 +654,11 @@ def main():
             "drift_judged": judged,
             "rss_growth_kib_after_warmup": growth,
             "rss_drift_pct_per_hour_last_half": None if drift_half is None else round(drift_half, 3),
+            "rss_anon_kib_after_warmup": anon_pts[0][1] if anon_pts else None,
+            "rss_anon_kib_end": parts[-1][1],
+            "rss_anon_drift_pct_per_hour": None if anon_drift is None else round(anon_drift, 3),
+            "rss_file_kib_after_warmup": file_after[0] if file_after else None,
+            "rss_file_kib_end": parts[-1][2],
             "fds_baseline": base_fds, "fds_max": max(f for _, _, f, _ in rows),
             "fds_after": fds_after, "cpu_seconds": round(cpu_total, 2),
             "cpu_percent_avg": round(100.0 * cpu_total / max(duration, 1e-9), 1),
@@ -651,6 +678,11 @@ def main():
                "" if judged else " (reported, not judged: run < 600 s)"))
         log("RSS after warm-up: %s kB growth; drift over the last half alone %s%% per hour"
             % (growth, "n/a" if drift_half is None else "%.2f" % drift_half))
+        log("of which anonymous (heap, stacks): %s kB after warm-up, %d kB at the end, drift %s%% "
+            "per hour; file pages (code paged in): %s kB after warm-up, %d kB at the end"
+            % (summary["rss_anon_kib_after_warmup"], parts[-1][1],
+               "n/a" if anon_drift is None else "%.2f" % anon_drift,
+               summary["rss_file_kib_after_warmup"], parts[-1][2]))
         log("fds: baseline %d, max %d, after the load %d; CPU %.1f s (%.1f%% of one core)"
             % (base_fds, summary["fds_max"], fds_after, cpu_total, summary["cpu_percent_avg"]))
         log("wrote %s%s, %s" % (csv_path, ", " + png if plotted else "",
