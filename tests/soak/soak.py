@@ -92,9 +92,6 @@ class Proc:
     def __init__(self, pid):
         self.pid = pid
 
-    def rss_kib(self):
-        return self.rss_parts()[0]
-
     def rss_parts(self):
         """(VmRSS, RssAnon, RssFile) in kB: RSS and its anonymous part
         (heap, stacks) and file-backed part (code and data pages of eddyd,
@@ -553,8 +550,7 @@ def main():
                 threads.append(t)
 
         csv_path = os.path.join(a.out, "soak.csv")
-        rows = []
-        parts = [(0.0, base_anon, base_file)]  # (seconds, RssAnon, RssFile)
+        rows = []  # (seconds, RSS, fds, CPU seconds, RssAnon, RssFile)
         t0 = time.monotonic()
         cpu0 = p.cpu()
         last_t, last_cpu, last_ops = 0.0, cpu0, 0
@@ -562,7 +558,7 @@ def main():
             csv.write("seconds,rss_kib,fds,cpu_seconds,cpu_percent,ops_per_second,"
                       "rss_anon_kib,rss_file_kib\n")
             csv.write("0,%d,%d,%.2f,0,0,%d,%d\n" % (base_rss, base_fds, 0.0, base_anon, base_file))
-            rows.append((0.0, base_rss, base_fds, 0.0))
+            rows.append((0.0, base_rss, base_fds, 0.0, base_anon, base_file))
             k = 1
             while True:
                 target = t0 + k * interval
@@ -581,8 +577,7 @@ def main():
                 csv.write("%.1f,%d,%d,%.2f,%.1f,%.0f,%d,%d\n"
                           % (now, rss, fds, cpu, pct, rate, anon, file_))
                 csv.flush()
-                rows.append((now, rss, fds, cpu))
-                parts.append((now, anon, file_))
+                rows.append((now, rss, fds, cpu, anon, file_))
                 last_t, last_cpu, last_ops = now, cpu + cpu0, ops
                 k += 1
                 if k % max(1, int(60 / interval)) == 0:
@@ -601,7 +596,7 @@ def main():
         while proc.poll() is None and fds_after > base_fds and time.monotonic() < deadline:
             time.sleep(0.2)
             fds_after = p.fds()
-        rss_end = p.rss_kib() if proc.poll() is None else 0
+        rss_end, anon_end, file_end = p.rss_parts() if proc.poll() is None else (0, 0, 0)
         cpu_total = (p.cpu() - cpu0) if proc.poll() is None else 0
         if fds_after != base_fds:
             failures.append("fds after the load: %d, baseline %d" % (fds_after, base_fds))
@@ -626,26 +621,26 @@ def main():
 
         # RSS drift after warm-up.
         warm = min(max(duration / 5.0, min(30.0, duration / 2.0)), 600.0)
-        pts = [(t, r) for t, r, _, _ in rows if t >= warm]
+        pts = [(t, r) for t, r, *_ in rows if t >= warm]
         drift = drift_pct_per_hour(pts)
         # Also: the growth in kB after warm-up, and the slope over the last
         # half alone (a plateau after a few page-sized steps is retention,
         # e.g. a buffer pool's new high-water mark; a leak keeps climbing).
         growth = (pts[-1][1] - pts[0][1]) if pts else None
-        drift_half = drift_pct_per_hour([(t, r) for t, r, _, _ in rows if t >= duration / 2.0])
+        drift_half = drift_pct_per_hour([(t, r) for t, r, *_ in rows if t >= duration / 2.0])
         # RSS in two parts, reported (the judged figure is RSS): the heap
         # and stacks, and file pages, which grow once as code paths first
         # run and which the kernel can drop at will.
-        anon_pts = [(t, a) for t, a, _ in parts if t >= warm]
+        anon_pts = [(row[0], row[4]) for row in rows if row[0] >= warm]
         anon_drift = drift_pct_per_hour(anon_pts)
-        file_after = [f for t, _, f in parts if t >= warm]
+        file_after = [row[5] for row in rows if row[0] >= warm]
         judged = duration >= 600
         if drift is not None and judged and drift > 1.0:
             failures.append("RSS drift %.2f%%/h after warm-up (limit 1%%/h)" % drift)
 
         png = os.path.join(a.out, "soak.png")
         plotted = plot(csv_path, png, int(duration))
-        rss_vals = [r for _, r, _, _ in rows]
+        rss_vals = [r for _, r, *_ in rows]
         summary = {
             "duration_s": duration, "interval_s": interval, "warmup_s": warm,
             "rss_kib_start": base_rss, "rss_kib_after_warmup": pts[0][1] if pts else None,
@@ -655,11 +650,11 @@ def main():
             "rss_growth_kib_after_warmup": growth,
             "rss_drift_pct_per_hour_last_half": None if drift_half is None else round(drift_half, 3),
             "rss_anon_kib_after_warmup": anon_pts[0][1] if anon_pts else None,
-            "rss_anon_kib_end": parts[-1][1],
+            "rss_anon_kib_end": anon_end,
             "rss_anon_drift_pct_per_hour": None if anon_drift is None else round(anon_drift, 3),
             "rss_file_kib_after_warmup": file_after[0] if file_after else None,
-            "rss_file_kib_end": parts[-1][2],
-            "fds_baseline": base_fds, "fds_max": max(f for _, _, f, _ in rows),
+            "rss_file_kib_end": file_end,
+            "fds_baseline": base_fds, "fds_max": max(f for _, _, f, *_ in rows),
             "fds_after": fds_after, "cpu_seconds": round(cpu_total, 2),
             "cpu_percent_avg": round(100.0 * cpu_total / max(duration, 1e-9), 1),
             "ops": dict(st.ops), "udp_lost": st.udp_lost, "error_lines": len(errlines),
@@ -680,9 +675,9 @@ def main():
             % (growth, "n/a" if drift_half is None else "%.2f" % drift_half))
         log("of which anonymous (heap, stacks): %s kB after warm-up, %d kB at the end, drift %s%% "
             "per hour; file pages (code paged in): %s kB after warm-up, %d kB at the end"
-            % (summary["rss_anon_kib_after_warmup"], parts[-1][1],
+            % (summary["rss_anon_kib_after_warmup"], anon_end,
                "n/a" if anon_drift is None else "%.2f" % anon_drift,
-               summary["rss_file_kib_after_warmup"], parts[-1][2]))
+               summary["rss_file_kib_after_warmup"], file_end))
         log("fds: baseline %d, max %d, after the load %d; CPU %.1f s (%.1f%% of one core)"
             % (base_fds, summary["fds_max"], fds_after, cpu_total, summary["cpu_percent_avg"]))
         log("wrote %s%s, %s" % (csv_path, ", " + png if plotted else "",
