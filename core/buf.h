@@ -39,11 +39,16 @@ eddy__buf *eddy__bufpool_get(eddy__bufpool *p);
 void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b);
 /* Free the buffers that no get() has needed since the previous trim (the
  * bottom `low` of the stack), so that a burst's buffers do not stay for
- * the life of the worker.  Returns how many remain pooled. */
+ * the life of the worker; but keep one, the last used: a worker that
+ * needs a buffer now and then would otherwise map and unmap one every
+ * trim.  Returns how many remain pooled. */
 unsigned eddy__bufpool_trim(eddy__bufpool *p);
 
 /* A new empty buffer of at least cap bytes, outside any pool. */
 eddy__buf *eddy__buf_new(size_t cap);
+/* Free a buffer from buf_new, or one taken from a pool and not given back
+ * (NULL is fine). */
+void eddy__buf_free(eddy__buf *b);
 
 /* Append n bytes, growing the buffer (by doubling) so that it never holds
  * more than limit bytes.  Returns 0, -ENOBUFS over limit, -ENOMEM. */

@@ -285,7 +285,7 @@ void eddy__conn_job_done(eddy__job *j)
     } else {
         c->h.flags |= EDDY__CONN_FAILED;
     }
-    free(j->out);
+    eddy__buf_free(j->out);
     free(j);
     if (settle(c) == 0)
         eddy__loop_queue(c->lsock->loop, &c->h); /* read what came meanwhile */

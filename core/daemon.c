@@ -109,13 +109,6 @@ void eddyd_malloc_init(void)
 #endif
 }
 
-void eddyd_release_memory(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-}
-
 int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen)
 {
     const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");

@@ -21,8 +21,6 @@
 #include "daemon.h"
 #include "eddy/eddy.h"
 
-enum { MEMORY_RELEASE_S = 10 }; /* seconds between eddyd_release_memory() */
-
 /* One line naming each listener, its handler and the workers. */
 static void say_ready(const eddy_server *s)
 {
@@ -208,13 +206,10 @@ int main(int argc, char **argv)
     say_ready(s);
     eddyd_notify("READY=1\nSTATUS=serving");
 
-    int sig;
+    int sig = 0;
     for (;;) {
-        struct timespec release = {.tv_sec = MEMORY_RELEASE_S};
-        sig = sigtimedwait(&signals, NULL, &release);
-        if (sig < 0)
-            eddyd_release_memory(); /* a quiet while, or EINTR: either is fine */
-        else if (sig == SIGHUP)
+        sigwait(&signals, &sig);
+        if (sig == SIGHUP)
             reload(s, argc, argv);
         else if (sig == SIGUSR1)
             eddy_log_reopen();

@@ -54,9 +54,10 @@ static long sooner(long a, long b)
 }
 
 /* Every POOL_TRIM_MS, free the pooled buffers that no connection took in
- * that time: a burst's buffers go back to malloc instead of staying for
- * the worker's life.  The ms until the next trim, or -1 while the pool is
- * empty (an idle worker then sleeps until its next event). */
+ * that time: a burst's buffers go back to the kernel instead of staying
+ * for the worker's life.  The ms until the next trim, or -1 while the pool
+ * holds no more than the one buffer a trim keeps (an idle worker then
+ * sleeps until its next event). */
 static long trim_pool(eddy__loop *l)
 {
     long left = (long)(int32_t)(l->pool_trim_at - l->now);
@@ -65,7 +66,7 @@ static long trim_pool(eddy__loop *l)
         l->pool_trim_at = l->now + POOL_TRIM_MS;
         left = POOL_TRIM_MS;
     }
-    return l->pool.nfree ? left : -1;
+    return l->pool.nfree > 1 ? left : -1;
 }
 
 /* Close what timed out, run the handler timers that are due, trim the

@@ -16,7 +16,8 @@
  *                    EMFILE, ENFILE, ENOBUFS, EINTR (in turn) without
  *                    accepting; the connection stays in the backlog.
  *   EDDY_FI_MALLOC   malloc, calloc, realloc, posix_memalign, aligned_alloc:
- *                    return NULL/ENOMEM.  Only on threads that have called
+ *                    return NULL/ENOMEM; anonymous mmap (eddy's large I/O
+ *                    buffers): MAP_FAILED/ENOMEM.  Only on threads that have called
  *                    epoll_wait (eddyd's worker loops), and only once the
  *                    process has called accept4 once (startup is over:
  *                    config, plugins, listeners and threads are set up).
@@ -68,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -120,6 +122,7 @@ DECLARE_REAL(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset
 DECLARE_REAL(int, accept, int, struct sockaddr *, socklen_t *);
 DECLARE_REAL(int, accept4, int, struct sockaddr *, socklen_t *, int);
 DECLARE_REAL(int, close, int);
+DECLARE_REAL(void *, mmap, void *, size_t, int, int, int, off_t);
 
 static void *resolve(const char *name)
 {
@@ -160,7 +163,7 @@ __attribute__((constructor)) static void fi_init(void)
     (void)LOAD(recv), (void)LOAD(send), (void)LOAD(recvfrom), (void)LOAD(sendto);
     (void)LOAD(recvmsg), (void)LOAD(sendmsg), (void)LOAD(recvmmsg), (void)LOAD(sendmmsg);
     (void)LOAD(epoll_wait), (void)LOAD(epoll_pwait), (void)LOAD(accept), (void)LOAD(accept4);
-    (void)LOAD(close);
+    (void)LOAD(close), (void)LOAD(mmap);
     rate_eintr = env_rate("EDDY_FI_EINTR");
     rate_accept = env_rate("EDDY_FI_ACCEPT");
     rate_malloc = env_rate("EDDY_FI_MALLOC");
@@ -451,6 +454,15 @@ FI_API void *realloc(void *p, size_t n)
     if (n != 0 && enomem_now())
         return NULL;
     return __libc_realloc(p, n);
+}
+
+/* Only eddy's own calls get here: glibc's malloc and thread stacks map
+ * memory through libc's internal entry point, not this symbol. */
+FI_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if ((flags & MAP_ANONYMOUS) && enomem_now())
+        return MAP_FAILED;
+    return LOAD(mmap)(addr, len, prot, flags, fd, off);
 }
 
 FI_API int posix_memalign(void **out, size_t align, size_t n)
