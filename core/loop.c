@@ -36,7 +36,10 @@ enum {
     READ_BUDGET = 64 * 1024,
     BUF_BASE = 64 * 1024,      /* size of pooled I/O buffers */
     BUF_POOL_MAX = 64,         /* pooled buffers kept per worker */
-    POOL_TRIM_MS = 10 * 1000,  /* pooled buffers unused this long are freed */
+    /* Pooled buffers unused this long are freed.  At 10 s, the soak's
+     * sporadic slow readers had a worker unmap its second buffer and map it
+     * again a few seconds later, every minute or two. */
+    POOL_TRIM_MS = 30 * 1000,
     ACCEPT_RETRY_MS = 100,     /* out of fds: try accepting again this often */
 };
 
