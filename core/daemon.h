@@ -26,10 +26,10 @@ int eddyd_notify(const char *msg);
  * a thread frees in it: under steady mixed traffic each arena reached new
  * high-water marks of small objects and RSS crept (two 10-minute soaks
  * side by side: 300 kB more RSS and a fitted drift of 21.7 %/h with an
- * arena per thread, -2.8 %/h with one).  The serving path
- * does not allocate (I/O buffers come from the worker's pool, and are
- * mapped outside malloc: core/buf.c), so the shared arena's lock is not on
- * it.  A no-op on other C libraries. */
+ * arena per thread, -2.8 %/h with one).  The serving path does not
+ * allocate (I/O buffers come from the worker's pool, and are mapped outside
+ * malloc: core/buf.c), so the shared arena's lock is not on it.  A no-op
+ * on other C libraries. */
 void eddyd_malloc_init(void);
 
 /* Socket activation: the fds systemd passed (LISTEN_FDS, LISTEN_PID, from
