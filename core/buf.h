@@ -43,6 +43,9 @@ void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b);
  * needs a buffer now and then would otherwise map and unmap one every
  * trim.  Returns how many remain pooled. */
 unsigned eddy__bufpool_trim(eddy__bufpool *p);
+/* Whether a trim could free anything: the pool holds more than the one
+ * buffer a trim keeps. */
+static inline int eddy__bufpool_trimmable(const eddy__bufpool *p) { return p->nfree > 1; }
 
 /* A new empty buffer of at least cap bytes, outside any pool. */
 eddy__buf *eddy__buf_new(size_t cap);

@@ -69,7 +69,7 @@ static long trim_pool(eddy__loop *l)
         l->pool_trim_at = l->now + POOL_TRIM_MS;
         left = POOL_TRIM_MS;
     }
-    return l->pool.nfree > 1 ? left : -1;
+    return eddy__bufpool_trimmable(&l->pool) ? left : -1;
 }
 
 /* Close what timed out, run the handler timers that are due, trim the

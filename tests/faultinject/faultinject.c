@@ -17,10 +17,11 @@
  *                    accepting; the connection stays in the backlog.
  *   EDDY_FI_MALLOC   malloc, calloc, realloc, posix_memalign, aligned_alloc:
  *                    return NULL/ENOMEM; anonymous mmap (eddy's large I/O
- *                    buffers): MAP_FAILED/ENOMEM.  Only on threads that have called
- *                    epoll_wait (eddyd's worker loops), and only once the
- *                    process has called accept4 once (startup is over:
- *                    config, plugins, listeners and threads are set up).
+ *                    buffers): MAP_FAILED/ENOMEM.  Only on threads that
+ *                    have called epoll_wait (eddyd's worker loops), and
+ *                    only once the process has called accept4 once
+ *                    (startup is over: config, plugins, listeners and
+ *                    threads are set up).
  *                    The main thread (signals, reload, stop) and the pool
  *                    threads never see an injected ENOMEM.
  *   EDDY_FI_RESET=N  every Nth accepted connection (N >= 1; 0 = off): its

@@ -621,7 +621,8 @@ def main():
 
         # RSS drift after warm-up.
         warm = min(max(duration / 5.0, min(30.0, duration / 2.0)), 600.0)
-        pts = [(t, r) for t, r, *_ in rows if t >= warm]
+        after_warm = [row for row in rows if row[0] >= warm]
+        pts = [(row[0], row[1]) for row in after_warm]
         drift = drift_pct_per_hour(pts)
         # Also: the growth in kB after warm-up, and the slope over the last
         # half alone (a plateau after a few page-sized steps is retention,
@@ -631,9 +632,8 @@ def main():
         # RSS in two parts, reported (the judged figure is RSS): the heap
         # and stacks, and file pages, which grow once as code paths first
         # run and which the kernel can drop at will.
-        anon_pts = [(row[0], row[4]) for row in rows if row[0] >= warm]
+        anon_pts = [(row[0], row[4]) for row in after_warm]
         anon_drift = drift_pct_per_hour(anon_pts)
-        file_after = [row[5] for row in rows if row[0] >= warm]
         judged = duration >= 600
         if drift is not None and judged and drift > 1.0:
             failures.append("RSS drift %.2f%%/h after warm-up (limit 1%%/h)" % drift)
@@ -652,7 +652,7 @@ def main():
             "rss_anon_kib_after_warmup": anon_pts[0][1] if anon_pts else None,
             "rss_anon_kib_end": anon_end,
             "rss_anon_drift_pct_per_hour": None if anon_drift is None else round(anon_drift, 3),
-            "rss_file_kib_after_warmup": file_after[0] if file_after else None,
+            "rss_file_kib_after_warmup": after_warm[0][5] if after_warm else None,
             "rss_file_kib_end": file_end,
             "fds_baseline": base_fds, "fds_max": max(f for _, _, f, *_ in rows),
             "fds_after": fds_after, "cpu_seconds": round(cpu_total, 2),
