@@ -13,10 +13,12 @@
  * (W - 1) / 256 when keys are spread, and a lock is held only for a lookup
  * and a copy.
  *
- * Memory: every item counts sizeof(item) + key + value bytes, and every
- * bucket array its size, against max_memory.  A write that would pass it
- * is refused (RESP_DB_OOM) and changes nothing; overwriting a value with
- * one of the same length needs no new memory and is never refused.
+ * Memory: every item counts what malloc gives it (header, key and value
+ * rounded up to a size class: 16-byte steps to 128, then four classes per
+ * power of two), and every bucket array its size, against max_memory.  A
+ * write that would pass it is refused (RESP_DB_OOM) and changes nothing;
+ * overwriting a value with one that keeps the item's size class happens
+ * in place, needs no new memory and is never refused.
  *
  * Expiry (SET EX/PX): an item may carry a deadline on CLOCK_MONOTONIC, in
  * milliseconds.  Expired items are removed when they are looked up, and a

@@ -540,7 +540,7 @@ START_TEST(db_set_get_del_exists)
     ck_assert_int_eq(get_str(db, "a", &v), RESP_DB_OK);
     ck_assert_mem_eq(v.buf, "hello", 5);
     ck_assert_uint_eq(v.len, 5);
-    ck_assert_int_eq(set_str(db, "a", "world"), RESP_DB_OK); /* same size: in place */
+    ck_assert_int_eq(set_str(db, "a", "world"), RESP_DB_OK); /* same class: in place */
     ck_assert_int_eq(get_str(db, "a", &v), RESP_DB_OK);
     ck_assert_mem_eq(v.buf, "world", 5);
     ck_assert_int_eq(set_str(db, "a", "longer value"), RESP_DB_OK);
@@ -649,10 +649,15 @@ START_TEST(db_max_memory)
     ck_assert_int_gt(refused, 0);
     /* a refused write changed nothing */
     ck_assert_int_eq(resp_db_exists(db, "key:4999", 8), 0);
-    /* same-size overwrite needs no memory: allowed even when full */
+    /* an overwrite within the item's size class needs no memory: allowed
+     * even when full, for the same length and a slightly shorter one */
     val[0] = 'w';
     ck_assert_int_eq(resp_db_set(db, "key:0", 5, val, sizeof(val), 0, 0, NULL, NULL, NULL),
                      RESP_DB_OK);
+    size_t full = resp_db_used(db);
+    ck_assert_int_eq(resp_db_set(db, "key:0", 5, val, sizeof(val) - 10, 0, 0, NULL, NULL, NULL),
+                     RESP_DB_OK);
+    ck_assert_uint_eq(resp_db_used(db), full);
     /* INCR allocates too: refused or within the limit */
     int64_t r;
     for (int i = 0; i < 100; i++) {
@@ -668,6 +673,92 @@ START_TEST(db_max_memory)
                      RESP_DB_OK);
     resp_db_flush(db);
     ck_assert_uint_eq(resp_db_used(db), 0);
+    resp_db_free(db);
+}
+END_TEST
+
+/* A value's length and whether every byte is `fill`. */
+typedef struct filled {
+    size_t len;
+    char fill;
+    int uniform;
+} filled;
+
+static int check_filled(void *arg, const char *v, size_t len)
+{
+    filled *f = arg;
+    f->len = len;
+    f->uniform = 1;
+    for (size_t i = 0; i < len; i++)
+        f->uniform &= v[i] == f->fill;
+    return 0;
+}
+
+START_TEST(db_size_classes)
+{
+    resp_db *db = resp_db_new(16 << 20);
+    static char val[5000];
+    /* Items are charged by size class: 4,096 value lengths give few
+     * distinct charges, each at least the bytes kept and at most about a
+     * quarter more. */
+    ck_assert_int_eq(set_str(db, "k", ""), RESP_DB_OK);
+    ck_assert_int_eq(resp_db_del(db, "k", 1), 1);
+    size_t table = resp_db_used(db); /* the stripe's buckets stay */
+    size_t last = 0, classes = 0;
+    for (size_t n = 1; n <= 4096; n++) {
+        ck_assert_int_eq(resp_db_set(db, "k", 1, val, n, 0, 0, NULL, NULL, NULL), RESP_DB_OK);
+        size_t used = resp_db_used(db) - table;
+        ck_assert_uint_ge(used, n + 1);
+        ck_assert_uint_le(used, (n + 1 + 64) * 5 / 4);
+        ck_assert_uint_ge(used, last); /* growing values never cost less */
+        classes += used != last;
+        last = used;
+    }
+    ck_assert_uint_ge(classes, 16);
+    ck_assert_uint_le(classes, 32);
+    resp_db_flush(db);
+    ck_assert_uint_eq(resp_db_used(db), 0);
+
+    /* Within a class a SET overwrites in place: shorter, then longer again,
+     * each read back whole, and the charge does not move. */
+    memset(val, 'a', 670);
+    ck_assert_int_eq(resp_db_set(db, "k", 1, val, 670, 0, 0, NULL, NULL, NULL), RESP_DB_OK);
+    size_t charged = resp_db_used(db);
+    static const size_t lens[] = {669, 650, 700, 670};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        char c = (char)('b' + i);
+        memset(val, c, lens[i]);
+        filled f = {.fill = c};
+        ck_assert_int_eq(resp_db_set(db, "k", 1, val, lens[i], 0, 0, NULL, NULL, NULL),
+                         RESP_DB_OK);
+        ck_assert_uint_eq(resp_db_used(db), charged);
+        ck_assert_int_eq(resp_db_get(db, "k", 1, check_filled, &f), RESP_DB_OK);
+        ck_assert_uint_eq(f.len, lens[i]);
+        ck_assert(f.uniform);
+    }
+    /* SET ... GET shows the old value, whole, before the in-place write */
+    filled old = {.fill = 'e'};
+    memset(val, 'z', 665);
+    ck_assert_int_eq(resp_db_set(db, "k", 1, val, 665, 0, 0, check_filled, &old, NULL),
+                     RESP_DB_OK);
+    ck_assert_uint_eq(old.len, 670);
+    ck_assert(old.uniform);
+    /* INCR from "99" to "100" stays in its class: in place, same charge */
+    ck_assert_int_eq(set_str(db, "n", "99"), RESP_DB_OK);
+    size_t with_n = resp_db_used(db);
+    int64_t r;
+    value v;
+    ck_assert_int_eq(resp_db_incrby(db, "n", 1, 1, &r), RESP_DB_OK);
+    ck_assert_uint_eq(resp_db_used(db), with_n);
+    ck_assert_int_eq(get_str(db, "n", &v), RESP_DB_OK);
+    ck_assert_uint_eq(v.len, 3);
+    ck_assert_mem_eq(v.buf, "100", 3);
+    ck_assert_int_eq(resp_db_del(db, "n", 1), 1);
+    /* a value of another class is a new item with its own charge */
+    ck_assert_int_eq(resp_db_set(db, "k", 1, val, 3000, 0, 0, NULL, NULL, NULL), RESP_DB_OK);
+    ck_assert_uint_gt(resp_db_used(db), charged);
+    ck_assert_int_eq(resp_db_set(db, "k", 1, "1", 1, 0, 0, NULL, NULL, NULL), RESP_DB_OK);
+    ck_assert_uint_lt(resp_db_used(db), charged);
     resp_db_free(db);
 }
 END_TEST
@@ -880,6 +971,7 @@ Suite *resp_suite(void)
     tcase_add_test(d, db_set_flags);
     tcase_add_test(d, db_incr);
     tcase_add_test(d, db_max_memory);
+    tcase_add_test(d, db_size_classes);
     tcase_add_test(d, db_expiry);
     tcase_add_test(d, db_many_keys);
     tcase_add_test(d, db_concurrent);
