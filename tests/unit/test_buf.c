@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "suites.h"
@@ -199,6 +201,79 @@ START_TEST(pool_trim_frees_what_went_unused)
 }
 END_TEST
 
+/* Whether the page at p is mapped in this process. */
+static int page_mapped(const void *p)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char vec;
+    void *start = (void *)((uintptr_t)p & ~(uintptr_t)(page - 1));
+    return mincore(start, (size_t)page, &vec) == 0;
+}
+
+/* Buffers of 64 KiB and more (header included) are mapped on their own,
+ * smaller ones come from malloc (under ASan all do): content survives
+ * growth across that line both ways of a wrapped ring, each kind goes back
+ * the way it came, and a freed mapping is gone from the address space. */
+START_TEST(large_buffers_are_mapped_and_unmapped)
+{
+    eddy__bufpool p;
+    ck_assert_int_eq(eddy__bufpool_init(&p, 64 << 10, 2), 0);
+    eddy__buf *b = eddy__bufpool_get(&p);
+    ck_assert_ptr_nonnull(b);
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert_uint_eq((uintptr_t)b % (uintptr_t)sysconf(_SC_PAGESIZE), 0); /* its own mapping */
+#endif
+    static char in[300 << 10], out[300 << 10];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (char)(i * 7 + i / 251);
+    /* wrap the 64 KiB ring, then grow it to 256 KiB: mapped to mapped */
+    ck_assert_int_eq(eddy__buf_append(&b, in, 60 << 10, 1 << 20), 0);
+    eddy__buf_consume(b, 50 << 10);
+    ck_assert_int_eq(eddy__buf_append(&b, in + (60 << 10), 40 << 10, 1 << 20), 0);
+    eddy__buf *first = b;
+    ck_assert_int_eq(eddy__buf_append(&b, in + (100 << 10), 150 << 10, 1 << 20), 0);
+    ck_assert_uint_eq(b->cap, 256 << 10);
+    ck_assert_uint_eq(contents(b, out), 200 << 10);
+    ck_assert(memcmp(out, in + (50 << 10), 200 << 10) == 0);
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert(!page_mapped(first)); /* the 64 KiB one went back at once */
+#else
+    (void)first;
+#endif
+    eddy__bufpool_put(&p, b); /* grown: freed, not pooled */
+    ck_assert_uint_eq(p.nfree, 0);
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert(!page_mapped(b));
+#endif
+
+    /* from malloc's 16 KiB to a mapped 128 KiB and back down to a pool */
+    eddy__buf *s = eddy__buf_new(16 << 10);
+    ck_assert_int_eq(eddy__buf_append(&s, in, 10 << 10, 1 << 20), 0);
+    eddy__buf_consume(s, 8 << 10);
+    ck_assert_int_eq(eddy__buf_append(&s, in + (10 << 10), 100 << 10, 1 << 20), 0);
+    ck_assert_uint_eq(s->cap, 128 << 10);
+    ck_assert_uint_eq(contents(s, out), 102 << 10);
+    ck_assert(memcmp(out, in + (8 << 10), 102 << 10) == 0);
+    eddy__buf_free(s);
+
+    /* pooled mappings stay mapped until a trim or the pool's end */
+    eddy__buf *x = eddy__bufpool_get(&p), *y = eddy__bufpool_get(&p);
+    eddy__bufpool_put(&p, x);
+    eddy__bufpool_put(&p, y);
+    ck_assert(page_mapped(x) && page_mapped(y));
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 2); /* both were used */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1); /* one idle interval */
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert(!page_mapped(x)); /* the bottom of the stack went */
+#endif
+    ck_assert(page_mapped(y));
+    eddy__bufpool_destroy(&p);
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert(!page_mapped(y));
+#endif
+}
+END_TEST
+
 Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -212,6 +287,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, reserve_refuses_past_limit);
     tcase_add_test(tc, pool_recycles);
     tcase_add_test(tc, pool_trim_frees_what_went_unused);
+    tcase_add_test(tc, large_buffers_are_mapped_and_unmapped);
     suite_add_tcase(s, tc);
     return s;
 }
