@@ -135,8 +135,8 @@ void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b)
 unsigned eddy__bufpool_trim(eddy__bufpool *p)
 {
     unsigned idle = p->low; /* never more than nfree */
-    if (idle > 0 && idle == p->nfree)
-        idle--; /* keep the last used */
+    if (p->nfree - idle < EDDY__BUFPOOL_KEEP)
+        idle = p->nfree > EDDY__BUFPOOL_KEEP ? p->nfree - EDDY__BUFPOOL_KEEP : 0;
     for (unsigned i = 0; i < idle; i++)
         eddy__buf_free(p->free[i]);
     memmove(p->free, p->free + idle, (p->nfree - idle) * sizeof(*p->free));

@@ -59,7 +59,7 @@ static long sooner(long a, long b)
 /* Every POOL_TRIM_MS, free the pooled buffers that no connection took in
  * that time: a burst's buffers go back to the kernel instead of staying
  * for the worker's life.  The ms until the next trim, or -1 while the pool
- * holds no more than the one buffer a trim keeps (an idle worker then
+ * holds no more than the buffers a trim keeps (an idle worker then
  * sleeps until its next event). */
 static long trim_pool(eddy__loop *l)
 {

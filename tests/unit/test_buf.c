@@ -169,34 +169,48 @@ END_TEST
 
 START_TEST(pool_trim_frees_what_went_unused)
 {
+    enum { KEEP = EDDY__BUFPOOL_KEEP, BURST = KEEP + 4 };
     eddy__bufpool p;
-    ck_assert_int_eq(eddy__bufpool_init(&p, 64, 8), 0);
-    eddy__buf *b[4];
-    for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(eddy__bufpool_init(&p, 64, 16), 0);
+    eddy__buf *b[BURST];
+    for (int i = 0; i < BURST; i++)
         b[i] = eddy__bufpool_get(&p);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < BURST; i++)
         eddy__bufpool_put(&p, b[i]);
-    /* The burst's 4 buffers were all taken during this first interval. */
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 4);
-    /* Next interval: only one connection at a time needs a buffer. */
+    /* The burst's buffers were all taken during this first interval. */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), BURST);
+    ck_assert(eddy__bufpool_trimmable(&p));
+    /* Next interval: only one connection at a time needs a buffer; the
+     * unused ones go, down to the KEEP last used. */
     for (int i = 0; i < 10; i++)
         eddy__bufpool_put(&p, eddy__bufpool_get(&p));
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1); /* the 3 unused ones go */
-    ck_assert(p.free[0] == b[3]);                 /* the one in use stays */
-    /* An idle interval: the last one used stays, however long it lasts. */
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1);
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1);
-    ck_assert(p.free[0] == b[3]);
-    eddy__buf *only = eddy__bufpool_get(&p);
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 0); /* an empty pool stays so */
-    eddy__bufpool_put(&p, only);
-    eddy__buf *again = eddy__bufpool_get(&p);
-    ck_assert(again == only);
-    eddy__buf *another = eddy__bufpool_get(&p); /* from an empty pool */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), KEEP);
+    ck_assert(!eddy__bufpool_trimmable(&p));
+    for (int i = 0; i < KEEP; i++) /* the top of the stack stayed */
+        ck_assert(p.free[i] == b[BURST - KEEP + i]);
+    /* Idle intervals: they stay, however long they last. */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), KEEP);
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), KEEP);
+    /* A busier interval that took KEEP + 2: all stay; a quiet one after
+     * it frees the 2 that went unused. */
+    eddy__buf *t[KEEP + 2];
+    for (int i = 0; i < KEEP + 2; i++)
+        t[i] = eddy__bufpool_get(&p);
+    for (int i = 0; i < KEEP + 2; i++)
+        eddy__bufpool_put(&p, t[i]);
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), KEEP + 2);
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), KEEP);
+    /* An empty pool stays so, and serves from malloc or mmap. */
+    eddy__buf *all[KEEP];
+    for (int i = 0; i < KEEP; i++)
+        all[i] = eddy__bufpool_get(&p);
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), 0);
+    eddy__buf *another = eddy__bufpool_get(&p);
     ck_assert_ptr_nonnull(another);
     ck_assert_uint_eq(another->cap, 64);
-    eddy__bufpool_put(&p, again);
     eddy__bufpool_put(&p, another);
+    for (int i = 0; i < KEEP; i++)
+        eddy__bufpool_put(&p, all[i]);
     eddy__bufpool_destroy(&p);
 }
 END_TEST
@@ -217,7 +231,7 @@ static int page_mapped(const void *p)
 START_TEST(large_buffers_are_mapped_and_unmapped)
 {
     eddy__bufpool p;
-    ck_assert_int_eq(eddy__bufpool_init(&p, 64 << 10, 2), 0);
+    ck_assert_int_eq(eddy__bufpool_init(&p, 64 << 10, 8), 0);
     eddy__buf *b = eddy__bufpool_get(&p);
     ck_assert_ptr_nonnull(b);
 #ifdef EDDY_TEST_MAPPED_BUFFERS
@@ -257,19 +271,23 @@ START_TEST(large_buffers_are_mapped_and_unmapped)
     eddy__buf_free(s);
 
     /* pooled mappings stay mapped until a trim or the pool's end */
-    eddy__buf *x = eddy__bufpool_get(&p), *y = eddy__bufpool_get(&p);
-    eddy__bufpool_put(&p, x);
-    eddy__bufpool_put(&p, y);
-    ck_assert(page_mapped(x) && page_mapped(y));
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 2); /* both were used */
-    ck_assert_uint_eq(eddy__bufpool_trim(&p), 1); /* one idle interval */
+    enum { N = EDDY__BUFPOOL_KEEP + 1 };
+    eddy__buf *x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = eddy__bufpool_get(&p);
+    for (int i = 0; i < N; i++)
+        eddy__bufpool_put(&p, x[i]);
+    for (int i = 0; i < N; i++)
+        ck_assert(page_mapped(x[i]));
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), N); /* all were used */
+    ck_assert_uint_eq(eddy__bufpool_trim(&p), N - 1); /* one idle interval */
 #ifdef EDDY_TEST_MAPPED_BUFFERS
-    ck_assert(!page_mapped(x)); /* the bottom of the stack went */
+    ck_assert(!page_mapped(x[0])); /* the bottom of the stack went */
 #endif
-    ck_assert(page_mapped(y));
+    ck_assert(page_mapped(x[N - 1]));
     eddy__bufpool_destroy(&p);
 #ifdef EDDY_TEST_MAPPED_BUFFERS
-    ck_assert(!page_mapped(y));
+    ck_assert(!page_mapped(x[N - 1]));
 #endif
 }
 END_TEST
