@@ -134,9 +134,8 @@ void eddy__bufpool_put(eddy__bufpool *p, eddy__buf *b)
 
 unsigned eddy__bufpool_trim(eddy__bufpool *p)
 {
-    unsigned idle = p->low; /* never more than nfree */
-    if (p->nfree - idle < EDDY__BUFPOOL_KEEP)
-        idle = p->nfree > EDDY__BUFPOOL_KEEP ? p->nfree - EDDY__BUFPOOL_KEEP : 0;
+    unsigned spare = p->nfree > EDDY__BUFPOOL_KEEP ? p->nfree - EDDY__BUFPOOL_KEEP : 0;
+    unsigned idle = p->low < spare ? p->low : spare; /* low <= nfree */
     for (unsigned i = 0; i < idle; i++)
         eddy__buf_free(p->free[i]);
     memmove(p->free, p->free + idle, (p->nfree - idle) * sizeof(*p->free));

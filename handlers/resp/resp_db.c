@@ -133,6 +133,12 @@ static uint64_t siphash13(const char *p, size_t n, uint64_t k0, uint64_t k1)
 
 /* ---- memory accounting ------------------------------------------------ */
 
+/* The exponent of the smallest power of two >= n (n > 1). */
+static size_t log2_ceil(size_t n)
+{
+    return sizeof(long) * CHAR_BIT - (size_t)__builtin_clzl(n - 1);
+}
+
 /* What an item of these lengths takes from malloc, rounded up to a size
  * class: multiples of 16 up to 128 bytes, then four classes per power of
  * two (160, 192, 224, 256, 320, ...), as jemalloc does.  Items of one
@@ -147,8 +153,7 @@ static size_t item_cost(size_t klen, size_t vlen)
     size_t n = (sizeof(item) + klen + vlen + MALLOC_WORD + 15) & ~(size_t)15;
     if (n <= 128)
         return n;
-    size_t pow2 = (size_t)1 << (sizeof(long) * CHAR_BIT - (size_t)__builtin_clzl(n - 1));
-    size_t step = pow2 / 8; /* four classes between pow2 / 2 and pow2 */
+    size_t step = ((size_t)1 << log2_ceil(n)) / 8; /* four classes per power of two */
     return (n + step - 1) & ~(step - 1);
 }
 
@@ -157,7 +162,7 @@ static size_t class_index(size_t cost)
 {
     if (cost <= 128)
         return cost / 16 - 1;
-    size_t lg = sizeof(long) * CHAR_BIT - (size_t)__builtin_clzl(cost - 1);
+    size_t lg = log2_ceil(cost);
     return 8 + (lg - 8) * 4 + (cost >> (lg - 3)) - 5;
 }
 
