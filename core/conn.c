@@ -7,8 +7,9 @@
  * handed to the handler at once, so a reply can go out in the same turn.
  *
  * Writing: eddy_send() writes straight to the socket when nothing is
- * queued, and queues only what the socket did not take; EPOLLOUT flushes
- * the queue with writev().  Above the high-water mark the connection stops
+ * queued, and queues only what the socket did not take; the next writable
+ * edge flushes the queue with writev().  Every read and write goes through
+ * the I/O seam (io.h), the place for a transport under the socket.  Above the high-water mark the connection stops
  * reading until the queue drains below the low-water mark, so a peer that
  * sends without reading holds at most about high_water bytes of eddyd's
  * memory.
@@ -22,9 +23,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "pool.h"
 #include "proxy.h"
 #include "server.h"
@@ -144,11 +145,12 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
     const eddy_listener *ls = s->listener;
     eddy_conn *c = calloc(1, sizeof(*c));
     eddy__conn_ext *peer = counted ? calloc(1, sizeof(*peer)) : NULL;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (!c || (counted && !peer) || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int rc = !c || (counted && !peer) ? -ENOMEM
+             : eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c);
+    if (rc < 0) {
         eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
-                          ls->bound, eddy_strerror(c && (peer || !counted) ? -errno : -ENOMEM));
+                          ls->bound, eddy_strerror(rc));
         free(c);
         free(peer);
         if (counted)
@@ -309,8 +311,7 @@ static void conn_read(eddy_conn *c)
         struct iovec iov[2];
         int cnt = eddy__buf_space_iov(c->in, iov);
         size_t room = iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0);
-        ssize_t n = cnt == 1 ? read(c->h.fd, iov[0].iov_base, iov[0].iov_len)
-                             : readv(c->h.fd, iov, cnt);
+        ssize_t n = eddy__io_read(c, iov, cnt);
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
             eddy__count(&l->n.bytes_in, (unsigned long long)n);
@@ -341,9 +342,9 @@ static void conn_read(eddy_conn *c)
             budget -= (size_t)n;
         } else if (n == 0) {
             c->h.flags |= EDDY__CONN_EOF;
-        } else if (errno == EAGAIN) {
+        } else if (n == -EAGAIN) {
             break;
-        } else if (errno != EINTR) {
+        } else {
             eddy__count(&l->n.errors_io, 1);
             eddy__conn_destroy(c); /* ECONNRESET and friends: this connection only */
             return;
@@ -378,13 +379,13 @@ static void conn_flush(eddy_conn *c)
     while (eddy__buf_len(c->out)) {
         struct iovec iov[2];
         int cnt = eddy__buf_data_iov(c->out, iov);
-        ssize_t n = writev(c->h.fd, iov, cnt);
+        ssize_t n = eddy__io_write(c, iov, cnt);
         if (n > 0) {
             eddy__buf_consume(c->out, (size_t)n);
             eddy__count(&l->n.bytes_out, (unsigned long long)n);
-        } else if (errno == EAGAIN) {
+        } else if (n == -EAGAIN) {
             break;
-        } else if (errno != EINTR) {
+        } else {
             eddy__count(&l->n.errors_io, 1);
             eddy__conn_destroy(c); /* EPIPE, ECONNRESET: this connection only */
             return;
@@ -401,16 +402,16 @@ static void conn_flush(eddy_conn *c)
     settle(c);
 }
 
-void eddy__conn_event(eddy_conn *c, uint32_t events)
+void eddy__conn_event(eddy_conn *c, unsigned ready)
 {
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (ready & EDDY__HANGUP)
         c->h.flags |= EDDY__CONN_RDHUP;
-    if ((events & EPOLLOUT) && eddy__buf_len(c->out)) {
+    if ((ready & EDDY__WRITABLE) && eddy__buf_len(c->out)) {
         conn_flush(c);
         if (c->h.fd < 0)
             return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (ready & (EDDY__READABLE | EDDY__HANGUP))
         conn_read(c);
 }
 
@@ -429,9 +430,10 @@ static void linger(eddy_conn *c)
     if (eddy__conn_listener(c)->transport == EDDY__UDP ||
         !(c->h.flags & EDDY__CONN_CLOSING) || (c->h.flags & (EDDY__CONN_FAILED | EDDY__CONN_EOF)))
         return;
-    shutdown(c->h.fd, SHUT_WR);
+    eddy__io_shutdown(c);
     char sink[4096];
-    for (int i = 0; i < 64 && read(c->h.fd, sink, sizeof(sink)) > 0; i++)
+    struct iovec iov = {.iov_base = sink, .iov_len = sizeof(sink)};
+    for (int i = 0; i < 64 && eddy__io_read(c, &iov, 1) > 0; i++)
         ;
 }
 
@@ -483,11 +485,8 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
     eddy__loop *l = c->lsock->loop;
     size_t skip = 0;
     if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
-        ssize_t n;
-        do
-            n = writev(c->h.fd, iov, iovcnt);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN) {
+        ssize_t n = eddy__io_write(c, iov, iovcnt);
+        if (n < 0 && n != -EAGAIN) {
             eddy__count(&l->n.errors_io, 1);
             c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
             return -EPIPE;

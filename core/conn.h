@@ -23,7 +23,7 @@ enum {
 };
 
 struct eddy_conn {
-    eddy__handle h;           /* first: epoll's data.ptr points here */
+    eddy__handle h;           /* first: the poller's event points here */
     eddy__lsock *lsock;       /* the listening socket it came from (and its loop) */
     eddy_listener *listener;  /* its handler and settings, fixed for its life (a reload
                                  changes lsock->listener for later connections only) */
@@ -55,8 +55,8 @@ static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
  * the PROXY header, on a listener that expects one).  counted: the peer
  * address already holds a place in the per-IP count, or NULL. */
 void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *counted);
-/* An epoll event for the connection. */
-void eddy__conn_event(eddy_conn *c, uint32_t events);
+/* The poller saw the connection ready: EDDY__READABLE, WRITABLE, HANGUP. */
+void eddy__conn_event(eddy_conn *c, unsigned ready);
 /* Its turn on the ready list: read on where the budget stopped. */
 void eddy__conn_resume(eddy_conn *c);
 /* Close now: call close(), free its buffers, mark the fd stale.  The

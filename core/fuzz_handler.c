@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,7 +88,7 @@ static void pump(eddy_conn *c, int peer, bytes *out)
             idle++;
         }
         if (c->h.fd >= 0 && eddy__buf_len(c->out))
-            eddy__conn_event(c, EPOLLOUT);
+            eddy__conn_event(c, EDDY__WRITABLE);
     }
 }
 
@@ -127,25 +126,25 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
             setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             close(sv[1]); /* the peer is gone mid-request */
             sv[1] = -1;
-            eddy__conn_event(c, EPOLLIN | EPOLLHUP | EPOLLERR);
+            eddy__conn_event(c, EDDY__READABLE | EDDY__HANGUP);
             break;
         }
         ssize_t w = write(sv[1], in + at, n);
         if (w > 0)
             at += (size_t)w;
         if (mode && rnd(4) == 0)
-            eddy__conn_event(c, EPOLLIN); /* data or not: EAGAIN is a path too */
-        eddy__conn_event(c, EPOLLIN);
+            eddy__conn_event(c, EDDY__READABLE); /* data or not: EAGAIN is a path too */
+        eddy__conn_event(c, EDDY__READABLE);
         while (c->h.fd >= 0 && c->h.queued) { /* over the read budget: its next turn */
             c->h.queued = 0;
-            eddy__conn_event(c, EPOLLIN);
+            eddy__conn_event(c, EDDY__READABLE);
         }
         pump(c, sv[1], &out);
     }
     if (sv[1] >= 0) {
         shutdown(sv[1], SHUT_WR); /* half-close: what is queued must still arrive */
         for (int i = 0; i < 64 && c->h.fd >= 0; i++) {
-            eddy__conn_event(c, EPOLLIN | EPOLLRDHUP);
+            eddy__conn_event(c, EDDY__READABLE | EDDY__HANGUP);
             pump(c, sv[1], &out);
         }
         pump(c, sv[1], &out);

@@ -1,6 +1,6 @@
 /* core/loop.c - the reactor of one worker thread.
  *
- * One epoll fd per worker.  Connections are registered once, edge-triggered
+ * One poller per worker.  Connections are registered once, edge-triggered
  * for input and output, and never re-armed.  A turn of the loop: wait for
  * events (not at all when the ready list has work), serve them, serve the
  * ready list (connections whose read budget ran out, connections that
@@ -17,7 +17,6 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,7 +27,7 @@
 #include "udp.h"
 
 enum {
-    LOOP_EVENTS = 256,         /* events taken from one epoll_wait */
+    LOOP_EVENTS = 256,         /* events taken from one wait */
     ACCEPT_BUDGET = 64,        /* accepts per listener per turn */
     /* Bytes read per connection per turn: one buffer.  At 256 KiB a greedy
      * client took half a worker and raised 63 ping-pong clients' p99 2.78x;
@@ -87,7 +86,6 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     memset(l, 0, sizeof(*l));
     l->server = s;
     l->id = id;
-    l->epfd = -1;
     l->wake.fd = -1;
     l->wake.kind = EDDY__KIND_WAKE;
     l->ready_tail = &l->ready;
@@ -105,16 +103,12 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
             return -ENOMEM;
         l->lsocks[i]->h.fd = -1;
     }
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (l->epfd < 0)
+    if (!(l->poller = eddy__poller_create()))
         return -errno;
     l->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->wake.fd < 0)
         return -errno;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &l->wake};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake.fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return eddy__poller_add(l->poller, l->wake.fd, EDDY__WATCH_IN, &l->wake);
 }
 
 /* Serve ls on fd in this worker through lsock s. */
@@ -126,10 +120,9 @@ static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
     eddy__listener_hold(ls);
     s->loop = l;
     /* A shared socket (Unix, or from systemd) is in every worker's
-     * epoll: wake one worker, not all. */
-    uint32_t exclusive = ls->shared_fd >= 0 ? EPOLLEXCLUSIVE : 0;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | exclusive, .data.ptr = &s->h};
-    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+     * poller: wake one worker, not all. */
+    unsigned exclusive = ls->shared_fd >= 0 ? EDDY__WATCH_EXCLUSIVE : 0;
+    return eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | exclusive, &s->h);
 }
 
 int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
@@ -144,6 +137,21 @@ int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
         }
     }
     return 0;
+}
+
+/* Stop accepting on s and close its socket.  It leaves the poller first:
+ * the socket of a shared listener is a dup, and its events would go on
+ * coming while another descriptor holds it open. */
+static void lsock_stop(eddy__loop *l, eddy__lsock *s)
+{
+    if (s->h.fd < 0)
+        return;
+    eddy__poller_delete(l->poller, s->h.fd);
+    close(s->h.fd);
+    s->h.fd = -1;
+    if (s->paused)
+        l->npaused--;
+    s->paused = 0;
 }
 
 /* A reload: on this worker's own thread, each socket of a listener that
@@ -165,11 +173,7 @@ static void apply_reload(eddy__loop *l, unsigned gen)
             eddy__listener_release(old);
             continue;
         }
-        close(s->h.fd);
-        s->h.fd = -1;
-        if (s->paused)
-            l->npaused--;
-        s->paused = 0;
+        lsock_stop(l, s);
     }
     for (eddy_listener *ls = srv->reload_list; ls; ls = ls->next) {
         if (!ls->reload_fds)
@@ -402,15 +406,8 @@ void eddy__loop_close_conns(eddy__loop *l)
 
 static void close_listening(eddy__loop *l)
 {
-    for (unsigned i = 0; i < l->nlsocks; i++) {
-        eddy__lsock *s = l->lsocks[i];
-        if (s->h.fd >= 0)
-            close(s->h.fd);
-        s->h.fd = -1;
-        if (s->paused)
-            l->npaused--;
-        s->paused = 0;
-    }
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        lsock_stop(l, l->lsocks[i]);
 }
 
 static void drain_list(eddy__conn_list *list)
@@ -442,7 +439,7 @@ static int has_connections(const eddy__loop *l)
 
 void eddy__loop_run(eddy__loop *l)
 {
-    struct epoll_event events[LOOP_EVENTS];
+    eddy__poll_event events[LOOP_EVENTS];
     eddy_server *srv = l->server;
     l->now = (uint32_t)now_ms();
     uint32_t retry_at = l->now, drain_deadline = 0;
@@ -473,24 +470,25 @@ void eddy__loop_run(eddy__loop *l)
             timeout = ACCEPT_RETRY_MS;
         if (l->ready)
             timeout = 0;
-        int n = epoll_wait(l->epfd, events, LOOP_EVENTS, (int)timeout);
+        int n = eddy__poller_wait(l->poller, events, LOOP_EVENTS, timeout);
         l->now = (uint32_t)now_ms();
         if (n < 0) {
-            if (errno == EINTR)
+            if (n == -EINTR)
                 continue;
-            eddy__log(EDDY__LOG_ERROR, "worker %d: epoll_wait: %s", l->id, eddy_strerror(-errno));
+            eddy__log(EDDY__LOG_ERROR, "worker %d: waiting for events: %s", l->id, eddy_strerror(n));
             break;
         }
         for (int i = 0; i < n; i++) {
-            eddy__handle *h = events[i].data.ptr;
+            eddy__handle *h = events[i].ptr;
             if (h->kind == EDDY__KIND_CONN) {
                 if (h->fd >= 0)
-                    eddy__conn_event((eddy_conn *)h, events[i].events);
+                    eddy__conn_event((eddy_conn *)h, events[i].flags);
             } else if (h->kind == EDDY__KIND_LISTEN) {
-                if (!((eddy__lsock *)h)->paused)
+                if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
                     accept_some(l, (eddy__lsock *)h);
             } else if (h->kind == EDDY__KIND_UDP) {
-                eddy__udp_read(l, (eddy__lsock *)h);
+                if (h->fd >= 0)
+                    eddy__udp_read(l, (eddy__lsock *)h);
             } else {
                 on_wake(l);
             }
@@ -534,9 +532,9 @@ void eddy__loop_destroy(eddy__loop *l)
     l->lsocks = NULL;
     if (l->wake.fd >= 0)
         close(l->wake.fd);
-    if (l->epfd >= 0)
-        close(l->epfd);
-    l->wake.fd = l->epfd = -1;
+    eddy__poller_destroy(l->poller);
+    l->poller = NULL;
+    l->wake.fd = -1;
     eddy__bufpool_destroy(&l->pool);
     eddy__udp_free(l);
     eddy__timers_destroy(l);

@@ -1,4 +1,4 @@
-/* core/loop.h - one worker's reactor: an epoll fd, its listening sockets,
+/* core/loop.h - one worker's reactor: a poller, its listening sockets,
  * its connections, its buffers and its ready list.  Everything here is
  * touched only by the worker's own thread, except the counters (read by
  * eddy_server_stats with relaxed atomics) and the wake eventfd. */
@@ -12,12 +12,13 @@
 #include "buf.h"
 #include "eddy/eddy.h"
 #include "log.h"
+#include "poller.h"
 #include "pool.h"
 
 enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_UDP, EDDY__KIND_WAKE };
 
-/* What epoll_event.data.ptr points at: the first member of a connection,
- * a listening socket and the wake eventfd. */
+/* What a poller event points at: the first member of a connection, a
+ * listening socket and the wake eventfd. */
 typedef struct eddy__handle {
     int fd;              /* -1 once closed: later events for it are stale */
     uint8_t kind;
@@ -55,7 +56,7 @@ typedef struct eddy__counters {
 struct eddy__loop {
     eddy_server *server;
     int id;
-    int epfd;
+    eddy__poller *poller;
     eddy__handle wake; /* eventfd: eddy_server_stop() */
     eddy__lsock **lsocks;     /* each allocated alone: connections point at them */
     unsigned nlsocks, npaused;
@@ -65,7 +66,7 @@ struct eddy__loop {
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
     int draining;            /* stopping: no accepts, connections close once answered */
     unsigned reload_gen;     /* the last reload this worker applied */
-    eddy__handle *ready;     /* more to do without waiting for epoll */
+    eddy__handle *ready;     /* more to do without waiting for the poller */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */
     unsigned in_pool;        /* jobs out in the worker pool */

@@ -1,6 +1,6 @@
 /* core/timer.c - handler timers (eddy/handler.h): one binary min-heap of
  * deadlines per worker.  Arming, re-arming and stopping are O(log n); an
- * idle worker sleeps in epoll_wait until the earliest deadline, so armed
+ * idle worker sleeps in the poller until the earliest deadline, so armed
  * timers cost nothing while they wait. */
 #include "timer.h"
 

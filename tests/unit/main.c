@@ -6,19 +6,12 @@
 
 #include "suites.h"
 
+#define EDDY_SUITE_ENTRY(name) {#name, name##_suite},
 static const struct {
     const char *name;
     Suite *(*make)(void);
-} suites[] = {
-    {"buf", buf_suite},
-    {"params", params_suite},
-    {"echo", echo_suite},
-    {"cli", cli_suite},
-    {"http", http_suite},
-    {"config", config_suite},
-    {"proxy", proxy_suite},
-    {"resp", resp_suite},
-};
+} suites[] = {EDDY_UNIT_SUITES(EDDY_SUITE_ENTRY)};
+#undef EDDY_SUITE_ENTRY
 
 int main(int argc, char **argv)
 {

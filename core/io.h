@@ -1,0 +1,45 @@
+/* core/io.h - the I/O seam under a connection: every byte a connection
+ * reads or writes, and its last words, go through these calls.
+ *
+ * Plain sockets today.  A transport that wraps the socket (TLS) slots in
+ * here, selected by a flag on the connection, so that neither the loop nor
+ * a handler knows it is there.  Each call retries EINTR itself and returns
+ * bytes moved, 0 at the end of input, or a negative errno (-EAGAIN: not
+ * ready; wait for the poller's next edge). */
+#ifndef EDDY_CORE_IO_H
+#define EDDY_CORE_IO_H
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+/* Read into iov[0..cnt) (cnt 1 or 2). */
+static inline ssize_t eddy__io_read(eddy_conn *c, const struct iovec *iov, int cnt)
+{
+    ssize_t n;
+    do
+        n = cnt == 1 ? read(c->h.fd, iov[0].iov_base, iov[0].iov_len) : readv(c->h.fd, iov, cnt);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* Write iov[0..cnt) as far as the socket takes it. */
+static inline ssize_t eddy__io_write(eddy_conn *c, const struct iovec *iov, int cnt)
+{
+    ssize_t n;
+    do
+        n = writev(c->h.fd, iov, cnt);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* End our side of the stream (a FIN), leaving input readable. */
+static inline void eddy__io_shutdown(eddy_conn *c)
+{
+    shutdown(c->h.fd, SHUT_WR);
+}
+
+#endif

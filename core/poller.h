@@ -1,0 +1,61 @@
+/* core/poller.h - readiness of file descriptors, edge-triggered: the only
+ * place where the loop meets the kernel's event interface.
+ *
+ * One backend per build, in a file of its own (poll_epoll.c today), chosen
+ * by CMake, so the hot path pays no indirect call.  A descriptor is added
+ * once and reported each time it becomes readable or writable again (edge
+ * triggered); nothing is re-armed.  Callers see eddy's own flags, never a
+ * backend's masks.  This layer includes nothing of eddy above it. */
+#ifndef EDDY_CORE_POLLER_H
+#define EDDY_CORE_POLLER_H
+
+#include <poll.h>
+#include <stdint.h>
+
+/* What a descriptor is ready for (eddy__poll_event.flags): poll(2)'s bits,
+ * which epoll and io_uring's poll both report, so a backend passes them on
+ * as they come. */
+enum {
+    EDDY__READABLE = POLLIN,
+    EDDY__WRITABLE = POLLOUT,
+    /* the peer ended its side, or the socket failed: read to the end */
+    EDDY__HANGUP = POLLRDHUP | POLLHUP | POLLERR,
+};
+
+/* How to watch a descriptor (eddy__poller_add). */
+enum {
+    EDDY__WATCH_IN = 1 << 0,
+    EDDY__WATCH_OUT = 1 << 1,        /* with WATCH_IN: also the peer's half-close */
+    EDDY__WATCH_EXCLUSIVE = 1 << 2,  /* shared by several pollers: wake one, not all */
+};
+
+/* One event.  Its layout is the kernel's epoll_event (packed on x86-64, as
+ * glibc declares it), so that the epoll backend has the kernel write the
+ * caller's array in place, with no copy per event; other backends fill it
+ * field by field. */
+typedef struct
+#ifdef __x86_64__
+    __attribute__((packed))
+#endif
+    eddy__poll_event {
+    uint32_t flags; /* any bits of EDDY__READABLE, EDDY__WRITABLE, EDDY__HANGUP */
+    void *ptr;      /* what eddy__poller_add was given */
+} eddy__poll_event;
+
+typedef struct eddy__poller eddy__poller;
+
+/* A new poller, or NULL with errno set. */
+eddy__poller *eddy__poller_create(void);
+void eddy__poller_destroy(eddy__poller *p);
+/* Watch fd (EDDY__WATCH_*) until it is closed or deleted; ptr comes back
+ * in its events.  0 or negative errno. */
+int eddy__poller_add(eddy__poller *p, int fd, unsigned watch, void *ptr);
+/* Stop watching fd before it is closed while another descriptor still
+ * refers to the same socket (a dup of a shared listening socket), whose
+ * events would otherwise go on coming.  0 or negative errno. */
+int eddy__poller_delete(eddy__poller *p, int fd);
+/* Wait up to timeout_ms (-1: no limit, 0: not at all) and fill at most max
+ * events.  Their number, or negative errno (-EINTR included). */
+int eddy__poller_wait(eddy__poller *p, eddy__poll_event *ev, int max, long timeout_ms);
+
+#endif
