@@ -252,30 +252,15 @@ static int input_room(eddy_conn *c)
     return want && eddy__buf_reserve(&c->in, want, max) == 0 ? 0 : -1;
 }
 
-/* Hand the buffered input to the pool; the connection waits for it. */
-static void dispatch_to_pool(eddy_conn *c)
+/* The job came back from the pool (posted to the loop): send what data()
+ * sent, and read what came meanwhile. */
+static void job_done(eddy__post *p)
 {
-    eddy__job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        eddy__conn_destroy(c);
-        return;
-    }
-    j->conn = c;
-    j->loop = c->lsock->loop;
-    j->len = c->in->len;
-    j->input = eddy__buf_linearize(c->in);
-    c->h.flags |= EDDY__CONN_INPOOL;
-    c->lsock->loop->in_pool++;
-    atomic_store_explicit(&c->lsock->loop->n.pool_jobs, c->lsock->loop->in_pool, memory_order_relaxed);
-    eddy__pool_submit(&c->lsock->loop->server->pool, j);
-}
-
-void eddy__conn_job_done(eddy__job *j)
-{
+    eddy__job *j = (eddy__job *)p;
     eddy_conn *c = j->conn;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
-    c->lsock->loop->in_pool--;
-    atomic_store_explicit(&c->lsock->loop->n.pool_jobs, c->lsock->loop->in_pool, memory_order_relaxed);
+    c->lsock->loop->outstanding--;
+    eddy__count(&c->lsock->loop->n.pool_jobs, (unsigned long long)-1); /* a gauge: one fewer */
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -291,6 +276,25 @@ void eddy__conn_job_done(eddy__job *j)
     free(j);
     if (settle(c) == 0)
         eddy__loop_queue(c->lsock->loop, &c->h); /* read what came meanwhile */
+}
+
+/* Hand the buffered input to the pool; the connection waits for it. */
+static void dispatch_to_pool(eddy_conn *c)
+{
+    eddy__job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        eddy__conn_destroy(c);
+        return;
+    }
+    j->done.run = job_done;
+    j->conn = c;
+    j->loop = c->lsock->loop;
+    j->len = c->in->len;
+    j->input = eddy__buf_linearize(c->in);
+    c->h.flags |= EDDY__CONN_INPOOL;
+    c->lsock->loop->outstanding++;
+    eddy__count(&c->lsock->loop->n.pool_jobs, 1);
+    eddy__pool_submit(&c->lsock->loop->server->pool, j);
 }
 
 static void conn_read(eddy_conn *c)

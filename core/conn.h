@@ -72,7 +72,5 @@ void eddy__conn_drain(eddy_conn *c);
  * first-byte timeout has passed; returns the ms until the next one is
  * due, or -1 when none can be. */
 long eddy__conn_expire(eddy__lsock *s, uint32_t now);
-/* A job for this connection came back from the pool. */
-void eddy__conn_job_done(eddy__job *j);
 
 #endif

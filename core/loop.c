@@ -90,7 +90,7 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     l->wake.kind = EDDY__KIND_WAKE;
     l->ready_tail = &l->ready;
     l->read_budget = READ_BUDGET;
-    pthread_mutex_init(&l->done_mu, NULL);
+    pthread_mutex_init(&l->post_mu, NULL);
     if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
     for (eddy_listener *ls = s->listeners; ls; ls = ls->next)
@@ -322,44 +322,43 @@ static void run_ready(eddy__loop *l)
     }
 }
 
-void eddy__loop_job_done(eddy__loop *l, eddy__job *j)
+void eddy__loop_post(eddy__loop *l, eddy__post *p)
 {
-    pthread_mutex_lock(&l->done_mu);
-    j->next = l->done;
-    l->done = j;
-    pthread_mutex_unlock(&l->done_mu);
+    pthread_mutex_lock(&l->post_mu);
+    p->next = l->posted;
+    l->posted = p;
+    pthread_mutex_unlock(&l->post_mu);
     eddy__loop_wake(l);
 }
 
-/* Finish the jobs the pool handed back, oldest first. */
-static void take_done_jobs(eddy__loop *l)
+/* Run what other threads posted, oldest first. */
+static void run_posted(eddy__loop *l)
 {
-    pthread_mutex_lock(&l->done_mu);
-    eddy__job *j = l->done;
-    l->done = NULL;
-    pthread_mutex_unlock(&l->done_mu);
-    eddy__job *fifo = NULL;
-    while (j) { /* the list is newest first: reverse it */
-        eddy__job *next = j->next;
-        j->next = fifo;
-        fifo = j;
-        j = next;
+    pthread_mutex_lock(&l->post_mu);
+    eddy__post *p = l->posted;
+    l->posted = NULL;
+    pthread_mutex_unlock(&l->post_mu);
+    eddy__post *fifo = NULL;
+    while (p) { /* the list is newest first: reverse it */
+        eddy__post *next = p->next;
+        p->next = fifo;
+        fifo = p;
+        p = next;
     }
     while (fifo) {
-        eddy__job *next = fifo->next;
-        eddy__conn_job_done(fifo);
+        eddy__post *next = fifo->next;
+        fifo->run(fifo);
         fifo = next;
     }
 }
 
-/* The eventfd fired: a stop request, finished pool jobs, or both. */
+/* The eventfd fired: a stop request, a reload, posted work, or several. */
 static void on_wake(eddy__loop *l)
 {
     uint64_t v;
     ssize_t r = read(l->wake.fd, &v, sizeof(v));
     (void)r;
-    if (l->in_pool)
-        take_done_jobs(l);
+    run_posted(l);
     unsigned gen = atomic_load_explicit(&l->server->reload_gen, memory_order_acquire);
     if (gen != l->reload_gen)
         apply_reload(l, gen);
@@ -455,7 +454,7 @@ void eddy__loop_run(eddy__loop *l)
         }
         long timeout = expire(l);
         if (l->draining) {
-            if (!has_connections(l) && !l->in_pool)
+            if (!has_connections(l) && !l->outstanding)
                 break;
             long left = (long)(int32_t)(drain_deadline - l->now);
             if (left <= 0) {
@@ -500,10 +499,11 @@ void eddy__loop_run(eddy__loop *l)
         run_ready(l);
         free_dead(l);
     }
-    /* Stopped: no more accepts, the pool's jobs back, every connection
-     * closed (handlers see close()), every byte of memory given back. */
+    /* Stopped: no more accepts, the work out on other threads back (the
+     * pool's jobs), every connection closed (handlers see close()), every
+     * byte of memory given back. */
     close_listening(l);
-    while (l->in_pool) {
+    while (l->outstanding) {
         struct pollfd p = {.fd = l->wake.fd, .events = POLLIN};
         poll(&p, 1, -1);
         on_wake(l);
@@ -538,5 +538,5 @@ void eddy__loop_destroy(eddy__loop *l)
     eddy__bufpool_destroy(&l->pool);
     eddy__udp_free(l);
     eddy__timers_destroy(l);
-    pthread_mutex_destroy(&l->done_mu);
+    pthread_mutex_destroy(&l->post_mu);
 }

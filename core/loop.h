@@ -13,7 +13,8 @@
 #include "eddy/eddy.h"
 #include "log.h"
 #include "poller.h"
-#include "pool.h"
+
+typedef struct eddy__loop eddy__loop;
 
 enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_UDP, EDDY__KIND_WAKE };
 
@@ -42,6 +43,13 @@ typedef struct eddy__lsock {
     eddy__conn_list active; /* the others */
 } eddy__lsock;
 
+/* Work that another thread hands to a loop: run() is called on the loop's
+ * own thread, in the order posted.  The poster owns the memory. */
+typedef struct eddy__post {
+    struct eddy__post *next;
+    void (*run)(struct eddy__post *p);
+} eddy__post;
+
 /* Written by the owning thread only; read by anyone (relaxed). */
 typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
@@ -69,9 +77,10 @@ struct eddy__loop {
     eddy__handle *ready;     /* more to do without waiting for the poller */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */
-    unsigned in_pool;        /* jobs out in the worker pool */
-    pthread_mutex_t done_mu; /* guards done: pool threads hand jobs back */
-    eddy__job *done;
+    unsigned outstanding;    /* work out on other threads that will be posted back:
+                                the loop does not end before it has come */
+    pthread_mutex_t post_mu; /* guards posted */
+    eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     struct eddy_timer **timers; /* handler timers, a min-heap by due time */
     unsigned ntimers, timers_cap;
@@ -96,8 +105,8 @@ void eddy__loop_run(eddy__loop *l);
 void eddy__loop_wake(eddy__loop *l);
 void eddy__loop_destroy(eddy__loop *l);
 
-/* From a pool thread: give a finished job back to its loop. */
-void eddy__loop_job_done(eddy__loop *l, eddy__job *j);
+/* From any thread: have p->run(p) called on l's thread, and wake it. */
+void eddy__loop_post(eddy__loop *l, eddy__post *p);
 
 /* Put a handle on the ready list (once). */
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h);

@@ -28,7 +28,7 @@ static void *pool_main(void *arg)
         eddy__current_job = j;
         j->consumed = eddy__conn_listener(j->conn)->handler->data(j->conn, j->input, j->len);
         eddy__current_job = NULL;
-        eddy__loop_job_done(j->loop, j);
+        eddy__loop_post(j->loop, &j->done);
 
         pthread_mutex_lock(&p->mu);
     }

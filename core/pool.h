@@ -16,11 +16,11 @@
 
 #include "buf.h"
 #include "eddy/handler.h"
-
-typedef struct eddy__loop eddy__loop;
+#include "loop.h"
 
 typedef struct eddy__job {
-    struct eddy__job *next;
+    eddy__post done;   /* first: posted back to the loop when data() returned */
+    struct eddy__job *next; /* the pool's queue */
     eddy_conn *conn;
     eddy__loop *loop;
     const char *input; /* the connection's buffered input, left alone by the loop */
