@@ -16,7 +16,8 @@
  *
  * Protocol errors are answered with Redis's text, after the replies to the
  * commands before them, and the connection is closed (as Redis does); so
- * is QUIT, after its +OK.
+ * is QUIT, after its +OK.  A command named POST or Host: (an HTTP request
+ * sent here) closes it at once, unanswered, as Redis does.
  *
  * Parameters (sizes take k/m/g):
  *   max_args    arguments per command, 1 to 1048576 (default 1024)
@@ -30,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "eddy/handler.h"
 #include "resp_db.h"
@@ -56,10 +59,15 @@ enum {
  * features on it (HELLO, INFO). */
 #define COMPAT_VERSION "7.0.0"
 
+/* Redis logs a cross-protocol attempt at most once a minute. */
+#define ATTACK_LOG_SECONDS 60
+
 typedef struct resp_state {
     resp_db *db;
     resp_limits lim;
-    atomic_ullong next_id; /* CLIENT ID, HELLO */
+    atomic_ullong next_id;       /* CLIENT ID, HELLO */
+    atomic_ullong attacks;       /* connections closed at POST or Host: (INFO) */
+    atomic_llong attack_logged;  /* CLOCK_MONOTONIC s of the last such log line; 0 never */
 } resp_state;
 
 /* Per connection, only once a client asks for a name or an id. */
@@ -213,7 +221,8 @@ typedef struct ctx {
     out o;
     resp_state *st;
     eddy_conn *c;
-    int quit; /* reply, then close */
+    int quit;   /* reply, then close */
+    int attack; /* close at once, replies not yet sent dropped */
 } ctx;
 
 typedef void (*command_fn)(ctx *x, const resp_arg *argv, size_t argc);
@@ -714,8 +723,11 @@ static void cmd_info(ctx *x, const resp_arg *argv, size_t argc)
     int n = snprintf(text, sizeof(text),
                      "# Server\r\nredis_version:%s\r\nredis_mode:standalone\r\n"
                      "eddy_handler:resp\r\n\r\n# Memory\r\nused_memory:%zu\r\nmaxmemory:%zu\r\n"
-                     "maxmemory_policy:noeviction\r\n\r\n# Keyspace\r\ndb0:keys=%zu,expires=0\r\n",
+                     "maxmemory_policy:noeviction\r\n\r\n# Stats\r\n"
+                     "security_attacks_refused:%llu\r\n\r\n"
+                     "# Keyspace\r\ndb0:keys=%zu,expires=0\r\n",
                      COMPAT_VERSION, resp_db_used(x->st->db), resp_db_max_memory(x->st->db),
+                     atomic_load_explicit(&x->st->attacks, memory_order_relaxed),
                      resp_db_count(x->st->db));
     out_bulk(&x->o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
 }
@@ -767,8 +779,47 @@ static void reply_unknown(ctx *x, const resp_arg *argv, size_t argc)
     out_err(&x->o, l.buf, l.len);
 }
 
+/* A command named POST or "Host:" is an HTTP request sent to this port,
+ * most likely by a web page through a browser (cross-protocol scripting):
+ * the lines after the headers would run as commands.  As Redis's
+ * securityWarningCommand(): nothing more from this connection runs, it is
+ * closed without its pending replies, and a warning is logged at most
+ * once a minute.  Handlers have no logging API, so the line goes to
+ * stderr (one write(), like the core's log lines). */
+static void refuse_attack(ctx *x)
+{
+    resp_state *st = x->st;
+    unsigned long long n = atomic_fetch_add_explicit(&st->attacks, 1, memory_order_relaxed) + 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec + 1; /* never 0, which means "never logged" */
+    long long last = atomic_load_explicit(&st->attack_logged, memory_order_relaxed);
+    x->attack = 1;
+    if ((last && now - last < ATTACK_LOG_SECONDS) ||
+        !atomic_compare_exchange_strong(&st->attack_logged, &last, now))
+        return;
+    char peer[64], text[400];
+    eddy_conn_peer(x->c, peer, sizeof(peer));
+    int len = snprintf(text, sizeof(text),
+                       "eddy: warn: resp: Possible SECURITY ATTACK detected. It looks like "
+                       "somebody is sending POST or Host: commands to Redis. This is likely "
+                       "due to an attacker attempting to use Cross Protocol Scripting to "
+                       "compromise your Redis instance. Connection aborted. (client %s, %llu "
+                       "so far)\n",
+                       peer, n);
+    if (len > 0) {
+        ssize_t w = write(STDERR_FILENO, text, (size_t)len < sizeof(text) ? (size_t)len
+                                                                            : sizeof(text) - 1);
+        (void)w; /* nowhere to report a failing log */
+    }
+}
+
 static void execute(ctx *x, const resp_arg *argv, size_t argc)
 {
+    if (IS(&argv[0], "post") || IS(&argv[0], "host:")) {
+        refuse_attack(x);
+        return;
+    }
     for (size_t i = 0; i < ncommands; i++) {
         const command *cmd = &commands[i];
         if (!is_word(&argv[0], cmd->name, cmd->len))
@@ -801,7 +852,7 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
     char *heap_scratch = NULL;
 
     size_t done = 0;
-    while (done < len && !x.quit && !x.o.failed) {
+    while (done < len && !x.quit && !x.attack && !x.o.failed) {
         int r = resp_parse(buf + done, len - done, &st->lim, &cmd);
         if (r == RESP_NEED_SPACE) {
             /* A command with more than ARGV_STACK arguments, or quoted
@@ -836,11 +887,13 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
         if (cmd.argc)
             execute(&x, cmd.argv, cmd.argc);
     }
+    if (x.attack)
+        x.o.len = 0; /* as Redis: a client closed for an attack gets no more replies */
     out_flush(&x.o); /* one eddy_send() for the whole burst */
     free(x.o.heap);
     free(heap_argv);
     free(heap_scratch);
-    if (x.quit || x.o.failed) {
+    if (x.quit || x.attack || x.o.failed) {
         eddy_close(c);
         return len; /* what follows QUIT or an error is never read */
     }
@@ -887,6 +940,8 @@ static int resp_init(void **state, eddy_params *params)
     st->lim.max_bulk = max_bulk;
     st->lim.max_inline = max_inline;
     atomic_init(&st->next_id, 0);
+    atomic_init(&st->attacks, 0);
+    atomic_init(&st->attack_logged, 0);
     *state = st;
     return 0;
 }

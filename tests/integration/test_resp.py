@@ -10,7 +10,8 @@ COMMAND, CONFIG GET, unknown commands and wrong arity), inline commands with
 quotes, 1,000 pipelined commands in one write and a burst sent one byte at a
 time, each protocol error answered with Redis's text and then EOF (the 2 GB
 bulk declared, a bad multibulk count, a missing '$', a 64 KiB inline line)
-with eddyd serving on, QUIT, a 400 KiB value, max_memory's OOM reply, the key
+with eddyd serving on, an HTTP POST carrying a command closed unrun (as
+redis-server does) however it is cut, QUIT, a 400 KiB value, max_memory's OOM reply, the key
 space shared by connections on different workers (and INCR from 8 clients
 adding up exactly), bad parameters refused by eddyd -t, redis-cli (set, get,
 ping, incr), and a clean stop (exit 0, no sanitizer report).
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 import eddytest
 from eddytest import EddyTestCase
@@ -338,6 +340,54 @@ class Resp(EddyTestCase):
         s, r = self.client(d)
         self.assertEqual(self.call(s, r, "EXISTS", "k"), b":0\r\n")
         self.assertEqual(self.call(s, r, "GET", "a"), bulk(b"1"))
+        self.stop_eddyd(d)
+
+    def test_cross_protocol_attack(self):
+        # The request: an HTTP POST whose body is a command.  As
+        # redis-server: the connection closes at "POST" (or "Host:") with no
+        # reply at all, and nothing after it runs, however the bytes are cut.
+        d = self.start_resp()
+        req = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+               b"Content-Length: 13\r\n\r\nSET pwned 1\r\n")
+        post_line = len(b"POST / HTTP/1.1\r\n")
+        cases = [[req], [command("post", "x") + command("SET", "pwned", "1")],
+                 [b"GET x\r\nhost: x\r\nSET pwned 1\r\n"],
+                 [command("PING") + command("HOST:", "x") + command("SET", "pwned", "1")]]
+        cases += [[req[:i], req[i:]] for i in range(1, post_line + 1)]
+        for parts in cases:
+            s = eddytest.connect(d.port)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for part in parts:
+                try:
+                    s.sendall(part)
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # already closed: that is the point
+                time.sleep(0.01)  # best effort at separate reads; the replies do not depend on it
+            try:
+                s.shutdown(socket.SHUT_WR)  # so that an eddyd that waits for more answers now
+            except OSError:
+                pass
+            got = b""
+            try:
+                while True:
+                    b = s.recv(4096)
+                    if not b:
+                        break
+                    got += b
+            except ConnectionResetError:
+                pass
+            s.close()
+            self.assertEqual(got, b"", "parts %r" % (parts,))
+        s, r = self.client(d)
+        self.assertEqual(self.call(s, r, "GET", "pwned"), NIL)
+        info = self.call(s, r, "INFO")
+        self.assertIn(b"security_attacks_refused:%d\r\n" % len(cases), info)
+        # Redis's warning, at most once a minute: one line for all these
+        line = d.wait_for_log(r"Possible SECURITY ATTACK detected")
+        self.assertIsNotNone(line, d.stderr())
+        self.assertIn("Connection aborted. (client 127.0.0.1:", line)
+        self.assertEqual(d.stderr().count("SECURITY ATTACK"), 1, d.stderr())
+        self.assert_alive(d)
         self.stop_eddyd(d)
 
     def test_quit(self):
