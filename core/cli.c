@@ -30,10 +30,13 @@ void eddyd_cli_usage(FILE *f)
             "  -h, --help                    print this help and exit\n");
 }
 
-static int usage_error(FILE *err, const char *flag, const char *what)
+static int usage_error(eddyd_options *o, FILE *err, const char *flag, const char *what)
 {
-    fprintf(err, "eddyd: %s%s%s\n", flag ? flag : "", flag ? ": " : "", what);
-    eddyd_cli_usage(err);
+    snprintf(o->error, sizeof(o->error), "%s%s%s", flag ? flag : "", flag ? ": " : "", what);
+    if (err) {
+        fprintf(err, "eddyd: %s\n", o->error);
+        eddyd_cli_usage(err);
+    }
     return EDDYD_CLI_USAGE;
 }
 
@@ -94,27 +97,29 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
             return EDDYD_CLI_EXIT;
         case ':':
             snprintf(msg, sizeof(msg), "%s needs a value", argv[optind - 1]);
-            return usage_error(err, NULL, msg);
+            return usage_error(o, err, NULL, msg);
         default:
             snprintf(msg, sizeof(msg), "unknown option '%s'", argv[optind - 1]);
-            return usage_error(err, NULL, msg);
+            return usage_error(o, err, NULL, msg);
         }
         if (noverrides == (int)(sizeof(overrides) / sizeof(overrides[0])))
-            return usage_error(err, NULL, "too many options");
+            return usage_error(o, err, NULL, "too many options");
         overrides[noverrides].flag = flag;
         overrides[noverrides].directive = directive;
         overrides[noverrides++].value = optarg;
     }
     if (optind < argc) {
         snprintf(msg, sizeof(msg), "unexpected argument '%s'", argv[optind]);
-        return usage_error(err, NULL, msg);
+        return usage_error(o, err, NULL, msg);
     }
     int rc = o->config_path
                  ? eddy_config_load(&o->config, o->config_path, msg, sizeof(msg))
                  : eddy_config_parse(&o->config, "command line", default_config,
                                      sizeof(default_config) - 1, msg, sizeof(msg));
     if (rc < 0) {
-        fprintf(err, "eddyd: %s\n", msg);
+        snprintf(o->error, sizeof(o->error), "%s", msg);
+        if (err)
+            fprintf(err, "eddyd: %s\n", o->error);
         return EDDYD_CLI_CONFIG;
     }
     for (int i = 0; i < noverrides; i++) {
@@ -122,7 +127,7 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
                                  sizeof(msg)) < 0) {
             eddy_config_free(o->config);
             o->config = NULL;
-            return usage_error(err, overrides[i].flag, msg);
+            return usage_error(o, err, overrides[i].flag, msg);
         }
     }
     return EDDYD_CLI_RUN;

@@ -11,6 +11,7 @@ typedef struct eddyd_options {
     int test_only;           /* -t: check the configuration, serve nothing */
     int stats;               /* -s: print a running eddyd's counters */
     eddy_config *config;     /* the file (or the built-in default) with the flags applied */
+    char error[640];         /* why, after EDDYD_CLI_USAGE or EDDYD_CLI_CONFIG */
 } eddyd_options;
 
 enum {
@@ -22,8 +23,10 @@ enum {
 
 /* Parse argv.  Flags override the file: -w and -m its globals, -l the
  * first listener's address, -p the first listener's prefix.  On
- * EDDYD_CLI_RUN the caller frees o->config.  Resets getopt, so it can run
- * more than once in a process. */
+ * EDDYD_CLI_RUN the caller frees o->config.  An error is also written to
+ * err as "eddyd: WHY" (with the usage for a bad flag) unless err is NULL
+ * (a reload logs o->error instead).  Resets getopt, so it can run more
+ * than once in a process. */
 int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *err);
 void eddyd_cli_usage(FILE *f);
 

@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -38,12 +40,29 @@ static int settle(eddy_conn *c)
 {
     if (c->h.fd < 0)
         return -1;
-    if ((c->h.flags & EDDY__CONN_FAILED) ||
-        ((c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) && !eddy__buf_len(c->out))) {
-        eddy__conn_destroy(c);
+    uint16_t f = c->h.flags;
+    if ((f & EDDY__CONN_FAILED) ||
+        ((f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) && !eddy__buf_len(c->out))) {
+        eddy__conn_destroy(c, (f & EDDY__CONN_FAILED) ? "closed (error)"
+                              : (f & EDDY__CONN_EOF) ? "closed by client"
+                              : c->lsock->loop->draining ? "closed (stopping)"
+                                                         : "closed by server");
         return -1;
     }
     return 0;
+}
+
+void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)
+{
+    if (!eddy__log_pass(rl, level))
+        return;
+    char addr[INET6_ADDRSTRLEN + 16], who[sizeof(addr) + 16];
+    eddy_conn_peer(c, addr, sizeof(addr));
+    snprintf(who, sizeof(who), "#%u %s", (unsigned)c->id, addr);
+    va_list ap;
+    va_start(ap, fmt);
+    eddy__log_vline(rl, level, who, fmt, ap);
+    va_end(ap);
 }
 
 eddy__conn_ext *eddy__conn_ext_get(eddy_conn *c)
@@ -94,7 +113,7 @@ static void touch(eddy_conn *c)
 }
 
 /* Close from the old end of a list while the timeout has passed. */
-static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms)
+static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms, const char *why)
 {
     while (list->head) {
         eddy_conn *c = list->head;
@@ -102,7 +121,7 @@ static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms)
         if (age < timeout_ms)
             return timeout_ms - age;
         eddy__count(&c->lsock->loop->n.timeouts, 1);
-        eddy__conn_destroy(c);
+        eddy__conn_destroy(c, why);
         if (list->head == c) { /* held by the pool: it closes when the job returns */
             c->last = now;
             list_remove(list, c);
@@ -122,11 +141,13 @@ long eddy__conn_expire(eddy__lsock *s, uint32_t now)
     const eddy_listener *ls = s->listener;
     long next = -1;
     if (ls->first_byte_timeout_ms)
-        next = expire_list(&s->fresh, now, ls->first_byte_timeout_ms);
+        next = expire_list(&s->fresh, now, ls->first_byte_timeout_ms,
+                           "closed (first-byte timeout)");
     if (ls->idle_timeout_ms) {
-        next = earliest(next, expire_list(&s->active, now, ls->idle_timeout_ms));
+        const char *idle = "closed (idle timeout)";
+        next = earliest(next, expire_list(&s->active, now, ls->idle_timeout_ms, idle));
         if (!ls->first_byte_timeout_ms) /* idle covers the silent ones too */
-            next = earliest(next, expire_list(&s->fresh, now, ls->idle_timeout_ms));
+            next = earliest(next, expire_list(&s->fresh, now, ls->idle_timeout_ms, idle));
     }
     return next;
 }
@@ -139,32 +160,38 @@ static void conn_opened(eddy_conn *c)
         c->h.flags |= EDDY__CONN_CLOSING;
 }
 
-void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *counted)
+void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer, int counted)
 {
     eddy__loop *l = s->loop;
     const eddy_listener *ls = s->listener;
     eddy_conn *c = calloc(1, sizeof(*c));
-    eddy__conn_ext *peer = counted ? calloc(1, sizeof(*peer)) : NULL;
-    int rc = !c || (counted && !peer) ? -ENOMEM
+    /* The address is kept when the per-IP count needs it back, and while
+     * debugging, so that the close line names the client even after a
+     * reset (getpeername() fails then). */
+    int debug = eddy__log_on(EDDY__LOG_DEBUG);
+    eddy__conn_ext *ext = peer && (counted || debug) ? calloc(1, sizeof(*ext)) : NULL;
+    int rc = !c || (counted && !ext) ? -ENOMEM
              : eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c);
     if (rc < 0) {
         eddy__count(&l->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
                           ls->bound, eddy_strerror(rc));
         free(c);
-        free(peer);
+        free(ext);
         if (counted)
-            eddy__iplimit_release(&l->server->iplimit, counted);
+            eddy__iplimit_release(&l->server->iplimit, peer);
         close(fd);
         atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
         return;
     }
-    if (peer) {
-        peer->addr = *counted;
-        peer->has_addr = 1;
-        peer->counted = 1;
-        c->ext = peer;
+    if (ext) {
+        ext->addr = *peer;
+        ext->has_addr = 1;
+        ext->counted = counted;
+        c->ext = ext;
     }
+    c->id = l->conn_id;
+    l->conn_id += l->conn_id_step;
     c->h.fd = fd;
     c->h.kind = EDDY__KIND_CONN;
     c->lsock = s;
@@ -173,6 +200,8 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *coun
     c->last = l->now;
     list_append(&s->fresh, c);
     eddy__count(&l->n.accepted, 1);
+    if (debug)
+        eddy__conn_log_line(c, NULL, EDDY__LOG_DEBUG, "open on %s", ls->bound);
     if (ls->proxy_protocol)
         c->h.flags |= EDDY__CONN_PROXY_WAIT;
     else
@@ -193,10 +222,9 @@ static int take_proxy_header(eddy_conn *c)
         return 0;
     if (n < 0) {
         eddy__count(&l->n.errors_proxy, 1);
-        eddy__log_limited(&l->rl_proxy, EDDY__LOG_WARN,
-                          "closing a connection on %s: malformed PROXY protocol header",
-                          c->listener->bound);
-        eddy__conn_destroy(c);
+        eddy__conn_log(c, &l->rl_proxy, EDDY__LOG_WARN,
+                       "closing: malformed PROXY protocol header on %s", c->listener->bound);
+        eddy__conn_destroy(c, "closed (malformed PROXY header)");
         return -1;
     }
     eddy__buf_consume(c->in, (size_t)n);
@@ -207,19 +235,17 @@ static int take_proxy_header(eddy_conn *c)
         eddy__conn_ext *ext = eddy__conn_ext_get(c);
         if (!ext) {
             eddy__count(&l->n.errors_nomem, 1);
-            eddy__conn_destroy(c);
+            eddy__conn_destroy(c, "closed (out of memory)");
             return -1;
         }
         ext->addr = pi.src;
         ext->has_addr = 1;
         if (per_ip && eddy__iplimit_acquire(&srv->iplimit, &pi.src, per_ip) < 0) {
-            char who[64];
-            eddy__proxy_format_source(&pi, who, sizeof(who));
             eddy__count(&l->n.refused_per_ip, 1);
-            eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
-                              "refused %s on %s: max_connections_per_ip (%u) reached", who,
-                              c->listener->bound, per_ip);
-            eddy__conn_destroy(c);
+            eddy__conn_log(c, &l->rl_per_ip, EDDY__LOG_WARN,
+                           "refused on %s: max_connections_per_ip (%u) reached",
+                           c->listener->bound, per_ip);
+            eddy__conn_destroy(c, "closed (max_connections_per_ip)");
             return -1;
         }
         ext->counted = per_ip != 0;
@@ -283,7 +309,7 @@ static void dispatch_to_pool(eddy_conn *c)
 {
     eddy__job *j = calloc(1, sizeof(*j));
     if (!j) {
-        eddy__conn_destroy(c);
+        eddy__conn_destroy(c, "closed (out of memory)");
         return;
     }
     j->done.run = job_done;
@@ -305,11 +331,11 @@ static void conn_read(eddy_conn *c)
                            EDDY__CONN_INPOOL))) {
         if (input_room(c) < 0) {
             eddy__count(&l->n.errors_too_large, 1);
-            eddy__log_limited(&l->rl_error, EDDY__LOG_WARN,
-                              "closing a connection on %s: unconsumed input over max_message "
-                              "(%zu bytes) or out of memory",
-                              eddy__conn_listener(c)->name, eddy__conn_listener(c)->max_message);
-            eddy__conn_destroy(c);
+            eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
+                           "closing: unconsumed input over max_message (%zu bytes) or out of "
+                           "memory on %s",
+                           eddy__conn_listener(c)->max_message, eddy__conn_listener(c)->bound);
+            eddy__conn_destroy(c, "closed (max_message)");
             return;
         }
         struct iovec iov[2];
@@ -350,7 +376,9 @@ static void conn_read(eddy_conn *c)
             break;
         } else {
             eddy__count(&l->n.errors_io, 1);
-            eddy__conn_destroy(c); /* ECONNRESET and friends: this connection only */
+            /* ECONNRESET and friends: this connection only */
+            eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "read: %s", eddy_strerror((int)n));
+            eddy__conn_destroy(c, "closed (read error)");
             return;
         }
     }
@@ -391,7 +419,9 @@ static void conn_flush(eddy_conn *c)
             break;
         } else {
             eddy__count(&l->n.errors_io, 1);
-            eddy__conn_destroy(c); /* EPIPE, ECONNRESET: this connection only */
+            /* EPIPE, ECONNRESET: this connection only */
+            eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "write: %s", eddy_strerror((int)n));
+            eddy__conn_destroy(c, "closed (write error)");
             return;
         }
     }
@@ -441,7 +471,7 @@ static void linger(eddy_conn *c)
         ;
 }
 
-void eddy__conn_destroy(eddy_conn *c)
+void eddy__conn_destroy(eddy_conn *c, const char *why)
 {
     eddy__loop *l = c->lsock->loop;
     if (c->h.fd < 0)
@@ -450,6 +480,7 @@ void eddy__conn_destroy(eddy_conn *c)
         c->h.flags |= EDDY__CONN_FAILED;   /* finished when the job comes back */
         return;
     }
+    eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "%s", why);
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
     eddy__timers_free_all(c);

@@ -33,6 +33,7 @@ struct eddy_conn {
     eddy_conn *next, *prev;   /* its lsock's fresh or active list; next: the dead list */
     struct eddy__conn_ext *ext; /* what few connections need, made on first use, or NULL */
     uint32_t last;            /* loop->now at its last activity */
+    uint32_t id;              /* "#id" in the log: unique among the server's connections */
 };
 
 /* Kept out of struct eddy_conn so that an idle connection stays small. */
@@ -52,17 +53,29 @@ static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
 }
 
 /* Take ownership of an accepted fd: register it and call open() (after
- * the PROXY header, on a listener that expects one).  counted: the peer
- * address already holds a place in the per-IP count, or NULL. */
-void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *counted);
+ * the PROXY header, on a listener that expects one).  peer: the client's
+ * address from accept, or NULL; counted: it already holds a place in the
+ * per-IP count. */
+void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer, int counted);
 /* The poller saw the connection ready: EDDY__READABLE, WRITABLE, HANGUP. */
 void eddy__conn_event(eddy_conn *c, unsigned ready);
 /* Its turn on the ready list: read on where the budget stopped. */
 void eddy__conn_resume(eddy_conn *c);
 /* Close now: call close(), free its buffers, mark the fd stale.  The
- * memory stays until the loop's turn ends (eddy__conn_free). */
-void eddy__conn_destroy(eddy_conn *c);
+ * memory stays until the loop's turn ends (eddy__conn_free).  why is the
+ * debug line that says so ("closed (idle timeout)"). */
+void eddy__conn_destroy(eddy_conn *c, const char *why);
 void eddy__conn_free(eddy_conn *c);
+/* A line about c, "#42 127.0.0.1:5555: message", through rl (NULL: no
+ * limit).  The level is checked before anything is formatted. */
+#define eddy__conn_log(c, rl, level, ...)                      \
+    do {                                                       \
+        if (eddy__log_on(level))                               \
+            eddy__conn_log_line(c, rl, level, __VA_ARGS__);    \
+    } while (0)
+void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* A handler timer fired: act on what its callback asked (send, close). */
 void eddy__conn_settle(eddy_conn *c);
 /* Stopping gracefully: read what has arrived, answer it, then close once

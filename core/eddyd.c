@@ -2,6 +2,11 @@
  * into a configuration, build a server from it with the public API, serve
  * until SIGINT or SIGTERM, then stop cleanly.
  *
+ * What it says goes to stderr as "eddyd: WHY" until the configuration is
+ * applied (a bad flag, "FILE:LINE: what is wrong", and -t's verdict); from
+ * then on everything goes through eddy's log (eddy_log): to log_file when
+ * set, with a timestamp and a level on every line.
+ *
  * Exit status: 0 after a clean stop, --help, --version or a passing -t;
  * 1 when the configuration is wrong or the server cannot start (e.g. the
  * port is in use); 2 for a bad flag or value.
@@ -29,8 +34,8 @@ static void say_ready(const eddy_server *s)
     for (int i = 0; (l = eddy_server_listener(s, i)); i++) {
         char addr[160];
         eddy_listener_bound_address(l, addr, sizeof(addr));
-        fprintf(stderr, "eddyd: listening on %s, handler %s, %d worker%s\n", addr,
-                eddy_listener_handler(l), workers, workers == 1 ? "" : "s");
+        eddy_log(EDDY_LOG_INFO, "listening on %s, handler %s, %d worker%s", addr,
+                 eddy_listener_handler(l), workers, workers == 1 ? "" : "s");
     }
 }
 
@@ -49,10 +54,10 @@ static void raise_fd_limit(unsigned max_connections)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (rl.rlim_cur < want)
-        fprintf(stderr,
-                "eddyd: warning: open-file limit %llu is below max_connections %u + %d; "
-                "past it, accepting pauses until connections close\n",
-                (unsigned long long)rl.rlim_cur, max_connections, RESERVE);
+        eddy_log(EDDY_LOG_WARN,
+                 "open-file limit %llu is below max_connections %u + %d; "
+                 "past it, accepting pauses until connections close",
+                 (unsigned long long)rl.rlim_cur, max_connections, RESERVE);
 }
 
 /* eddyd --stats: ask the running eddyd over its control socket. */
@@ -83,7 +88,8 @@ static int print_stats(const eddy_config *c, const char *name)
 }
 
 /* SIGHUP: read the configuration again (the same file and flags); if it
- * has any error, say so and keep serving the running one unchanged. */
+ * has any error, log it (an error: "FILE:LINE: ...") and keep serving the
+ * running one unchanged. */
 static void reload(eddy_server *s, int argc, char **argv)
 {
     struct timespec now;
@@ -92,35 +98,46 @@ static void reload(eddy_server *s, int argc, char **argv)
     snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
              (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
     eddyd_notify(msg);
+    eddy_log(EDDY_LOG_INFO, "SIGHUP: reloading the configuration");
     eddyd_options o;
-    int rc = eddyd_cli_parse(argc, argv, &o, stderr, stderr);
+    int rc = eddyd_cli_parse(argc, argv, &o, stdout, NULL);
+    const char *why = o.error;
     if (rc == EDDYD_CLI_RUN) {
         rc = eddy_server_reload(s, o.config);
-        if (rc < 0)
-            fprintf(stderr, "eddyd: %s\n", eddy_server_error(s));
+        why = eddy_server_error(s);
         eddy_config_free(o.config);
     }
-    if (rc != 0)
-        fprintf(stderr, "eddyd: SIGHUP: the configuration has errors: still serving the running one\n");
-    else {
-        fprintf(stderr, "eddyd: SIGHUP: reloaded\n");
+    if (rc != 0) {
+        eddy_log(EDDY_LOG_ERROR, "reload failed, still serving the running configuration: %s", why);
+    } else {
+        eddy_log(EDDY_LOG_INFO, "reload done");
         say_ready(s); /* the addresses now served, port 0 resolved */
     }
     eddyd_notify("READY=1");
+}
+
+/* SIGUSR1: logrotate moved the log file; the next lines go to a new one. */
+static void reopen_log(void)
+{
+    int rc = eddy_log_reopen();
+    if (rc < 0)
+        eddy_log(EDDY_LOG_ERROR, "SIGUSR1: cannot reopen the log file: %s", eddy_strerror(rc));
+    else
+        eddy_log(EDDY_LOG_INFO, "SIGUSR1: log file reopened");
 }
 
 /* The graceful stop: drain, and stop at once on a second signal. */
 static void stop(eddy_server *s, const sigset_t *signals, int sig)
 {
     eddyd_notify("STOPPING=1");
-    fprintf(stderr, "eddyd: %s: draining (a second signal stops at once)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    eddy_log(EDDY_LOG_INFO, "%s: draining (a second signal stops at once)",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
     eddy_server_stop(s);
     while (eddy_server_running(s) > 0) {
         struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
         int again = sigtimedwait(signals, NULL, &tick);
         if (again == SIGINT || again == SIGTERM) {
-            fprintf(stderr, "eddyd: stopping now\n");
+            eddy_log(EDDY_LOG_INFO, "%s again: stopping now", again == SIGINT ? "SIGINT" : "SIGTERM");
             eddy_server_stop_now(s);
         }
     }
@@ -190,16 +207,24 @@ int main(int argc, char **argv)
         snprintf(why, sizeof(why), "%s", eddy_server_error(s));
         rc = 1;
     }
-    if (rc == 0 && o.test_only)
+    if (rc != 0) { /* before the log is set up: what -t would say */
+        fprintf(stderr, "eddyd: %s\n", why);
+    } else if (o.test_only) {
         printf("%s: ok\n", o.config_path ? o.config_path : "command line");
-    else if (rc == 0)
+    } else {
+        eddy_log(EDDY_LOG_INFO, "eddyd %s starting, pid %ld, configuration %s", eddy_version(),
+                 (long)getpid(), o.config_path ? o.config_path : "from the command line");
         rc = start(s, o.config, why, sizeof(why));
+        if (rc != 0) {
+            eddy_log(EDDY_LOG_ERROR, "cannot start: %s", why);
+            if (eddy_log_to_file()) /* and to whoever started us */
+                fprintf(stderr, "eddyd: %s\n", why);
+        }
+    }
     const char *pidfile = eddy_config_daemon(o.config, "pidfile");
     char *pidfile_copy = rc == 0 && pidfile ? strdup(pidfile) : NULL;
     eddy_config_free(o.config);
     if (rc != 0 || o.test_only) {
-        if (rc != 0)
-            fprintf(stderr, "eddyd: %s\n", why);
         eddy_server_free(s);
         return rc;
     }
@@ -212,7 +237,7 @@ int main(int argc, char **argv)
         if (sig == SIGHUP)
             reload(s, argc, argv);
         else if (sig == SIGUSR1)
-            eddy_log_reopen();
+            reopen_log();
         else
             break;
     }
@@ -220,6 +245,6 @@ int main(int argc, char **argv)
     eddy_server_free(s);
     eddyd_pidfile_remove(pidfile_copy);
     free(pidfile_copy);
-    fprintf(stderr, "eddyd: stopped\n");
+    eddy_log(EDDY_LOG_INFO, "stopped");
     return 0;
 }

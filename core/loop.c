@@ -90,6 +90,8 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     l->wake.kind = EDDY__KIND_WAKE;
     l->ready_tail = &l->ready;
     l->read_budget = READ_BUDGET;
+    l->conn_id = (uint32_t)id + 1;
+    l->conn_id_step = 1;
     pthread_mutex_init(&l->post_mu, NULL);
     if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
@@ -185,8 +187,7 @@ static void apply_reload(eddy__loop *l, unsigned gen)
         int fd = ls->reload_fds[l->id];
         ls->reload_fds[l->id] = -1;
         if (!grown || !s || lsock_start(l, s, ls, fd) < 0) {
-            eddy__log(EDDY__LOG_ERROR, "worker %d: cannot serve %s after the reload", l->id,
-                      ls->bound);
+            eddy__log(EDDY__LOG_ERROR, "cannot serve %s after the reload", ls->bound);
             if (s && s->listener)
                 eddy__listener_release(ls);
             free(s);
@@ -238,6 +239,20 @@ void eddy__loop_fd_freed(eddy__loop *l)
         accept_resume(l);
 }
 
+/* A connection closed at once over a limit: "127.0.0.1:5555: refused on
+ * 127.0.0.1:7777: max_connections (10) reached", rate-limited; the address
+ * is formatted only for a line that goes out. */
+static void refused(eddy__ratelimit *rl, const struct sockaddr_storage *peer, const eddy__lsock *s,
+                    const char *limit, unsigned max)
+{
+    if (!eddy__log_pass(rl, EDDY__LOG_WARN))
+        return;
+    char who[INET6_ADDRSTRLEN + 16];
+    eddy__sockaddr_format(peer, who, sizeof(who));
+    eddy__log_line(rl, EDDY__LOG_WARN, who, "refused on %s: %s (%u) reached", s->listener->bound,
+                   limit, max);
+}
+
 /* Accept up to a budget of connections, then yield to the rest of the
  * turn.  Over max_connections a connection is closed at once. */
 static void accept_some(eddy__loop *l, eddy__lsock *s)
@@ -272,9 +287,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
             close(fd);
             eddy__count(&l->n.refused, 1);
-            eddy__log_limited(&l->rl_refused, EDDY__LOG_WARN,
-                              "refused a connection on %s: max_connections (%u) reached",
-                              s->listener->bound, srv->max_connections);
+            refused(&l->rl_refused, &peer, s, "max_connections", srv->max_connections);
             continue;
         }
         /* Per client address: here, unless a PROXY header will name it. */
@@ -284,15 +297,13 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
             close(fd);
             eddy__count(&l->n.refused_per_ip, 1);
-            eddy__log_limited(&l->rl_per_ip, EDDY__LOG_WARN,
-                              "refused a connection on %s: max_connections_per_ip (%u) reached",
-                              s->listener->bound, per_ip);
+            refused(&l->rl_per_ip, &peer, s, "max_connections_per_ip", per_ip);
             continue;
         }
         int one = 1;
         if (s->listener->transport == EDDY__TCP)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        eddy__conn_open(s, fd, count_ip ? &peer : NULL);
+        eddy__conn_open(s, fd, &peer, count_ip);
     }
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
 }
@@ -380,7 +391,7 @@ eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
     eddy__listener_hold(listener); /* as a worker's socket does */
     s->loop = l;
     atomic_fetch_add(&l->server->open, 1); /* as accept does */
-    eddy__conn_open(s, fd, NULL);
+    eddy__conn_open(s, fd, NULL, 0);
     return s->fresh.head ? s->fresh.head : s->active.head;
 }
 
@@ -388,9 +399,9 @@ void eddy__loop_close_conns(eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks; i++) {
         while (l->lsocks[i]->fresh.head)
-            eddy__conn_destroy(l->lsocks[i]->fresh.head);
+            eddy__conn_destroy(l->lsocks[i]->fresh.head, "closed (stopped)");
         while (l->lsocks[i]->active.head)
-            eddy__conn_destroy(l->lsocks[i]->active.head);
+            eddy__conn_destroy(l->lsocks[i]->active.head, "closed (stopped)");
     }
     for (eddy__handle *h = l->ready; h; h = h->ready_next)
         if (h->kind == EDDY__KIND_CONN && h->fd < 0) { /* closed while queued */
@@ -440,6 +451,10 @@ void eddy__loop_run(eddy__loop *l)
 {
     eddy__poll_event events[LOOP_EVENTS];
     eddy_server *srv = l->server;
+    eddy__log_thread("w", l->id);
+    /* Worker i numbers its connections i+1, i+1+n, i+1+2n...: unique
+     * without a shared counter. */
+    l->conn_id_step = srv->nloops > 0 ? (uint32_t)srv->nloops : 1;
     l->now = (uint32_t)now_ms();
     uint32_t retry_at = l->now, drain_deadline = 0;
     for (;;) {
@@ -458,8 +473,8 @@ void eddy__loop_run(eddy__loop *l)
                 break;
             long left = (long)(int32_t)(drain_deadline - l->now);
             if (left <= 0) {
-                eddy__log(EDDY__LOG_WARN, "worker %d: shutdown_timeout passed: closing the "
-                                          "connections still open", l->id);
+                eddy__log(EDDY__LOG_WARN,
+                          "shutdown_timeout passed: closing the connections still open");
                 break;
             }
             if (timeout < 0 || timeout > left)
@@ -474,7 +489,7 @@ void eddy__loop_run(eddy__loop *l)
         if (n < 0) {
             if (n == -EINTR)
                 continue;
-            eddy__log(EDDY__LOG_ERROR, "worker %d: waiting for events: %s", l->id, eddy_strerror(n));
+            eddy__log(EDDY__LOG_ERROR, "waiting for events: %s", eddy_strerror(n));
             break;
         }
         for (int i = 0; i < n; i++) {

@@ -74,6 +74,7 @@ struct eddy__loop {
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
     int draining;            /* stopping: no accepts, connections close once answered */
     unsigned reload_gen;     /* the last reload this worker applied */
+    uint32_t conn_id, conn_id_step; /* the next connection's id; this worker's stride */
     eddy__handle *ready;     /* more to do without waiting for the poller */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */

@@ -13,6 +13,7 @@ _Thread_local eddy__job *eddy__current_job;
 static void *pool_main(void *arg)
 {
     eddy__pool *p = arg;
+    eddy__log_thread("pool", -1);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stopping)

@@ -312,7 +312,22 @@ const char *eddy_listener_handler(const eddy_listener *l)
     return l->handler->name;
 }
 
-int eddy_server_configure(eddy_server *s, eddy_config *c)
+/* The config's log_level and log_file, for the whole process: applied
+ * only once everything else in it has passed, so that a configuration
+ * refused (at start or by a reload) leaves the log as it was. */
+static int apply_log(eddy_server *s, const eddy_config *c)
+{
+    int rc;
+    if (c->log_file && (rc = eddy_set_log_file(c->log_file)) < 0)
+        return fail(s, rc, "%s:%d: log_file: cannot open %s: %s", c->name, c->seen[6], c->log_file,
+                    eddy_strerror(rc));
+    eddy_set_log_level(c->log_level);
+    return 0;
+}
+
+/* eddy_server_configure; a reload's scratch server leaves the log alone
+ * (with_log 0) until the reload can no longer fail. */
+static int configure(eddy_server *s, eddy_config *c, int with_log)
 {
     int rc = eddy_server_set_workers(s, c->workers);
     if (rc == 0)
@@ -325,10 +340,6 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         rc = eddy_server_set_max_connections_per_ip(s, c->max_connections_per_ip);
     if (rc < 0)
         return rc;
-    eddy_set_log_level(c->log_level);
-    if (c->log_file && (rc = eddy_set_log_file(c->log_file)) < 0)
-        return fail(s, rc, "%s:%d: log_file: cannot open %s: %s", c->name, c->seen[6], c->log_file,
-                    eddy_strerror(rc));
     for (size_t i = 0; i < c->nlisteners; i++) {
         eddy__cfg_listener *cl = &c->listeners[i];
         const eddy_handler *h;
@@ -371,7 +382,12 @@ int eddy_server_configure(eddy_server *s, eddy_config *c)
         if (cl->max_message)
             eddy_listener_set_max_message(l, cl->max_message);
     }
-    return 0;
+    return with_log ? apply_log(s, c) : 0;
+}
+
+int eddy_server_configure(eddy_server *s, eddy_config *c)
+{
+    return configure(s, c, 1);
 }
 
 static void *worker_main(void *arg)
@@ -512,7 +528,7 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
     int rc = eddy_server_new(&next);
     if (rc < 0)
         return fail(s, rc, "reload: %s", eddy_strerror(rc));
-    rc = eddy_server_configure(next, c);
+    rc = configure(next, c, 0);
     int use_pool = 0;
     for (eddy_listener *n = next->listeners; rc == 0 && n; n = n->next) {
         use_pool |= n->dispatch == EDDY_DISPATCH_POOL;
@@ -525,6 +541,8 @@ int eddy_server_reload(eddy_server *s, eddy_config *c)
         if (rc < 0)
             fail(s, rc, "reload: starting the pool: %s", eddy_strerror(rc));
     }
+    if (rc == 0)
+        rc = apply_log(next, c); /* the last check: from here on nothing fails */
     if (rc < 0) {
         if (next->error[0])
             snprintf(s->error, sizeof(s->error), "%s", next->error);

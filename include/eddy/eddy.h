@@ -194,12 +194,19 @@ EDDY_API int eddy_server_stats_format(const eddy_server *s, int prometheus, char
 /* The server a connection belongs to (for a handler that reports stats). */
 EDDY_API eddy_server *eddy_conn_server(const eddy_conn *c);
 
-/* Log level: 0 error, 1 warn, 2 info (default), 3 debug. */
-EDDY_API void eddy_set_log_level(int level);
+/* The log: one line per event, "TIMESTAMP LEVEL [THREAD] message", or
+ * "<N>LEVEL [THREAD] message" under journald (JOURNAL_STREAM set).  Levels
+ * in order; a level shows its own lines and those above it. */
+enum { EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO, EDDY_LOG_DEBUG };
+EDDY_API void eddy_set_log_level(int level); /* default EDDY_LOG_INFO */
 /* Log to a file (appending) instead of stderr; NULL or "" for stderr. */
 EDDY_API int eddy_set_log_file(const char *path);
 /* Reopen the log file (after logrotate moved it). */
 EDDY_API int eddy_log_reopen(void);
+/* 1 while the log goes to a file, 0 while it goes to stderr. */
+EDDY_API int eddy_log_to_file(void);
+/* A line of the embedder's own, at level, through the same logger. */
+EDDY_API void eddy_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }
