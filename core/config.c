@@ -716,6 +716,43 @@ int eddy_config_parse(eddy_config **out, const char *name, const char *text, siz
     return 0;
 }
 
+/* A relative path in *slot made relative to dir instead of the current
+ * directory (which is / under systemd).  0, or -ENOMEM. */
+static int rebase(char **slot, const char *dir)
+{
+    if (!*slot || **slot == '/')
+        return 0;
+    size_t n = strlen(dir) + strlen(*slot) + 2;
+    char *p = malloc(n);
+    if (!p)
+        return -ENOMEM;
+    snprintf(p, n, "%s/%s", dir, *slot);
+    free(*slot);
+    *slot = p;
+    return 0;
+}
+
+/* The paths a config file names for eddy to load (a `handler` that is a
+ * path, plugin_dir) resolved against the file's own directory, as nginx
+ * resolves its includes: the meaning of a file does not depend on where
+ * eddyd was started. */
+static int rebase_paths(eddy_config *c, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    char *slash = strrchr(copy, '/');
+    const char *dir = slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".";
+    char *abs = realpath(dir, NULL);
+    int rc = abs ? rebase(&c->plugin_dir, abs) : -errno;
+    for (size_t i = 0; rc == 0 && i < c->nlisteners; i++)
+        if (strchr(c->listeners[i].handler, '/'))
+            rc = rebase(&c->listeners[i].handler, abs);
+    free(abs);
+    free(copy);
+    return rc;
+}
+
 int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -751,6 +788,12 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
     }
     rc = eddy_config_parse(out, path, text, len, err, errlen);
     free(text);
+    if (rc == 0 && (rc = rebase_paths(*out, path)) < 0) {
+        if (err)
+            snprintf(err, errlen, "%s: %s", path, eddy_strerror(rc));
+        eddy_config_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

@@ -12,13 +12,19 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "eddy/eddy.h"
 
+/* The install's plugin directory, absolute and relative to its bin/ (set
+ * by CMakeLists.txt from CMAKE_INSTALL_LIBDIR, as eddy.pc's plugindir). */
 #ifndef EDDY_PLUGIN_DIR
 #define EDDY_PLUGIN_DIR "/usr/local/lib/eddy"
+#endif
+#ifndef EDDY_PLUGIN_DIR_FROM_BIN
+#define EDDY_PLUGIN_DIR_FROM_BIN "../lib/eddy"
 #endif
 
 static const eddy_handler *builtin(const char *name)
@@ -59,19 +65,32 @@ static int open_file(const char *path, const eddy_handler **h, void **dl, char *
     return -EINVAL;
 }
 
-/* The plugins/ directory beside the running program (the build tree). */
-static int build_tree_dir(char *out, size_t n)
+/* The directory of the running program, or -1 (no /proc). */
+static int exe_dir(char *out, size_t n)
 {
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ssize_t len = readlink("/proc/self/exe", out, n - 1);
     if (len <= 0)
         return -1;
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
+    out[len] = '\0';
+    char *slash = strrchr(out, '/');
     if (!slash)
         return -1;
     *slash = '\0';
-    return snprintf(out, n, "%s/plugins", exe) < (int)n ? 0 : -1;
+    return 0;
+}
+
+/* dir/sub (or dir alone when sub is NULL) into out, made canonical when it
+ * exists, so that one directory reached two ways is searched (and named)
+ * once.  0, or -1 when too long. */
+static int join_dir(char *out, size_t n, const char *dir, const char *sub)
+{
+    char joined[PATH_MAX];
+    if (snprintf(joined, sizeof(joined), "%s%s%s", dir, sub ? "/" : "", sub ? sub : "") >=
+        (int)sizeof(joined))
+        return -1;
+    if (!realpath(joined, out) && snprintf(out, n, "%s", joined) >= (int)n)
+        return -1;
+    return 0;
 }
 
 static int valid_name(const char *name)
@@ -98,22 +117,41 @@ int eddy__plugin_load(const char *name, const char *plugin_dir, const eddy_handl
                               "to a .so with a '/')", name);
         return -EINVAL;
     }
-    char tree[PATH_MAX];
-    const char *dirs[2] = {plugin_dir, NULL};
-    if (!plugin_dir) {
-        dirs[0] = build_tree_dir(tree, sizeof(tree)) == 0 ? tree : NULL;
-        dirs[1] = EDDY_PLUGIN_DIR;
+    /* Without plugin_dir: the build tree's plugins/ beside the program,
+     * the install's plugin directory relative to the program (a prefix
+     * moved or given to cmake --install), then the one compiled in. */
+    enum { NDIRS = 3 };
+    char found[NDIRS][PATH_MAX], exe[PATH_MAX];
+    int ndirs = 0;
+    if (plugin_dir) {
+        snprintf(found[ndirs++], PATH_MAX, "%s", plugin_dir);
+    } else {
+        if (exe_dir(exe, sizeof(exe)) == 0) {
+            if (join_dir(found[ndirs], PATH_MAX, exe, "plugins") == 0)
+                ndirs++;
+            if (join_dir(found[ndirs], PATH_MAX, exe, EDDY_PLUGIN_DIR_FROM_BIN) == 0)
+                ndirs++;
+        }
+        if (join_dir(found[ndirs], PATH_MAX, EDDY_PLUGIN_DIR, NULL) == 0)
+            ndirs++;
     }
-    for (int i = 0; i < 2; i++) {
+    char list[NDIRS * (PATH_MAX + 2)] = "";
+    size_t used = 0;
+    for (int i = 0; i < ndirs; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= strcmp(found[i], found[j]) == 0;
         char path[PATH_MAX];
-        if (!dirs[i] || snprintf(path, sizeof(path), "%s/%s.so", dirs[i], name) >= (int)sizeof(path))
+        if (seen || snprintf(path, sizeof(path), "%s/%s.so", found[i], name) >= (int)sizeof(path))
             continue;
         if (access(path, F_OK) == 0)
             return open_file(path, h, dl, why, whylen);
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "",
+                                 found[i]);
     }
-    snprintf(why, whylen, "handler '%s' not found: no built-in handler of that name and no %s.so in %s%s%s",
-             name, name, dirs[0] ? dirs[0] : "", dirs[0] && dirs[1] ? " or " : "",
-             dirs[1] ? dirs[1] : "");
+    snprintf(why, whylen, "handler '%s' not found: no built-in handler of that name and no %s.so "
+                          "in %s",
+             name, name, list);
     return -ENOENT;
 }
 

@@ -26,6 +26,13 @@ with `cc -shared -fPIC $(pkg-config --cflags eddy)` against TMP's eddy.pc;
 TMP/bin/eddyd loads it by path and serves it.  The installed lines.so is
 also loaded by name through plugin_dir.
 
+Installed (issue 15): a fresh prefix only, no plugin_dir: the installed
+eddyd passes -t on every config/examples file (run from /) and serves the
+installed lines and slow; a handler not found names every directory
+searched; `handler ./mine.so` is taken from the config file's directory;
+embed.c built with `pkg-config --cflags --libs eddy` starts without
+LD_LIBRARY_PATH.
+
 Embedding: eddy-embed-example 127.0.0.1:0 prints its address, upper-cases
 what it gets, and exits 0 on SIGTERM.
 """
@@ -313,6 +320,149 @@ class OutOfTree(opstest.OpsTestCase):
                           "    max_line 100\n"
                           "}\n" % (os.path.dirname(found[0]), HOST))
         self.serve_lines(os.path.join(prefix, "bin", "eddyd"), conf)
+
+
+def build_setting(name):
+    """A value from the --build directory's CMakeCache.txt ('' if unset)."""
+    with open(os.path.join(ARGS["build"], "CMakeCache.txt")) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("=")
+            if key.split(":")[0] == name:
+                return value
+    return ""
+
+
+class Installed(opstest.OpsTestCase):
+    """The installed copy alone: `cmake --install BUILD --prefix TMP` into a
+    fresh prefix that is not the configured one, then TMP/bin/eddyd with no
+    plugin_dir, and a program embedding TMP's libeddy built with pkg-config.
+    Nothing from the build tree is on a search path."""
+
+    def setUp(self):
+        super().setUp()
+        build = need(self, "build")
+        self.prefix = self.path("prefix")
+        p = subprocess.run(["cmake", "--install", build, "--prefix", self.prefix],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+        self.eddyd = os.path.join(self.prefix, "bin", "eddyd")
+        pcs = glob.glob(os.path.join(self.prefix, "lib*", "pkgconfig")) + \
+            glob.glob(os.path.join(self.prefix, "lib*", "*", "pkgconfig"))
+        self.assertEqual(len(pcs), 1, pcs)
+        self.pcdir = pcs[0]
+
+    def run_installed(self, args, cwd=None):
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)
+        p = subprocess.run([self.eddyd] + args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def example(self, name):
+        """config/examples/NAME copied with every port made 0."""
+        with open(os.path.join(ARGS["source"], "config", "examples", name)) as f:
+            text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:0", f.read())
+        return self.write(name, text)
+
+    def test_installed_eddyd_checks_every_example(self):
+        # Every example config (lines and pool name the plugins lines and
+        # slow) passes -t with the installed eddyd; run from / (systemd).
+        confs = sorted(glob.glob(os.path.join(ARGS["source"], "config", "examples", "*.conf")))
+        confs.append(os.path.join(ARGS["source"], "config", "eddyd.conf"))
+        for conf in confs:
+            rc, out, err = self.run_installed(["-t", "-c", conf], cwd="/")
+            self.assertEqual((rc, out.strip()), (0, "%s: ok" % conf), err)
+
+    def test_installed_eddyd_serves_the_installed_plugins(self):
+        with use_binary(self.eddyd):
+            d = self.run_conf(self.example("lines.conf"))
+        self.assertEqual(d.listening[0][1], "lines")
+        s = eddytest.connect(d.port())
+        lines_request(s, b"hello\nwor", b"> hello\n")
+        lines_request(s, b"ld\n", b"> world\n")
+        s.close()
+        self.stop(d)
+        with use_binary(self.eddyd):
+            d = self.run_conf(self.example("pool.conf"), listeners=2)
+        self.assertEqual([h for _, h in d.listening], ["slow", "echo"])
+        s = eddytest.connect(d.port(0))
+        s.sendall(b"slowly")
+        self.assertEqual(opstest.recv_exact(s, 6), b"slowly")
+        s.close()
+        self.stop(d)
+
+    def test_not_found_names_every_directory_searched(self):
+        conf = self.write("nope.conf", "listen tcp %s:0 {\n    handler nope\n}\n" % HOST)
+        rc, out, err = self.run_installed(["-t", "-c", conf])
+        self.assertEqual(rc, 1, err)
+        m = re.fullmatch(r"eddyd: %s:2: handler 'nope' not found: no built-in handler of that "
+                         r"name and no nope\.so in (.*)\n" % re.escape(conf), err)
+        self.assertTrue(m, err)
+        real = os.path.realpath(self.prefix)
+        libdir = build_setting("CMAKE_INSTALL_LIBDIR") or "lib"
+        prefix = build_setting("CMAKE_INSTALL_PREFIX")
+        self.assertEqual(m.group(1).split(", "),
+                         [os.path.join(real, "bin", "plugins"),
+                          os.path.join(real, libdir, "eddy"),
+                          os.path.join(prefix, libdir, "eddy")])
+
+    def test_relative_handler_path_is_taken_from_the_config_directory(self):
+        lines = glob.glob(os.path.join(self.prefix, "lib*", "eddy", "lines.so")) + \
+            glob.glob(os.path.join(self.prefix, "lib*", "*", "eddy", "lines.so"))
+        self.assertEqual(len(lines), 1, lines)
+        os.mkdir(self.path("site"))
+        shutil.copy(lines[0], self.path("site/mine.so"))
+        conf = self.write("site/my.conf", "listen tcp %s:0 {\n    handler ./mine.so\n"
+                                          "    prefix \"> \"\n}\n" % HOST)
+        for cwd in ("/", self.dir):
+            rc, out, err = self.run_installed(["-t", "-c", conf], cwd=cwd)
+            self.assertEqual((rc, out.strip()), (0, "%s: ok" % conf), err)
+        # The same file by a relative name given from elsewhere, served.
+        rc, out, err = self.run_installed(["-t", "-c", "site/my.conf"], cwd=self.dir)
+        self.assertEqual((rc, out.strip()), (0, "site/my.conf: ok"), err)
+        with use_binary(self.eddyd):
+            d = self.run_conf(conf)
+        s = eddytest.connect(d.port())
+        lines_request(s, b"mine\n", b"> mine\n")
+        s.close()
+        self.stop(d)
+
+    def test_embed_example_built_against_the_installed_copy(self):
+        env = dict(os.environ, PKG_CONFIG_PATH=self.pcdir)
+        env.pop("PKG_CONFIG_LIBDIR", None)
+        env.pop("LD_LIBRARY_PATH", None)
+        flags = {}
+        for what in ("--cflags", "--libs"):
+            p = subprocess.run(["pkg-config", what, "eddy"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            flags[what] = p.stdout.decode().split()
+        srcdir = self.path("embedsrc")
+        os.mkdir(srcdir)
+        src = shutil.copy(os.path.join(ARGS["source"], "handlers", "examples", "embed.c"), srcdir)
+        prog = os.path.join(srcdir, "embed")
+        # The build's compiler; a sanitized libeddy needs its runtime linked.
+        cc = build_setting("CMAKE_C_COMPILER") or "cc"
+        san = {"address": ["-fsanitize=address,undefined"], "thread": ["-fsanitize=thread"],
+               "undefined": ["-fsanitize=undefined"]}.get(build_setting("EDDY_SANITIZE"), [])
+        cmd = [cc, "-std=c11", "-Wall", "-Werror"] + san + flags["--cflags"] + [src] + \
+            flags["--libs"] + ["-o", prog]
+        p = subprocess.run(cmd, cwd=srcdir, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=300)
+        self.assertEqual(p.returncode, 0, "%s:\n%s" % (" ".join(cmd), p.stdout.decode()))
+        log(" ".join(cmd))
+        saved = os.environ.pop("LD_LIBRARY_PATH", None)
+        try:
+            with use_binary(prog):
+                d = self.start_eddyd(listen=None, workers=None, extra=["%s:0" % HOST])
+        finally:
+            if saved is not None:
+                os.environ["LD_LIBRARY_PATH"] = saved
+        s = eddytest.connect(d.port)
+        s.sendall(b"installed")
+        self.assertEqual(opstest.recv_exact(s, 9), b"INSTALLED")
+        s.close()
+        self.stop_eddyd(d, signal.SIGTERM)
 
 
 class Embed(eddytest.EddyTestCase):

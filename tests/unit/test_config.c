@@ -1108,6 +1108,43 @@ START_TEST(load_unreadable)
 }
 END_TEST
 
+/* A path in a config file (a handler with a '/', plugin_dir) is taken from
+ * the file's directory, not the current one; absolute paths and names are
+ * kept as written. */
+START_TEST(load_relative_paths_from_the_files_directory)
+{
+    char tmp[] = "/tmp/eddy-config-XXXXXX", dir[256], path[300], want[600];
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    ck_assert_ptr_nonnull(realpath(tmp, dir)); /* what eddy names */
+    snprintf(path, sizeof(path), "%s/x.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("plugin_dir lib/p\n"
+          "listen tcp 127.0.0.1:1 {\n    handler ./x.so\n}\n"
+          "listen tcp 127.0.0.1:2 {\n    handler sub/y.so\n}\n"
+          "listen tcp 127.0.0.1:3 {\n    handler /abs/z.so\n}\n"
+          "listen tcp 127.0.0.1:4 {\n    handler echo\n}\n",
+          f);
+    fclose(f);
+    ck_assert_int_eq(chdir("/"), 0); /* as under systemd */
+    eddy_config *c = NULL;
+    char err[256];
+    int rc = eddy_config_load(&c, path, err, sizeof(err));
+    unlink(path);
+    rmdir(dir);
+    ck_assert_msg(rc == 0, "%s", err);
+    snprintf(want, sizeof(want), "%s/lib/p", dir);
+    ck_assert_str_eq(c->plugin_dir, want);
+    snprintf(want, sizeof(want), "%s/./x.so", dir);
+    ck_assert_str_eq(c->listeners[0].handler, want);
+    snprintf(want, sizeof(want), "%s/sub/y.so", dir);
+    ck_assert_str_eq(c->listeners[1].handler, want);
+    ck_assert_str_eq(c->listeners[2].handler, "/abs/z.so");
+    ck_assert_str_eq(c->listeners[3].handler, "echo");
+    eddy_config_free(c);
+}
+END_TEST
+
 /* ---- eddy_config_override ------------------------------------------- */
 
 static const char two_listeners[] = "listen tcp 127.0.0.1:1 {\n"
@@ -1274,15 +1311,20 @@ START_TEST(configure_handler_not_found)
                      -ENOENT);
     ck_assert_str_eq(err, "t.conf:4: handler 'nope' not found: no built-in handler of that name "
                           "and no nope.so in /nonexistent-eddy-plugins");
-    /* without plugin_dir: the build tree's plugins/, then the installed directory */
+    /* without plugin_dir, every directory searched: the build tree's
+     * plugins/ beside the program, its install's ../lib/eddy, then the
+     * configured prefix's (absolute, the last) */
+    char exe[1024], want[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ck_assert_int_gt(len, 0);
+    exe[len] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(want, sizeof(want), "t.conf:2: handler 'nope' not found: no built-in handler of that "
+                                 "name and no nope.so in %s/plugins, %s/../lib/eddy, /",
+             exe, exe);
     ck_assert_int_eq(configure(LISTEN "    handler nope\n}\n", err, sizeof(err)), -ENOENT);
-    ck_assert_msg(strncmp(err,
-                          "t.conf:2: handler 'nope' not found: no built-in handler of that name "
-                          "and no nope.so in /",
-                          strlen("t.conf:2: handler 'nope' not found: no built-in handler of "
-                                 "that name and no nope.so in /")) == 0,
-                  "%s", err);
-    ck_assert_msg(strstr(err, "/plugins or /"), "%s", err);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s\nwanted: %s", err, want);
+    ck_assert_msg(!strchr(err + strlen(want), ','), "%s", err);
     /* a name that could not be a file name */
     ck_assert_int_eq(configure(LISTEN "    handler ec.ho\n}\n", err, sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, "t.conf:2: 'ec.ho' is not a handler name (letters, digits, '_' and '-'; "
@@ -1513,6 +1555,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, load_too_large);
     tcase_add_test(tc, load_reports_path_and_line);
     tcase_add_test(tc, load_unreadable);
+    tcase_add_test(tc, load_relative_paths_from_the_files_directory);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("override");
