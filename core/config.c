@@ -249,6 +249,24 @@ static int set_first_byte_timeout(eddy_config *c, eddy__cfg_listener *l, const c
     return duration(v, &l->first_byte_timeout, why, n);
 }
 
+/* A socket unit's FileDescriptorName=: 1 to 255 printable ASCII
+ * characters, no ':' (LISTEN_FDNAMES separates names with it). */
+static int set_systemd_socket(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
+                              size_t n)
+{
+    (void)c;
+    size_t len = strlen(v);
+    for (const char *p = v; *p; p++)
+        if (*p <= ' ' || *p > '~' || *p == ':')
+            len = 0;
+    if (len == 0 || len > 255) {
+        snprintf(why, n, "must be a FileDescriptorName: 1 to 255 printable characters, no "
+                         "spaces and no ':', not '%s'", v);
+        return -1;
+    }
+    return set_string(&l->systemd_socket, v, why, n);
+}
+
 static const directive_def global_directives[] = {
     {"workers", set_workers, 0},           {"max_connections", set_max_connections, 0},
     {"pool_threads", set_pool_threads, 0}, {"log_level", set_log_level, 0},
@@ -274,12 +292,13 @@ static const directive_def listener_directives[] = {
     {"mode", set_mode, 0},               {"max_amplification", set_max_amplification, 0},
     {"idle_timeout", set_idle_timeout, 0}, {"first_byte_timeout", set_first_byte_timeout, 0},
     {"proxy_protocol", set_proxy_protocol, 0},
+    {"systemd_socket", set_systemd_socket, 0},
     {NULL, NULL, 0},
 };
 const char *const eddy__listener_directives[] = {
     "handler",           "dispatch",     "high_water",         "low_water", "max_message",
     "ipv6only",          "mode",         "max_amplification", "idle_timeout",
-    "first_byte_timeout", "proxy_protocol", NULL};
+    "first_byte_timeout", "proxy_protocol", "systemd_socket", NULL};
 
 int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len)
 {
@@ -678,6 +697,7 @@ void eddy_config_free(eddy_config *c)
         free(c->listeners[i].transport);
         free(c->listeners[i].address);
         free(c->listeners[i].handler);
+        free(c->listeners[i].systemd_socket);
         eddy_params_free(c->listeners[i].params);
     }
     free(c->listeners);

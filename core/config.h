@@ -19,6 +19,7 @@ typedef struct eddy__cfg_listener {
     int ipv6only, mode, max_amplification;      /* -1: the default */
     long idle_timeout, first_byte_timeout;      /* ms; 0: never */
     int proxy_protocol;                         /* -1: the default (off) */
+    char *systemd_socket; /* the LISTEN_FDNAMES name of the socket to serve, or NULL */
     eddy_params *params; /* everything else in the block: the handler's */
     int seen[16];        /* line of each listener directive, for duplicates */
 } eddy__cfg_listener;

@@ -102,6 +102,19 @@ int eddyd_notify(const char *msg)
     return rc;
 }
 
+long eddyd_watchdog_ms(void)
+{
+    const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    long long us = usec ? atoll(usec) : 0;
+    int ours = !pid || atol(pid) == (long)getpid();
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    if (!ours || us <= 0)
+        return 0;
+    long long ms = us / 2000;
+    return ms < 1 ? 1 : ms > 86400000 ? 86400000 : (long)ms;
+}
+
 void eddyd_malloc_init(void)
 {
 #ifdef __GLIBC__
@@ -115,17 +128,25 @@ int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen)
     if (!pid || !fds || atol(pid) != (long)getpid())
         return 0;
     long n = atol(fds);
+    const char *names = getenv("LISTEN_FDNAMES");
+    char *copy = names ? strdup(names) : NULL, *next = copy;
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
     if (n <= 0 || n > 1024)
-        return 0;
+        n = 0;
     for (int fd = 3; fd < 3 + n; fd++) {
-        int rc = eddy_server_adopt_socket(s, fd);
+        /* LISTEN_FDNAMES: one name per fd, in order, separated by ':'. */
+        const char *name = next ? strsep(&next, ":") : NULL;
+        int rc = eddy_server_adopt_named_socket(s, fd, name);
         if (rc < 0) {
-            snprintf(why, whylen, "socket activation: fd %d: %s", fd, eddy_server_error(s));
+            snprintf(why, whylen, "socket activation: fd %d%s%s%s: %s", fd, name ? " (" : "",
+                     name ? name : "", name ? ")" : "", eddy_server_error(s));
+            free(copy);
+            unsetenv("LISTEN_FDNAMES");
             return rc;
         }
     }
+    free(copy);
+    unsetenv("LISTEN_FDNAMES");
     return (int)n;
 }

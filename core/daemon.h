@@ -21,6 +21,12 @@ int eddyd_drop_privileges(const char *user, const char *group, char *why, size_t
  * (a path, or an abstract name after '@').  0 when there is no socket. */
 int eddyd_notify(const char *msg);
 
+/* systemd's watchdog (sd_watchdog_enabled(3)): how often to check the
+ * workers and ping, half of WATCHDOG_USEC, in ms; 0 when no watchdog is
+ * asked of this process (WATCHDOG_PID, when set, names another one).  The
+ * variables are then unset so children do not see them. */
+long eddyd_watchdog_ms(void);
+
 /* eddyd's malloc policy, set before any thread starts: one arena for all
  * threads.  glibc otherwise gives each worker its own arena and keeps what
  * a thread frees in it: under steady mixed traffic each arena reached new
@@ -33,9 +39,11 @@ int eddyd_notify(const char *msg);
 void eddyd_malloc_init(void);
 
 /* Socket activation: the fds systemd passed (LISTEN_FDS, LISTEN_PID, from
- * fd 3) handed to the server's matching listeners; the variables are then
- * unset so children do not see them.  Returns how many were taken, or a
- * negative errno with why filled in (an fd that matches no listener). */
+ * fd 3) handed to the server's listeners: by the name LISTEN_FDNAMES gives
+ * the fd (a listen block's `systemd_socket NAME`), else by address.  The
+ * variables are then unset so children do not see them.  Returns how many
+ * were taken, or a negative errno with why filled in (an fd that matches
+ * no listener, or a named one of another transport). */
 int eddyd_take_systemd_sockets(eddy_server *s, char *why, size_t whylen);
 
 #endif

@@ -126,6 +126,36 @@ static void reopen_log(void)
         eddy_log(EDDY_LOG_INFO, "SIGUSR1: log file reopened");
 }
 
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The next of signals, or 0 once the monotonic clock reaches deadline_ms. */
+static int wait_signal(const sigset_t *signals, long long deadline_ms)
+{
+    for (;;) {
+        long long left = deadline_ms - now_ms();
+        if (left <= 0)
+            return 0;
+        struct timespec t = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
+        int sig = sigtimedwait(signals, NULL, &t);
+        if (sig > 0)
+            return sig;
+    }
+}
+
+/* WatchdogSec: ping systemd only when every worker loop has turned since
+ * the last check, so that a worker stuck in a handler gets eddyd
+ * restarted; the check also wakes idle workers for the next one. */
+static void watchdog_check(eddy_server *s)
+{
+    if (eddy_server_heartbeat(s))
+        eddyd_notify("WATCHDOG=1");
+}
+
 /* The graceful stop: drain, and stop at once on a second signal. */
 static void stop(eddy_server *s, const sigset_t *signals, int sig)
 {
@@ -232,8 +262,18 @@ int main(int argc, char **argv)
     eddyd_notify("READY=1\nSTATUS=serving");
 
     int sig = 0;
+    long watchdog_ms = eddyd_watchdog_ms();
+    long long next_check = now_ms() + watchdog_ms;
+    if (watchdog_ms)
+        eddy_server_heartbeat(s); /* the workers' turns from here on count */
     for (;;) {
-        sigwait(&signals, &sig);
+        if (!watchdog_ms) {
+            sigwait(&signals, &sig);
+        } else if ((sig = wait_signal(&signals, next_check)) == 0) {
+            watchdog_check(s);
+            next_check = now_ms() + watchdog_ms;
+            continue;
+        }
         if (sig == SIGHUP)
             reload(s, argc, argv);
         else if (sig == SIGUSR1)

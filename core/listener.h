@@ -35,6 +35,7 @@ struct eddy_listener {
     long idle_timeout_ms;       /* close after this long without input; 0 = never */
     long first_byte_timeout_ms; /* close if nothing arrives this long after accept; 0 = never */
     int proxy_protocol; /* a PROXY v1/v2 header comes first on each connection */
+    char fdname[256];  /* take systemd's socket of this LISTEN_FDNAMES name ("" = by address) */
     int shared_fd;     /* one socket every worker dups (Unix, or from systemd), or -1 */
     int owns_file;     /* we bound the Unix socket file: remove it at the end */
     eddy_dispatch dispatch;

@@ -458,6 +458,7 @@ void eddy__loop_run(eddy__loop *l)
     l->now = (uint32_t)now_ms();
     uint32_t retry_at = l->now, drain_deadline = 0;
     for (;;) {
+        eddy__count(&l->turns, 1);
         int stop = atomic_load_explicit(&srv->stopping, memory_order_acquire);
         if (stop == EDDY__STOP_NOW)
             break;

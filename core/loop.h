@@ -86,6 +86,8 @@ struct eddy__loop {
     struct eddy_timer **timers; /* handler timers, a min-heap by due time */
     unsigned ntimers, timers_cap;
     eddy__counters n;
+    atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
+    unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */
     eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;
 };
 

@@ -93,6 +93,20 @@ int eddy_server_running(const eddy_server *s)
     return atomic_load_explicit(&s->running, memory_order_acquire);
 }
 
+int eddy_server_heartbeat(eddy_server *s)
+{
+    int alive = s->started && s->nloops > 0 &&
+                atomic_load_explicit(&s->running, memory_order_acquire) == s->nloops;
+    for (int i = 0; i < s->nloops; i++) {
+        eddy__loop *l = &s->loops[i];
+        unsigned long long turns = atomic_load_explicit(&l->turns, memory_order_relaxed);
+        alive = alive && turns != l->turns_seen;
+        l->turns_seen = turns;
+        eddy__loop_wake(l);
+    }
+    return alive;
+}
+
 int eddy_server_set_pool_threads(eddy_server *s, int threads)
 {
     if (threads < 1 || threads > MAX_POOL_THREADS)
@@ -251,7 +265,35 @@ int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
     return 0;
 }
 
-int eddy_server_adopt_socket(eddy_server *s, int fd)
+int eddy_listener_set_fdname(eddy_listener *l, const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len >= sizeof(l->fdname) || (name && strchr(name, ':')))
+        return -EINVAL;
+    memcpy(l->fdname, name ? name : "", len + 1);
+    return 0;
+}
+
+/* Serve l from fd, bound at a: shared by every worker. */
+static int adopt(eddy_server *s, eddy_listener *l, int fd, const struct sockaddr_storage *a,
+                 socklen_t alen)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return fail(s, -errno, "%s", eddy_strerror(-errno));
+    l->shared_fd = fd;
+    l->addr = *a;
+    l->addrlen = alen;
+    if (l->transport != EDDY__UNIX)
+        l->port = ntohs(a->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)a)->sin6_port
+                                                 : ((struct sockaddr_in *)a)->sin_port);
+    return 0;
+}
+
+static const char *const transport_names[] = {"tcp", "udp", "unix"};
+
+int eddy_server_adopt_named_socket(eddy_server *s, int fd, const char *name)
 {
     struct sockaddr_storage a;
     socklen_t len = sizeof(a);
@@ -260,28 +302,36 @@ int eddy_server_adopt_socket(eddy_server *s, int fd)
     if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
         return fail(s, -errno, "%s", eddy_strerror(-errno));
-    for (eddy_listener *l = s->listeners; l; l = l->next) {
-        if (l->shared_fd >= 0 || !eddy__listener_matches(l, &a, type))
+    if ((type != SOCK_STREAM && type != SOCK_DGRAM) ||
+        (a.ss_family == AF_UNIX && type != SOCK_STREAM))
+        return fail(s, -EPROTOTYPE, "not a TCP, UDP or Unix stream socket");
+    eddy__transport t = a.ss_family == AF_UNIX ? EDDY__UNIX
+                        : type == SOCK_DGRAM   ? EDDY__UDP
+                                               : EDDY__TCP;
+    for (eddy_listener *l = name && *name ? s->listeners : NULL; l; l = l->next) {
+        if (strcmp(l->fdname, name) != 0)
             continue;
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-            return fail(s, -errno, "%s", eddy_strerror(-errno));
-        l->shared_fd = fd;
-        if (l->transport != EDDY__UNIX)
-            l->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
-                                                    : ((struct sockaddr_in *)&a)->sin_port);
-        return 0;
+        if (l->transport != t || l->shared_fd >= 0)
+            return fail(s, -EPROTOTYPE, "the %s socket named '%s' cannot serve listen %s %s%s",
+                        transport_names[t], name, transport_names[l->transport], l->name,
+                        l->shared_fd >= 0 ? ": it has one already" : "");
+        return adopt(s, l, fd, &a, len);
     }
-    eddy_listener tmp = {.transport = type == SOCK_DGRAM ? EDDY__UDP : EDDY__TCP, .addr = a};
-    if (a.ss_family == AF_UNIX)
-        tmp.transport = EDDY__UNIX;
-    else
+    for (eddy_listener *l = s->listeners; l; l = l->next)
+        if (l->shared_fd < 0 && eddy__listener_matches(l, &a, type))
+            return adopt(s, l, fd, &a, len);
+    eddy_listener tmp = {.transport = t, .addr = a};
+    if (t != EDDY__UNIX)
         tmp.port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
                                                  : ((struct sockaddr_in *)&a)->sin_port);
     char text[160];
     eddy__listener_format(&tmp, text, sizeof(text));
     return fail(s, -ENOENT, "%s matches no listen block", text);
+}
+
+int eddy_server_adopt_socket(eddy_server *s, int fd)
+{
+    return eddy_server_adopt_named_socket(s, fd, NULL);
 }
 
 void eddy_listener_bound_address(const eddy_listener *l, char *buf, size_t len)
@@ -371,6 +421,8 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
         if (cl->proxy_protocol > 0 && eddy_listener_set_proxy_protocol(l, 1) < 0)
             return fail(s, -EINVAL, "%s:%d: proxy_protocol does not apply to udp", c->name,
                         cl->seen[10]);
+        if (cl->systemd_socket)
+            eddy_listener_set_fdname(l, cl->systemd_socket); /* checked by the parser */
         if (cl->max_amplification >= 0)
             eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
         size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;

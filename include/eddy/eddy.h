@@ -131,6 +131,14 @@ EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
  * activation): fd goes to the listener with the same transport and address
  * and is shared by every worker.  -ENOENT when no listener matches. */
 EDDY_API int eddy_server_adopt_socket(eddy_server *s, int fd);
+/* The same for a socket systemd passed under a name (LISTEN_FDNAMES, a
+ * socket unit's FileDescriptorName=): it goes to the listener given that
+ * name, whatever its address, when the transport agrees (-EPROTOTYPE when
+ * not); to the listener of its address when no listener has the name. */
+EDDY_API int eddy_server_adopt_named_socket(eddy_server *s, int fd, const char *name);
+/* Name the systemd socket a listener serves when there is one (see
+ * eddy_server_adopt_named_socket); without it, the listener binds its own. */
+EDDY_API int eddy_listener_set_fdname(eddy_listener *l, const char *name);
 
 /* Apply a new configuration to a running server without dropping a
  * connection: every check runs first, and on any error nothing changes.
@@ -154,6 +162,12 @@ EDDY_API void eddy_server_stop_now(eddy_server *s);
 EDDY_API int eddy_server_set_shutdown_timeout(eddy_server *s, long ms);
 /* Workers still running: 0 once a stop has completed. */
 EDDY_API int eddy_server_running(const eddy_server *s);
+/* For a watchdog (systemd's WatchdogSec): 1 when every worker has turned
+ * its loop since the previous call, else 0 (a worker stuck in a handler,
+ * or not running); then wakes every worker, so that an idle one turns
+ * before the next call.  Call it from one thread, at an interval longer
+ * than a loop needs to wake. */
+EDDY_API int eddy_server_heartbeat(eddy_server *s);
 /* Wait until every worker has closed its connections and exited. */
 EDDY_API int eddy_server_wait(eddy_server *s);
 

@@ -50,9 +50,11 @@ NOT_EDDYD = {
     # HAProxy's own config (in front of two eddyd running
     # ops-haproxy-backend.conf); test_ops_haproxy.py runs it with haproxy.
     "config/examples/haproxy.cfg": "HAProxy's config, not eddyd's",
-    # The systemd unit that runs eddyd -c /etc/eddy/eddyd.conf
-    # (test_ops_daemon.py checks it).
-    "config/eddyd.service": "a systemd unit, not an eddyd config",
+    # The systemd units and the script that writes the service at install
+    # (test_ops_systemd.py checks them).
+    "config/eddyd.service.in": "a systemd unit template, not an eddyd config",
+    "config/eddyd.socket": "a systemd socket unit, not an eddyd config",
+    "config/eddyd-units.cmake": "CMake code run by cmake --install",
 }
 
 # Every eddyd config, and the test that serves it.

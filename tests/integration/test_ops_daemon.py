@@ -34,7 +34,6 @@ import signal
 import socket
 import stat
 import time
-import unittest
 
 import eddytest
 import opstest
@@ -309,30 +308,6 @@ class Privileges(opstest.OpsTestCase):
         self.stop(d)
         log("pidfile after exit: %s" % ("left (nobody cannot remove it)"
                                         if os.path.exists(pidfile) else "removed"))
-
-
-class Unit(unittest.TestCase):
-    """config/eddyd.service says what the tests above check eddyd does."""
-
-    def test_service_unit(self):
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config",
-                            "eddyd.service")
-        keys = {}
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line and not line.startswith(("#", ";", "[")):
-                    k, _, v = line.partition("=")
-                    keys.setdefault(k, []).append(v)
-        self.assertEqual(keys["Type"], ["notify"])
-        self.assertEqual(keys["ExecStart"],
-                         ["/usr/local/bin/eddyd -c /usr/local/etc/eddy/eddyd.conf"])
-        self.assertEqual(keys["ExecReload"], ["/bin/kill -HUP $MAINPID"])
-        self.assertEqual(keys["KillSignal"], ["SIGTERM"])
-        m = re.fullmatch(r"(\d+)s?", keys["TimeoutStopSec"][0])
-        self.assertTrue(m and int(m.group(1)) > 10,
-                        "TimeoutStopSec must be longer than shutdown_timeout's default 10s")
-        self.assertIn("eddyd.socket", open(path).read())
 
 
 def listening_inodes():

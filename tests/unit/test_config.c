@@ -182,6 +182,12 @@ static const struct {
     {T("mode 0660\n"), "t.conf:1: 'mode' belongs in a listen block"},
     {T("ipv6only on\n"), "t.conf:1: 'ipv6only' belongs in a listen block"},
     {T("max_amplification 1\n"), "t.conf:1: 'max_amplification' belongs in a listen block"},
+    {T(BLOCK("    systemd_socket a:b")),
+     "t.conf:3: systemd_socket: must be a FileDescriptorName: 1 to 255 printable characters, no "
+     "spaces and no ':', not 'a:b'"},
+    {T(BLOCK("    systemd_socket \"a b\"")),
+     "t.conf:3: systemd_socket: must be a FileDescriptorName: 1 to 255 printable characters, no "
+     "spaces and no ':', not 'a b'"},
     {T(BLOCK("    mode 0600\n    mode 0600")), "t.conf:4: 'mode' given twice (first at line 3)"},
     {T(BLOCK("    ipv6only on\n    ipv6only off")),
      "t.conf:4: 'ipv6only' given twice (first at line 3)"},
