@@ -14,7 +14,10 @@ RSS per idle connection with 10,000 idle connections, on a fresh server each
 time.
 
 Writes OUT/latest.json, OUT/latest.md and OUT/latest.png (gnuplot), keeping
-raw per-run JSON under OUT/tmp/.
+raw per-run JSON under OUT/tmp/.  OUT is a fresh folder
+bench/results/run-YYYYmmdd-HHMMSS/ (UTC) unless --out DIR names one; only
+--publish writes the committed bench/results/latest.*.  --from FILE measures
+nothing and writes the report and plot again from an earlier latest.json.
 """
 import argparse
 import datetime
@@ -67,6 +70,36 @@ IDLE_CONNS = 10000
 MAX_IN_FLIGHT = 256 << 20  # skip cells with conns*depth*size above this
 
 started = []  # Popen of every server still running
+
+# The committed results: written only with --publish.
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def results_dir(out, publish, results=RESULTS, prefix="run"):
+    """The folder a run writes into, created: RESULTS itself only with
+    publish; OUT when given (never RESULTS: that takes --publish); else a
+    fresh RESULTS/PREFIX-YYYYmmdd-HHMMSS (UTC; -2, -3... when taken), so a
+    run never overwrites the committed reference or an earlier run."""
+    if publish and out:
+        raise ValueError("--out and --publish exclude each other")
+    if publish:
+        os.makedirs(results, exist_ok=True)
+        return results
+    if out:
+        if os.path.realpath(out) == os.path.realpath(results):
+            raise ValueError("%s holds the committed results: use --publish to update them" % out)
+        os.makedirs(out, exist_ok=True)
+        return out
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(results, "%s-%s" % (prefix, stamp))
+    for n in range(1, 100):
+        path = base if n == 1 else "%s-%d" % (base, n)
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
+    raise ValueError("no free folder name for %s" % base)
 
 
 def log(msg):
@@ -205,6 +238,42 @@ def summarize(runs):
     return s
 
 
+def cell_plan(cell, a):
+    """(warm-up, measured seconds) of a cell's runs: 10,000 connections take
+    a while to go round once, so longer ones."""
+    if cell[0] >= 10000:
+        return max(a.warmup, 1.0), a.duration * 2
+    return a.warmup, a.duration
+
+
+def fmt_duration(s):
+    s = int(round(s))
+    if s >= 3600:
+        return "%dh%02dm" % (s // 3600, s // 60 % 60)
+    if s >= 60:
+        return "%dm%02ds" % (s // 60, s % 60)
+    return "%ds" % s
+
+
+class Progress:
+    """The ETA of the runs left, from the time the finished ones took:
+    each run weighs its planned seconds (warm-up + measured), and the
+    elapsed time per planned second so far (server starts, connects,
+    settling included) scales what is left."""
+
+    def __init__(self, total):
+        self.total, self.done, self.t0 = total, 0.0, time.monotonic()
+
+    def eta(self):
+        if self.done <= 0:
+            return "ETA ?"
+        left = (time.monotonic() - self.t0) / self.done * max(self.total - self.done, 0.0)
+        return "ETA %s" % fmt_duration(left)
+
+    def finished(self, weight):
+        self.done += weight
+
+
 def cell_name(c):
     conns, size, depth, workers = c
     sz = "%d B" % size if size < 1024 else "%d KiB" % (size // 1024)
@@ -212,12 +281,11 @@ def cell_name(c):
                                                   "" if workers == 1 else "s")
 
 
-def run_cell(cell, servers, a, tmpdir):
+def run_cell(cell, servers, a, tmpdir, progress, where):
+    """Measure one cell (`where`: "[i/n]" for the progress lines)."""
     conns, size, depth, workers = cell
     threads = 1 if conns == 1 else min(2, workers)
-    # 10,000 connections take a while to go round once: longer warm-up and window
-    warmup = max(a.warmup, 1.0) if conns >= 10000 else a.warmup
-    duration = a.duration * 2 if conns >= 10000 else a.duration
+    warmup, duration = cell_plan(cell, a)
     # --pin: with one worker and one client thread, the server on CPU 0 and
     # eddy-load on CPU 1 (cells with two of either run unpinned)
     pin = a.pin and workers == 1 and threads == 1
@@ -233,14 +301,18 @@ def run_cell(cell, servers, a, tmpdir):
                 order = order[::-1]
             for name in order:
                 p, port = procs[name]
+                log("bench: %s %s: %s rep %d/%d, %s" % (where, cell_name(cell), name, rep + 1, a.reps,
+                                                       progress.eta()))
                 if p.poll() is not None:
                     runs[name].append({"failed": "server exited with %s" % p.returncode})
+                    progress.finished(warmup + duration)
                     continue
                 args = ["-c", conns, "-t", threads, "-s", size, "-d", depth, "-D", duration,
                         "-w", warmup, "-p", port, "--pid", p.pid] + a.engine_args
                 r = run_load(a.load, args, timeout=warmup + duration + 60, cpus="1" if pin else None)
                 r["rep"] = rep
                 runs[name].append(r)
+                progress.finished(warmup + duration)
                 if "failed" in r:
                     log("bench:   %-9s rep %d FAILED: %s" % (name, rep, r["failed"]))
                 else:
@@ -262,17 +334,25 @@ def run_cell(cell, servers, a, tmpdir):
             stop_server(p)
 
 
-def run_idle(servers, a, tmpdir):
+def idle_plan(a):
+    """Planned seconds of one idle run (the hold of eddy-load --idle)."""
+    return a.idle_warmup + 0.5
+
+
+def run_idle(servers, a, tmpdir, progress):
     res = {}
     for name in servers:
         vals, runs = [], []
         for rep in range(a.idle_reps):
+            log("bench: idle %d conns: %s rep %d/%d, %s" % (IDLE_CONNS, name, rep + 1, a.idle_reps,
+                                                          progress.eta()))
             p, port = start_server(name, a.build, 1, tmpdir)
             try:
                 time.sleep(0.1)
                 r = run_load(a.load, ["--idle", IDLE_CONNS, "-w", a.idle_warmup, "-D", 0.5, "-p", port,
                                       "--pid", p.pid], timeout=90)
                 runs.append(r)
+                progress.finished(idle_plan(a))
                 if "failed" not in r and r["errors"]["total"] == 0:
                     vals.append(r["server"]["rss_bytes_per_conn"])
                     log("bench:   idle %-9s rep %d  %.1f bytes/conn (%d -> %d kB)" %
@@ -399,60 +479,185 @@ def write_md(path, meta, cells, idle, servers):
         f.write("\n".join(L))
 
 
-def write_plot(path, tmpdir, meta, cells, servers):
-    """Two panels: msgs/s and server CPU per message, each relative to the
-    epoll floor (1.0), one cluster of bars per cell."""
-    peers = [s for s in servers]
-    rows = []
-    for c in cells:
-        if c.get("skipped") or "epoll" not in c["servers"]:
+# Okabe & Ito's colour-blind-safe palette; the floor, the reference, in black.
+COLOUR = {
+    "eddy": 0xD55E00,      # vermillion
+    "epoll": 0x000000,     # black
+    "libevent": 0x56B4E9,  # sky blue
+    "libuv": 0x009E73,     # bluish green
+    "libev": 0xCC79A7,     # reddish purple
+}
+
+
+def spread(runs, get, summary=None, key=None):
+    """(median, min, max) of get(run) over the runs that did not fail; with
+    no runs (results without per-run data), the summary's median and, when
+    it has them, its KEY_min/KEY_max, else the median for both ends."""
+    xs = []
+    for r in runs or []:
+        if "failed" in r:
             continue
-        f = c["servers"]["epoll"]["summary"]
-        conns, size, depth, workers = c["cell"]
-        sz = "%dB" % size if size < 1024 else "%dK" % (size // 1024)
-        label = "%dc %s d%d w%d" % (conns, sz, depth, workers)
-        vals = []
-        for s in peers:
-            sm = c["servers"].get(s, {}).get("summary", {})
-            vals.append(ratio(sm.get("msgs_per_s"), f.get("msgs_per_s")))
-            vals.append(ratio(sm.get("cpu_us_per_msg"), f.get("cpu_us_per_msg")))
-        rows.append((label, vals))
+        try:
+            v = get(r)
+        except (KeyError, TypeError):
+            continue
+        if v is not None and v >= 0:
+            xs.append(v)
+    if xs:
+        return statistics.median(xs), min(xs), max(xs)
+    m = (summary or {}).get(key) if key else None
+    if m is None:
+        return None
+    return m, summary.get(key + "_min", m), summary.get(key + "_max", m)
+
+
+def headline(cells):
+    """The cells the plot shows: the issue's targets (QUICK_CELLS) that were
+    measured, else (a --cells run) the first four measured cells."""
+    done = [c for c in cells if not c.get("skipped")]
+    head = [c for q in QUICK_CELLS for c in done if tuple(c["cell"]) == q]
+    return head or done[:4]
+
+
+def plot_rows(cells, idle, servers):
+    """What latest.png shows, as data: per headline cell a row of two
+    panels, msgs/s and the server's CPU per message, each bar a server's
+    median over the repetitions divided by the reference server's median
+    (the epoll floor, else the first server), its whisker the min-max over
+    the repetitions on the same scale, its text the ratio and the median
+    itself; then a row with the idle memory per connection in bytes.
+    Returns (reference, rows), a row being (title, [panel, ...])."""
+    ref = "epoll" if "epoll" in servers else servers[0]
+    metrics = [
+        ("msgs_per_s", lambda r: r["msgs_per_s"], fmt_rate),
+        ("cpu_us_per_msg", lambda r: r["server"]["cpu_us_per_msg"],
+         lambda v: "%.2f µs" % v if v < 10 else "%.1f µs" % v),
+    ]
+    rows = []
+    for c in headline(cells):
+        panels = []
+        for key, get, unit in metrics:
+            got = {}
+            for sname in servers:
+                sv = c["servers"].get(sname)
+                if sv:
+                    got[sname] = spread(sv.get("runs"), get, sv.get("summary"), key)
+            base = got.get(ref)
+            if not base or not base[0]:
+                break
+            panels.append({"ref": 1.0, "bars": [
+                (n, m / base[0], lo / base[0], hi / base[0], "%.2f×  %s" % (m / base[0], unit(m)))
+                for n, (m, lo, hi) in ((n, got[n]) for n in servers if got.get(n))]})
+        if len(panels) == len(metrics):
+            rows.append((cell_name(c["cell"]), panels))
+    bars = []
+    for sname in servers:
+        x = (idle or {}).get(sname)
+        got = x and spread(x.get("runs"), lambda r: None if r["errors"]["total"] else r["server"]["rss_bytes_per_conn"],
+                           {"b": x.get("bytes_per_conn")}, "b")
+        if got:
+            bars.append((sname, got[0], got[1], got[2], "%.0f B" % got[0]))
+    if bars:
+        rows.append(("RSS per idle connection, bytes, {:,} connections (lower is better; target ≤ 128)".format(IDLE_CONNS),
+                     [{"ref": 128.0, "bars": bars}]))
+    return ref, rows
+
+
+def fmt_rate(v):
+    if v >= 1e6:
+        return "%.2f M/s" % (v / 1e6)
+    if v >= 1e3:
+        return "%.0f k/s" % (v / 1e3)
+    return "%.0f /s" % v
+
+
+def gp_str(s):
+    """A gnuplot double-quoted string."""
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def write_plot(path, tmpdir, meta, cells, idle, servers):
+    """latest.png, readable at README width (880 px, ~800 on a page): the
+    rows of plot_rows() stacked, one horizontal bar per server with its
+    whisker and, right-aligned, its ratio and absolute figure; a dashed
+    line at the reference; one x scale per column.  Returns False when
+    there is nothing to plot or gnuplot failed."""
+    ref, rows = plot_rows(cells, idle, servers)
     if not rows:
         return False
-    dat = os.path.join(tmpdir, "plot.dat")
-    with open(dat, "w") as fh:
-        fh.write("# cell " + " ".join("%s_tp %s_cpu" % (s, s) for s in peers) + "\n")
-        for label, vals in rows:
-            fh.write('"%s" %s\n' % (label, " ".join("NaN" if v is None else "%.4f" % v for v in vals)))
-    width = max(900, 120 + 70 * len(rows))
-    title = "eddy vs peers (1.0 = epoll floor; median of %d reps)  %s  -  %s" % (
-        meta["reps"], meta["date"], meta["command"])
-    gp = []
-    gp.append("set terminal pngcairo size %d,760 font 'sans,9'" % width)
-    gp.append("set output '%s'" % path)
-    gp.append("set multiplot layout 2,1 title \"%s\" font 'sans,10'" % title.replace('"', "'"))
-    gp.append("set style data histogram")
-    gp.append("set style histogram clustered gap 1")
-    gp.append("set style fill solid 0.85 border -1")
-    gp.append("set boxwidth 0.9")
-    gp.append("set grid ytics")
-    gp.append("set key outside right top")
-    gp.append("set xtics rotate by 30 right scale 0")
-    gp.append("set xrange [-0.6:%f]" % (len(rows) - 0.4))
-    gp.append("set yrange [0:*]")
-    gp.append("set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 front")
-    gp.append("set ylabel 'msgs/s / floor (higher is better)'")
-    plots = ["'%s' using %d:xtic(1) title '%s'" % (dat, 2 + 2 * i, LABEL[s]) for i, s in enumerate(peers)]
-    gp.append("plot " + ", ".join(plots))
-    gp.append("set ylabel 'server CPU us/msg / floor (lower is better)'")
-    plots = ["'%s' using %d:xtic(1) title '%s'" % (dat, 3 + 2 * i, LABEL[s]) for i, s in enumerate(peers)]
-    gp.append("plot " + ", ".join(plots))
-    gp.append("unset multiplot")
+    W, bar, head, rowhead, ticks, gap, foot, ylab = 880, 21, 58, 30, 24, 12, 40, 92
+    heights = [rowhead + len(panels[0]["bars"]) * bar + ticks + gap for _, panels in rows]
+    H = head + sum(heights) + foot
+    # one x range per column of the ratio rows; the labels take the right part
+    cols = {}
+    for _, panels in rows:
+        if len(panels) > 1:
+            for j, p in enumerate(panels):
+                cols[j] = max(cols.get(j, 0), p["ref"], max(b[3] for b in p["bars"]))
+
+    def sy(px):  # pixels from the top -> screen coordinate
+        return 1 - float(px) / H
+
+    gp = ["set terminal pngcairo size %d,%d font 'sans,11' noenhanced" % (W, H),
+          "set encoding utf8",
+          "set output %s" % gp_str(path),
+          "set multiplot",
+          "set style fill solid 0.9 noborder",
+          "set grid xtics lc rgb '#dddddd'",
+          "set border 3",
+          "set xtics nomirror out font 'sans,10'",
+          "set ytics nomirror scale 0",
+          "set key off"]
+    labels = [(0.5, 16, "center", "sans,13", "eddy and its peers: each bar ÷ the %s (1.00)" % LABEL[ref]),
+              (0.25, 42, "center", "sans,11", "msgs/s (higher is better)"),
+              (0.75, 42, "center", "sans,11", "server CPU per message (lower is better)"),
+              (0.01, H - 26, "left", "sans,9", "bar: median of %d repetitions ÷ the %s's median; whisker: their "
+               "min–max; text: the ratio and the median itself" % (meta["reps"], LABEL[ref])),
+              (0.01, H - 10, "left", "sans,9", "%s, commit %s, %s" % (meta["date"], meta["commit"],
+                                                                     meta["command"]))]
+    y = head
+    for (title, panels), h in zip(rows, heights):
+        labels.append((0.01, y + 12, "left", "sans,11:Bold", title))
+        top, bottom = y + rowhead, y + h - ticks - gap
+        for j, p in enumerate(panels):
+            bars, n = p["bars"], len(p["bars"])
+            x0, x1 = float(j) / len(panels), float(j + 1) / len(panels)
+            xmax = 1.75 * (cols[j] if len(panels) > 1 else max(p["ref"], max(b[3] for b in bars)))
+            block = "$d%d_%d" % (len(gp), j)
+            gp.append("%s << EOD" % block)
+            for k, (sname, m, lo, hi, text) in enumerate(bars):
+                gp.append("%d %.6g %.6g %.6g %d %s" % (n - 1 - k, m, lo, hi, COLOUR.get(sname, 0x0072B2),
+                                                       gp_str(text)))
+            gp.append("EOD")
+            gp += ["set lmargin at screen %f" % (x0 + float(ylab) / W),
+                   "set rmargin at screen %f" % (x1 - 12.0 / W),
+                   "set tmargin at screen %f" % sy(top),
+                   "set bmargin at screen %f" % sy(bottom),
+                   "set xrange [0:%g]" % xmax,
+                   "set yrange [-0.6:%f]" % (n - 0.4),
+                   "set ytics (%s)" % ", ".join("%s %d" % (gp_str(LABEL.get(b[0], b[0])), n - 1 - k)
+                                                 for k, b in enumerate(bars)),
+                   "set arrow 1 from first %g, graph 0 to first %g, graph 1 nohead dt 2 lw 1.5 lc rgb '#555555'"
+                   % (p["ref"], p["ref"]),
+                   "plot %s using (0):1:(0):2:($1-0.36):($1+0.36):5 with boxxyerror lc rgb variable, "
+                   "'' using 2:1:3:4 with xerrorbars lc rgb 'black' lw 1.2 pt 7 ps 0.35, "
+                   "'' using (%g):1:6 with labels right font 'sans,10'" % (block, xmax * 0.995)]
+        y += h
+    # the titles last, on screen coordinates over everything
+    gp += ["unset arrow 1", "unset border", "unset xtics", "unset ytics", "unset grid",
+           "set lmargin at screen 0", "set rmargin at screen 1", "set tmargin at screen 1", "set bmargin at screen 0"]
+    for i, (x, px, just, font, text) in enumerate(labels):
+        gp.append("set label %d %s at screen %f, screen %f %s font '%s'" % (i + 1, gp_str(text), x, sy(px), just, font))
+    gp += ["set xrange [0:1]", "set yrange [0:1]", "plot NaN notitle", "unset multiplot"]
     script = os.path.join(tmpdir, "plot.gp")
     with open(script, "w") as fh:
         fh.write("\n".join(gp) + "\n")
-    r = subprocess.run(["gnuplot", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=60)
+    try:
+        r = subprocess.run(["gnuplot", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+    except OSError as e:
+        log("bench: gnuplot: %s" % e)
+        return False
     if r.returncode != 0:
         log("bench: gnuplot failed: %s" % r.stderr.strip()[-500:])
         return False
@@ -635,11 +840,18 @@ def check_client(a, tmpdir):
     return 0
 
 
-def main():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", required=True, help="build directory (with eddyd and bench/)")
-    ap.add_argument("--out", required=True, help="results directory")
+    ap.add_argument("--build", help="build directory (with eddyd and bench/); not needed with --from")
+    ap.add_argument("--out", metavar="DIR",
+                    help="results folder (default: a fresh bench/results/run-YYYYmmdd-HHMMSS, UTC)")
+    ap.add_argument("--publish", action="store_true",
+                    help="write the committed bench/results/latest.* (or client-check.*, micro.json)")
+    ap.add_argument("--from", dest="from_json", metavar="FILE",
+                    help="measure nothing: write latest.{json,md,png} again from FILE, an earlier latest.json")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--micro", action="store_true",
+                    help="also run the Google Benchmark harness (BUILD/bench/eddy-bench) into OUT/micro.json")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--duration", type=float)
     ap.add_argument("--warmup", type=float)
@@ -653,7 +865,58 @@ def main():
     ap.add_argument("--check-client", action="store_true",
                     help="only test whether eddy-load is the bottleneck (writes client-check.md)")
     ap.add_argument("--command", default="scripts/bench", help="the command line to record")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    if a.publish and a.out:
+        ap.error("--out and --publish exclude each other")
+    if not a.build and not a.from_json:
+        ap.error("--build DIR is needed to measure")
+    return a
+
+
+def write_results(out, meta, cells, idle, servers):
+    """OUT/latest.json (every run), latest.md and latest.png; the plot's
+    script and data go under OUT/tmp/.  Returns the report's path."""
+    tmpdir = os.path.join(out, "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump({"meta": meta, "cells": cells, "idle": idle}, f, indent=1)
+    md = os.path.join(out, "latest.md")
+    write_md(md, meta, cells, idle, servers)
+    if not write_plot(os.path.join(out, "latest.png"), tmpdir, meta, cells, idle, servers):
+        log("bench: no plot written")
+    return md
+
+
+def run_micro(a, out):
+    """The Google Benchmark harness into OUT/micro.json; False if it failed."""
+    exe = os.path.join(a.build, "bench", "eddy-bench")
+    if not os.access(exe, os.X_OK):
+        log("bench: %s is missing: no micro benchmarks" % exe)
+        return False
+    log("bench: Google Benchmark harness")
+    r = subprocess.run([exe, "--benchmark_min_time=0.2", "--benchmark_out=%s" % os.path.join(out, "micro.json"),
+                        "--benchmark_out_format=json"], stdout=sys.stderr)
+    return r.returncode == 0
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    data = None
+    if a.from_json:
+        # read before choosing the folder: --from bench/results/latest.json
+        # --publish writes that very file again
+        with open(a.from_json) as f:
+            data = json.load(f)
+    try:
+        out = results_dir(a.out, a.publish)
+    except (ValueError, OSError) as e:
+        sys.exit("bench: %s" % e)
+    a.out = out
+    if data is not None:
+        meta = data["meta"]
+        write_results(out, meta, data["cells"], data.get("idle") or {}, meta.get("servers") or SERVERS)
+        log("bench: wrote %s/latest.{md,json,png} from %s" % (out, a.from_json))
+        return 0
 
     prof = dict(FULL)
     if a.quick:
@@ -675,14 +938,20 @@ def main():
         log("bench: not built, left out: %s" % ", ".join(missing))
     if not servers:
         sys.exit("bench: no server to measure")
+    log("bench: writing to %s" % out)
 
+    tmpdir = os.path.join(out, "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
     if a.check_client:
-        tmpdir = os.path.join(a.out, "tmp")
-        os.makedirs(tmpdir, exist_ok=True)
         try:
-            return check_client(a, tmpdir)
+            rc = check_client(a, tmpdir)
         finally:
             kill_all()
+        if a.micro and not run_micro(a, out):
+            rc = 1
+        with open(os.path.join(out, "client-check.md")) as f:
+            sys.stdout.write(f.read())
+        return rc
 
     if a.cells:
         try:
@@ -698,27 +967,28 @@ def main():
         matrix = [(c, s, d, w) for c in prof["conns"] for s in prof["sizes"] for d in prof["depths"]
                   for w in prof["workers"]]
 
-    tmpdir = os.path.join(a.out, "tmp")
-    os.makedirs(tmpdir, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     t0 = time.monotonic()
     loadavg = " ".join(open("/proc/loadavg").read().split()[:3])
+    measured = [c for c in matrix if c[0] * c[2] * c[1] <= MAX_IN_FLIGHT]
+    plan = sum(sum(cell_plan(c, a)) for c in measured) * a.reps * len(servers)
+    if not a.no_idle:
+        plan += idle_plan(a) * a.idle_reps * len(servers)
+    progress = Progress(plan)
     cells = []
     try:
-        for i, cell in enumerate(matrix):
+        for cell in matrix:
             conns, size, depth, workers = cell
-            if conns * depth * size > MAX_IN_FLIGHT:
+            if cell not in measured:
                 cells.append({"cell": list(cell), "skipped": "%d MiB in flight > %d MiB" %
                               (conns * depth * size >> 20, MAX_IN_FLIGHT >> 20)})
                 continue
-            log("bench: [%d/%d] %s  (%.0f s so far)" % (i + 1, len(matrix), cell_name(cell),
-                                                       time.monotonic() - t0))
-            res = run_cell(cell, servers, a, tmpdir)
+            where = "[%d/%d]" % (measured.index(cell) + 1, len(measured))
+            res = run_cell(cell, servers, a, tmpdir, progress, where)
             cells.append({"cell": list(cell), "servers": res})
         idle = {}
         if not a.no_idle:
-            log("bench: idle connections (%d)" % IDLE_CONNS)
-            idle = run_idle(servers, a, tmpdir)
+            idle = run_idle(servers, a, tmpdir, progress)
     finally:
         kill_all()
 
@@ -772,19 +1042,19 @@ def main():
     meta["scaling"] = scal
     meta["targets"] = evaluate_targets(cells, idle)
 
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "latest.json"), "w") as f:
-        json.dump({"meta": meta, "cells": cells, "idle": idle}, f, indent=1)
-    write_md(os.path.join(a.out, "latest.md"), meta, cells, idle, servers)
-    if not write_plot(os.path.join(a.out, "latest.png"), tmpdir, meta, cells, servers):
-        log("bench: no plot written")
-    log("bench: done in %.0f s: %s/latest.{md,json,png}" % (time.monotonic() - t0, a.out))
+    md = write_results(out, meta, cells, idle, servers)
+    rc = 0
+    if a.micro and not run_micro(a, out):
+        rc = 1
+    with open(md) as f:
+        sys.stdout.write(f.read())
+    log("bench: done in %.0f s: %s/latest.{md,json,png}" % (time.monotonic() - t0, out))
     errors = sum(c["servers"][s]["summary"].get("errors", 0) + c["servers"][s]["summary"].get("failed_runs", 0)
                  for c in cells if not c.get("skipped") for s in c["servers"])
     if errors:
         log("bench: %d errors or failed runs: see latest.json" % errors)
-        return 1
-    return 0
+        rc = 1
+    return rc
 
 
 if __name__ == "__main__":

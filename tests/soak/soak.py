@@ -2,7 +2,7 @@
 """soak.py - drive mixed traffic at one eddyd for a while and watch it.
 
     python3 tests/soak/soak.py --eddyd build-soak/eddyd --duration 60 \
-        [--plugins build-soak/plugins] [--out bench/results]
+        [--plugins build-soak/plugins] [--out DIR | --publish]
 
 Starts eddyd (loopback only) with a config serving echo over TCP (pure
 echo) and UDP, http.so and resp.so when they are in the plugin directory,
@@ -29,7 +29,10 @@ load, waits for the fd count to return to its baseline, stops eddyd
 (SIGTERM, exit 0 expected), checks that its log has no "error" line, fits
 a line to RSS after warm-up (the first fifth of the run, at least 30 s
 when the run is long enough) and reports the drift in % per hour, and
-plots OUT/soak.png with gnuplot.
+plots OUT/soak.png with gnuplot.  OUT is a fresh folder
+bench/results/soak-YYYYmmdd-HHMMSS/ (UTC) unless --out DIR names one; only
+--publish writes the committed bench/results/soak.* (bench/bench.py's
+results_dir() chooses).
 
 Exit status 1 when: a client saw a wrong byte or an unexpected failure,
 the fd count did not return to its baseline, the log has an error line,
@@ -51,6 +54,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from bench import results_dir  # noqa: E402
 
 HOST = "127.0.0.1"
 READY_RE = re.compile(r"listening on (\S+):(\d+)")
@@ -476,7 +482,9 @@ def main():
     ap.add_argument("--eddyd", required=True)
     ap.add_argument("--duration", type=float, required=True)
     ap.add_argument("--plugins", help="directory with http.so, resp.so, slow.so")
-    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--out", metavar="DIR",
+                    help="results folder (default: a fresh bench/results/soak-YYYYmmdd-HHMMSS)")
+    ap.add_argument("--publish", action="store_true", help="write the committed bench/results/soak.*")
     ap.add_argument("--interval", type=float, help="sampling interval (s)")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
@@ -484,7 +492,11 @@ def main():
     interval = a.interval or (1.0 if duration < 120 else 10.0)
     plugins = a.plugins or os.path.join(os.path.dirname(os.path.abspath(a.eddyd)), "plugins")
     have = {p: os.path.exists(os.path.join(plugins, p + ".so")) for p in ("http", "resp", "slow")}
-    os.makedirs(a.out, exist_ok=True)
+    try:
+        a.out = results_dir(a.out, a.publish, prefix="soak")
+    except (ValueError, OSError) as e:
+        ap.error(str(e))
+    log("writing to %s" % a.out)
 
     ports = free_ports(5)
     p_echo, p_udp, p_http, p_resp, p_pool = ports
