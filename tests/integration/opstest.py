@@ -26,7 +26,8 @@ import time
 import eddytest
 from eddytest import HOST, IO_TIMEOUT, STARTUP_TIMEOUT, STOP_TIMEOUT, log
 
-LISTEN_RE = re.compile(r"eddyd: listening on (\S+), handler (\S+), (\d+) workers?")
+# The ready line, as logged: "TIMESTAMP info [main] listening on ...".
+LISTEN_RE = re.compile(r"info \[main\] listening on (\S+), handler (\S+), (\d+) workers?")
 
 
 def plugin_dir():
@@ -54,10 +55,13 @@ class OpsEddyd(eddytest.Process):
     """One eddyd run as `eddyd -c CONF` (or under a wrapper command).
 
     start() waits until `listeners` ready lines appeared and parses them into
-    self.listening: [(addr, handler)], in order."""
+    self.listening: [(addr, handler)], in order: on stderr, or in log_file
+    when the config sends eddyd's log there."""
 
-    def __init__(self, conf, listeners=1, env=None, pass_fds=(), wrap=None, args=()):
+    def __init__(self, conf, listeners=1, env=None, pass_fds=(), wrap=None, args=(),
+                 log_file=None):
         super().__init__()
+        self.log_file = log_file
         self.conf = conf
         self.nlisteners = listeners
         self.env = env
@@ -80,12 +84,22 @@ class OpsEddyd(eddytest.Process):
         self._spawn(cmd, env, self.pass_fds)
 
         def ready(lines):
+            if self.log_file:
+                lines = self.log_lines()
             found = [m for m in map(LISTEN_RE.search, lines) if m]
             if len(found) < self.nlisteners:
                 return False
             self.listening = [(m.group(1), m.group(2)) for m in found]
             return True
         return self._wait_ready(ready, timeout, "print %d ready lines" % self.nlisteners)
+
+    def log_lines(self):
+        """The lines of log_file so far ([] before it exists)."""
+        try:
+            with open(self.log_file) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
 
     def port(self, i=0):
         return split_addr(self.listening[i][0])[1]

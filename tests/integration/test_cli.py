@@ -10,7 +10,7 @@ from eddytest import EddyTestCase, run_eddyd
 
 VERSION_RE = re.compile(r"\b\d+\.\d+\.\d+\b")
 USAGE_RE = re.compile(r"(?i)usage")
-READY_FULL_RE = re.compile(r"eddyd: listening on 127\.0\.0\.1:(\d+), handler echo, (\d+) workers?\b")
+READY_FULL_RE = re.compile(r"Z info \[main\] listening on 127\.0\.0\.1:(\d+), handler echo, (\d+) workers?\b")
 
 
 class Cli(EddyTestCase):

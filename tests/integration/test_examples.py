@@ -69,7 +69,7 @@ SERVED = {
 }
 
 LISTEN_RE = re.compile(r"^(\s*listen\s+)(tcp|udp|unix)(\s+)(\S+)(\s*\{.*)$")
-READY_RE = re.compile(r"eddyd: listening on (\S+), handler (\S+), (\d+) workers?")
+READY_RE = re.compile(r"info \[main\] listening on (\S+), handler (\S+), (\d+) workers?")
 
 
 def config_files():

@@ -16,10 +16,11 @@
   is ignored (eddyd binds its own).
 - pidfile: written once serving, mode 0644, "PID\\n"; removed at exit.
 - log_file and SIGUSR1: warn lines (a malformed PROXY header) go to the
-  file as "YYYY-MM-DDTHH:MM:SS.mmmZ eddy: warn: ..."; after the file is
-  renamed (logrotate) and SIGUSR1 sent, a new file appears at log_file and
-  takes the next lines.  Under JOURNAL_STREAM the lines on stderr start
-  with "<4>eddy: warn:" and carry no timestamp.
+  file as "YYYY-MM-DDTHH:MM:SS.mmmZ warn [wN] #ID ADDR: ..."; after the
+  file is renamed (logrotate) and SIGUSR1 sent, a new file appears at
+  log_file and takes the next lines.  Under JOURNAL_STREAM the lines on
+  stderr start with "<4>warn" and carry no timestamp.  (More in
+  test_log.py.)
 - user/group (run as root): user nobody, group nogroup: after start
   /proc/PID/status shows Uid and Gid 65534 (all four fields), no
   supplementary groups, and eddyd still serves, reloads and stops with 0.
@@ -206,10 +207,10 @@ class Daemon(opstest.OpsTestCase):
 
     def test_log_file_and_sigusr1(self):
         logf = self.path("eddyd.log")
-        d = self.run_conf(self.proxy_conf("log_file %s\n" % logf))
+        d = self.run_conf(self.proxy_conf("log_file %s\n" % logf), log_file=logf)
         port = d.port()
-        line_re = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z eddy: warn: .*malformed "
-                             r"PROXY protocol header")
+        line_re = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warn \[w\d+\] #\d+ "
+                             r"127\.0\.0\.1:\d+: closing: malformed PROXY protocol header")
         self.malformed(port)
         text = self.wait_file(logf, line_re)
         self.assertTrue(all(re.match(r"\d{4}-\d\d-\d\dT", x) for x in text.splitlines()), text)
@@ -247,7 +248,7 @@ class Daemon(opstest.OpsTestCase):
         self.malformed(d.port())
         line = d.wait_for_log(r"malformed PROXY")
         self.assertIsNotNone(line, d.stderr())
-        self.assertRegex(line, r"^<4>eddy: warn: closing a connection on .*: malformed PROXY")
+        self.assertRegex(line, r"^<4>warn \[w\d+\] #\d+ 127\.0\.0\.1:\d+: closing: malformed PROXY")
         self.stop(d)
 
 
@@ -285,7 +286,7 @@ class Privileges(opstest.OpsTestCase):
         totals, _ = opstest.stats_at(stats)
         self.assertGreaterEqual(totals["accepted"], 1)
         d.signal(signal.SIGHUP)
-        self.assertIsNotNone(d.wait_for_log(r"SIGHUP: reloaded"), d.stderr()[-2000:])
+        self.assertIsNotNone(d.wait_for_log(r"info \[main\] reload done"), d.stderr()[-2000:])
         eddytest.echo_once(d.port(1), prefix=b"D: ")
         self.stop(d)
 

@@ -101,10 +101,10 @@ class Drain(opstest.OpsTestCase):
             time.sleep(0.02)
 
     def check_stop_logged(self, d, name):
-        self.assertIsNotNone(d.wait_for_log(r"eddyd: %s: draining \(a second signal stops "
+        self.assertIsNotNone(d.wait_for_log(r" info \[main\] %s: draining \(a second signal stops "
                                             r"at once\)" % name, timeout=5),
                              d.stderr()[-2000:])
-        self.assertIsNotNone(d.wait_for_log(r"^eddyd: stopped$", timeout=5), d.stderr()[-2000:])
+        self.assertIsNotNone(d.wait_for_log(r" info \[main\] stopped$", timeout=5), d.stderr()[-2000:])
 
     def test_1000_pipelined_requests_all_answered(self):
         d = self.run_conf(self.echo_conf(), listeners=2)
@@ -228,7 +228,7 @@ class Drain(opstest.OpsTestCase):
         self.assertTrue(d.alive(), "eddyd did not wait for the client that does not read")
         d.signal(signal.SIGTERM)
         self.stop(d, send=False, timeout=60)
-        self.assertIsNotNone(d.wait_for_log(r"eddyd: stopping now", timeout=1),
+        self.assertIsNotNone(d.wait_for_log(r"SIGTERM again: stopping now", timeout=1),
                              d.stderr()[-2000:])
         eddytest.expect_closed(s, timeout=30)
         s.close()

@@ -344,7 +344,7 @@ class HAProxyTest(opstest.OpsTestCase):
         self.assertTrue(all(x > 1 for x in before), "traffic not spread: %s" % before)
         d1.signal(signal.SIGTERM)
         self.stop(d1, send=False, timeout=120)
-        self.assertIsNotNone(d1.wait_for_log(r"^eddyd: stopped$", timeout=5))
+        self.assertIsNotNone(d1.wait_for_log(r" info \[main\] stopped$", timeout=5))
         # eddyd #2's counter first, the clients' counts second: a request
         # answered in between is in m2_end - m2 but not in total_after.  A
         # request read by #2 before the query and answered after the

@@ -96,14 +96,14 @@ class Reload(opstest.OpsTestCase):
             f.write(text)
         start = d.nlines()
         d.signal(signal.SIGHUP)
-        line = d.wait_for_log(r"eddyd: SIGHUP: (reloaded|the configuration has errors)", start)
+        line = d.wait_for_log(r"\] (reload done|reload failed)", start)
         self.assertIsNotNone(line, "no SIGHUP verdict logged; stderr:\n%s" % d.stderr()[-3000:])
         lines = d.stderr().split("\n")[start:]
         if want == "reloaded":
-            self.assertIn("eddyd: SIGHUP: reloaded", line, "\n".join(lines))
+            self.assertIn(" info [main] reload done", line, "\n".join(lines))
         else:
-            self.assertIn("eddyd: SIGHUP: the configuration has errors: still serving the "
-                          "running one", line, "\n".join(lines))
+            self.assertIn(" error [main] reload failed, still serving the running "
+                          "configuration: ", line, "\n".join(lines))
         self.assert_up(d)
         return lines
 
@@ -146,7 +146,7 @@ class Reload(opstest.OpsTestCase):
         try:
             text = plugins + conf_text([(self.p1, "B1: "), (taken, "X: ")], self.stats_path)
             lines = self.sighup(d, conf, text, "errors")
-            log("address in use: %s" % " | ".join(x for x in lines if "eddyd:" in x))
+            log("address in use: %s" % " | ".join(x for x in lines if "reload failed" in x))
             self.check_old_serving(d, held)
         finally:
             blocker.close()
@@ -165,9 +165,9 @@ class Reload(opstest.OpsTestCase):
     def sighup_no_write(self, d):
         start = d.nlines()
         d.signal(signal.SIGHUP)
-        line = d.wait_for_log(r"eddyd: SIGHUP: ", start)
+        line = d.wait_for_log(r"\] (reload done|reload failed)", start)
         self.assertIsNotNone(line, "no SIGHUP verdict; stderr:\n%s" % d.stderr()[-3000:])
-        self.assertIn("still serving the running one", line)
+        self.assertIn("still serving the running configuration", line)
         self.assert_up(d)
         return d.stderr().split("\n")[start:]
 
