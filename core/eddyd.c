@@ -242,8 +242,6 @@ int main(int argc, char **argv)
     } else if (o.test_only) {
         printf("%s: ok\n", o.config_path ? o.config_path : "command line");
     } else {
-        eddy_log(EDDY_LOG_INFO, "eddyd %s starting, pid %ld, configuration %s", eddy_version(),
-                 (long)getpid(), o.config_path ? o.config_path : "from the command line");
         rc = start(s, o.config, why, sizeof(why));
         if (rc != 0) {
             eddy_log(EDDY_LOG_ERROR, "cannot start: %s", why);
@@ -258,6 +256,8 @@ int main(int argc, char **argv)
         eddy_server_free(s);
         return rc;
     }
+    eddy_log(EDDY_LOG_INFO, "eddyd %s started, pid %ld, configuration %s", eddy_version(),
+             (long)getpid(), o.config_path ? o.config_path : "from the command line");
     say_ready(s);
     eddyd_notify("READY=1\nSTATUS=serving");
 

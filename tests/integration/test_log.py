@@ -117,7 +117,7 @@ class Log(opstest.OpsTestCase):
         text = self.text()
         log("the log:\n" + text)
         self.check_lines(text)
-        for want in (r"info \[main\] eddyd \S+ starting, pid %d, configuration %s$"
+        for want in (r"info \[main\] eddyd \S+ started, pid %d, configuration %s$"
                      % (d.pid, re.escape(conf)),
                      r"info \[main\] listening on 127\.0\.0\.1:%d, handler echo, 2 workers$" % port,
                      r"info \[main\] SIGHUP: reloading the configuration$",

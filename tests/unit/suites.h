@@ -16,7 +16,8 @@
     X(http)                 \
     X(config)               \
     X(proxy)                \
-    X(resp)
+    X(resp)                 \
+    X(log)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)
