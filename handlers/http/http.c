@@ -21,8 +21,9 @@
  * Request bodies (Content-Length only) are consumed as they arrive, however
  * large (up to max_body), so they never count against the core's
  * max_message: per connection the handler keeps only the bytes still to
- * come, in a 16-byte struct allocated the first time a request spans two
- * reads and freed in close().  With body_mode discard the response goes out
+ * come (or, for a head that spans reads, where its parse stopped), in a
+ * 32-byte struct allocated the first time a request spans two reads and
+ * freed in close().  With body_mode discard the response goes out
  * once the whole body is in; with echo the response head goes at once
  * (Content-Length is the request's) and the body follows as it arrives,
  * each piece sent straight from the input buffer.  HEAD gets the head only.
@@ -106,7 +107,7 @@ typedef struct http_state {
 /* Per connection, allocated the first time a request spans two reads. */
 typedef struct http_conn {
     uint64_t body_left; /* body bytes of the current request still to come */
-    uint32_t scanned;   /* bytes of a partial head already seen to lack its end */
+    http_cursor cur;    /* where the parse of a partial head stopped */
     uint8_t echo_body;  /* body bytes are echoed as they arrive */
     uint8_t reply;      /* 0, or 1 + kind: the response owed once the body is in */
     uint8_t head_only;  /* that owed response is for HEAD */
@@ -336,21 +337,6 @@ static http_conn *conn_get(eddy_conn *c)
     return hc;
 }
 
-/* Does the head starting at buf[0] end within buf[from, len)?  An end is a
- * LF followed by an empty line (LF or CRLF). */
-static int head_ends(const char *buf, size_t len, size_t from)
-{
-    const char *p = buf + from, *e = buf + len;
-    while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
-        p++;
-        if (p < e && *p == '\r')
-            p++;
-        if (p < e && *p == '\n')
-            return 1;
-    }
-    return 0;
-}
-
 static size_t http_data(eddy_conn *c, const char *buf, size_t len)
 {
     const http_state *st = eddy_conn_state(c);
@@ -379,27 +365,21 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
     }
 
     while (pos < len && !b.failed) {
-        const char *head = buf + pos;
-        size_t rest = len - pos;
-        /* A head that arrives in pieces is not parsed again from its start
-         * on every piece: only once its end (or max_header bytes) is in. */
-        if (hc && hc->scanned && pos == 0 && rest < st->lim.max_header &&
-            !head_ends(head, rest, hc->scanned > 2 ? hc->scanned - 2 : 0)) {
-            hc->scanned = (uint32_t)rest;
-            break;
-        }
+        /* A head that arrives in pieces is checked as each piece comes
+         * (a bad one gets its 400 however it was split), from where the
+         * last piece's complete lines ended: the cursor belongs to the
+         * head at buf[0], as a partial head is left unconsumed. */
+        http_cursor none = {0}, *cur = hc ? &hc->cur : &none;
         http_request req;
         http_header fields[MAX_FIELDS];
-        int r = http_parse_request(head, rest, &st->lim, &req, fields);
+        int r = http_parse_resume(buf + pos, len - pos, &st->lim, &req, fields, cur);
         if (r == HTTP_NEED_MORE) {
-            /* The first bytes were all checked; hc is an optimisation, so
-             * going without it when out of memory is fine. */
-            if ((hc = conn_get(c)) != NULL)
-                hc->scanned = (uint32_t)rest;
+            /* hc is an optimisation here: without memory, the next call
+             * reads this head again from its start. */
+            if (cur == &none && none.line && (hc = conn_get(c)) != NULL)
+                hc->cur = none;
             break;
         }
-        if (hc)
-            hc->scanned = 0;
         switch (r) {
         case HTTP_ERR_BAD: err = E400; goto error;
         case HTTP_ERR_BODY: err = E413; goto error;

@@ -6,7 +6,7 @@ Covers: GET with the exact response bytes (no Date: they are
 deterministic), keep-alive (curl reuses one connection for several URLs),
 HTTP/1.0 with and without keep-alive, 16 pipelined requests in one write,
 each bad-input status (400, 411, 413, 431, 505) answered with
-`Connection: close` then EOF, Content-Length bodies discarded and echoed
+`Connection: close` then EOF (a bad head also when cut in two anywhere), Content-Length bodies discarded and echoed
 (also a 2 MiB body through curl, with its Expect: 100-continue), a request
 sent one byte at a time, 32 concurrent keep-alive clients, and that eddyd
 serves on afterwards and stops cleanly (exit 0, no sanitizer report).
@@ -188,6 +188,34 @@ class Http(EddyTestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:100])
         # still serving
         self.assertEqual(self.curl(self.url(d)), b"hello")
+        self.assert_alive(d)
+        self.stop_eddyd(d)
+
+    def test_bad_head_split_at_every_point(self):
+        # issue 15: "GET" then " /\r\n" got no reply at all (and none after
+        # a half-close); in one write it got 400.  Each bad head, cut in two
+        # at every point: its 400 must arrive with the connection still open
+        # from our side.  `proof` is the offset of the byte that makes it
+        # bad: a first piece that holds it is answered alone (the server may
+        # close before a second piece arrives).  The sleep only makes the
+        # two pieces separate reads; nothing asserts on time.
+        d = self.start_http()
+        heads = [
+            (b"GET /\r\n", 5),
+            (b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n", 28),
+            (b"GET /a\x00b HTTP/1.1\r\n", 6),
+        ]
+        for head, proof in heads:
+            for k in range(1, len(head)):
+                with self.subTest(head=head, cut=k):
+                    with eddytest.connect(d.port) as s:
+                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        s.sendall(head[:k])
+                        if k <= proof:
+                            time.sleep(0.002)
+                            s.sendall(head[k:])
+                        expect(self, s, error_response(400, b"Bad Request"))
+                        expect_eof(self, s)
         self.assert_alive(d)
         self.stop_eddyd(d)
 
