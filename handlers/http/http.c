@@ -27,7 +27,8 @@
  * once the whole body is in; with echo the response head goes at once
  * (Content-Length is the request's) and the body follows as it arrives,
  * each piece sent straight from the input buffer.  HEAD gets the head only.
- * "Expect: 100-continue" with a body not yet here gets "100 Continue" first.
+ * "Expect: 100-continue" with a body gets "100 Continue" first (even when the
+ * body came with the head, so the replies do not depend on the split).
  *
  * Chunked request bodies get 411 Length Required (and close): the handler
  * has no use for a body it would have to de-chunk with its own state
@@ -409,7 +410,14 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
         size_t here = len - pos < length ? len - pos : (size_t)length;
         int echo_body = st->echo && !head_only && !st->no_body;
 
-        if (length > here && (req.flags & HTTP_F_EXPECT_CONTINUE) && req.minor_version == 1)
+        /* 100 Continue for every HTTP/1.1 request with content that asks
+         * for it, even when the content is already here: RFC 9110 10.1.1
+         * lets a server skip it then, but the replies would depend on how
+         * the bytes were split into reads, and nginx sends it whenever it
+         * reads or discards a body (ngx_http_test_expect) without looking
+         * at what has arrived.  None when the framing says there is no
+         * content, which 10.1.1 allows and which has nothing to continue. */
+        if (length > 0 && (req.flags & HTTP_F_EXPECT_CONTINUE) && req.minor_version == 1)
             batch_put(&b, CONTINUE, sizeof(CONTINUE) - 1);
         if (st->echo)
             put_echo_head(&b, st, kind, length);

@@ -876,6 +876,13 @@ START_TEST(handler_body_discard)
     expect_str(fd, "HTTP/1.1 100 Continue\r\n\r\n");
     send_str(fd, "xyz");
     expect(fd, S(OK_RESPONSE));
+    /* ...also when the body comes with the head (the reply does not depend
+     * on the split), and none for a request without content */
+    send_str(fd, "PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nxyz"
+                 "GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n");
+    expect_str(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+    expect(fd, S(OK_RESPONSE));
+    expect(fd, S(OK_RESPONSE));
     /* a body then Connection: close */
     send_str(fd, "POST / HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\n12");
     pause_ms(5);
