@@ -39,6 +39,7 @@
  * Errors, each with "Connection: close" and then eddy_close(), after the
  * responses to the requests before it:
  *   400 malformed request (see http_parse.h for the exact rules)
+ *   405 CONNECT (with Allow)
  *   411 Transfer-Encoding: chunked
  *   413 Content-Length over max_body
  *   431 request head over max_header bytes, or more than 64 header fields
@@ -75,16 +76,21 @@ enum { KEEP_11, KEEP_10, CLOSE, NKINDS };
 static const char *const conn_line[NKINDS] = {"", "Connection: keep-alive\r\n",
                                               "Connection: close\r\n"};
 
-enum { E400, E411, E413, E431, E505, NERRS };
+enum { E400, E405, E411, E413, E431, E505, NERRS };
 static const struct {
     int status;
     const char *reason;
+    const char *extra; /* header lines */
 } errs[NERRS] = {
-    {400, "Bad Request"},
-    {411, "Length Required"},
-    {413, "Content Too Large"},
-    {431, "Request Header Fields Too Large"},
-    {505, "HTTP Version Not Supported"},
+    {400, "Bad Request", ""},
+    /* RFC 9110 15.5.6: a 405 lists what is allowed.  Any method but
+     * CONNECT gets the configured response; these are the registered ones
+     * a client may expect (TRACE is not: the response is not its echo). */
+    {405, "Method Not Allowed", "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"},
+    {411, "Length Required", ""},
+    {413, "Content Too Large", ""},
+    {431, "Request Header Fields Too Large", ""},
+    {505, "HTTP Version Not Supported", ""},
 };
 
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -255,9 +261,9 @@ static int http_init(void **state, eddy_params *params)
                            !st->no_body) < 0)
             goto nomem;
     for (int e = 0; e < NERRS; e++) {
-        char line[96], text[64];
-        int ln = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n",
-                          errs[e].status, errs[e].reason);
+        char line[160], text[64];
+        int ln = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain\r\n",
+                          errs[e].status, errs[e].reason, errs[e].extra);
         int tn = snprintf(text, sizeof(text), "%d %s\n", errs[e].status, errs[e].reason);
         if (response_build(&st->err[e], line, (size_t)ln, conn_line[CLOSE], text, (size_t)tn, 1) < 0)
             goto nomem;
@@ -390,6 +396,13 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
         }
         if (r < 0) { /* no other code exists */
             err = E400;
+            goto error;
+        }
+        /* CONNECT asks for a tunnel, which a 2xx would open (RFC 9110
+         * 9.3.6) and this handler has none to give: 405 and close, as nginx
+         * does (whatever bytes follow were meant for the tunnel). */
+        if (req.method_len == 7 && memcmp(req.method, "CONNECT", 7) == 0) {
+            err = E405;
             goto error;
         }
         if (req.flags & HTTP_F_CHUNKED) {

@@ -71,6 +71,49 @@ static const char *trim_right(const char *b, const char *e)
     return e;
 }
 
+static int hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* unreserved or sub-delims (RFC 3986 2.2, 2.3): what a reg-name is made of
+ * besides %HH. */
+static int host_char(int c)
+{
+    return c && (IS(c, C_TOKEN) ? !strchr("#%^`|", c) : strchr("(),;=", c) != NULL);
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): a reg-name
+ * (an IPv4 address is one) or an IP-literal in brackets, whose characters
+ * only are checked; a port is digits.  Empty is valid: the field a client
+ * sends for a target without an authority. */
+static int host_ok(const char *p, size_t n)
+{
+    const char *e = p + n;
+    if (p < e && *p == '[') {
+        const char *b = ++p;
+        while (p < e && (host_char((unsigned char)*p) || *p == ':'))
+            p++;
+        if (p == b || p == e || *p != ']')
+            return 0;
+        p++;
+    } else {
+        while (p < e && *p != ':') {
+            if (*p == '%' && e - p >= 3 && hex((unsigned char)p[1]) && hex((unsigned char)p[2]))
+                p += 3;
+            else if (host_char((unsigned char)*p))
+                p++;
+            else
+                return 0;
+        }
+    }
+    if (p < e && *p == ':')
+        while (++p < e)
+            if (*p < '0' || *p > '9')
+                return 0;
+    return p == e;
+}
+
 /* Content-Length: one or more digits, nothing else.  Returns 0 and the
  * value (UINT64_MAX with *over set when it does not fit), or -1. */
 static int parse_length(const char *p, size_t n, uint64_t *out, int *over)
@@ -109,8 +152,11 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
     const char *ve = v + vlen;
     switch (nlen) {
     case 4:
-        if (http_token_eq(name, nlen, "host"))
+        if (http_token_eq(name, nlen, "host")) {
+            if (!host_ok(v, vlen))
+                return HTTP_ERR_BAD;
             f->hosts++;
+        }
         break;
     case 6:
         if (http_token_eq(name, nlen, "expect") && http_token_eq(v, vlen, "100-continue"))

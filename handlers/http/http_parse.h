@@ -21,7 +21,9 @@
  *                        SP/HTAB), bare CR, bad or conflicting
  *                        Content-Length, Transfer-Encoding whose last coding
  *                        is not chunked (or with Content-Length, or in
- *                        HTTP/1.0), missing or repeated Host in HTTP/1.1.
+ *                        HTTP/1.0), missing or repeated Host in HTTP/1.1,
+ *                        a Host that is not uri-host [":" port] (RFC 3986:
+ *                        "a/b", "a b", "a:x" are 400; empty is valid).
  *   HTTP_ERR_BODY (-413) Content-Length over max_body (including values too
  *                        large for 64 bits).
  *   HTTP_ERR_HEAD (-431) the head is longer than max_header bytes (decided

@@ -180,6 +180,24 @@ START_TEST(content_length_and_transfer_encoding)
 }
 END_TEST
 
+/* Host = uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2): each form a
+ * client may send is accepted; the rejections are in the table below. */
+START_TEST(host_forms_accepted)
+{
+    static const char *const hosts[] = {
+        "example.com", "example.com:8080", "127.0.0.1:80", "[::1]", "[::1]:8080",
+        "[v1.fe]", "a%20b", "a-b_c.d~", "a!$&'()*+,;=b", "a:", "",
+    };
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char r[128];
+        http_request req;
+        http_header h[8];
+        int n = snprintf(r, sizeof(r), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        ck_assert_msg(parse_n(r, (size_t)n, &req, h) == n, "Host: %s refused", hosts[i]);
+    }
+}
+END_TEST
+
 /* ---- the parser: every rejection ------------------------------------- */
 
 static const struct reject {
@@ -228,6 +246,17 @@ static const struct reject {
     {"HTTP/1.1 without Host", S("GET / HTTP/1.1\r\n\r\n"), HTTP_ERR_BAD},
     {"two Host fields", S("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), HTTP_ERR_BAD},
     {"two Host fields in 1.0", S("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host a/b", S("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host a/b in 1.0", S("GET / HTTP/1.0\r\nHost: a/b\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host with a space", S("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host with userinfo", S("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host port not digits", S("GET / HTTP/1.1\r\nHost: a:x\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host two ports", S("GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host bad %HH", S("GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host unclosed [", S("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host empty []", S("GET / HTTP/1.1\r\nHost: []:80\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host after ]", S("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), HTTP_ERR_BAD},
+    {"Host a#b", S("GET / HTTP/1.1\r\nHost: a#b\r\n\r\n"), HTTP_ERR_BAD},
     /* Content-Length */
     {"letters", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n"), HTTP_ERR_BAD},
     {"empty", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n"), HTTP_ERR_BAD},
@@ -798,6 +827,7 @@ START_TEST(handler_errors_close)
     } t[] = {
         {"GET / HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n", 400, "Bad Request"},
         {"GARBAGE\x01\r\n\r\n", 400, "Bad Request"},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "Bad Request"},
         {"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
          411, "Length Required"},
         {"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413,
@@ -844,6 +874,41 @@ START_TEST(handler_errors_close)
     /* the server is still serving */
     fd = dial(&sv);
     send_str(fd, GET);
+    expect(fd, S(OK_RESPONSE));
+    close(fd);
+    stop(&sv);
+}
+END_TEST
+
+/* CONNECT would open a tunnel with any 2xx (RFC 9110 9.3.6), and this
+ * handler has none: 405 with Allow, then close (the bytes after the head
+ * were meant for the tunnel), whatever the target form; the response to a
+ * request before it still comes first. */
+START_TEST(handler_connect_is_405)
+{
+    static const char want[] = "HTTP/1.1 405 Method Not Allowed\r\n"
+                               "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"
+                               "Content-Type: text/plain\r\nContent-Length: 23\r\n"
+                               "Connection: close\r\n\r\n405 Method Not Allowed\n";
+    static const char *const reqs[] = {
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01",
+        "CONNECT / HTTP/1.1\r\nHost: t\r\n\r\n",
+        "CONNECT example.com:443 HTTP/1.0\r\n\r\n",
+    };
+    server sv;
+    ck_assert_int_eq(start(&sv, NULL), 0);
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        int fd = dial(&sv);
+        send_str(fd, GET);
+        send_str(fd, reqs[i]);
+        expect(fd, S(OK_RESPONSE));
+        expect(fd, S(want));
+        expect_eof(fd);
+        close(fd);
+    }
+    /* a method is case-sensitive: "connect" is some other method */
+    int fd = dial(&sv);
+    send_str(fd, "connect / HTTP/1.1\r\nHost: t\r\n\r\n");
     expect(fd, S(OK_RESPONSE));
     close(fd);
     stop(&sv);
@@ -1008,6 +1073,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, versions);
     tcase_add_test(tc, connection_persistence);
     tcase_add_test(tc, content_length_and_transfer_encoding);
+    tcase_add_test(tc, host_forms_accepted);
     tcase_add_loop_test(tc, rejects_each_malformed_request, 0,
                         (int)(sizeof(rejects) / sizeof(rejects[0])));
     tcase_add_test(tc, rejects_as_soon_as_the_bad_byte_is_in);
@@ -1031,6 +1097,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, handler_request_split_anywhere);
     tcase_add_test(tc, handler_bad_head_split_anywhere);
     tcase_add_test(tc, handler_errors_close);
+    tcase_add_test(tc, handler_connect_is_405);
     tcase_add_test(tc, handler_body_discard);
     tcase_add_test(tc, handler_body_echo);
     tcase_add_test(tc, handler_parameters);
