@@ -92,6 +92,17 @@ static void pump(eddy_conn *c, int peer, bytes *out)
     }
 }
 
+/* An event for the connection, then its turns on the loop's ready list
+ * while it is over its read budget, given as the loop gives them (issue
+ * 15: clearing its `queued` flag by hand left it on the list, and a
+ * connection that then closed was freed twice). */
+static void turn(eddy__loop *l, eddy_conn *c, unsigned events)
+{
+    eddy__conn_event(c, events);
+    while (c->h.fd >= 0 && c->h.queued)
+        eddy__loop_run_ready(l);
+}
+
 /* One run: a fresh listener (init .. fini), one connection, the input in
  * pieces.  mode 0: one piece; 1: random splits; 2: random splits and a
  * reset somewhere.  Returns the replies. */
@@ -126,7 +137,7 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
             setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             close(sv[1]); /* the peer is gone mid-request */
             sv[1] = -1;
-            eddy__conn_event(c, EDDY__READABLE | EDDY__HANGUP);
+            turn(&loop, c, EDDY__READABLE | EDDY__HANGUP);
             break;
         }
         ssize_t w = write(sv[1], in + at, n);
@@ -134,17 +145,13 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
             at += (size_t)w;
         if (mode && rnd(4) == 0)
             eddy__conn_event(c, EDDY__READABLE); /* data or not: EAGAIN is a path too */
-        eddy__conn_event(c, EDDY__READABLE);
-        while (c->h.fd >= 0 && c->h.queued) { /* over the read budget: its next turn */
-            c->h.queued = 0;
-            eddy__conn_event(c, EDDY__READABLE);
-        }
+        turn(&loop, c, EDDY__READABLE);
         pump(c, sv[1], &out);
     }
     if (sv[1] >= 0) {
         shutdown(sv[1], SHUT_WR); /* half-close: what is queued must still arrive */
         for (int i = 0; i < 64 && c->h.fd >= 0; i++) {
-            eddy__conn_event(c, EDDY__READABLE | EDDY__HANGUP);
+            turn(&loop, c, EDDY__READABLE | EDDY__HANGUP);
             pump(c, sv[1], &out);
         }
         pump(c, sv[1], &out);

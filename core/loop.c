@@ -308,7 +308,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
 }
 
-static void run_ready(eddy__loop *l)
+void eddy__loop_run_ready(eddy__loop *l)
 {
     eddy__handle *h = l->ready;
     l->ready = NULL;
@@ -465,7 +465,7 @@ void eddy__loop_run(eddy__loop *l)
         if (stop == EDDY__DRAIN && !l->draining) {
             begin_drain(l);
             drain_deadline = l->now + (uint32_t)srv->shutdown_timeout_ms;
-            run_ready(l);
+            eddy__loop_run_ready(l);
             free_dead(l);
         }
         long timeout = expire(l);
@@ -512,7 +512,7 @@ void eddy__loop_run(eddy__loop *l)
             retry_at = l->now + ACCEPT_RETRY_MS;
             accept_resume(l);
         }
-        run_ready(l);
+        eddy__loop_run_ready(l);
         free_dead(l);
     }
     /* Stopped: no more accepts, the work out on other threads back (the

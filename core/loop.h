@@ -121,6 +121,11 @@ void eddy__loop_fd_freed(eddy__loop *l);
  * socket serving listener, exactly as accepting it would; returns it, or
  * NULL when it could not be opened (then fd is closed). */
 eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd);
+/* Give each handle on the ready list its turn (a connection over its read
+ * budget reads on), as the loop does after each epoll_wait: a driver that
+ * calls eddy__conn_event() by hand must run the list this way, never clear
+ * a handle's `queued` flag itself (it would stay on the list). */
+void eddy__loop_run_ready(eddy__loop *l);
 /* Close the loop's connections and free them, with those closed while on
  * the ready list; the loop itself stays for eddy__loop_destroy. */
 void eddy__loop_close_conns(eddy__loop *l);

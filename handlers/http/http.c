@@ -21,12 +21,14 @@
  * Request bodies (Content-Length only) are consumed as they arrive, however
  * large (up to max_body), so they never count against the core's
  * max_message: per connection the handler keeps only the bytes still to
- * come, in a 16-byte struct allocated the first time a request spans two
- * reads and freed in close().  With body_mode discard the response goes out
+ * come (or, for a head that spans reads, where its parse stopped), in a
+ * 32-byte struct allocated the first time a request spans two reads and
+ * freed in close().  With body_mode discard the response goes out
  * once the whole body is in; with echo the response head goes at once
  * (Content-Length is the request's) and the body follows as it arrives,
  * each piece sent straight from the input buffer.  HEAD gets the head only.
- * "Expect: 100-continue" with a body not yet here gets "100 Continue" first.
+ * "Expect: 100-continue" with a body gets "100 Continue" first (even when the
+ * body came with the head, so the replies do not depend on the split).
  *
  * Chunked request bodies get 411 Length Required (and close): the handler
  * has no use for a body it would have to de-chunk with its own state
@@ -37,6 +39,7 @@
  * Errors, each with "Connection: close" and then eddy_close(), after the
  * responses to the requests before it:
  *   400 malformed request (see http_parse.h for the exact rules)
+ *   405 CONNECT (with Allow)
  *   411 Transfer-Encoding: chunked
  *   413 Content-Length over max_body
  *   431 request head over max_header bytes, or more than 64 header fields
@@ -73,16 +76,21 @@ enum { KEEP_11, KEEP_10, CLOSE, NKINDS };
 static const char *const conn_line[NKINDS] = {"", "Connection: keep-alive\r\n",
                                               "Connection: close\r\n"};
 
-enum { E400, E411, E413, E431, E505, NERRS };
+enum { E400, E405, E411, E413, E431, E505, NERRS };
 static const struct {
     int status;
     const char *reason;
+    const char *extra; /* header lines */
 } errs[NERRS] = {
-    {400, "Bad Request"},
-    {411, "Length Required"},
-    {413, "Content Too Large"},
-    {431, "Request Header Fields Too Large"},
-    {505, "HTTP Version Not Supported"},
+    {400, "Bad Request", ""},
+    /* RFC 9110 15.5.6: a 405 lists what is allowed.  Any method but
+     * CONNECT gets the configured response; these are the registered ones
+     * a client may expect (TRACE is not: the response is not its echo). */
+    {405, "Method Not Allowed", "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"},
+    {411, "Length Required", ""},
+    {413, "Content Too Large", ""},
+    {431, "Request Header Fields Too Large", ""},
+    {505, "HTTP Version Not Supported", ""},
 };
 
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -106,7 +114,7 @@ typedef struct http_state {
 /* Per connection, allocated the first time a request spans two reads. */
 typedef struct http_conn {
     uint64_t body_left; /* body bytes of the current request still to come */
-    uint32_t scanned;   /* bytes of a partial head already seen to lack its end */
+    http_cursor cur;    /* where the parse of a partial head stopped */
     uint8_t echo_body;  /* body bytes are echoed as they arrive */
     uint8_t reply;      /* 0, or 1 + kind: the response owed once the body is in */
     uint8_t head_only;  /* that owed response is for HEAD */
@@ -253,9 +261,9 @@ static int http_init(void **state, eddy_params *params)
                            !st->no_body) < 0)
             goto nomem;
     for (int e = 0; e < NERRS; e++) {
-        char line[96], text[64];
-        int ln = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n",
-                          errs[e].status, errs[e].reason);
+        char line[160], text[64];
+        int ln = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain\r\n",
+                          errs[e].status, errs[e].reason, errs[e].extra);
         int tn = snprintf(text, sizeof(text), "%d %s\n", errs[e].status, errs[e].reason);
         if (response_build(&st->err[e], line, (size_t)ln, conn_line[CLOSE], text, (size_t)tn, 1) < 0)
             goto nomem;
@@ -336,21 +344,6 @@ static http_conn *conn_get(eddy_conn *c)
     return hc;
 }
 
-/* Does the head starting at buf[0] end within buf[from, len)?  An end is a
- * LF followed by an empty line (LF or CRLF). */
-static int head_ends(const char *buf, size_t len, size_t from)
-{
-    const char *p = buf + from, *e = buf + len;
-    while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
-        p++;
-        if (p < e && *p == '\r')
-            p++;
-        if (p < e && *p == '\n')
-            return 1;
-    }
-    return 0;
-}
-
 static size_t http_data(eddy_conn *c, const char *buf, size_t len)
 {
     const http_state *st = eddy_conn_state(c);
@@ -379,27 +372,21 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
     }
 
     while (pos < len && !b.failed) {
-        const char *head = buf + pos;
-        size_t rest = len - pos;
-        /* A head that arrives in pieces is not parsed again from its start
-         * on every piece: only once its end (or max_header bytes) is in. */
-        if (hc && hc->scanned && pos == 0 && rest < st->lim.max_header &&
-            !head_ends(head, rest, hc->scanned > 2 ? hc->scanned - 2 : 0)) {
-            hc->scanned = (uint32_t)rest;
-            break;
-        }
+        /* A head that arrives in pieces is checked as each piece comes
+         * (a bad one gets its 400 however it was split), from where the
+         * last piece's complete lines ended: the cursor belongs to the
+         * head at buf[0], as a partial head is left unconsumed. */
+        http_cursor none = {0}, *cur = hc ? &hc->cur : &none;
         http_request req;
         http_header fields[MAX_FIELDS];
-        int r = http_parse_request(head, rest, &st->lim, &req, fields);
+        int r = http_parse_resume(buf + pos, len - pos, &st->lim, &req, fields, cur);
         if (r == HTTP_NEED_MORE) {
-            /* The first bytes were all checked; hc is an optimisation, so
-             * going without it when out of memory is fine. */
-            if ((hc = conn_get(c)) != NULL)
-                hc->scanned = (uint32_t)rest;
+            /* hc is an optimisation here: without memory, the next call
+             * reads this head again from its start. */
+            if (cur == &none && none.line && (hc = conn_get(c)) != NULL)
+                hc->cur = none;
             break;
         }
-        if (hc)
-            hc->scanned = 0;
         switch (r) {
         case HTTP_ERR_BAD: err = E400; goto error;
         case HTTP_ERR_BODY: err = E413; goto error;
@@ -409,6 +396,13 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
         }
         if (r < 0) { /* no other code exists */
             err = E400;
+            goto error;
+        }
+        /* CONNECT asks for a tunnel, which a 2xx would open (RFC 9110
+         * 9.3.6) and this handler has none to give: 405 and close, as nginx
+         * does (whatever bytes follow were meant for the tunnel). */
+        if (req.method_len == 7 && memcmp(req.method, "CONNECT", 7) == 0) {
+            err = E405;
             goto error;
         }
         if (req.flags & HTTP_F_CHUNKED) {
@@ -429,7 +423,14 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
         size_t here = len - pos < length ? len - pos : (size_t)length;
         int echo_body = st->echo && !head_only && !st->no_body;
 
-        if (length > here && (req.flags & HTTP_F_EXPECT_CONTINUE) && req.minor_version == 1)
+        /* 100 Continue for every HTTP/1.1 request with content that asks
+         * for it, even when the content is already here: RFC 9110 10.1.1
+         * lets a server skip it then, but the replies would depend on how
+         * the bytes were split into reads, and nginx sends it whenever it
+         * reads or discards a body (ngx_http_test_expect) without looking
+         * at what has arrived.  None when the framing says there is no
+         * content, which 10.1.1 allows and which has nothing to continue. */
+        if (length > 0 && (req.flags & HTTP_F_EXPECT_CONTINUE) && req.minor_version == 1)
             batch_put(&b, CONTINUE, sizeof(CONTINUE) - 1);
         if (st->echo)
             put_echo_head(&b, st, kind, length);

@@ -3,9 +3,14 @@
  * One forward pass over the bytes with a pointer that is checked against
  * the end before every read (NEXT()), so no input can make it read past
  * buf + min(len, max_header).  Each byte is classified with one table
- * look-up.  There is no saved state: a caller with a partial head calls
- * again from its start once more bytes are in (the http handler avoids
- * rescanning a slowly arriving head by looking for its end first).
+ * look-up.  There is no hidden state: a caller with a partial head calls
+ * again from its start once more bytes are in, and may pass a cursor that
+ * says where the last call's complete lines ended, so that they are not
+ * read again (http_parse_resume).  Nothing before that line end changes
+ * the answer except what the cursor carries (the header count and the
+ * Content-Length, the only cross-line checks made before the head ends);
+ * the checks made at the end of the head need every line, so a resumed
+ * parse that reaches the end parses the head again from its start.
  */
 #include "http_parse.h"
 
@@ -66,6 +71,49 @@ static const char *trim_right(const char *b, const char *e)
     return e;
 }
 
+static int hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* unreserved or sub-delims (RFC 3986 2.2, 2.3): what a reg-name is made of
+ * besides %HH. */
+static int host_char(int c)
+{
+    return c && (IS(c, C_TOKEN) ? !strchr("#%^`|", c) : strchr("(),;=", c) != NULL);
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): a reg-name
+ * (an IPv4 address is one) or an IP-literal in brackets, whose characters
+ * only are checked; a port is digits.  Empty is valid: the field a client
+ * sends for a target without an authority. */
+static int host_ok(const char *p, size_t n)
+{
+    const char *e = p + n;
+    if (p < e && *p == '[') {
+        const char *b = ++p;
+        while (p < e && (host_char((unsigned char)*p) || *p == ':'))
+            p++;
+        if (p == b || p == e || *p != ']')
+            return 0;
+        p++;
+    } else {
+        while (p < e && *p != ':') {
+            if (*p == '%' && e - p >= 3 && hex((unsigned char)p[1]) && hex((unsigned char)p[2]))
+                p += 3;
+            else if (host_char((unsigned char)*p))
+                p++;
+            else
+                return 0;
+        }
+    }
+    if (p < e && *p == ':')
+        while (++p < e)
+            if (*p < '0' || *p > '9')
+                return 0;
+    return p == e;
+}
+
 /* Content-Length: one or more digits, nothing else.  Returns 0 and the
  * value (UINT64_MAX with *over set when it does not fit), or -1. */
 static int parse_length(const char *p, size_t n, uint64_t *out, int *over)
@@ -104,8 +152,11 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
     const char *ve = v + vlen;
     switch (nlen) {
     case 4:
-        if (http_token_eq(name, nlen, "host"))
+        if (http_token_eq(name, nlen, "host")) {
+            if (!host_ok(v, vlen))
+                return HTTP_ERR_BAD;
             f->hosts++;
+        }
         break;
     case 6:
         if (http_token_eq(name, nlen, "expect") && http_token_eq(v, vlen, "100-continue"))
@@ -158,11 +209,14 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
     return 0;
 }
 
-int http_parse_request(const char *buf, size_t len, const http_limits *lim,
-                       http_request *req, http_header *headers)
+/* The parse behind both entry points.  cur: NULL, or where to resume and
+ * where to save the state at the start of an incomplete header line. */
+static int parse(const char *buf, size_t len, const http_limits *lim, http_request *req,
+                 http_header *headers, http_cursor *cur)
 {
     size_t max = lim->max_header < HTTP_MAX_HEADER_LIMIT ? lim->max_header : HTTP_MAX_HEADER_LIMIT;
     const char *p = buf, *end = buf + (len < max ? len : max);
+    const char *line = NULL; /* the start of the header line being read */
     fields f = {0};
     int major, minor;
 
@@ -188,6 +242,14 @@ int http_parse_request(const char *buf, size_t len, const http_limits *lim,
     req->num_headers = 0;
     req->flags = 0;
     req->content_length = 0;
+    if (cur && cur->line) { /* the request line and cur->num_headers fields are fine */
+        p = buf + cur->line;
+        req->num_headers = cur->num_headers;
+        f.flags = cur->has_length ? HTTP_F_CONTENT_LENGTH : 0;
+        f.length = cur->length;
+        f.length_over = cur->length_over;
+        goto fields;
+    }
 
     /* Empty lines before the request line. */
     for (;;) {
@@ -246,7 +308,9 @@ int http_parse_request(const char *buf, size_t len, const http_limits *lim,
     req->minor_version = minor > 0;
 
     /* header fields, up to the empty line */
+fields:
     for (;;) {
+        line = p;
         NEXT();
         if (*p == '\r' || *p == '\n') {
             EOL();
@@ -292,6 +356,8 @@ int http_parse_request(const char *buf, size_t len, const http_limits *lim,
     }
 #undef EOL
 #undef NEXT
+    if (cur && cur->line) /* the end-of-head checks need every line */
+        return parse(buf, len, lim, req, headers, NULL);
 
     if (f.te_seen) {
         /* With Content-Length: request smuggling material; in HTTP/1.0:
@@ -311,5 +377,29 @@ int http_parse_request(const char *buf, size_t len, const http_limits *lim,
     return (int)(p - buf);
 
 incomplete:
-    return len >= max ? HTTP_ERR_HEAD : HTTP_NEED_MORE;
+    if (len >= max)
+        return HTTP_ERR_HEAD;
+    if (cur && line && req->num_headers <= UINT16_MAX) {
+        cur->line = (uint32_t)(line - buf); /* < max_header <= 2^30 */
+        cur->num_headers = (uint16_t)req->num_headers;
+        cur->has_length = (f.flags & HTTP_F_CONTENT_LENGTH) != 0;
+        cur->length = f.length;
+        cur->length_over = (uint8_t)f.length_over;
+    }
+    return HTTP_NEED_MORE;
+}
+
+int http_parse_request(const char *buf, size_t len, const http_limits *lim,
+                       http_request *req, http_header *headers)
+{
+    return parse(buf, len, lim, req, headers, NULL);
+}
+
+int http_parse_resume(const char *buf, size_t len, const http_limits *lim, http_request *req,
+                      http_header *headers, http_cursor *cur)
+{
+    int r = parse(buf, len, lim, req, headers, cur);
+    if (r != HTTP_NEED_MORE)
+        *cur = (http_cursor){0};
+    return r;
 }

@@ -6,6 +6,8 @@
  * request and header array it is given, reads no byte at or past buf + len
  * (nor past max_header bytes), and keeps no state between calls: after
  * HTTP_NEED_MORE, call it again from the same start with more bytes.
+ * http_parse_resume() gives the same answers for a head that arrives in
+ * pieces without reading its complete lines again (see there).
  *
  * Returns:
  *   > 0                  bytes of the request head (request line, headers,
@@ -19,7 +21,9 @@
  *                        SP/HTAB), bare CR, bad or conflicting
  *                        Content-Length, Transfer-Encoding whose last coding
  *                        is not chunked (or with Content-Length, or in
- *                        HTTP/1.0), missing or repeated Host in HTTP/1.1.
+ *                        HTTP/1.0), missing or repeated Host in HTTP/1.1,
+ *                        a Host that is not uri-host [":" port] (RFC 3986:
+ *                        "a/b", "a b", "a:x" are 400; empty is valid).
  *   HTTP_ERR_BODY (-413) Content-Length over max_body (including values too
  *                        large for 64 bits).
  *   HTTP_ERR_HEAD (-431) the head is longer than max_header bytes (decided
@@ -28,7 +32,9 @@
  *   HTTP_ERR_VERSION (-505) a well-formed "HTTP/d.d" other than 1.x.
  *
  * An error is reported as soon as the bytes that prove it are in: garbage
- * is rejected at its first bad byte, not after max_header bytes.
+ * is rejected at its first bad byte, not after max_header bytes.  So the
+ * answer for some bytes never depends on how they arrived: a prefix that
+ * is an error stays that error whatever follows.
  *
  * Grammar accepted (RFC 9112, strict where leniency has bitten servers):
  *   - Lines end with CRLF or a bare LF; a CR anywhere else is an error.
@@ -92,6 +98,29 @@ typedef struct http_limits {
  * headers hold partial results the caller must ignore. */
 int http_parse_request(const char *buf, size_t len, const http_limits *lim,
                        http_request *req, http_header *headers);
+
+/* Where the parse of a partial head stopped: the start of its first
+ * incomplete header line and what the complete lines before it said that
+ * matters before the head ends.  All zero: nothing saved (a new head, or
+ * one whose request line is not complete yet). */
+typedef struct http_cursor {
+    uint64_t length;      /* the Content-Length seen so far */
+    uint32_t line;        /* offset of the first incomplete header line */
+    uint16_t num_headers; /* complete header lines before it */
+    uint8_t has_length;   /* a Content-Length was seen */
+    uint8_t length_over;  /* ... and it did not fit in 64 bits */
+} http_cursor;
+
+/* http_parse_request() for a head that arrives in pieces: call it with the
+ * same start and more bytes each time, and the same cursor, zeroed for the
+ * first call.  It returns exactly what http_parse_request() returns for
+ * those bytes, but reads only from the first incomplete line on: a head
+ * of n lines that arrives a line at a time costs O(its length), not
+ * O(n * length).  On HTTP_NEED_MORE it updates *cur; on anything else it
+ * zeroes it (for the next head), and once the head is complete it fills
+ * *req and headers as http_parse_request() does. */
+int http_parse_resume(const char *buf, size_t len, const http_limits *lim, http_request *req,
+                      http_header *headers, http_cursor *cur);
 
 /* Case-insensitive (ASCII only) equality of a slice and a lower-case
  * literal. */

@@ -18,7 +18,9 @@
  *     Content-Length, and parsing exactly the head gives the same result;
  *   - every prefix of the input parses to NEED_MORE or to the same result
  *     (a prefix of a valid head always to NEED_MORE): the parser decides
- *     from the bytes it has seen, so a request cut anywhere is not lost.
+ *     from the bytes it has seen, so a request cut anywhere is not lost;
+ *   - http_parse_resume() fed growing prefixes gives for each what a whole
+ *     parse of it gives.
  *
  * Handler (http.c with stand-ins for the core's calls): the input is
  * delivered in reads cut as byte 1 says, the unconsumed rest handed back as
@@ -121,6 +123,23 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
         int rk = parse_copy(buf, k, lim, &q2, h2);
         if (rk != HTTP_NEED_MORE && (r > 0 || rk != r))
             abort();
+    }
+    /* resumed over growing prefixes: what a whole parse of each gives */
+    http_cursor cur = {0};
+    for (int i = 1; i <= 4; i++) {
+        size_t k = len * (size_t)i / 4;
+        int want = parse_copy(buf, k, lim, &q2, h2);
+        char *b = malloc(k ? k : 1);
+        if (!b)
+            abort();
+        memcpy(b, buf, k);
+        int got = http_parse_resume(b, k, lim, &q, h, &cur);
+        free(b);
+        if (got != want || (got > 0 && (q.flags != q2.flags || q.num_headers != q2.num_headers ||
+                                        q.content_length != q2.content_length)))
+            abort();
+        if (got != HTTP_NEED_MORE)
+            break;
     }
 }
 

@@ -5,8 +5,8 @@ eddyd, from a generated config on port 0, driven by Python sockets and curl.
 Covers: GET with the exact response bytes (no Date: they are
 deterministic), keep-alive (curl reuses one connection for several URLs),
 HTTP/1.0 with and without keep-alive, 16 pipelined requests in one write,
-each bad-input status (400, 411, 413, 431, 505) answered with
-`Connection: close` then EOF, Content-Length bodies discarded and echoed
+each bad-input status (400, 405 for CONNECT, 411, 413, 431, 505) answered with
+`Connection: close` then EOF (a bad head also when cut in two anywhere), Content-Length bodies discarded and echoed
 (also a 2 MiB body through curl, with its Expect: 100-continue), a request
 sent one byte at a time, 32 concurrent keep-alive clients, and that eddyd
 serves on afterwards and stops cleanly (exit 0, no sanitizer report).
@@ -157,6 +157,7 @@ class Http(EddyTestCase):
             (b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n", 400, b"Bad Request"),
             (b"GET /\x00 HTTP/1.1\r\nHost: t\r\n\r\n", 400, b"Bad Request"),
             (b"GET / HTTP/1.1\r\n\r\n", 400, b"Bad Request"),  # no Host
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, b"Bad Request"),  # RFC 3986 host
             (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 400, b"Bad Request"),  # TLS
             (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
              400, b"Bad Request"),
@@ -188,6 +189,58 @@ class Http(EddyTestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:100])
         # still serving
         self.assertEqual(self.curl(self.url(d)), b"hello")
+        self.assert_alive(d)
+        self.stop_eddyd(d)
+
+    def test_bad_head_split_at_every_point(self):
+        # issue 15: "GET" then " /\r\n" got no reply at all (and none after
+        # a half-close); in one write it got 400.  Each bad head, cut in two
+        # at every point: its 400 must arrive with the connection still open
+        # from our side.  `proof` is the offset of the byte that makes it
+        # bad: a first piece that holds it is answered alone (the server may
+        # close before a second piece arrives).  The sleep only makes the
+        # two pieces separate reads; nothing asserts on time.
+        d = self.start_http()
+        heads = [
+            (b"GET /\r\n", 5),
+            (b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n", 28),
+            (b"GET /a\x00b HTTP/1.1\r\n", 6),
+        ]
+        for head, proof in heads:
+            for k in range(1, len(head)):
+                with self.subTest(head=head, cut=k):
+                    with eddytest.connect(d.port) as s:
+                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        s.sendall(head[:k])
+                        if k <= proof:
+                            time.sleep(0.002)
+                            s.sendall(head[k:])
+                        expect(self, s, error_response(400, b"Bad Request"))
+                        expect_eof(self, s)
+        self.assert_alive(d)
+        self.stop_eddyd(d)
+
+    def test_connect_is_405(self):
+        # a 2xx to CONNECT opens a tunnel (RFC 9110 9.3.6): there is none
+        # here, so 405 with Allow and close, as nginx 1.22 answers 405
+        d = self.start_http()
+        want = (b"HTTP/1.1 405 Method Not Allowed\r\n"
+                b"Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: 23\r\n"
+                b"Connection: close\r\n\r\n405 Method Not Allowed\n")
+        for target in (b"example.com:443", b"/"):
+            with self.subTest(target=target), eddytest.connect(d.port) as s:
+                s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: example.com:443\r\n\r\n" % target)
+                expect(self, s, want)
+                expect_eof(self, s)
+        # curl's own CONNECT (through eddyd as if it were a proxy)
+        curl = shutil.which("curl")
+        self.assertIsNotNone(curl, "curl not found: install it (scripts/test does)")
+        p = subprocess.run([curl, "-sS", "--max-time", "60", "-p", "-x", self.url(d),
+                            "http://example.invalid/"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"405", p.stderr)
         self.assert_alive(d)
         self.stop_eddyd(d)
 
