@@ -483,7 +483,7 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "%s", why);
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
-    eddy__timers_free_all(c);
+    eddy__conn_free_timers(c);
     linger(c);
     close(c->h.fd);
     c->h.fd = -1;

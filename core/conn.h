@@ -76,7 +76,10 @@ void eddy__conn_free(eddy_conn *c);
 void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* A handler timer fired: act on what its callback asked (send, close). */
+/* Free the handler's timers of c (handler_timer.c). */
+void eddy__conn_free_timers(eddy_conn *c);
+/* After a callback outside the read path (a handler timer): act on what
+ * it asked (send, close). */
 void eddy__conn_settle(eddy_conn *c);
 /* Stopping gracefully: read what has arrived, answer it, then close once
  * the output is sent. */

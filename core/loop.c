@@ -75,7 +75,7 @@ static long trim_pool(eddy__loop *l)
  * buffer pool; the ms until the next of these, or -1. */
 static long expire(eddy__loop *l)
 {
-    long next = sooner(eddy__timers_run(l), trim_pool(l));
+    long next = sooner(eddy__timers_run(&l->timers, l->now), trim_pool(l));
     for (unsigned i = 0; i < l->nlsocks; i++)
         next = sooner(next, eddy__conn_expire(l->lsocks[i], l->now));
     return next;
@@ -553,6 +553,6 @@ void eddy__loop_destroy(eddy__loop *l)
     l->wake.fd = -1;
     eddy__bufpool_destroy(&l->pool);
     eddy__udp_free(l);
-    eddy__timers_destroy(l);
+    eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);
 }

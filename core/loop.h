@@ -13,6 +13,7 @@
 #include "eddy/eddy.h"
 #include "log.h"
 #include "poller.h"
+#include "timer.h"
 
 typedef struct eddy__loop eddy__loop;
 
@@ -83,8 +84,7 @@ struct eddy__loop {
     pthread_mutex_t post_mu; /* guards posted */
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
-    struct eddy_timer **timers; /* handler timers, a min-heap by due time */
-    unsigned ntimers, timers_cap;
+    eddy__timers timers;     /* the handlers' timers */
     eddy__counters n;
     atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
     unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */

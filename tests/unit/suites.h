@@ -10,6 +10,7 @@
 #define EDDY_UNIT_SUITES(X) \
     X(buf)                  \
     X(poller)               \
+    X(timer)                \
     X(params)               \
     X(echo)                 \
     X(cli)                  \

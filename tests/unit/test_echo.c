@@ -185,21 +185,21 @@ START_TEST(timers_fire_in_order_and_close)
     ck_assert_int_eq(eddy_timer_start(ta, -1), -EINVAL);
     eddy_timer_stop(tc); /* stopped: never fires */
     f.loop.now += 5;
-    ck_assert_int_eq(eddy__timers_run(&f.loop), 5); /* tb due in 5 ms */
+    ck_assert_int_eq(eddy__timers_run(&f.loop.timers, f.loop.now), 5); /* tb due in 5 ms */
     ck_assert_int_eq(a + b, 0);
     f.loop.now += 10;
-    ck_assert_int_eq(eddy__timers_run(&f.loop), 15); /* tb fired; ta in 15 */
+    ck_assert_int_eq(eddy__timers_run(&f.loop.timers, f.loop.now), 15); /* tb fired; ta in 15 */
     ck_assert_int_eq(b, 1);
     ck_assert_int_eq(eddy_timer_start(tb, 1), 0); /* restart */
     f.loop.now += 20;
-    ck_assert_int_eq(eddy__timers_run(&f.loop), -1); /* tb (b=2: closes) then ta */
+    ck_assert_int_eq(eddy__timers_run(&f.loop.timers, f.loop.now), -1); /* tb (b=2: closes) then ta */
     ck_assert_int_eq(b, 2);
     char out[16];
     ck_assert_int_eq(drain(f.peer, out, sizeof(out)), 8);
     ck_assert_mem_eq(out, "ticktick", 8);
     ck_assert_int_lt(f.conn->h.fd, 0); /* closed by the second tick: its timers are gone */
     ck_assert_int_eq(a, 0);
-    ck_assert_uint_eq(f.loop.ntimers, 0);
+    ck_assert_uint_eq(f.loop.timers.n, 0);
     teardown(&f);
 }
 END_TEST
