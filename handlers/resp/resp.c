@@ -20,10 +20,10 @@
  * sent here) closes it at once, unanswered, as Redis does.
  *
  * Parameters (sizes take k/m/g):
- *   max_args    arguments per command, 1 to 1048576 (default 1024)
- *   max_bulk    bytes per argument, 1 to 1g (default 512k; see README:
- *               keep it under the listener's max_message)
+ *   max_args    arguments per command, 1 to 1048576 (default 65536)
+ *   max_bulk    bytes per argument, 1 to 1g (default 8m)
  *   max_inline  bytes per inline command line, 1 to 1m (default 64k)
+ *   max_query   bytes per multibulk command, 1 to 2g (default 32m)
  *   max_memory  bytes of keys and values, 1m to 1t (default 256m)
  */
 #include <stdatomic.h>
@@ -43,15 +43,18 @@ enum {
     OUT_FLUSH = 1024 * 1024, /* past this, replies are sent and the buffer reused */
     ARGV_STACK = 128,        /* argument slots on the stack; more: heap, for that command */
     SCRATCH_STACK = 1024,    /* unescaped quoted inline words */
+    PEND_AFTER = 16 * 1024,  /* an unfinished command past this moves to the handler */
 };
 
-#define DEFAULT_MAX_ARGS 1024
-#define DEFAULT_MAX_BULK ((size_t)512 << 10)
+#define DEFAULT_MAX_ARGS 65536
+#define DEFAULT_MAX_BULK ((size_t)8 << 20)
 #define DEFAULT_MAX_INLINE ((size_t)64 << 10)
+#define DEFAULT_MAX_QUERY ((size_t)32 << 20)
 #define DEFAULT_MAX_MEMORY ((size_t)256 << 20)
 #define LIMIT_MAX_ARGS ((size_t)1 << 20)
-#define LIMIT_MAX_BULK ((size_t)1 << 30) /* the core's largest buffer */
+#define LIMIT_MAX_BULK ((size_t)1 << 30)
 #define LIMIT_MAX_INLINE ((size_t)1 << 20)
+#define LIMIT_MAX_QUERY ((size_t)2 << 30)
 #define LIMIT_MAX_MEMORY ((size_t)1 << 40)
 #define MIN_MAX_MEMORY ((size_t)1 << 20)
 
@@ -70,9 +73,14 @@ typedef struct resp_state {
     atomic_llong attack_logged;  /* CLOCK_MONOTONIC s of the last such log line; 0 never */
 } resp_state;
 
-/* Per connection, only once a client asks for a name or an id. */
+/* Per connection, only once a client asks for a name or an id, or sends
+ * a command longer than PEND_AFTER in pieces. */
 typedef struct resp_client {
     unsigned long long id;
+    /* An unfinished command taken from the core (see resp_data): it grows
+     * only with bytes that arrived, and is freed once it has run. */
+    char *pend;
+    size_t pend_len, pend_cap;
     size_t name_len;
     char name[]; /* name_len bytes (0: no name) */
 } resp_client;
@@ -287,9 +295,8 @@ static void reply_db_error(ctx *x, int rc)
 static resp_client *client_of(ctx *x)
 {
     resp_client *cl = eddy_conn_data(x->c);
-    if (!cl && (cl = malloc(sizeof(*cl)))) {
+    if (!cl && (cl = calloc(1, sizeof(*cl)))) {
         cl->id = atomic_fetch_add_explicit(&x->st->next_id, 1, memory_order_relaxed) + 1;
-        cl->name_len = 0;
         eddy_conn_set_data(x->c, cl);
     }
     return cl;
@@ -836,13 +843,32 @@ static void execute(ctx *x, const resp_arg *argv, size_t argc)
 
 /* ---- the handler ------------------------------------------------------- */
 
-static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
+/* Keep bytes[0..n) as the start of an unfinished command, after what is
+ * kept already.  -1: out of memory. */
+static int pend_add(resp_client *cl, const char *bytes, size_t n)
 {
-    resp_state *st = eddy_conn_state(c);
-    char stack_out[OUT_STACK];
+    if (cl->pend_len + n > cl->pend_cap) {
+        size_t cap = cl->pend_cap ? cl->pend_cap : PEND_AFTER;
+        while (cap < cl->pend_len + n)
+            cap *= 2;
+        char *p = realloc(cl->pend, cap);
+        if (!p)
+            return -1;
+        cl->pend = p;
+        cl->pend_cap = cap;
+    }
+    memcpy(cl->pend + cl->pend_len, bytes, n);
+    cl->pend_len += n;
+    return 0;
+}
+
+/* Parse and run every complete command in in[0..len); returns the bytes
+ * they took.  A partial command is left; a protocol error, QUIT or an
+ * attack sets x->quit or x->attack. */
+static size_t run_commands(ctx *x, const char *in, size_t len)
+{
     resp_arg stack_argv[ARGV_STACK];
     char stack_scratch[SCRATCH_STACK];
-    ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
     resp_cmd cmd;
     cmd.argv = stack_argv;
     cmd.argv_cap = ARGV_STACK;
@@ -850,14 +876,13 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
     cmd.scratch_cap = SCRATCH_STACK;
     resp_arg *heap_argv = NULL;
     char *heap_scratch = NULL;
-
     size_t done = 0;
-    while (done < len && !x.quit && !x.attack && !x.o.failed) {
-        int r = resp_parse(buf + done, len - done, &st->lim, &cmd);
+    while (done < len && !x->quit && !x->attack && !x->o.failed) {
+        int r = resp_parse(in + done, len - done, &x->st->lim, &cmd);
         if (r == RESP_NEED_SPACE) {
-            /* A command with more than ARGV_STACK arguments, or quoted
-             * inline words longer than the stack scratch: heap room for
-             * this call, bounded by max_args and max_inline. */
+            /* A complete command with more than ARGV_STACK arguments, or
+             * quoted inline words longer than the stack scratch: heap room
+             * for this call, bounded by what arrived. */
             if (cmd.need_argc > cmd.argv_cap) {
                 free(heap_argv);
                 heap_argv = malloc(cmd.need_argc * sizeof(*heap_argv));
@@ -871,38 +896,85 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
                 cmd.scratch_cap = heap_scratch ? cmd.need_scratch : 0;
             }
             if (!cmd.argv || !cmd.scratch) {
-                OUT_ERR(&x.o, "ERR out of memory");
-                x.quit = 1;
+                OUT_ERR(&x->o, "ERR out of memory");
+                x->quit = 1;
             }
             continue;
         }
         if (r == RESP_NEED_MORE)
             break;
         if (r == RESP_ERROR) {
-            out_err(&x.o, cmd.err, cmd.err_len);
-            x.quit = 1;
+            out_err(&x->o, cmd.err, cmd.err_len);
+            x->quit = 1;
             break;
         }
         done += cmd.consumed;
         if (cmd.argc)
-            execute(&x, cmd.argv, cmd.argc);
+            execute(x, cmd.argv, cmd.argc);
+    }
+    free(heap_argv);
+    free(heap_scratch);
+    return done;
+}
+
+/* Commands run straight from the core's buffer.  An unfinished command
+ * longer than PEND_AFTER is taken over (consumed and kept in the client
+ * record) and completed there from later reads: so a value of up to
+ * max_bulk, and a command of up to max_query, are limited by this
+ * handler's checks, made on the declared lengths before the bytes are
+ * waited for, and not by the listener's max_message (1m by default),
+ * which would close the connection without a reply. */
+static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
+{
+    resp_state *st = eddy_conn_state(c);
+    char stack_out[OUT_STACK];
+    ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
+    resp_client *cl = eddy_conn_data(c);
+    size_t consumed;
+    if (cl && cl->pend_len) {
+        if (pend_add(cl, buf, len) < 0) {
+            OUT_ERR(&x.o, "ERR out of memory");
+            x.quit = 1;
+        } else {
+            size_t done = run_commands(&x, cl->pend, cl->pend_len);
+            cl = eddy_conn_data(c); /* CLIENT SETNAME may have moved the record */
+            cl->pend_len -= done;
+            memmove(cl->pend, cl->pend + done, cl->pend_len);
+        }
+        consumed = len;
+    } else {
+        consumed = run_commands(&x, buf, len);
+        cl = eddy_conn_data(c);
+        if (len - consumed > PEND_AFTER && !x.quit && !x.attack && !x.o.failed) {
+            if (!(cl = client_of(&x)) || pend_add(cl, buf + consumed, len - consumed) < 0) {
+                OUT_ERR(&x.o, "ERR out of memory");
+                x.quit = 1;
+            }
+            consumed = len;
+        }
+    }
+    if (cl && !cl->pend_len && cl->pend) { /* ran: give its memory back */
+        free(cl->pend);
+        cl->pend = NULL;
+        cl->pend_cap = 0;
     }
     if (x.attack)
         x.o.len = 0; /* as Redis: a client closed for an attack gets no more replies */
     out_flush(&x.o); /* one eddy_send() for the whole burst */
     free(x.o.heap);
-    free(heap_argv);
-    free(heap_scratch);
     if (x.quit || x.attack || x.o.failed) {
         eddy_close(c);
         return len; /* what follows QUIT or an error is never read */
     }
-    return done;
+    return consumed;
 }
 
 static void resp_close(eddy_conn *c)
 {
-    free(eddy_conn_data(c));
+    resp_client *cl = eddy_conn_data(c);
+    if (cl)
+        free(cl->pend);
+    free(cl);
 }
 
 static int size_param(eddy_params *params, const char *name, size_t def, size_t lo, size_t hi,
@@ -918,13 +990,15 @@ static int size_param(eddy_params *params, const char *name, size_t def, size_t 
 
 static int resp_init(void **state, eddy_params *params)
 {
-    size_t max_args, max_bulk, max_inline, max_memory;
+    size_t max_args, max_bulk, max_inline, max_query, max_memory;
     if (size_param(params, "max_args", DEFAULT_MAX_ARGS, 1, LIMIT_MAX_ARGS, "1 to 1048576",
                    &max_args) < 0 ||
         size_param(params, "max_bulk", DEFAULT_MAX_BULK, 1, LIMIT_MAX_BULK, "1 to 1g",
                    &max_bulk) < 0 ||
         size_param(params, "max_inline", DEFAULT_MAX_INLINE, 1, LIMIT_MAX_INLINE, "1 to 1m",
                    &max_inline) < 0 ||
+        size_param(params, "max_query", DEFAULT_MAX_QUERY, 1, LIMIT_MAX_QUERY, "1 to 2g",
+                   &max_query) < 0 ||
         size_param(params, "max_memory", DEFAULT_MAX_MEMORY, MIN_MAX_MEMORY, LIMIT_MAX_MEMORY,
                    "1m to 1t", &max_memory) < 0)
         return -EINVAL;
@@ -939,6 +1013,7 @@ static int resp_init(void **state, eddy_params *params)
     st->lim.max_args = max_args;
     st->lim.max_bulk = max_bulk;
     st->lim.max_inline = max_inline;
+    st->lim.max_query = max_query;
     atomic_init(&st->next_id, 0);
     atomic_init(&st->attacks, 0);
     atomic_init(&st->attack_logged, 0);
@@ -953,8 +1028,8 @@ static void resp_fini(void *state)
     free(st);
 }
 
-static const char *const resp_params[] = {"max_args", "max_bulk", "max_inline", "max_memory",
-                                          NULL};
+static const char *const resp_params[] = {"max_args",  "max_bulk",   "max_inline",
+                                          "max_query", "max_memory", NULL};
 
 static const eddy_handler resp_handler = {
     .abi_version = EDDY_ABI_VERSION,

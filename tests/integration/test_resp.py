@@ -325,7 +325,7 @@ class Resp(EddyTestCase):
                             b"ERR Protocol error: invalid bulk length")
         self.protocol_error(d, b"PING\r\n", b"*1x\r\n",
                             b"ERR Protocol error: invalid multibulk length")
-        self.protocol_error(d, b"", b"*1025\r\n",
+        self.protocol_error(d, b"", b"*65537\r\n",
                             b"ERR Protocol error: invalid multibulk length")
         self.protocol_error(d, b"", b"*1\r\nfoo\r\n",
                             b"ERR Protocol error: expected '$', got 'f'")
@@ -413,6 +413,40 @@ class Resp(EddyTestCase):
             self.assertEqual(r.one(), bulk(value))
         self.protocol_error(d, b"", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$524289\r\n",
                             b"ERR Protocol error: invalid bulk length")
+        self.stop_eddyd(d)
+
+    def test_default_limits_fit_client_libraries(self):
+        # redis-py's set() of a 1 MB value and delete() of 2,000 keys: the
+        # defaults (max_bulk 8m, max_args 65536) take them, although the
+        # listener's max_message is the core's 1m.
+        d = self.start_resp()
+        s, r = self.client(d)
+        for size in (1 << 20, 5 << 20, 8 << 20):
+            value = bytes(range(256)) * (size // 256)
+            self.assertEqual(self.call(s, r, "SET", "big", value), OK)
+            self.assertEqual(self.call(s, r, "GET", "big"), bulk(value))
+        keys = ["k%d" % i for i in range(2000)]
+        self.assertEqual(self.call(s, r, "MSET", *[x for k in keys for x in (k, "v")]), OK)
+        self.assertEqual(self.call(s, r, "DEL", *keys), b":2000\r\n")
+        # a 1 MB SET in 4 KiB pieces, with a command after it
+        value = b"x" * (1 << 20)
+        msg = command("SET", "pieces", value) + command("GET", "k1")
+        for i in range(0, len(msg), 4096):
+            s.sendall(msg[i:i + 4096])
+        self.assertEqual(r.one(), OK)
+        self.assertEqual(r.one(), NIL)
+        self.assertEqual(self.call(s, r, "GET", "pieces"), bulk(value))
+        # past the limits: refused from the declared lengths
+        self.protocol_error(d, b"", b"*2\r\n$3\r\nGET\r\n$8388609\r\n",
+                            b"ERR Protocol error: invalid bulk length")
+        self.protocol_error(d, b"", b"*65537\r\n", b"ERR Protocol error: invalid multibulk length")
+        self.stop_eddyd(d)
+        # max_query bounds a whole command
+        d = self.start_resp(params="    max_query 1m\n")
+        self.protocol_error(d, command("SET", "a", "1"),
+                            b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$600000\r\n" + b"v" * 600000 + b"\r\n" +
+                            b"$1\r\nb\r\n$600000\r\n",
+                            b"ERR Protocol error: too big multibulk request")
         self.stop_eddyd(d)
 
     def test_max_memory(self):

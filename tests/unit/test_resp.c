@@ -16,7 +16,7 @@
 /* ---- parser helpers --------------------------------------------------- */
 
 static const resp_limits DEFAULTS = {.max_args = 1024, .max_bulk = 512 << 10,
-                                     .max_inline = 64 << 10};
+                                     .max_inline = 64 << 10, .max_query = 32 << 20};
 
 enum { ARGV = 64, SCRATCH = 256 };
 
@@ -184,7 +184,7 @@ END_TEST
 
 START_TEST(multibulk_at_the_limits)
 {
-    resp_limits lim = {.max_args = 3, .max_bulk = 5, .max_inline = 16};
+    resp_limits lim = {.max_args = 3, .max_bulk = 5, .max_inline = 16, .max_query = 1 << 20};
     check_valid_lim("*3\r\n$1\r\na\r\n$1\r\nb\r\n$5\r\nccccc\r\n",
                     sizeof("*3\r\n$1\r\na\r\n$1\r\nb\r\n$5\r\nccccc\r\n") - 1, "a|b|ccccc", &lim);
     check_error_lim("*4\r\n", 4, E_MBULK, &lim);
@@ -217,6 +217,38 @@ START_TEST(multibulk_1024_args)
     ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), RESP_ERROR);
     free(argv);
     free(buf);
+}
+END_TEST
+
+START_TEST(multibulk_room_asked_only_when_complete)
+{
+    /* "*65536" and a few arguments: no room asked for yet (the caller
+     * would allocate 1 MiB of argv for bytes that never come) */
+    resp_limits lim = {.max_args = 65536, .max_bulk = 16, .max_inline = 16, .max_query = 1 << 20};
+    parsed p;
+    static const char part[] = "*65536\r\n$3\r\nDEL\r\n$1\r\na\r\n";
+    ck_assert_int_eq(parse_with(&p, part, sizeof(part) - 1, &lim, 2, 0), RESP_NEED_MORE);
+    /* an error after the room would have run out is still an error */
+    static const char bad[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\nX";
+    ck_assert_int_eq(parse_with(&p, bad, sizeof(bad) - 1, &lim, 1, 0), RESP_ERROR);
+    /* complete: room for all of them */
+    static const char full[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+    ck_assert_int_eq(parse_with(&p, full, sizeof(full) - 1, &lim, 1, 0), RESP_NEED_SPACE);
+    ck_assert_uint_eq(p.cmd.need_argc, 3);
+}
+END_TEST
+
+START_TEST(multibulk_max_query)
+{
+    /* the whole command: refused at the "$LEN" that would pass it */
+    resp_limits lim = {.max_args = 16, .max_bulk = 100, .max_inline = 16, .max_query = 30};
+    /* "*2\r\n$1\r\na\r\n" is 11 bytes, "$13\r\n" ends at 16: 16 + 13 + 2 > 30 */
+    check_error_lim("*2\r\n$1\r\na\r\n$13\r\n", 16, "ERR Protocol error: too big multibulk request",
+                    &lim);
+    check_valid_lim("*2\r\n$1\r\na\r\n$10\r\n0123456789\r\n", 28, "a|0123456789", &lim);
+    lim.max_query = 27;
+    check_error_lim("*2\r\n$1\r\na\r\n$10\r\n0123456789\r\n", 28,
+                    "ERR Protocol error: too big multibulk request", &lim);
 }
 END_TEST
 
@@ -300,7 +332,7 @@ END_TEST
 
 START_TEST(inline_at_max_inline)
 {
-    resp_limits lim = {.max_args = 16, .max_bulk = 16, .max_inline = 8};
+    resp_limits lim = {.max_args = 16, .max_bulk = 16, .max_inline = 8, .max_query = 1 << 20};
     check_valid_lim("12345678\r\n", 10, "12345678", &lim);
     check_valid_lim("12345678\n", 9, "12345678", &lim);
     check_error_lim("123456789\r\n", 11, E_INLINE, &lim);
@@ -390,7 +422,7 @@ START_TEST(error_2gb_bulk_declared)
     static const char head[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648";
     ck_assert_int_eq(parse(&p, head, sizeof(head) - 1), RESP_ERROR);
     /* even with a limit as large as Redis's 512m */
-    resp_limits big = {.max_args = 1024, .max_bulk = (size_t)512 << 20, .max_inline = 65536};
+    resp_limits big = {.max_args = 1024, .max_bulk = (size_t)512 << 20, .max_inline = 65536, .max_query = (size_t)1 << 30};
     INVALID_LIM("*1\r\n$2147483648\r\n", E_BULK, &big);
     INVALID_LIM("*1\r\n$536870913\r\n", E_BULK, &big);
     /* and exactly at the limit it is a length like any other: need more */
@@ -430,7 +462,7 @@ START_TEST(errors_inline)
     INVALID("set 'a'b\r\n", E_QUOTES);
     INVALID("set \"a\\\"\r\n", E_QUOTES);
     INVALID("set \"\\\r\n", E_QUOTES);
-    resp_limits lim = {.max_args = 3, .max_bulk = 16, .max_inline = 64};
+    resp_limits lim = {.max_args = 3, .max_bulk = 16, .max_inline = 64, .max_query = 1 << 20};
     check_valid_lim("a b c\r\n", 7, "a|b|c", &lim);
     check_error_lim("a b c d\r\n", 9, E_TOOMANY, &lim);
 }
@@ -949,6 +981,8 @@ Suite *resp_suite(void)
     tcase_add_test(p, multibulk_empty_and_negative_counts);
     tcase_add_test(p, multibulk_at_the_limits);
     tcase_add_test(p, multibulk_1024_args);
+    tcase_add_test(p, multibulk_room_asked_only_when_complete);
+    tcase_add_test(p, multibulk_max_query);
     tcase_add_test(p, inline_commands);
     tcase_add_test(p, inline_empty_lines);
     tcase_add_test(p, inline_quotes);
