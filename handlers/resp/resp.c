@@ -26,6 +26,9 @@
  *   max_query   bytes per multibulk command, 1 to 2g (default 32m)
  *   max_memory  bytes of keys and values, 1m to 1t (default 256m)
  */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,7 +109,7 @@ static int out_grow(out *o, size_t n)
 {
     if (o->failed)
         return -1;
-    if (o->len && o->len + n > OUT_FLUSH) {
+    if (o->c && o->len && o->len + n > OUT_FLUSH) {
         out_flush(o);
         if (o->failed)
             return -1;
@@ -333,63 +336,210 @@ static void cmd_get(ctx *x, const resp_arg *argv, size_t argc)
         OUT_LIT(&x->o, "$-1\r\n");
 }
 
-/* SET key value [NX|XX] [GET] [EX s|PX ms|KEEPTTL], with Redis's checks. */
+static void reply_expire_time(ctx *x, const char *cmd)
+{
+    line l = {.len = 0};
+    line_str(&l, "ERR invalid expire time in '");
+    line_str(&l, cmd);
+    line_str(&l, "' command");
+    out_err(&x->o, l.buf, l.len);
+}
+
+/* Redis's getExpireMillisecondsOrReply(): the deadline in Unix ms that an
+ * EX/PX (relative) or EXAT/PXAT (absolute) argument names, or 0 after an
+ * error reply.  It must be positive and must not overflow. */
+static int64_t expire_arg(ctx *x, const resp_arg *a, int seconds, int relative, const char *cmd)
+{
+    long long v;
+    if (!resp_str2ll(a->p, a->len, &v)) {
+        OUT_ERR(&x->o, E_NOTINT);
+        return 0;
+    }
+    if (v <= 0 || (seconds && v > LLONG_MAX / 1000) ||
+        (relative && __builtin_add_overflow(v * (seconds ? 1000 : 1), resp_db_unix_ms(), &v))) {
+        reply_expire_time(x, cmd);
+        return 0;
+    }
+    return relative ? v : v * (seconds ? 1000 : 1);
+}
+
+/* Store, with SET's replies: +OK, nil when NX/XX is not met, with GET the
+ * old value or nil, and -OOM. */
+static void set_reply(ctx *x, const resp_arg *key, const resp_arg *value, unsigned flags,
+                      int64_t at_ms, int get)
+{
+    int had_old = 0;
+    int rc = resp_db_set(x->st->db, key->p, key->len, value->p, value->len, flags, at_ms,
+                         get ? visit_bulk : NULL, &x->o, &had_old);
+    if (x->o.failed)
+        return;
+    if (rc == RESP_DB_OOM) /* then the old value was not visited */
+        OUT_ERR(&x->o, E_OOM);
+    else if (get && !had_old)
+        OUT_LIT(&x->o, "$-1\r\n");
+    else if (!get && rc == RESP_DB_NOTFOUND)
+        OUT_LIT(&x->o, "$-1\r\n");
+    else if (!get)
+        OUT_LIT(&x->o, "+OK\r\n");
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], with the
+ * option checks of Redis's parseExtendedStringArgumentsOrReply(): a later
+ * EX overrides an earlier one, but EX and PX (etc.) do not mix. */
 static void cmd_set(ctx *x, const resp_arg *argv, size_t argc)
 {
     unsigned flags = 0;
-    int get = 0, ex = 0, px = 0;
-    long long ttl = 0;
+    int get = 0, unit = 0; /* unit: 'e' EX, 'p' PX, 'E' EXAT, 'P' PXAT */
     const resp_arg *expire = NULL;
     for (size_t j = 3; j < argc; j++) {
         const resp_arg *a = &argv[j];
-        int has_next = j + 1 < argc;
+        int has_next = j + 1 < argc, keep = (flags & RESP_DB_KEEPTTL) != 0;
+        int u = IS(a, "ex") ? 'e' : IS(a, "px") ? 'p' : IS(a, "exat") ? 'E' : IS(a, "pxat") ? 'P' : 0;
         if (IS(a, "nx") && !(flags & RESP_DB_XX)) {
             flags |= RESP_DB_NX;
         } else if (IS(a, "xx") && !(flags & RESP_DB_NX)) {
             flags |= RESP_DB_XX;
         } else if (IS(a, "get")) {
             get = 1;
-        } else if (IS(a, "keepttl") && !ex && !px) {
+        } else if (IS(a, "keepttl") && !unit) {
             flags |= RESP_DB_KEEPTTL;
-        } else if (IS(a, "ex") && !(flags & RESP_DB_KEEPTTL) && !px && has_next) {
-            ex = 1;
-            expire = &argv[++j];
-        } else if (IS(a, "px") && !(flags & RESP_DB_KEEPTTL) && !ex && has_next) {
-            px = 1;
+        } else if (u && !keep && (!unit || unit == u) && has_next) {
+            unit = u;
             expire = &argv[++j];
         } else {
             OUT_ERR(&x->o, E_SYNTAX);
             return;
         }
     }
-    if (expire) {
-        if (!resp_str2ll(expire->p, expire->len, &ttl)) {
-            OUT_ERR(&x->o, E_NOTINT);
-            return;
-        }
-        /* Redis: not positive, or past what a ms deadline can hold. */
-        if (ttl <= 0 || (ex && ttl > INT64_MAX / 4000) || ttl > INT64_MAX / 4) {
-            OUT_ERR(&x->o, "ERR invalid expire time in 'set' command");
-            return;
-        }
-        if (ex)
-            ttl *= 1000;
-    }
-    int had_old = 0;
-    int rc = resp_db_set(x->st->db, argv[1].p, argv[1].len, argv[2].p, argv[2].len, flags, ttl,
-                         get ? visit_bulk : NULL, &x->o, &had_old);
-    if (x->o.failed)
+    int64_t at = 0;
+    if (expire && !(at = expire_arg(x, expire, unit == 'e' || unit == 'E', unit == 'e' || unit == 'p',
+                                    "set")))
         return;
-    if (rc == RESP_DB_OOM) { /* then the old value was not visited */
-        OUT_ERR(&x->o, E_OOM);
-    } else if (get) {
-        if (!had_old)
-            OUT_LIT(&x->o, "$-1\r\n");
-    } else if (rc == RESP_DB_NOTFOUND) {
+    set_reply(x, &argv[1], &argv[2], flags, at, get);
+}
+
+/* SETEX key seconds value, PSETEX key ms value */
+static void setex(ctx *x, const resp_arg *argv, int seconds, const char *cmd)
+{
+    int64_t at = expire_arg(x, &argv[2], seconds, 1, cmd);
+    if (at)
+        set_reply(x, &argv[1], &argv[3], 0, at, 0);
+}
+
+static void cmd_setex(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    setex(x, argv, 1, "setex");
+}
+
+static void cmd_psetex(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    setex(x, argv, 0, "psetex");
+}
+
+static void cmd_getset(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    set_reply(x, &argv[1], &argv[2], 0, 0, 1);
+}
+
+static void cmd_getdel(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    if (resp_db_getdel(x->st->db, argv[1].p, argv[1].len, visit_bulk, &x->o) == RESP_DB_NOTFOUND)
         OUT_LIT(&x->o, "$-1\r\n");
-    } else {
-        OUT_LIT(&x->o, "+OK\r\n");
+}
+
+static void cmd_append(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    size_t len;
+    int rc = resp_db_append(x->st->db, argv[1].p, argv[1].len, argv[2].p, argv[2].len,
+                            x->st->lim.max_bulk, &len);
+    if (rc == RESP_DB_OK)
+        out_num(&x->o, ':', (long long)len);
+    else if (rc == RESP_DB_TOOBIG)
+        OUT_ERR(&x->o, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    else
+        OUT_ERR(&x->o, E_OOM);
+}
+
+/* resp_db visitor: the length of the value as an integer reply. */
+static int visit_len(void *arg, const char *value, size_t len)
+{
+    (void)value;
+    out_num(arg, ':', (long long)len);
+    return 0;
+}
+
+static void cmd_strlen(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    if (resp_db_get(x->st->db, argv[1].p, argv[1].len, visit_len, &x->o) == RESP_DB_NOTFOUND)
+        OUT_LIT(&x->o, ":0\r\n");
+}
+
+/* EXPIRE/PEXPIRE key time [NX|XX|GT|LT], as Redis's expireGenericCommand():
+ * the options are checked first, then the number; a time already past
+ * deletes the key. */
+static void expire_generic(ctx *x, const resp_arg *argv, size_t argc, int seconds,
+                           const char *cmd)
+{
+    unsigned cond = 0;
+    for (size_t j = 3; j < argc; j++) {
+        const resp_arg *a = &argv[j];
+        if (IS(a, "nx")) {
+            cond |= RESP_DB_NX;
+        } else if (IS(a, "xx")) {
+            cond |= RESP_DB_XX;
+        } else if (IS(a, "gt")) {
+            cond |= RESP_DB_GT;
+        } else if (IS(a, "lt")) {
+            cond |= RESP_DB_LT;
+        } else {
+            line l = {.len = 0};
+            line_str(&l, "ERR Unsupported option ");
+            line_add(&l, a->p, a->len);
+            out_err(&x->o, l.buf, l.len);
+            return;
+        }
     }
+    if ((cond & RESP_DB_NX) && (cond & (RESP_DB_XX | RESP_DB_GT | RESP_DB_LT))) {
+        OUT_ERR(&x->o, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return;
+    }
+    if ((cond & RESP_DB_GT) && (cond & RESP_DB_LT)) {
+        OUT_ERR(&x->o, "ERR GT and LT options at the same time are not compatible");
+        return;
+    }
+    long long when;
+    if (!resp_str2ll(argv[2].p, argv[2].len, &when)) {
+        OUT_ERR(&x->o, E_NOTINT);
+        return;
+    }
+    if ((seconds && (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000)) ||
+        __builtin_add_overflow(when * (seconds ? 1000 : 1), resp_db_unix_ms(), &when)) {
+        reply_expire_time(x, cmd);
+        return;
+    }
+    out_num(&x->o, ':', resp_db_expire(x->st->db, argv[1].p, argv[1].len, when, cond));
+}
+
+static void cmd_expire(ctx *x, const resp_arg *argv, size_t argc)
+{
+    expire_generic(x, argv, argc, 1, "expire");
+}
+
+static void cmd_pexpire(ctx *x, const resp_arg *argv, size_t argc)
+{
+    expire_generic(x, argv, argc, 0, "pexpire");
+}
+
+static void cmd_persist(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    out_num(&x->o, ':', resp_db_persist(x->st->db, argv[1].p, argv[1].len));
 }
 
 static void cmd_del(ctx *x, const resp_arg *argv, size_t argc)
@@ -495,7 +645,7 @@ static void cmd_dbsize(ctx *x, const resp_arg *argv, size_t argc)
 {
     (void)argv;
     (void)argc;
-    out_num(&x->o, ':', (long long)resp_db_count(x->st->db));
+    out_num(&x->o, ':', (long long)resp_db_count(x->st->db, NULL));
 }
 
 static void cmd_flushall(ctx *x, const resp_arg *argv, size_t argc)
@@ -656,33 +806,205 @@ static void cmd_command(ctx *x, const resp_arg *argv, size_t argc)
     }
 }
 
-/* Glob match as Redis's stringmatchlen with nocase: '*' and '?' ('[' is
- * taken literally here). */
-static int glob_match(const char *pat, size_t plen, const char *s, size_t slen)
+static char fold(char c, int nocase)
 {
-    size_t p = 0, i = 0, star = (size_t)-1, mark = 0;
-    while (i < slen) {
-        char a = p < plen ? pat[p] : '\0', b = s[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a + ('a' - 'A'));
-        if (b >= 'A' && b <= 'Z')
-            b = (char)(b + ('a' - 'A'));
-        if (p < plen && pat[p] == '*') {
-            star = p++;
-            mark = i;
-        } else if (p < plen && (pat[p] == '?' || a == b)) {
-            p++;
-            i++;
-        } else if (star != (size_t)-1) {
-            p = star + 1;
-            i = ++mark;
-        } else {
+    return nocase && c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* Redis's glob (stringmatchlen): '*', '?', '[abc]', '[^a-z]', '\x'; an
+ * unclosed '[' runs to the end of the pattern, a trailing '\' is
+ * literal.  As in Redis, once a '*' has tried every suffix in vain, no
+ * shorter start can match either (*give_up), which keeps "a*a*a*...b"
+ * linear rather than exponential; nesting bounds the recursion. */
+static int glob_at(const char *p, size_t plen, const char *s, size_t slen, int nocase,
+                   int *give_up, int nesting)
+{
+    if (nesting > 1000)
+        return 0;
+    while (plen && slen) {
+        switch (p[0]) {
+        case '*':
+            while (plen > 1 && p[1] == '*') {
+                p++;
+                plen--;
+            }
+            if (plen == 1)
+                return 1;
+            for (; slen; s++, slen--) {
+                if (glob_at(p + 1, plen - 1, s, slen, nocase, give_up, nesting + 1))
+                    return 1;
+                if (*give_up)
+                    return 0;
+            }
+            *give_up = 1;
             return 0;
+        case '?':
+            s++;
+            slen--;
+            break;
+        case '[': {
+            p++;
+            plen--;
+            int neg = plen && p[0] == '^', match = 0;
+            if (neg) {
+                p++;
+                plen--;
+            }
+            for (;;) {
+                if (plen >= 2 && p[0] == '\\') {
+                    p++;
+                    plen--;
+                    match |= p[0] == s[0];
+                } else if (plen && p[0] == ']') {
+                    break;
+                } else if (plen == 0) {
+                    p--;
+                    plen++;
+                    break;
+                } else if (plen >= 3 && p[1] == '-') {
+                    char lo = fold(p[0], nocase), hi = fold(p[2], nocase), c = fold(s[0], nocase);
+                    if (lo > hi) {
+                        char t = lo;
+                        lo = hi;
+                        hi = t;
+                    }
+                    match |= c >= lo && c <= hi;
+                    p += 2;
+                    plen -= 2;
+                } else {
+                    match |= fold(p[0], nocase) == fold(s[0], nocase);
+                }
+                p++;
+                plen--;
+            }
+            if (neg)
+                match = !match;
+            if (!match)
+                return 0;
+            s++;
+            slen--;
+            break;
+        }
+        case '\\':
+            if (plen >= 2) {
+                p++;
+                plen--;
+            }
+            /* fall through */
+        default:
+            if (fold(p[0], nocase) != fold(s[0], nocase))
+                return 0;
+            s++;
+            slen--;
+            break;
+        }
+        p++;
+        plen--;
+        if (slen == 0)
+            while (plen && p[0] == '*') {
+                p++;
+                plen--;
+            }
+    }
+    return plen == 0 && slen == 0;
+}
+
+static int glob(const char *p, size_t plen, const char *s, size_t slen, int nocase)
+{
+    int give_up = 0;
+    return glob_at(p, plen, s, slen, nocase, &give_up, 0);
+}
+
+/* Keys gathered for KEYS and SCAN: bulk replies in a buffer of their own
+ * (never sent by itself: no connection), counted, filtered by a pattern. */
+typedef struct keylist {
+    out o;
+    long long n;
+    const resp_arg *pattern; /* NULL: all */
+} keylist;
+
+static int visit_key(void *arg, const char *key, size_t klen)
+{
+    keylist *k = arg;
+    if (!k->pattern || glob(k->pattern->p, k->pattern->len, key, klen, 0)) {
+        out_bulk(&k->o, key, klen);
+        k->n++;
+    }
+    return 0;
+}
+
+/* The gathered keys as an array reply, and the buffer freed. */
+static void reply_keys(ctx *x, keylist *k)
+{
+    if (k->o.failed) {
+        OUT_ERR(&x->o, "ERR out of memory");
+    } else {
+        out_num(&x->o, '*', k->n);
+        out_raw(&x->o, k->o.p, k->o.len);
+    }
+    free(k->o.heap);
+}
+
+static void cmd_keys(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    char buf[1024];
+    int all = argv[1].len == 1 && argv[1].p[0] == '*';
+    keylist k = {.o = {.p = buf, .cap = sizeof(buf)}, .pattern = all ? NULL : &argv[1]};
+    resp_db_scan(x->st->db, 0, SIZE_MAX, visit_key, &k);
+    reply_keys(x, &k);
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: the cursor read as
+ * Redis reads it (strtoul: blanks first, or anything after the digits,
+ * are errors); every key is a string, so TYPE string keeps all and any
+ * other type none. */
+static void cmd_scan(ctx *x, const resp_arg *argv, size_t argc)
+{
+    char num[32];
+    size_t n = argv[1].len < sizeof(num) - 1 ? argv[1].len : sizeof(num) - 1;
+    memcpy(num, argv[1].p, n);
+    num[n] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long cursor = strtoull(num, &end, 10);
+    if (n != argv[1].len || memchr(argv[1].p, '\0', argv[1].len) || isspace((unsigned char)num[0]) ||
+        *end || errno == ERANGE) {
+        OUT_ERR(&x->o, "ERR invalid cursor");
+        return;
+    }
+    long long count = 10;
+    const resp_arg *pattern = NULL;
+    int none = 0;
+    for (size_t i = 2; i < argc; i += 2) {
+        int more = i + 1 < argc;
+        if (IS(&argv[i], "count") && more) {
+            if (!resp_str2ll(argv[i + 1].p, argv[i + 1].len, &count)) {
+                OUT_ERR(&x->o, E_NOTINT);
+                return;
+            }
+            if (count < 1) {
+                OUT_ERR(&x->o, E_SYNTAX);
+                return;
+            }
+        } else if (IS(&argv[i], "match") && more) {
+            pattern = argv[i + 1].len == 1 && argv[i + 1].p[0] == '*' ? NULL : &argv[i + 1];
+        } else if (IS(&argv[i], "type") && more) {
+            none = !IS(&argv[i + 1], "string");
+        } else {
+            OUT_ERR(&x->o, E_SYNTAX);
+            return;
         }
     }
-    while (p < plen && pat[p] == '*')
-        p++;
-    return p == plen;
+    char buf[1024];
+    keylist k = {.o = {.p = buf, .cap = sizeof(buf)}, .pattern = pattern};
+    cursor = resp_db_scan(x->st->db, cursor, (size_t)count, visit_key, &k);
+    if (none)
+        k.o.len = 0, k.n = 0;
+    char text[24];
+    OUT_LIT(&x->o, "*2\r\n");
+    out_bulk(&x->o, text, (size_t)snprintf(text, sizeof(text), "%llu", cursor));
+    reply_keys(x, &k);
 }
 
 /* CONFIG GET pattern...: the few settings clients look at (redis-benchmark
@@ -710,7 +1032,7 @@ static void cmd_config(ctx *x, const resp_arg *argv, size_t argc)
     long long n = 0;
     for (int k = 0; k < N; k++) {
         for (size_t i = 2; i < argc && !match[k]; i++)
-            match[k] = glob_match(argv[i].p, argv[i].len, table[k][0], strlen(table[k][0]));
+            match[k] = glob(argv[i].p, argv[i].len, table[k][0], strlen(table[k][0]), 1);
         n += match[k];
     }
     out_num(&x->o, '*', 2 * n);
@@ -727,15 +1049,15 @@ static void cmd_info(ctx *x, const resp_arg *argv, size_t argc)
     (void)argv;
     (void)argc;
     char text[512];
+    size_t expires, keys = resp_db_count(x->st->db, &expires);
     int n = snprintf(text, sizeof(text),
                      "# Server\r\nredis_version:%s\r\nredis_mode:standalone\r\n"
                      "eddy_handler:resp\r\n\r\n# Memory\r\nused_memory:%zu\r\nmaxmemory:%zu\r\n"
                      "maxmemory_policy:noeviction\r\n\r\n# Stats\r\n"
                      "security_attacks_refused:%llu\r\n\r\n"
-                     "# Keyspace\r\ndb0:keys=%zu,expires=0\r\n",
+                     "# Keyspace\r\ndb0:keys=%zu,expires=%zu\r\n",
                      COMPAT_VERSION, resp_db_used(x->st->db), resp_db_max_memory(x->st->db),
-                     atomic_load_explicit(&x->st->attacks, memory_order_relaxed),
-                     resp_db_count(x->st->db));
+                     atomic_load_explicit(&x->st->attacks, memory_order_relaxed), keys, expires);
     out_bulk(&x->o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
 }
 
@@ -754,6 +1076,12 @@ static const command commands[] = {
     CMD("flushall", -1, cmd_flushall), CMD("hello", -1, cmd_hello),
     CMD("client", -2, cmd_client),  CMD("command", -1, cmd_command),
     CMD("config", -2, cmd_config),  CMD("info", -1, cmd_info),
+    CMD("expire", -3, cmd_expire),  CMD("pexpire", -3, cmd_pexpire),
+    CMD("persist", 2, cmd_persist), CMD("setex", 4, cmd_setex),
+    CMD("psetex", 4, cmd_psetex),   CMD("getdel", 2, cmd_getdel),
+    CMD("getset", 3, cmd_getset),   CMD("append", 3, cmd_append),
+    CMD("strlen", 2, cmd_strlen),   CMD("keys", 2, cmd_keys),
+    CMD("scan", -2, cmd_scan),
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
@@ -931,6 +1259,7 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
     ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
     resp_client *cl = eddy_conn_data(c);
     size_t consumed;
+    resp_db_expire_step(st->db);
     if (cl && cl->pend_len) {
         if (pend_add(cl, buf, len) < 0) {
             OUT_ERR(&x.o, "ERR out of memory");
