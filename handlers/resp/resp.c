@@ -11,8 +11,9 @@
  * unconsumed for the core to hand back with the next bytes.
  *
  * Per connection there is nothing at all unless the client asks for a
- * name or an id (CLIENT SETNAME/ID, HELLO): then a small record holds
- * them, freed in close().
+ * name or an id (CLIENT SETNAME/ID, HELLO), opens a MULTI, or sends a
+ * command longer than PEND_AFTER: then a small record holds them, freed
+ * in close().
  *
  * Protocol errors are answered with Redis's text, after the replies to the
  * commands before them, and the connection is closed (as Redis does); so
@@ -84,6 +85,11 @@ typedef struct resp_client {
      * only with bytes that arrived, and is freed once it has run. */
     char *pend;
     size_t pend_len, pend_cap;
+    /* MULTI: the commands queued for EXEC, each as its argc, then each
+     * argument's length and bytes (size_t in host order, unaligned). */
+    int multi, multi_failed; /* in MULTI; a command was refused: EXECABORT */
+    char *queue;
+    size_t queue_len, queue_cap, queued;
     size_t name_len;
     char name[]; /* name_len bytes (0: no name) */
 } resp_client;
@@ -1061,6 +1067,141 @@ static void cmd_info(ctx *x, const resp_arg *argv, size_t argc)
     out_bulk(&x->o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
 }
 
+/* ---- transactions ------------------------------------------------------ */
+
+static void execute(ctx *x, const resp_arg *argv, size_t argc);
+
+/* Append a command to the client's MULTI queue and answer +QUEUED.  The
+ * queue is bounded by max_query, like one command: past it the command is
+ * refused and the transaction doomed. */
+static void queue_command(ctx *x, resp_client *cl, const resp_arg *argv, size_t argc)
+{
+    size_t need = sizeof(size_t) * (argc + 1);
+    for (size_t i = 0; i < argc; i++)
+        need += argv[i].len;
+    if (need > x->st->lim.max_query - cl->queue_len || cl->queue_len > x->st->lim.max_query) {
+        OUT_ERR(&x->o, "ERR MULTI queue over max_query bytes");
+        cl->multi_failed = 1;
+        return;
+    }
+    if (cl->queue_len + need > cl->queue_cap) {
+        size_t cap = cl->queue_cap ? cl->queue_cap : 256;
+        while (cap < cl->queue_len + need)
+            cap *= 2;
+        char *q = realloc(cl->queue, cap);
+        if (!q) {
+            OUT_ERR(&x->o, "ERR out of memory");
+            cl->multi_failed = 1;
+            return;
+        }
+        cl->queue = q;
+        cl->queue_cap = cap;
+    }
+    char *w = cl->queue + cl->queue_len;
+    memcpy(w, &argc, sizeof(argc));
+    w += sizeof(argc);
+    for (size_t i = 0; i < argc; i++) {
+        memcpy(w, &argv[i].len, sizeof(argv[i].len));
+        memcpy(w + sizeof(size_t), argv[i].p, argv[i].len);
+        w += sizeof(size_t) + argv[i].len;
+    }
+    cl->queue_len += need;
+    cl->queued++;
+    OUT_LIT(&x->o, "+QUEUED\r\n");
+}
+
+/* Leave MULTI, forgetting what was queued. */
+static void multi_reset(resp_client *cl)
+{
+    free(cl->queue);
+    cl->queue = NULL;
+    cl->queue_len = cl->queue_cap = cl->queued = 0;
+    cl->multi = cl->multi_failed = 0;
+}
+
+static void cmd_multi(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = client_of(x);
+    if (!cl) {
+        OUT_ERR(&x->o, "ERR out of memory");
+    } else if (cl->multi) {
+        OUT_ERR(&x->o, "ERR MULTI calls can not be nested");
+    } else {
+        cl->multi = 1;
+        OUT_LIT(&x->o, "+OK\r\n");
+    }
+}
+
+static void cmd_discard(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = eddy_conn_data(x->c);
+    if (!cl || !cl->multi) {
+        OUT_ERR(&x->o, "ERR DISCARD without MULTI");
+        return;
+    }
+    multi_reset(cl);
+    OUT_LIT(&x->o, "+OK\r\n");
+}
+
+/* EXEC: the queued commands, run one after the other while every stripe
+ * of the key space is held, so that other clients see all of their
+ * effects or none; their replies as one array.  A transaction in which a
+ * command was refused while queuing runs nothing (EXECABORT, as Redis 7). */
+static void cmd_exec(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = eddy_conn_data(x->c);
+    if (!cl || !cl->multi) {
+        OUT_ERR(&x->o, "ERR EXEC without MULTI");
+        return;
+    }
+    if (cl->multi_failed) {
+        multi_reset(cl);
+        OUT_ERR(&x->o, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    /* The queue is taken from the record: a queued CLIENT SETNAME may move it. */
+    char *queue = cl->queue, *r = queue;
+    size_t n = cl->queued;
+    cl->queue = NULL;
+    multi_reset(cl);
+    out_num(&x->o, '*', (long long)n);
+    resp_arg stack_argv[ARGV_STACK], *args = stack_argv;
+    size_t cap = ARGV_STACK;
+    resp_db_lock_all(x->st->db);
+    for (size_t k = 0; k < n && !x->o.failed; k++) {
+        size_t nargs;
+        memcpy(&nargs, r, sizeof(nargs));
+        r += sizeof(nargs);
+        if (nargs > cap) {
+            resp_arg *a = malloc(nargs * sizeof(*a));
+            if (!a) {
+                x->o.failed = 1; /* the reply array cannot be completed: close */
+                break;
+            }
+            if (args != stack_argv)
+                free(args);
+            args = a;
+            cap = nargs;
+        }
+        for (size_t i = 0; i < nargs; i++) {
+            memcpy(&args[i].len, r, sizeof(size_t));
+            args[i].p = r + sizeof(size_t);
+            r += sizeof(size_t) + args[i].len;
+        }
+        execute(x, args, nargs);
+    }
+    resp_db_unlock_all(x->st->db);
+    if (args != stack_argv)
+        free(args);
+    free(queue);
+}
+
 #define CMD(name, arity, fn) {name, sizeof(name) - 1, arity, fn}
 /* Most used first: the lookup is a scan. */
 static const command commands[] = {
@@ -1081,7 +1222,8 @@ static const command commands[] = {
     CMD("psetex", 4, cmd_psetex),   CMD("getdel", 2, cmd_getdel),
     CMD("getset", 3, cmd_getset),   CMD("append", 3, cmd_append),
     CMD("strlen", 2, cmd_strlen),   CMD("keys", 2, cmd_keys),
-    CMD("scan", -2, cmd_scan),
+    CMD("scan", -2, cmd_scan),      CMD("multi", 1, cmd_multi),
+    CMD("exec", 1, cmd_exec),       CMD("discard", 1, cmd_discard),
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
@@ -1149,24 +1291,54 @@ static void refuse_attack(ctx *x)
     }
 }
 
+static const command *lookup_command(const resp_arg *name)
+{
+    for (size_t i = 0; i < ncommands; i++)
+        if (is_word(name, commands[i].name, commands[i].len))
+            return &commands[i];
+    return NULL;
+}
+
+/* Whether a command runs at once inside MULTI rather than being queued. */
+static int runs_in_multi(const command *cmd)
+{
+    return cmd->fn == cmd_exec || cmd->fn == cmd_discard || cmd->fn == cmd_multi ||
+           cmd->fn == cmd_quit;
+}
+
+/* As Redis's processCommand(): an HTTP request first; then an unknown
+ * command or a wrong argument count is refused (and, inside MULTI, dooms
+ * the transaction); inside MULTI other commands are queued; the rest run. */
 static void execute(ctx *x, const resp_arg *argv, size_t argc)
 {
     if (IS(&argv[0], "post") || IS(&argv[0], "host:")) {
         refuse_attack(x);
         return;
     }
-    for (size_t i = 0; i < ncommands; i++) {
-        const command *cmd = &commands[i];
-        if (!is_word(&argv[0], cmd->name, cmd->len))
-            continue;
-        if ((cmd->arity > 0 && argc != (size_t)cmd->arity) ||
-            (cmd->arity < 0 && argc < (size_t)-cmd->arity))
+    const command *cmd = lookup_command(&argv[0]);
+    resp_client *cl = eddy_conn_data(x->c);
+    int in_multi = cl && cl->multi;
+    if (!cmd || (cmd->arity > 0 && argc != (size_t)cmd->arity) ||
+        (cmd->arity < 0 && argc < (size_t)-cmd->arity)) {
+        if (cmd && cmd->fn == cmd_exec) {
+            /* Redis's execCommandAbort(), in MULTI or not: any transaction ends */
+            if (in_multi)
+                multi_reset(cl);
+            OUT_ERR(&x->o, "EXECABORT Transaction discarded because of: wrong number of "
+                           "arguments for 'exec' command");
+            return;
+        }
+        if (cmd)
             reply_arity(x, cmd->name);
         else
-            cmd->fn(x, argv, argc);
-        return;
+            reply_unknown(x, argv, argc);
+        if (in_multi)
+            cl->multi_failed = 1;
+    } else if (in_multi && !runs_in_multi(cmd)) {
+        queue_command(x, cl, argv, argc);
+    } else {
+        cmd->fn(x, argv, argc);
     }
-    reply_unknown(x, argv, argc);
 }
 
 /* ---- the handler ------------------------------------------------------- */
@@ -1301,8 +1473,10 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
 static void resp_close(eddy_conn *c)
 {
     resp_client *cl = eddy_conn_data(c);
-    if (cl)
+    if (cl) {
         free(cl->pend);
+        free(cl->queue);
+    }
     free(cl);
 }
 

@@ -20,7 +20,9 @@ Differential tests send the same commands to a real redis-server and to
 eddyd and compare the replies byte for byte: strings (APPEND, STRLEN, GETSET,
 GETDEL, MSET/MGET, SET with every option, SETEX/PSETEX, KEYS), expiry
 (EXPIRE/PEXPIRE with NX/XX/GT/LT, PERSIST, TTL, deadlines passing, DBSIZE not
-counting expired keys) and SCAN (a whole iteration's keys).
+counting expired keys), MULTI/EXEC/DISCARD (EXECABORT, errors inside EXEC)
+and SCAN (a whole iteration's keys); a transaction is applied at EXEC, all
+at once for other clients.
 
 redis-cli (Debian package redis-tools) must be installed (scripts/test
 installs it); the test fails, rather than skips, without it.  The
@@ -630,6 +632,63 @@ class Resp(EddyTestCase):
             ("TTL", "t"), ("SET", "t", "1", "EX", "100"), ("SET", "t", "2"), ("TTL", "t"),
             ("SET", "t", "1", "EX", "100"), ("GETDEL", "t"), ("TTL", "t"),
         ])
+
+    def test_same_replies_as_redis_transactions(self):
+        self.differ([
+            ("MULTI",), ("SET", "a", "1"), ("INCR", "a"), ("GET", "a"), ("EXEC",),
+            ("EXEC",), ("DISCARD",), ("MULTI", "x"), ("EXEC", "x"),
+            ("MULTI",), ("MULTI",), ("PING",), ("EXEC",),
+            ("MULTI",), ("SET", "a"), ("GET", "a"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("NOSUCH", "x"), ("SET", "a", "9"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("SET", "a", "2"), ("EXEC", "x"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("SET", "s", "abc"), ("INCR", "s"), ("SET", "k", "v", "EX", "0"),
+            ("APPEND", "s", "d"), ("GET", "s"), ("EXEC",),
+            ("MULTI",), ("SET", "d", "1"), ("DISCARD",), ("GET", "d"), ("DISCARD",),
+            ("MULTI",), ("EXEC",),
+            ("MULTI",), ("PING",), ("ECHO", "hi"), ("MSET", "x", "1", "y", "2"),
+            ("MGET", "x", "y"), ("DEL", "x", "y"), ("DBSIZE",), ("EXPIRE", "a", "100"),
+            ("TTL", "a"), ("KEYS", "s"), ("FLUSHALL",), ("EXEC",), ("DBSIZE",),
+        ])
+
+    def test_transaction_applied_at_exec(self):
+        # redis-py's pipeline(): nothing inside MULTI runs before EXEC, and
+        # another client never sees half of a transaction.
+        d = self.start_resp()
+        a, ar = self.client(d)
+        b, br = self.client(d)
+        self.assertEqual(self.call(a, ar, "MULTI"), OK)
+        self.assertEqual(self.call(a, ar, "SET", "t", "1"), b"+QUEUED\r\n")
+        self.assertEqual(self.call(a, ar, "INCR", "n"), b"+QUEUED\r\n")
+        self.assertEqual(self.call(b, br, "GET", "t"), NIL)
+        self.assertEqual(self.call(b, br, "EXISTS", "n"), b":0\r\n")
+        self.assertEqual(self.call(a, ar, "EXEC"), b"*2\r\n+OK\r\n:1\r\n")
+        self.assertEqual(self.call(b, br, "GET", "t"), bulk(b"1"))
+        # a transaction of 200 INCRs on 100 keys, while another client reads:
+        # every read sees the keys all before or all after each EXEC
+        keys = ["c%d" % i for i in range(100)]
+        txn = command("MULTI") + b"".join(command("INCR", k) for k in keys) + command("EXEC")
+        seen = []
+
+        def reader():
+            s = eddytest.connect(d.port)
+            r = Replies(s)
+            for _ in range(50):
+                s.sendall(command("MGET", *keys))
+                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
+            s.close()
+
+        t = threading.Thread(target=reader)
+        t.start()
+        for i in range(20):
+            a.sendall(txn)
+            for _ in range(102):
+                ar.one()
+        t.join(eddytest.IO_TIMEOUT)
+        self.assertEqual(len(seen), 50)
+        for values in seen:
+            self.assertEqual(len(values), 1, values)
+        self.assertEqual(self.call(b, br, "GET", "c99"), bulk(b"20"))
+        self.stop_eddyd(d)
 
     def test_scan_like_redis(self):
         # SCAN's chunks follow each server's table: compared by what a whole
