@@ -36,8 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "eddy/eddy.h"
 #include "eddy/handler.h"
 #include "resp_db.h"
 #include "resp_parse.h"
@@ -1261,8 +1261,7 @@ static void reply_unknown(ctx *x, const resp_arg *argv, size_t argc)
  * the lines after the headers would run as commands.  As Redis's
  * securityWarningCommand(): nothing more from this connection runs, it is
  * closed without its pending replies, and a warning is logged at most
- * once a minute.  Handlers have no logging API, so the line goes to
- * stderr (one write(), like the core's log lines). */
+ * once a minute (through eddyd's logger, so it reaches log_file). */
 static void refuse_attack(ctx *x)
 {
     resp_state *st = x->st;
@@ -1275,20 +1274,14 @@ static void refuse_attack(ctx *x)
     if ((last && now - last < ATTACK_LOG_SECONDS) ||
         !atomic_compare_exchange_strong(&st->attack_logged, &last, now))
         return;
-    char peer[64], text[400];
+    char peer[64];
     eddy_conn_peer(x->c, peer, sizeof(peer));
-    int len = snprintf(text, sizeof(text),
-                       "eddy: warn: resp: Possible SECURITY ATTACK detected. It looks like "
-                       "somebody is sending POST or Host: commands to Redis. This is likely "
-                       "due to an attacker attempting to use Cross Protocol Scripting to "
-                       "compromise your Redis instance. Connection aborted. (client %s, %llu "
-                       "so far)\n",
-                       peer, n);
-    if (len > 0) {
-        ssize_t w = write(STDERR_FILENO, text, (size_t)len < sizeof(text) ? (size_t)len
-                                                                            : sizeof(text) - 1);
-        (void)w; /* nowhere to report a failing log */
-    }
+    eddy_log(EDDY_LOG_WARN,
+             "resp: Possible SECURITY ATTACK detected. It looks like somebody is sending POST "
+             "or Host: commands to Redis. This is likely due to an attacker attempting to use "
+             "Cross Protocol Scripting to compromise your Redis instance. Connection aborted. "
+             "(client %s, %llu so far)",
+             peer, n);
 }
 
 static const command *lookup_command(const resp_arg *name)

@@ -64,7 +64,6 @@ struct resp_db {
     uint64_t k0, k1; /* SipHash key */
     size_t max_memory;
     _Alignas(CACHE_LINE) atomic_size_t used;
-    atomic_uint step; /* the stripe resp_db_expire_step() sweeps next */
     /* Freed items by size class, chained by next, for the next item of
      * their class (see item_alloc). */
     _Alignas(CACHE_LINE) pthread_mutex_t spare_lock;
@@ -454,7 +453,6 @@ resp_db *resp_db_new(size_t max_memory)
     db->k1 = key[1];
     db->max_memory = max_memory;
     atomic_init(&db->used, 0);
-    atomic_init(&db->step, 0);
     if (pthread_mutex_init(&db->spare_lock, NULL) != 0) {
         free(db);
         return NULL;
@@ -686,8 +684,8 @@ size_t resp_db_count(resp_db *db, size_t *expires)
 
 void resp_db_expire_step(resp_db *db)
 {
-    stripe *s = &db->stripes[atomic_fetch_add_explicit(&db->step, 1, memory_order_relaxed) %
-                             NSTRIPES];
+    static _Thread_local unsigned step; /* per thread: no shared counter to bounce */
+    stripe *s = &db->stripes[step++ % NSTRIPES];
     int64_t now = 0;
     lock(db, s);
     if (s->nexpire)

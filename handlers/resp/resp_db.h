@@ -20,10 +20,12 @@
  * overwriting a value with one that keeps the item's size class happens
  * in place, needs no new memory and is never refused.
  *
- * Expiry (SET EX/PX): an item may carry a deadline on CLOCK_MONOTONIC, in
- * milliseconds.  Expired items are removed when they are looked up, and a
- * stripe that holds items with deadlines has a few buckets swept at each
- * access, so expired keys do not hold memory forever.
+ * Expiry: an item may carry a deadline on CLOCK_MONOTONIC, in milliseconds,
+ * converted from the Unix-ms deadlines the API takes (as Redis's clients
+ * give them).  Expired items are removed when they are looked up, a stripe
+ * that holds items with deadlines has a few buckets swept at each access,
+ * and resp_db_expire_step() sweeps stripes in turn, so expired keys do not
+ * hold memory forever.
  */
 #ifndef EDDY_RESP_DB_H
 #define EDDY_RESP_DB_H
@@ -113,7 +115,8 @@ uint64_t resp_db_scan(resp_db *db, uint64_t cursor, size_t count, resp_db_key_vi
  * expired keys are removed on the way, so neither counts them. */
 size_t resp_db_count(resp_db *db, size_t *expires);
 
-/* Active expiry: a few buckets of the next stripe, round-robin, checked
+/* Active expiry: a few buckets of this thread's next stripe, round-robin
+ * (a counter per thread, so workers share no cache line for it), checked
  * for expired keys.  resp.c calls it once per data() call, so keys that
  * nobody touches again give their memory back while there is traffic. */
 void resp_db_expire_step(resp_db *db);
