@@ -1147,9 +1147,9 @@ static void cmd_discard(ctx *x, const resp_arg *argv, size_t argc)
     OUT_LIT(&x->o, "+OK\r\n");
 }
 
-/* EXEC: the queued commands, run one after the other while every stripe
- * of the key space is held, so that other clients see all of their
- * effects or none; their replies as one array.  A transaction in which a
+/* EXEC: the queued commands, run one after the other while other
+ * threads' operations on the key space wait (resp_db_lock_all), so that
+ * other clients see all of their effects or none; their replies as one array.  A transaction in which a
  * command was refused while queuing runs nothing (EXECABORT, as Redis 7). */
 static void cmd_exec(ctx *x, const resp_arg *argv, size_t argc)
 {

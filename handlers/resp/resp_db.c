@@ -64,6 +64,10 @@ struct resp_db {
     uint64_t k0, k1; /* SipHash key */
     size_t max_memory;
     _Alignas(CACHE_LINE) atomic_size_t used;
+    /* EXEC: exec_lock held for a transaction, exec set meanwhile; read by
+     * every operation, written only by EXEC, so the line stays shared */
+    _Alignas(CACHE_LINE) atomic_int exec;
+    pthread_mutex_t exec_lock;
     /* Freed items by size class, chained by next, for the next item of
      * their class (see item_alloc). */
     _Alignas(CACHE_LINE) pthread_mutex_t spare_lock;
@@ -281,20 +285,28 @@ static int64_t deadline_of(int64_t at_ms, int64_t *now)
 
 /* ---- one stripe -------------------------------------------------------- */
 
-/* The key space whose stripes this thread holds all at once (EXEC), or
- * NULL: then each operation locks only its own stripe. */
-static _Thread_local const resp_db *held_all;
+/* EXEC: the key space whose transaction this thread runs, or NULL. */
+static _Thread_local const resp_db *in_exec;
 
-static void lock(const resp_db *db, stripe *s)
+/* A stripe's lock.  While another thread runs an EXEC, wait for its end
+ * (on exec_lock) before touching any stripe: the flag is read under the
+ * stripe's lock, which EXEC has taken and released after setting it, so
+ * an operation either finished before EXEC began or sees the flag. */
+static void lock(resp_db *db, stripe *s)
 {
-    if (held_all != db)
+    pthread_mutex_lock(&s->lock);
+    while (atomic_load_explicit(&db->exec, memory_order_relaxed) && in_exec != db) {
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_lock(&db->exec_lock);
+        pthread_mutex_unlock(&db->exec_lock);
         pthread_mutex_lock(&s->lock);
+    }
 }
 
-static void unlock(const resp_db *db, stripe *s)
+static void unlock(resp_db *db, stripe *s)
 {
-    if (held_all != db)
-        pthread_mutex_unlock(&s->lock);
+    (void)db;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static stripe *stripe_of(resp_db *db, uint64_t h)
@@ -453,7 +465,13 @@ resp_db *resp_db_new(size_t max_memory)
     db->k1 = key[1];
     db->max_memory = max_memory;
     atomic_init(&db->used, 0);
+    atomic_init(&db->exec, 0);
     if (pthread_mutex_init(&db->spare_lock, NULL) != 0) {
+        free(db);
+        return NULL;
+    }
+    if (pthread_mutex_init(&db->exec_lock, NULL) != 0) {
+        pthread_mutex_destroy(&db->spare_lock);
         free(db);
         return NULL;
     }
@@ -461,6 +479,7 @@ resp_db *resp_db_new(size_t max_memory)
         if (pthread_mutex_init(&db->stripes[i].lock, NULL) != 0) {
             while (i-- > 0)
                 pthread_mutex_destroy(&db->stripes[i].lock);
+            pthread_mutex_destroy(&db->exec_lock);
             pthread_mutex_destroy(&db->spare_lock);
             free(db);
             return NULL;
@@ -509,6 +528,7 @@ void resp_db_free(resp_db *db)
             free(it);
         }
     }
+    pthread_mutex_destroy(&db->exec_lock);
     pthread_mutex_destroy(&db->spare_lock);
     free(db);
 }
@@ -831,16 +851,21 @@ uint64_t resp_db_scan(resp_db *db, uint64_t cursor, size_t count, resp_db_key_vi
 
 void resp_db_lock_all(resp_db *db)
 {
-    for (int i = 0; i < NSTRIPES; i++)
+    pthread_mutex_lock(&db->exec_lock);
+    atomic_store_explicit(&db->exec, 1, memory_order_relaxed);
+    in_exec = db;
+    /* a barrier: operations under way finish, later ones see the flag */
+    for (int i = 0; i < NSTRIPES; i++) {
         pthread_mutex_lock(&db->stripes[i].lock);
-    held_all = db;
+        pthread_mutex_unlock(&db->stripes[i].lock);
+    }
 }
 
 void resp_db_unlock_all(resp_db *db)
 {
-    held_all = NULL;
-    for (int i = NSTRIPES - 1; i >= 0; i--)
-        pthread_mutex_unlock(&db->stripes[i].lock);
+    in_exec = NULL;
+    atomic_store_explicit(&db->exec, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&db->exec_lock);
 }
 
 size_t resp_db_used(const resp_db *db)

@@ -121,9 +121,10 @@ size_t resp_db_count(resp_db *db, size_t *expires);
  * nobody touches again give their memory back while there is traffic. */
 void resp_db_expire_step(resp_db *db);
 
-/* EXEC: every stripe locked by this thread, in order, so that what runs
- * until resp_db_unlock_all() is seen by other clients all at once.  The
- * other calls, made by this thread meanwhile, take no lock. */
+/* EXEC: until resp_db_unlock_all(), this thread alone works on the key
+ * space (other threads' operations wait for the end, and two EXECs run
+ * one after the other), so other clients see all of what it does or none.
+ * Costs other operations one relaxed atomic load. */
 void resp_db_lock_all(resp_db *db);
 void resp_db_unlock_all(resp_db *db);
 

@@ -4,6 +4,7 @@
  * threads at once (run under TSan by scripts/test tsan). */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +873,19 @@ static int value_len(void *arg, const char *v, size_t len)
     return 0;
 }
 
+typedef struct writer {
+    resp_db *db;
+    _Atomic int done;
+} writer;
+
+static void *write_one(void *arg)
+{
+    writer *w = arg;
+    set_str(w->db, "other", "1");
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
 static int count_key(void *arg, const char *key, size_t klen)
 {
     (void)key;
@@ -957,12 +971,23 @@ START_TEST(db_expire_append_scan)
     seen = 0;
     ck_assert_uint_eq(resp_db_scan(db, 0, SIZE_MAX, count_key, &seen), 0);
     ck_assert_uint_eq(seen, 5501);
-    /* EXEC's lock: the same calls work while this thread holds everything */
+    /* EXEC's lock: the same calls work in this thread, while another
+     * thread's write waits for the end (it cannot have finished, however
+     * long we wait) */
     resp_db_lock_all(db);
+    writer w = {.db = db};
+    atomic_init(&w.done, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_one, &w), 0);
     set_str(db, "in", "1");
     ck_assert_uint_eq(resp_db_count(db, NULL), 5502);
+    sleep_ms(50);
+    ck_assert_int_eq(atomic_load(&w.done), 0);
     resp_db_unlock_all(db);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&w.done), 1);
     ck_assert_int_eq(get_str(db, "in", &v), RESP_DB_OK);
+    ck_assert_int_eq(get_str(db, "other", &v), RESP_DB_OK);
     resp_db_free(db);
 }
 END_TEST
