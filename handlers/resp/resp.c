@@ -1005,8 +1005,10 @@ static void cmd_scan(ctx *x, const resp_arg *argv, size_t argc)
     char buf[1024];
     keylist k = {.o = {.p = buf, .cap = sizeof(buf)}, .pattern = pattern};
     cursor = resp_db_scan(x->st->db, cursor, (size_t)count, visit_key, &k);
-    if (none)
-        k.o.len = 0, k.n = 0;
+    if (none) {
+        k.o.len = 0;
+        k.n = 0;
+    }
     char text[24];
     OUT_LIT(&x->o, "*2\r\n");
     out_bulk(&x->o, text, (size_t)snprintf(text, sizeof(text), "%llu", cursor));
