@@ -59,9 +59,16 @@ static int whole(const char *v, long min, long max, long *out, char *why, size_t
     return 0;
 }
 
+/* A duration up to a day; a number without its unit is refused with the
+ * two readings it could have. */
 static int duration(const char *v, long *out, char *why, size_t n)
 {
-    if (eddy__parse_msec(v, out) < 0 || *out > 86400000L) {
+    int rc = eddy__parse_msec(v, out);
+    if (rc == -EDOM) {
+        snprintf(why, n, "add a unit: %ss or %sms", v, v);
+        return -1;
+    }
+    if (rc < 0 || *out > 86400000L) {
         snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
         return -1;
     }

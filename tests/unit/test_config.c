@@ -198,6 +198,7 @@ static const struct {
      "t.conf:3: 'shutdown_timeout' is a global directive: move it out of the listen block"},
     {T("shutdown_timeout 1s\nshutdown_timeout 2s\n"),
      "t.conf:2: 'shutdown_timeout' given twice (first at line 1)"},
+    {T("\nshutdown_timeout 10\n"), "t.conf:2: shutdown_timeout: add a unit: 10s or 10ms"},
     {T("shutdown_timeout 1d\n"),
      "t.conf:1: shutdown_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T("shutdown_timeout 25h\n"),
@@ -210,8 +211,10 @@ static const struct {
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T(BLOCK("    idle_timeout 24h1")),
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '24h1'"},
-    {T(BLOCK("    idle_timeout 86400001")),
-     "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001'"},
+    {T(BLOCK("    idle_timeout 86400001")), "t.conf:3: idle_timeout: add a unit: 86400001s or 86400001ms"},
+    {T(BLOCK("    idle_timeout 30")), "t.conf:3: idle_timeout: add a unit: 30s or 30ms"},
+    {T(BLOCK("    idle_timeout 86400001ms")),
+     "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001ms'"},
     {T(BLOCK("    idle_timeout 25h")),
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '25h'"},
     {T(BLOCK("    idle_timeout -1")),
@@ -228,8 +231,10 @@ static const struct {
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T(BLOCK("    first_byte_timeout 24h1")),
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '24h1'"},
-    {T(BLOCK("    first_byte_timeout 86400001")),
-     "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001'"},
+    {T(BLOCK("    first_byte_timeout 86400001")), "t.conf:3: first_byte_timeout: add a unit: 86400001s or 86400001ms"},
+    {T(BLOCK("    first_byte_timeout 30")), "t.conf:3: first_byte_timeout: add a unit: 30s or 30ms"},
+    {T(BLOCK("    first_byte_timeout 86400001ms")),
+     "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001ms'"},
     {T(BLOCK("    first_byte_timeout 25h")),
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '25h'"},
     {T(BLOCK("    first_byte_timeout -1")),
@@ -542,9 +547,9 @@ START_TEST(timeouts)
     static const struct {
         const char *text;
         long ms;
-    } good[] = {{"0", 0},        {"250", 250},          {"500ms", 500},     {"30s", 30000},
-                {"2m", 120000},  {"1h", 3600000},       {"24h", 86400000},  {"86400000", 86400000},
-                {"1S", 1000},    {"1440m", 86400000}};
+    } good[] = {{"0", 0},        {"250ms", 250},        {"500ms", 500},     {"30s", 30000},
+                {"2m", 120000},  {"1h", 3600000},       {"24h", 86400000},  {"86400000ms", 86400000},
+                {"1S", 1000},    {"1440m", 86400000},   {"0s", 0},          {"0ms", 0}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char text[256];
         snprintf(text, sizeof(text), BLOCK("    idle_timeout %s\n    first_byte_timeout %s"),
