@@ -1156,6 +1156,46 @@ START_TEST(load_relative_paths_from_the_files_directory)
 }
 END_TEST
 
+/* eddy_config_check: what a start needs from the machine, at its line;
+ * workers above the CPUs is a warning (1), not an error. */
+START_TEST(check_machine)
+{
+    static const struct {
+        const char *text, *err;
+        int rc;
+    } cases[] = {
+        {BLOCK(""), "", 0},
+        {"workers 0\n" BLOCK(""), "", 0},
+        {"\nuser no-such-user-eddy\n" BLOCK(""), "t.conf:2: user: 'no-such-user-eddy' does not exist",
+         -EINVAL},
+        {"group no-such-group-eddy\n" BLOCK(""),
+         "t.conf:1: group: 'no-such-group-eddy' does not exist", -EINVAL},
+        {"pidfile /nonexistent-eddy/e.pid\n" BLOCK(""),
+         "t.conf:1: pidfile /nonexistent-eddy/e.pid: directory /nonexistent-eddy does not exist",
+         -EINVAL},
+        {"pidfile /etc/passwd/e.pid\n" BLOCK(""),
+         "t.conf:1: pidfile /etc/passwd/e.pid: /etc/passwd is not a directory", -EINVAL},
+        {BLOCK("") "listen unix /nonexistent-eddy/s {\n handler echo\n}\n",
+         "t.conf:5: listen unix /nonexistent-eddy/s: directory /nonexistent-eddy does not exist",
+         -EINVAL},
+        {"listen unix /etc/passwd {\n handler echo\n}\n",
+         "t.conf:1: listen unix /etc/passwd: the file exists and is not a socket", -EINVAL},
+        {"workers 1024\n" BLOCK(""), "t.conf:1: workers 1024 is more than the", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        eddy_config *c = parse_ok(cases[i].text);
+        char err[512] = "junk";
+        int rc = eddy_config_check(c, err, sizeof(err));
+        ck_assert_msg(rc == cases[i].rc, "#%zu: rc %d (%s)", i, rc, err);
+        ck_assert_msg(strncmp(err, cases[i].err, strlen(cases[i].err)) == 0 &&
+                          (rc == 1 || strlen(err) == strlen(cases[i].err)),
+                      "#%zu: '%s'", i, err);
+        ck_assert_int_eq(eddy_config_check(c, NULL, 0), rc); /* no buffer: still the verdict */
+        eddy_config_free(c);
+    }
+}
+END_TEST
+
 /* ---- eddy_config_override ------------------------------------------- */
 
 static const char two_listeners[] = "listen tcp 127.0.0.1:1 {\n"
@@ -1567,6 +1607,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, load_reports_path_and_line);
     tcase_add_test(tc, load_unreadable);
     tcase_add_test(tc, load_relative_paths_from_the_files_directory);
+    tcase_add_test(tc, check_machine);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("override");
