@@ -272,7 +272,7 @@ int main(int argc, char **argv)
         }
     }
     const char *pidfile = eddy_config_daemon(o.config, "pidfile");
-    char *pidfile_copy = rc == 0 && pidfile ? strdup(pidfile) : NULL;
+    char *pidfile_copy = rc == 0 && !o.test_only && pidfile ? strdup(pidfile) : NULL;
     eddy_config_free(o.config);
     if (rc != 0 || o.test_only) {
         eddy_server_free(s);
