@@ -20,6 +20,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +61,16 @@ static int whole(const char *v, long min, long max, long *out, char *why, size_t
     return 0;
 }
 
+/* A duration up to a day; a number without its unit is refused with the
+ * two readings it could have. */
 static int duration(const char *v, long *out, char *why, size_t n)
 {
-    if (eddy__parse_msec(v, out) < 0 || *out > 86400000L) {
+    int rc = eddy__parse_msec(v, out);
+    if (rc == -EDOM) {
+        snprintf(why, n, "add a unit: %ss or %sms", v, v);
+        return -1;
+    }
+    if (rc < 0 || *out > 86400000L) {
         snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
         return -1;
     }
@@ -826,6 +835,85 @@ const char *eddy_config_daemon(const eddy_config *c, const char *directive)
     if (strcmp(directive, "group") == 0)
         return c->group;
     return NULL;
+}
+
+/* The directory that will hold file `path` exists and this process may
+ * create files in it.  0, or fills why. */
+static int check_dir_of(const char *path, char *why, size_t n)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int len = !slash ? 1 : slash == path ? 1 : (int)(slash - path);
+    const char *name = slash ? path : "."; /* the directory is name's first len bytes */
+    struct stat st;
+    if ((size_t)len >= sizeof(dir)) {
+        snprintf(why, n, "the path is too long");
+        return -1;
+    }
+    memcpy(dir, name, (size_t)len);
+    dir[len] = '\0';
+    int err = stat(dir, &st) < 0 ? errno : 0;
+    if (err == ENOENT)
+        snprintf(why, n, "directory %.*s does not exist", len, name);
+    else if (err)
+        snprintf(why, n, "directory %.*s: %s", len, name, eddy_strerror(-err));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(why, n, "%.*s is not a directory", len, name);
+    else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0)
+        snprintf(why, n, "directory %.*s is not writable by uid %d: %s", len, name, (int)geteuid(),
+                 eddy_strerror(-errno));
+    else
+        return 0;
+    return -1;
+}
+
+/* The line of global directive name, 0 when the file does not say it. */
+static int global_line(const eddy_config *c, const char *name)
+{
+    return c->seen[find_directive(global_directives, name)];
+}
+
+int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
+{
+    char why[600] = "", dir_why[300], scratch[1];
+    int line = 0, bad = 1;
+    if (!err || errlen == 0)
+        err = scratch, errlen = sizeof(scratch);
+    if (c->user && !getpwnam(c->user))
+        line = global_line(c, "user"), snprintf(why, sizeof(why), "user: '%s' does not exist", c->user);
+    else if (c->group && !getgrnam(c->group))
+        line = global_line(c, "group"),
+        snprintf(why, sizeof(why), "group: '%s' does not exist", c->group);
+    else if (c->pidfile && check_dir_of(c->pidfile, dir_why, sizeof(dir_why)) < 0)
+        line = global_line(c, "pidfile"),
+        snprintf(why, sizeof(why), "pidfile %s: %s", c->pidfile, dir_why);
+    else
+        bad = 0;
+    for (size_t i = 0; !bad && i < c->nlisteners; i++) {
+        const eddy__cfg_listener *l = &c->listeners[i];
+        struct stat st;
+        line = l->line;
+        if (strcmp(l->transport, "unix") != 0)
+            continue;
+        if (lstat(l->address, &st) == 0 && !S_ISSOCK(st.st_mode))
+            bad = 1, snprintf(why, sizeof(why), "listen unix %s: the file exists and is not a socket",
+                              l->address);
+        else if (check_dir_of(l->address, dir_why, sizeof(dir_why)) < 0)
+            bad = 1, snprintf(why, sizeof(why), "listen unix %s: %s", l->address, dir_why);
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!bad && cpus > 0 && c->workers > cpus)
+        line = global_line(c, "workers"),
+        snprintf(why, sizeof(why), "workers %d is more than the %ld online CPUs: the extra "
+                                   "threads only take turns (0 = one per CPU)",
+                 c->workers, cpus);
+    else if (!bad)
+        return err[0] = '\0', 0;
+    if (line > 0)
+        snprintf(err, errlen, "%s:%d: %s", c->name, line, why);
+    else
+        snprintf(err, errlen, "%s: %s", c->name, why);
+    return bad ? -EINVAL : 1;
 }
 
 const char *eddy_config_unix_listener(const eddy_config *c, const char *handler)

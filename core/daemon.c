@@ -8,35 +8,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
-int eddyd_pidfile_write(const char *path)
+/* The pid written in an open pidfile, 0 when it holds none. */
+static long pid_in(int fd)
 {
-    char tmp[4200], pid[32];
-    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    int rc = write(fd, pid, (size_t)n) == n ? 0 : -EIO;
-    close(fd);
-    if (rc == 0 && rename(tmp, path) < 0) /* never a half-written pidfile */
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return strtol(buf, NULL, 10);
 }
 
-void eddyd_pidfile_remove(const char *path)
+int eddyd_pidfile_write(const char *path, long *holder)
 {
-    if (path)
-        unlink(path);
+    *holder = 0;
+    for (;;) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+            return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int err = errno;
+            if (err == EWOULDBLOCK)
+                *holder = pid_in(fd);
+            close(fd);
+            return -err;
+        }
+        /* Locked; but if its owner unlinked the file meanwhile, the lock is
+         * on a file no one will look at: take the new one. */
+        struct stat mine, named;
+        if (fstat(fd, &mine) == 0 && stat(path, &named) == 0 && mine.st_dev == named.st_dev &&
+            mine.st_ino == named.st_ino) {
+            char pid[32];
+            int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+            ssize_t w = ftruncate(fd, 0) < 0 ? -1 : pwrite(fd, pid, (size_t)n, 0);
+            if (w != n) {
+                int err = w < 0 ? errno : EIO;
+                close(fd);
+                return -err;
+            }
+            return fd;
+        }
+        close(fd);
+    }
+}
+
+void eddyd_pidfile_remove(const char *path, int fd)
+{
+    if (fd < 0)
+        return;
+    struct stat mine, named;
+    if (path && fstat(fd, &mine) == 0 && stat(path, &named) == 0 && mine.st_dev == named.st_dev &&
+        mine.st_ino == named.st_ino && pid_in(fd) == (long)getpid())
+        unlink(path); /* before the lock goes: no one else holds this file */
+    close(fd);
 }
 
 int eddyd_drop_privileges(const char *user, const char *group, char *why, size_t whylen)

@@ -8,9 +8,14 @@
 
 #include "eddy/eddy.h"
 
-/* Write our pid to path (created 0644, replaced if there).  0 or -errno. */
-int eddyd_pidfile_write(const char *path);
-void eddyd_pidfile_remove(const char *path);
+/* Take path as our pidfile: open it (created 0644), lock it with flock and
+ * write our pid.  Returns the fd, which holds the lock for as long as it
+ * is open, or -errno: -EWOULDBLOCK when another process holds the lock,
+ * with its pid (as the file says) in *holder. */
+int eddyd_pidfile_write(const char *path, long *holder);
+/* Remove the pidfile taken as fd, only if the path still names that file
+ * and it still holds our pid, then release the lock.  fd < 0: nothing. */
+void eddyd_pidfile_remove(const char *path, int fd);
 
 /* Become user (and group, or the user's primary group) when running as
  * root: setgroups, setgid, setuid, in that order.  A no-op when neither is

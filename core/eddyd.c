@@ -174,32 +174,45 @@ static void stop(eddy_server *s, const sigset_t *signals, int sig)
     eddy_server_wait(s);
 }
 
-/* Start serving: sockets (systemd's or our own), then the process setup
- * that must follow binding.  Returns 0 or an exit status. */
-static int start(eddy_server *s, eddy_config *c, char *why, size_t whylen)
+/* Start serving: the pidfile first (a second eddyd on the same pidfile
+ * stops here, naming the first, before it touches any socket), sockets
+ * (systemd's or our own), then the process setup that must follow
+ * binding.  *pidfd is the pidfile's lock (-1 without one).  Returns 0 or
+ * an exit status. */
+static int start(eddy_server *s, eddy_config *c, int *pidfd, char *why, size_t whylen)
 {
-    if (eddyd_take_systemd_sockets(s, why, whylen) < 0)
-        return 1;
-    raise_fd_limit(eddy_server_max_connections(s));
-    if (eddy_server_start(s) < 0) {
-        snprintf(why, whylen, "%s", eddy_server_error(s));
-        return 1;
-    }
     /* The pidfile while still root (it usually lives in a root-owned
      * directory such as /run), then privileges go: privileged ports and
      * socket files are ours by now. */
     const char *pidfile = eddy_config_daemon(c, "pidfile");
-    int rc = pidfile ? eddyd_pidfile_write(pidfile) : 0;
-    if (rc < 0) {
-        snprintf(why, whylen, "pidfile %s: %s", pidfile, eddy_strerror(rc));
+    long holder = 0;
+    *pidfd = pidfile ? eddyd_pidfile_write(pidfile, &holder) : -1;
+    if (*pidfd < 0 && holder > 0) {
+        snprintf(why, whylen, "pidfile %s is locked by pid %ld: another eddyd is running with it",
+                 pidfile, holder);
         return 1;
     }
-    if (eddyd_drop_privileges(eddy_config_daemon(c, "user"), eddy_config_daemon(c, "group"), why,
-                              whylen) < 0) {
-        eddyd_pidfile_remove(pidfile);
+    if (*pidfd < 0 && pidfile) {
+        snprintf(why, whylen, "pidfile %s: %s%s", pidfile, eddy_strerror(*pidfd),
+                 *pidfd == -EWOULDBLOCK ? " (locked by a process that wrote no pid)" : "");
         return 1;
     }
-    return 0;
+    int rc = eddyd_take_systemd_sockets(s, why, whylen) < 0 ? 1 : 0;
+    if (rc == 0) {
+        raise_fd_limit(eddy_server_max_connections(s));
+        if (eddy_server_start(s) < 0) {
+            snprintf(why, whylen, "%s", eddy_server_error(s));
+            rc = 1;
+        }
+    }
+    if (rc == 0 && eddyd_drop_privileges(eddy_config_daemon(c, "user"),
+                                         eddy_config_daemon(c, "group"), why, whylen) < 0)
+        rc = 1;
+    if (rc != 0) {
+        eddyd_pidfile_remove(pidfile, *pidfd);
+        *pidfd = -1;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -237,12 +250,21 @@ int main(int argc, char **argv)
         snprintf(why, sizeof(why), "%s", eddy_server_error(s));
         rc = 1;
     }
+    /* What start needs from the machine, checked by -t as well. */
+    int check = rc == 0 ? eddy_config_check(o.config, why, sizeof(why)) : 0;
+    if (check < 0)
+        rc = 1;
+    int pidfd = -1;
     if (rc != 0) { /* before the log is set up: what -t would say */
         fprintf(stderr, "eddyd: %s\n", why);
     } else if (o.test_only) {
+        if (check > 0)
+            fprintf(stderr, "eddyd: warning: %s\n", why);
         printf("%s: ok\n", o.config_path ? o.config_path : "command line");
     } else {
-        rc = start(s, o.config, why, sizeof(why));
+        if (check > 0)
+            eddy_log(EDDY_LOG_WARN, "%s", why);
+        rc = start(s, o.config, &pidfd, why, sizeof(why));
         if (rc != 0) {
             eddy_log(EDDY_LOG_ERROR, "cannot start: %s", why);
             if (eddy_log_to_file()) /* and to whoever started us */
@@ -250,7 +272,7 @@ int main(int argc, char **argv)
         }
     }
     const char *pidfile = eddy_config_daemon(o.config, "pidfile");
-    char *pidfile_copy = rc == 0 && pidfile ? strdup(pidfile) : NULL;
+    char *pidfile_copy = rc == 0 && !o.test_only && pidfile ? strdup(pidfile) : NULL;
     eddy_config_free(o.config);
     if (rc != 0 || o.test_only) {
         eddy_server_free(s);
@@ -283,7 +305,7 @@ int main(int argc, char **argv)
     }
     stop(s, &signals, sig);
     eddy_server_free(s);
-    eddyd_pidfile_remove(pidfile_copy);
+    eddyd_pidfile_remove(pidfile_copy, pidfd);
     free(pidfile_copy);
     eddy_log(EDDY_LOG_INFO, "stopped");
     return 0;

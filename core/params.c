@@ -212,7 +212,14 @@ int eddy__parse_size(const char *s, size_t *out)
 int eddy__parse_msec(const char *s, long *out)
 {
     static const struct unit units[] = {
-        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+    static const struct unit bare[] = {{"", 1}, {NULL, 0}};
+    long v;
+    if (parse_scaled(s, bare, &v) == 0) {
+        if (v != 0)
+            return -EDOM;
+        return *out = 0, 0;
+    }
     return parse_scaled(s, units, out);
 }
 
@@ -254,7 +261,10 @@ int eddy_params_msec(eddy_params *p, const char *name, long def, long *out)
     const char *v = eddy_params_str(p, name, NULL);
     if (!v)
         return *out = def, 0;
-    if (eddy__parse_msec(v, out) < 0)
+    int rc = eddy__parse_msec(v, out);
+    if (rc == -EDOM)
+        return eddy_params_reject(p, name, "add a unit: %ss or %sms", v, v);
+    if (rc < 0)
         return eddy_params_reject(p, name, "'%s' is not a duration (e.g. 500ms, 30s)", v);
     return 0;
 }

@@ -30,8 +30,12 @@ int eddy__params_set(eddy_params *p, const char *name, const char *value, int li
 
 /* Parsers shared with the config file: 0 or -EINVAL. */
 int eddy__parse_size(const char *s, size_t *out);
-int eddy__parse_msec(const char *s, long *out);
 int eddy__parse_bool(const char *s, int *out);
+
+/* A duration with its unit: ms, s, m or h (case-insensitive), or a bare 0.
+ * 0, -EINVAL, or -EDOM for a number without its unit: `30` is refused, not
+ * read as 30 ms (nginx would read seconds), so that no one guesses. */
+int eddy__parse_msec(const char *s, long *out);
 
 /* The candidate closest to word by edit distance, if it is close enough to
  * be a likely typo (at most 2 edits, less than half the word), else NULL. */

@@ -8,7 +8,7 @@
  *
  * Parameters:
  *   delay  how long each chunk waits, a duration from 0 to 60s (default
- *          100ms; a bare number is milliseconds)
+ *          100ms; the unit is required: 250ms, 2s)
  *
  * The contract it shows:
  *   - A data() that blocks (sleeps, calls a blocking library, waits for a

@@ -11,8 +11,9 @@
  * unconsumed for the core to hand back with the next bytes.
  *
  * Per connection there is nothing at all unless the client asks for a
- * name or an id (CLIENT SETNAME/ID, HELLO): then a small record holds
- * them, freed in close().
+ * name or an id (CLIENT SETNAME/ID, HELLO), opens a MULTI, or sends a
+ * command longer than PEND_AFTER: then a small record holds them, freed
+ * in close().
  *
  * Protocol errors are answered with Redis's text, after the replies to the
  * commands before them, and the connection is closed (as Redis does); so
@@ -20,20 +21,23 @@
  * sent here) closes it at once, unanswered, as Redis does.
  *
  * Parameters (sizes take k/m/g):
- *   max_args    arguments per command, 1 to 1048576 (default 1024)
- *   max_bulk    bytes per argument, 1 to 1g (default 512k; see README:
- *               keep it under the listener's max_message)
+ *   max_args    arguments per command, 1 to 1048576 (default 65536)
+ *   max_bulk    bytes per argument, 1 to 1g (default 8m)
  *   max_inline  bytes per inline command line, 1 to 1m (default 64k)
+ *   max_query   bytes per multibulk command, 1 to 2g (default 32m)
  *   max_memory  bytes of keys and values, 1m to 1t (default 256m)
  */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "eddy/eddy.h"
 #include "eddy/handler.h"
 #include "resp_db.h"
 #include "resp_parse.h"
@@ -43,15 +47,18 @@ enum {
     OUT_FLUSH = 1024 * 1024, /* past this, replies are sent and the buffer reused */
     ARGV_STACK = 128,        /* argument slots on the stack; more: heap, for that command */
     SCRATCH_STACK = 1024,    /* unescaped quoted inline words */
+    PEND_AFTER = 16 * 1024,  /* an unfinished command past this moves to the handler */
 };
 
-#define DEFAULT_MAX_ARGS 1024
-#define DEFAULT_MAX_BULK ((size_t)512 << 10)
+#define DEFAULT_MAX_ARGS 65536
+#define DEFAULT_MAX_BULK ((size_t)8 << 20)
 #define DEFAULT_MAX_INLINE ((size_t)64 << 10)
+#define DEFAULT_MAX_QUERY ((size_t)32 << 20)
 #define DEFAULT_MAX_MEMORY ((size_t)256 << 20)
 #define LIMIT_MAX_ARGS ((size_t)1 << 20)
-#define LIMIT_MAX_BULK ((size_t)1 << 30) /* the core's largest buffer */
+#define LIMIT_MAX_BULK ((size_t)1 << 30)
 #define LIMIT_MAX_INLINE ((size_t)1 << 20)
+#define LIMIT_MAX_QUERY ((size_t)2 << 30)
 #define LIMIT_MAX_MEMORY ((size_t)1 << 40)
 #define MIN_MAX_MEMORY ((size_t)1 << 20)
 
@@ -70,9 +77,19 @@ typedef struct resp_state {
     atomic_llong attack_logged;  /* CLOCK_MONOTONIC s of the last such log line; 0 never */
 } resp_state;
 
-/* Per connection, only once a client asks for a name or an id. */
+/* Per connection, only once a client asks for a name or an id, or sends
+ * a command longer than PEND_AFTER in pieces. */
 typedef struct resp_client {
     unsigned long long id;
+    /* An unfinished command taken from the core (see resp_data): it grows
+     * only with bytes that arrived, and is freed once it has run. */
+    char *pend;
+    size_t pend_len, pend_cap;
+    /* MULTI: the commands queued for EXEC, each as its argc, then each
+     * argument's length and bytes (size_t in host order, unaligned). */
+    int multi, multi_failed; /* in MULTI; a command was refused: EXECABORT */
+    char *queue;
+    size_t queue_len, queue_cap, queued;
     size_t name_len;
     char name[]; /* name_len bytes (0: no name) */
 } resp_client;
@@ -98,7 +115,7 @@ static int out_grow(out *o, size_t n)
 {
     if (o->failed)
         return -1;
-    if (o->len && o->len + n > OUT_FLUSH) {
+    if (o->c && o->len && o->len + n > OUT_FLUSH) {
         out_flush(o);
         if (o->failed)
             return -1;
@@ -287,9 +304,8 @@ static void reply_db_error(ctx *x, int rc)
 static resp_client *client_of(ctx *x)
 {
     resp_client *cl = eddy_conn_data(x->c);
-    if (!cl && (cl = malloc(sizeof(*cl)))) {
+    if (!cl && (cl = calloc(1, sizeof(*cl)))) {
         cl->id = atomic_fetch_add_explicit(&x->st->next_id, 1, memory_order_relaxed) + 1;
-        cl->name_len = 0;
         eddy_conn_set_data(x->c, cl);
     }
     return cl;
@@ -326,63 +342,210 @@ static void cmd_get(ctx *x, const resp_arg *argv, size_t argc)
         OUT_LIT(&x->o, "$-1\r\n");
 }
 
-/* SET key value [NX|XX] [GET] [EX s|PX ms|KEEPTTL], with Redis's checks. */
+static void reply_expire_time(ctx *x, const char *cmd)
+{
+    line l = {.len = 0};
+    line_str(&l, "ERR invalid expire time in '");
+    line_str(&l, cmd);
+    line_str(&l, "' command");
+    out_err(&x->o, l.buf, l.len);
+}
+
+/* Redis's getExpireMillisecondsOrReply(): the deadline in Unix ms that an
+ * EX/PX (relative) or EXAT/PXAT (absolute) argument names, or 0 after an
+ * error reply.  It must be positive and must not overflow. */
+static int64_t expire_arg(ctx *x, const resp_arg *a, int seconds, int relative, const char *cmd)
+{
+    long long v;
+    if (!resp_str2ll(a->p, a->len, &v)) {
+        OUT_ERR(&x->o, E_NOTINT);
+        return 0;
+    }
+    if (v <= 0 || (seconds && v > LLONG_MAX / 1000) ||
+        (relative && __builtin_add_overflow(v * (seconds ? 1000 : 1), resp_db_unix_ms(), &v))) {
+        reply_expire_time(x, cmd);
+        return 0;
+    }
+    return relative ? v : v * (seconds ? 1000 : 1);
+}
+
+/* Store, with SET's replies: +OK, nil when NX/XX is not met, with GET the
+ * old value or nil, and -OOM. */
+static void set_reply(ctx *x, const resp_arg *key, const resp_arg *value, unsigned flags,
+                      int64_t at_ms, int get)
+{
+    int had_old = 0;
+    int rc = resp_db_set(x->st->db, key->p, key->len, value->p, value->len, flags, at_ms,
+                         get ? visit_bulk : NULL, &x->o, &had_old);
+    if (x->o.failed)
+        return;
+    if (rc == RESP_DB_OOM) /* then the old value was not visited */
+        OUT_ERR(&x->o, E_OOM);
+    else if (get && !had_old)
+        OUT_LIT(&x->o, "$-1\r\n");
+    else if (!get && rc == RESP_DB_NOTFOUND)
+        OUT_LIT(&x->o, "$-1\r\n");
+    else if (!get)
+        OUT_LIT(&x->o, "+OK\r\n");
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], with the
+ * option checks of Redis's parseExtendedStringArgumentsOrReply(): a later
+ * EX overrides an earlier one, but EX and PX (etc.) do not mix. */
 static void cmd_set(ctx *x, const resp_arg *argv, size_t argc)
 {
     unsigned flags = 0;
-    int get = 0, ex = 0, px = 0;
-    long long ttl = 0;
+    int get = 0, unit = 0; /* unit: 'e' EX, 'p' PX, 'E' EXAT, 'P' PXAT */
     const resp_arg *expire = NULL;
     for (size_t j = 3; j < argc; j++) {
         const resp_arg *a = &argv[j];
-        int has_next = j + 1 < argc;
+        int has_next = j + 1 < argc, keep = (flags & RESP_DB_KEEPTTL) != 0;
+        int u = IS(a, "ex") ? 'e' : IS(a, "px") ? 'p' : IS(a, "exat") ? 'E' : IS(a, "pxat") ? 'P' : 0;
         if (IS(a, "nx") && !(flags & RESP_DB_XX)) {
             flags |= RESP_DB_NX;
         } else if (IS(a, "xx") && !(flags & RESP_DB_NX)) {
             flags |= RESP_DB_XX;
         } else if (IS(a, "get")) {
             get = 1;
-        } else if (IS(a, "keepttl") && !ex && !px) {
+        } else if (IS(a, "keepttl") && !unit) {
             flags |= RESP_DB_KEEPTTL;
-        } else if (IS(a, "ex") && !(flags & RESP_DB_KEEPTTL) && !px && has_next) {
-            ex = 1;
-            expire = &argv[++j];
-        } else if (IS(a, "px") && !(flags & RESP_DB_KEEPTTL) && !ex && has_next) {
-            px = 1;
+        } else if (u && !keep && (!unit || unit == u) && has_next) {
+            unit = u;
             expire = &argv[++j];
         } else {
             OUT_ERR(&x->o, E_SYNTAX);
             return;
         }
     }
-    if (expire) {
-        if (!resp_str2ll(expire->p, expire->len, &ttl)) {
-            OUT_ERR(&x->o, E_NOTINT);
-            return;
-        }
-        /* Redis: not positive, or past what a ms deadline can hold. */
-        if (ttl <= 0 || (ex && ttl > INT64_MAX / 4000) || ttl > INT64_MAX / 4) {
-            OUT_ERR(&x->o, "ERR invalid expire time in 'set' command");
-            return;
-        }
-        if (ex)
-            ttl *= 1000;
-    }
-    int had_old = 0;
-    int rc = resp_db_set(x->st->db, argv[1].p, argv[1].len, argv[2].p, argv[2].len, flags, ttl,
-                         get ? visit_bulk : NULL, &x->o, &had_old);
-    if (x->o.failed)
+    int64_t at = 0;
+    if (expire && !(at = expire_arg(x, expire, unit == 'e' || unit == 'E', unit == 'e' || unit == 'p',
+                                    "set")))
         return;
-    if (rc == RESP_DB_OOM) { /* then the old value was not visited */
-        OUT_ERR(&x->o, E_OOM);
-    } else if (get) {
-        if (!had_old)
-            OUT_LIT(&x->o, "$-1\r\n");
-    } else if (rc == RESP_DB_NOTFOUND) {
+    set_reply(x, &argv[1], &argv[2], flags, at, get);
+}
+
+/* SETEX key seconds value, PSETEX key ms value */
+static void setex(ctx *x, const resp_arg *argv, int seconds, const char *cmd)
+{
+    int64_t at = expire_arg(x, &argv[2], seconds, 1, cmd);
+    if (at)
+        set_reply(x, &argv[1], &argv[3], 0, at, 0);
+}
+
+static void cmd_setex(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    setex(x, argv, 1, "setex");
+}
+
+static void cmd_psetex(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    setex(x, argv, 0, "psetex");
+}
+
+static void cmd_getset(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    set_reply(x, &argv[1], &argv[2], 0, 0, 1);
+}
+
+static void cmd_getdel(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    if (resp_db_getdel(x->st->db, argv[1].p, argv[1].len, visit_bulk, &x->o) == RESP_DB_NOTFOUND)
         OUT_LIT(&x->o, "$-1\r\n");
-    } else {
-        OUT_LIT(&x->o, "+OK\r\n");
+}
+
+static void cmd_append(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    size_t len;
+    int rc = resp_db_append(x->st->db, argv[1].p, argv[1].len, argv[2].p, argv[2].len,
+                            x->st->lim.max_bulk, &len);
+    if (rc == RESP_DB_OK)
+        out_num(&x->o, ':', (long long)len);
+    else if (rc == RESP_DB_TOOBIG)
+        OUT_ERR(&x->o, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    else
+        OUT_ERR(&x->o, E_OOM);
+}
+
+/* resp_db visitor: the length of the value as an integer reply. */
+static int visit_len(void *arg, const char *value, size_t len)
+{
+    (void)value;
+    out_num(arg, ':', (long long)len);
+    return 0;
+}
+
+static void cmd_strlen(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    if (resp_db_get(x->st->db, argv[1].p, argv[1].len, visit_len, &x->o) == RESP_DB_NOTFOUND)
+        OUT_LIT(&x->o, ":0\r\n");
+}
+
+/* EXPIRE/PEXPIRE key time [NX|XX|GT|LT], as Redis's expireGenericCommand():
+ * the options are checked first, then the number; a time already past
+ * deletes the key. */
+static void expire_generic(ctx *x, const resp_arg *argv, size_t argc, int seconds,
+                           const char *cmd)
+{
+    unsigned cond = 0;
+    for (size_t j = 3; j < argc; j++) {
+        const resp_arg *a = &argv[j];
+        if (IS(a, "nx")) {
+            cond |= RESP_DB_NX;
+        } else if (IS(a, "xx")) {
+            cond |= RESP_DB_XX;
+        } else if (IS(a, "gt")) {
+            cond |= RESP_DB_GT;
+        } else if (IS(a, "lt")) {
+            cond |= RESP_DB_LT;
+        } else {
+            line l = {.len = 0};
+            line_str(&l, "ERR Unsupported option ");
+            line_add(&l, a->p, a->len);
+            out_err(&x->o, l.buf, l.len);
+            return;
+        }
     }
+    if ((cond & RESP_DB_NX) && (cond & (RESP_DB_XX | RESP_DB_GT | RESP_DB_LT))) {
+        OUT_ERR(&x->o, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return;
+    }
+    if ((cond & RESP_DB_GT) && (cond & RESP_DB_LT)) {
+        OUT_ERR(&x->o, "ERR GT and LT options at the same time are not compatible");
+        return;
+    }
+    long long when;
+    if (!resp_str2ll(argv[2].p, argv[2].len, &when)) {
+        OUT_ERR(&x->o, E_NOTINT);
+        return;
+    }
+    if ((seconds && (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000)) ||
+        __builtin_add_overflow(when * (seconds ? 1000 : 1), resp_db_unix_ms(), &when)) {
+        reply_expire_time(x, cmd);
+        return;
+    }
+    out_num(&x->o, ':', resp_db_expire(x->st->db, argv[1].p, argv[1].len, when, cond));
+}
+
+static void cmd_expire(ctx *x, const resp_arg *argv, size_t argc)
+{
+    expire_generic(x, argv, argc, 1, "expire");
+}
+
+static void cmd_pexpire(ctx *x, const resp_arg *argv, size_t argc)
+{
+    expire_generic(x, argv, argc, 0, "pexpire");
+}
+
+static void cmd_persist(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    out_num(&x->o, ':', resp_db_persist(x->st->db, argv[1].p, argv[1].len));
 }
 
 static void cmd_del(ctx *x, const resp_arg *argv, size_t argc)
@@ -488,7 +651,7 @@ static void cmd_dbsize(ctx *x, const resp_arg *argv, size_t argc)
 {
     (void)argv;
     (void)argc;
-    out_num(&x->o, ':', (long long)resp_db_count(x->st->db));
+    out_num(&x->o, ':', (long long)resp_db_count(x->st->db, NULL));
 }
 
 static void cmd_flushall(ctx *x, const resp_arg *argv, size_t argc)
@@ -649,33 +812,207 @@ static void cmd_command(ctx *x, const resp_arg *argv, size_t argc)
     }
 }
 
-/* Glob match as Redis's stringmatchlen with nocase: '*' and '?' ('[' is
- * taken literally here). */
-static int glob_match(const char *pat, size_t plen, const char *s, size_t slen)
+static char fold(char c, int nocase)
 {
-    size_t p = 0, i = 0, star = (size_t)-1, mark = 0;
-    while (i < slen) {
-        char a = p < plen ? pat[p] : '\0', b = s[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a + ('a' - 'A'));
-        if (b >= 'A' && b <= 'Z')
-            b = (char)(b + ('a' - 'A'));
-        if (p < plen && pat[p] == '*') {
-            star = p++;
-            mark = i;
-        } else if (p < plen && (pat[p] == '?' || a == b)) {
-            p++;
-            i++;
-        } else if (star != (size_t)-1) {
-            p = star + 1;
-            i = ++mark;
-        } else {
+    return nocase && c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* Redis's glob (stringmatchlen): '*', '?', '[abc]', '[^a-z]', '\x'; an
+ * unclosed '[' runs to the end of the pattern, a trailing '\' is
+ * literal.  As in Redis, once a '*' has tried every suffix in vain, no
+ * shorter start can match either (*give_up), which keeps "a*a*a*...b"
+ * linear rather than exponential; nesting bounds the recursion. */
+static int glob_at(const char *p, size_t plen, const char *s, size_t slen, int nocase,
+                   int *give_up, int nesting)
+{
+    if (nesting > 1000)
+        return 0;
+    while (plen && slen) {
+        switch (p[0]) {
+        case '*':
+            while (plen > 1 && p[1] == '*') {
+                p++;
+                plen--;
+            }
+            if (plen == 1)
+                return 1;
+            for (; slen; s++, slen--) {
+                if (glob_at(p + 1, plen - 1, s, slen, nocase, give_up, nesting + 1))
+                    return 1;
+                if (*give_up)
+                    return 0;
+            }
+            *give_up = 1;
             return 0;
+        case '?':
+            s++;
+            slen--;
+            break;
+        case '[': {
+            p++;
+            plen--;
+            int neg = plen && p[0] == '^', match = 0;
+            if (neg) {
+                p++;
+                plen--;
+            }
+            for (;;) {
+                if (plen >= 2 && p[0] == '\\') {
+                    p++;
+                    plen--;
+                    match |= p[0] == s[0];
+                } else if (plen && p[0] == ']') {
+                    break;
+                } else if (plen == 0) {
+                    p--;
+                    plen++;
+                    break;
+                } else if (plen >= 3 && p[1] == '-') {
+                    char lo = fold(p[0], nocase), hi = fold(p[2], nocase), c = fold(s[0], nocase);
+                    if (lo > hi) {
+                        char t = lo;
+                        lo = hi;
+                        hi = t;
+                    }
+                    match |= c >= lo && c <= hi;
+                    p += 2;
+                    plen -= 2;
+                } else {
+                    match |= fold(p[0], nocase) == fold(s[0], nocase);
+                }
+                p++;
+                plen--;
+            }
+            if (neg)
+                match = !match;
+            if (!match)
+                return 0;
+            s++;
+            slen--;
+            break;
+        }
+        case '\\':
+            if (plen >= 2) {
+                p++;
+                plen--;
+            }
+            /* fall through */
+        default:
+            if (fold(p[0], nocase) != fold(s[0], nocase))
+                return 0;
+            s++;
+            slen--;
+            break;
+        }
+        p++;
+        plen--;
+        if (slen == 0)
+            while (plen && p[0] == '*') {
+                p++;
+                plen--;
+            }
+    }
+    return plen == 0 && slen == 0;
+}
+
+static int glob(const char *p, size_t plen, const char *s, size_t slen, int nocase)
+{
+    int give_up = 0;
+    return glob_at(p, plen, s, slen, nocase, &give_up, 0);
+}
+
+/* Keys gathered for KEYS and SCAN: bulk replies in a buffer of their own
+ * (never sent by itself: no connection), counted, filtered by a pattern. */
+typedef struct keylist {
+    out o;
+    long long n;
+    const resp_arg *pattern; /* NULL: all */
+} keylist;
+
+static int visit_key(void *arg, const char *key, size_t klen)
+{
+    keylist *k = arg;
+    if (!k->pattern || glob(k->pattern->p, k->pattern->len, key, klen, 0)) {
+        out_bulk(&k->o, key, klen);
+        k->n++;
+    }
+    return 0;
+}
+
+/* The gathered keys as an array reply, and the buffer freed. */
+static void reply_keys(ctx *x, keylist *k)
+{
+    if (k->o.failed) {
+        OUT_ERR(&x->o, "ERR out of memory");
+    } else {
+        out_num(&x->o, '*', k->n);
+        out_raw(&x->o, k->o.p, k->o.len);
+    }
+    free(k->o.heap);
+}
+
+static void cmd_keys(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argc;
+    char buf[1024];
+    int all = argv[1].len == 1 && argv[1].p[0] == '*';
+    keylist k = {.o = {.p = buf, .cap = sizeof(buf)}, .pattern = all ? NULL : &argv[1]};
+    resp_db_scan(x->st->db, 0, SIZE_MAX, visit_key, &k);
+    reply_keys(x, &k);
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: the cursor read as
+ * Redis reads it (strtoul: blanks first, or anything after the digits,
+ * are errors); every key is a string, so TYPE string keeps all and any
+ * other type none. */
+static void cmd_scan(ctx *x, const resp_arg *argv, size_t argc)
+{
+    char num[32];
+    size_t n = argv[1].len < sizeof(num) - 1 ? argv[1].len : sizeof(num) - 1;
+    memcpy(num, argv[1].p, n);
+    num[n] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long cursor = strtoull(num, &end, 10);
+    if (n != argv[1].len || memchr(argv[1].p, '\0', argv[1].len) || isspace((unsigned char)num[0]) ||
+        *end || errno == ERANGE) {
+        OUT_ERR(&x->o, "ERR invalid cursor");
+        return;
+    }
+    long long count = 10;
+    const resp_arg *pattern = NULL;
+    int none = 0;
+    for (size_t i = 2; i < argc; i += 2) {
+        int more = i + 1 < argc;
+        if (IS(&argv[i], "count") && more) {
+            if (!resp_str2ll(argv[i + 1].p, argv[i + 1].len, &count)) {
+                OUT_ERR(&x->o, E_NOTINT);
+                return;
+            }
+            if (count < 1) {
+                OUT_ERR(&x->o, E_SYNTAX);
+                return;
+            }
+        } else if (IS(&argv[i], "match") && more) {
+            pattern = argv[i + 1].len == 1 && argv[i + 1].p[0] == '*' ? NULL : &argv[i + 1];
+        } else if (IS(&argv[i], "type") && more) {
+            none = !IS(&argv[i + 1], "string");
+        } else {
+            OUT_ERR(&x->o, E_SYNTAX);
+            return;
         }
     }
-    while (p < plen && pat[p] == '*')
-        p++;
-    return p == plen;
+    char buf[1024];
+    keylist k = {.o = {.p = buf, .cap = sizeof(buf)}, .pattern = pattern};
+    cursor = resp_db_scan(x->st->db, cursor, (size_t)count, visit_key, &k);
+    if (none) {
+        k.o.len = 0;
+        k.n = 0;
+    }
+    char text[24];
+    OUT_LIT(&x->o, "*2\r\n");
+    out_bulk(&x->o, text, (size_t)snprintf(text, sizeof(text), "%llu", cursor));
+    reply_keys(x, &k);
 }
 
 /* CONFIG GET pattern...: the few settings clients look at (redis-benchmark
@@ -703,7 +1040,7 @@ static void cmd_config(ctx *x, const resp_arg *argv, size_t argc)
     long long n = 0;
     for (int k = 0; k < N; k++) {
         for (size_t i = 2; i < argc && !match[k]; i++)
-            match[k] = glob_match(argv[i].p, argv[i].len, table[k][0], strlen(table[k][0]));
+            match[k] = glob(argv[i].p, argv[i].len, table[k][0], strlen(table[k][0]), 1);
         n += match[k];
     }
     out_num(&x->o, '*', 2 * n);
@@ -720,16 +1057,151 @@ static void cmd_info(ctx *x, const resp_arg *argv, size_t argc)
     (void)argv;
     (void)argc;
     char text[512];
+    size_t expires, keys = resp_db_count(x->st->db, &expires);
     int n = snprintf(text, sizeof(text),
                      "# Server\r\nredis_version:%s\r\nredis_mode:standalone\r\n"
                      "eddy_handler:resp\r\n\r\n# Memory\r\nused_memory:%zu\r\nmaxmemory:%zu\r\n"
                      "maxmemory_policy:noeviction\r\n\r\n# Stats\r\n"
                      "security_attacks_refused:%llu\r\n\r\n"
-                     "# Keyspace\r\ndb0:keys=%zu,expires=0\r\n",
+                     "# Keyspace\r\ndb0:keys=%zu,expires=%zu\r\n",
                      COMPAT_VERSION, resp_db_used(x->st->db), resp_db_max_memory(x->st->db),
-                     atomic_load_explicit(&x->st->attacks, memory_order_relaxed),
-                     resp_db_count(x->st->db));
+                     atomic_load_explicit(&x->st->attacks, memory_order_relaxed), keys, expires);
     out_bulk(&x->o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void execute(ctx *x, const resp_arg *argv, size_t argc);
+
+/* Append a command to the client's MULTI queue and answer +QUEUED.  The
+ * queue is bounded by max_query, like one command: past it the command is
+ * refused and the transaction doomed. */
+static void queue_command(ctx *x, resp_client *cl, const resp_arg *argv, size_t argc)
+{
+    size_t need = sizeof(size_t) * (argc + 1);
+    for (size_t i = 0; i < argc; i++)
+        need += argv[i].len;
+    if (need > x->st->lim.max_query - cl->queue_len || cl->queue_len > x->st->lim.max_query) {
+        OUT_ERR(&x->o, "ERR MULTI queue over max_query bytes");
+        cl->multi_failed = 1;
+        return;
+    }
+    if (cl->queue_len + need > cl->queue_cap) {
+        size_t cap = cl->queue_cap ? cl->queue_cap : 256;
+        while (cap < cl->queue_len + need)
+            cap *= 2;
+        char *q = realloc(cl->queue, cap);
+        if (!q) {
+            OUT_ERR(&x->o, "ERR out of memory");
+            cl->multi_failed = 1;
+            return;
+        }
+        cl->queue = q;
+        cl->queue_cap = cap;
+    }
+    char *w = cl->queue + cl->queue_len;
+    memcpy(w, &argc, sizeof(argc));
+    w += sizeof(argc);
+    for (size_t i = 0; i < argc; i++) {
+        memcpy(w, &argv[i].len, sizeof(argv[i].len));
+        memcpy(w + sizeof(size_t), argv[i].p, argv[i].len);
+        w += sizeof(size_t) + argv[i].len;
+    }
+    cl->queue_len += need;
+    cl->queued++;
+    OUT_LIT(&x->o, "+QUEUED\r\n");
+}
+
+/* Leave MULTI, forgetting what was queued. */
+static void multi_reset(resp_client *cl)
+{
+    free(cl->queue);
+    cl->queue = NULL;
+    cl->queue_len = cl->queue_cap = cl->queued = 0;
+    cl->multi = cl->multi_failed = 0;
+}
+
+static void cmd_multi(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = client_of(x);
+    if (!cl) {
+        OUT_ERR(&x->o, "ERR out of memory");
+    } else if (cl->multi) {
+        OUT_ERR(&x->o, "ERR MULTI calls can not be nested");
+    } else {
+        cl->multi = 1;
+        OUT_LIT(&x->o, "+OK\r\n");
+    }
+}
+
+static void cmd_discard(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = eddy_conn_data(x->c);
+    if (!cl || !cl->multi) {
+        OUT_ERR(&x->o, "ERR DISCARD without MULTI");
+        return;
+    }
+    multi_reset(cl);
+    OUT_LIT(&x->o, "+OK\r\n");
+}
+
+/* EXEC: the queued commands, run one after the other while other
+ * threads' operations on the key space wait (resp_db_lock_all), so that
+ * other clients see all of their effects or none; their replies as one array.  A transaction in which a
+ * command was refused while queuing runs nothing (EXECABORT, as Redis 7). */
+static void cmd_exec(ctx *x, const resp_arg *argv, size_t argc)
+{
+    (void)argv;
+    (void)argc;
+    resp_client *cl = eddy_conn_data(x->c);
+    if (!cl || !cl->multi) {
+        OUT_ERR(&x->o, "ERR EXEC without MULTI");
+        return;
+    }
+    if (cl->multi_failed) {
+        multi_reset(cl);
+        OUT_ERR(&x->o, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    /* The queue is taken from the record: a queued CLIENT SETNAME may move it. */
+    char *queue = cl->queue, *r = queue;
+    size_t n = cl->queued;
+    cl->queue = NULL;
+    multi_reset(cl);
+    out_num(&x->o, '*', (long long)n);
+    resp_arg stack_argv[ARGV_STACK], *args = stack_argv;
+    size_t cap = ARGV_STACK;
+    resp_db_lock_all(x->st->db);
+    for (size_t k = 0; k < n && !x->o.failed; k++) {
+        size_t nargs;
+        memcpy(&nargs, r, sizeof(nargs));
+        r += sizeof(nargs);
+        if (nargs > cap) {
+            resp_arg *a = malloc(nargs * sizeof(*a));
+            if (!a) {
+                x->o.failed = 1; /* the reply array cannot be completed: close */
+                break;
+            }
+            if (args != stack_argv)
+                free(args);
+            args = a;
+            cap = nargs;
+        }
+        for (size_t i = 0; i < nargs; i++) {
+            memcpy(&args[i].len, r, sizeof(size_t));
+            args[i].p = r + sizeof(size_t);
+            r += sizeof(size_t) + args[i].len;
+        }
+        execute(x, args, nargs);
+    }
+    resp_db_unlock_all(x->st->db);
+    if (args != stack_argv)
+        free(args);
+    free(queue);
 }
 
 #define CMD(name, arity, fn) {name, sizeof(name) - 1, arity, fn}
@@ -747,6 +1219,13 @@ static const command commands[] = {
     CMD("flushall", -1, cmd_flushall), CMD("hello", -1, cmd_hello),
     CMD("client", -2, cmd_client),  CMD("command", -1, cmd_command),
     CMD("config", -2, cmd_config),  CMD("info", -1, cmd_info),
+    CMD("expire", -3, cmd_expire),  CMD("pexpire", -3, cmd_pexpire),
+    CMD("persist", 2, cmd_persist), CMD("setex", 4, cmd_setex),
+    CMD("psetex", 4, cmd_psetex),   CMD("getdel", 2, cmd_getdel),
+    CMD("getset", 3, cmd_getset),   CMD("append", 3, cmd_append),
+    CMD("strlen", 2, cmd_strlen),   CMD("keys", 2, cmd_keys),
+    CMD("scan", -2, cmd_scan),      CMD("multi", 1, cmd_multi),
+    CMD("exec", 1, cmd_exec),       CMD("discard", 1, cmd_discard),
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
@@ -784,8 +1263,7 @@ static void reply_unknown(ctx *x, const resp_arg *argv, size_t argc)
  * the lines after the headers would run as commands.  As Redis's
  * securityWarningCommand(): nothing more from this connection runs, it is
  * closed without its pending replies, and a warning is logged at most
- * once a minute.  Handlers have no logging API, so the line goes to
- * stderr (one write(), like the core's log lines). */
+ * once a minute (through eddyd's logger, so it reaches log_file). */
 static void refuse_attack(ctx *x)
 {
     resp_state *st = x->st;
@@ -798,51 +1276,94 @@ static void refuse_attack(ctx *x)
     if ((last && now - last < ATTACK_LOG_SECONDS) ||
         !atomic_compare_exchange_strong(&st->attack_logged, &last, now))
         return;
-    char peer[64], text[400];
+    char peer[64];
     eddy_conn_peer(x->c, peer, sizeof(peer));
-    int len = snprintf(text, sizeof(text),
-                       "eddy: warn: resp: Possible SECURITY ATTACK detected. It looks like "
-                       "somebody is sending POST or Host: commands to Redis. This is likely "
-                       "due to an attacker attempting to use Cross Protocol Scripting to "
-                       "compromise your Redis instance. Connection aborted. (client %s, %llu "
-                       "so far)\n",
-                       peer, n);
-    if (len > 0) {
-        ssize_t w = write(STDERR_FILENO, text, (size_t)len < sizeof(text) ? (size_t)len
-                                                                            : sizeof(text) - 1);
-        (void)w; /* nowhere to report a failing log */
-    }
+    eddy_log(EDDY_LOG_WARN,
+             "resp: Possible SECURITY ATTACK detected. It looks like somebody is sending POST "
+             "or Host: commands to Redis. This is likely due to an attacker attempting to use "
+             "Cross Protocol Scripting to compromise your Redis instance. Connection aborted. "
+             "(client %s, %llu so far)",
+             peer, n);
 }
 
+static const command *lookup_command(const resp_arg *name)
+{
+    for (size_t i = 0; i < ncommands; i++)
+        if (is_word(name, commands[i].name, commands[i].len))
+            return &commands[i];
+    return NULL;
+}
+
+/* Whether a command runs at once inside MULTI rather than being queued. */
+static int runs_in_multi(const command *cmd)
+{
+    return cmd->fn == cmd_exec || cmd->fn == cmd_discard || cmd->fn == cmd_multi ||
+           cmd->fn == cmd_quit;
+}
+
+/* As Redis's processCommand(): an HTTP request first; then an unknown
+ * command or a wrong argument count is refused (and, inside MULTI, dooms
+ * the transaction); inside MULTI other commands are queued; the rest run. */
 static void execute(ctx *x, const resp_arg *argv, size_t argc)
 {
     if (IS(&argv[0], "post") || IS(&argv[0], "host:")) {
         refuse_attack(x);
         return;
     }
-    for (size_t i = 0; i < ncommands; i++) {
-        const command *cmd = &commands[i];
-        if (!is_word(&argv[0], cmd->name, cmd->len))
-            continue;
-        if ((cmd->arity > 0 && argc != (size_t)cmd->arity) ||
-            (cmd->arity < 0 && argc < (size_t)-cmd->arity))
+    const command *cmd = lookup_command(&argv[0]);
+    resp_client *cl = eddy_conn_data(x->c);
+    int in_multi = cl && cl->multi;
+    if (!cmd || (cmd->arity > 0 && argc != (size_t)cmd->arity) ||
+        (cmd->arity < 0 && argc < (size_t)-cmd->arity)) {
+        if (cmd && cmd->fn == cmd_exec) {
+            /* Redis's execCommandAbort(), in MULTI or not: any transaction ends */
+            if (in_multi)
+                multi_reset(cl);
+            OUT_ERR(&x->o, "EXECABORT Transaction discarded because of: wrong number of "
+                           "arguments for 'exec' command");
+            return;
+        }
+        if (cmd)
             reply_arity(x, cmd->name);
         else
-            cmd->fn(x, argv, argc);
-        return;
+            reply_unknown(x, argv, argc);
+        if (in_multi)
+            cl->multi_failed = 1;
+    } else if (in_multi && !runs_in_multi(cmd)) {
+        queue_command(x, cl, argv, argc);
+    } else {
+        cmd->fn(x, argv, argc);
     }
-    reply_unknown(x, argv, argc);
 }
 
 /* ---- the handler ------------------------------------------------------- */
 
-static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
+/* Keep bytes[0..n) as the start of an unfinished command, after what is
+ * kept already.  -1: out of memory. */
+static int pend_add(resp_client *cl, const char *bytes, size_t n)
 {
-    resp_state *st = eddy_conn_state(c);
-    char stack_out[OUT_STACK];
+    if (cl->pend_len + n > cl->pend_cap) {
+        size_t cap = cl->pend_cap ? cl->pend_cap : PEND_AFTER;
+        while (cap < cl->pend_len + n)
+            cap *= 2;
+        char *p = realloc(cl->pend, cap);
+        if (!p)
+            return -1;
+        cl->pend = p;
+        cl->pend_cap = cap;
+    }
+    memcpy(cl->pend + cl->pend_len, bytes, n);
+    cl->pend_len += n;
+    return 0;
+}
+
+/* Parse and run every complete command in in[0..len); returns the bytes
+ * they took.  A partial command is left; a protocol error, QUIT or an
+ * attack sets x->quit or x->attack. */
+static size_t run_commands(ctx *x, const char *in, size_t len)
+{
     resp_arg stack_argv[ARGV_STACK];
     char stack_scratch[SCRATCH_STACK];
-    ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
     resp_cmd cmd;
     cmd.argv = stack_argv;
     cmd.argv_cap = ARGV_STACK;
@@ -850,14 +1371,13 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
     cmd.scratch_cap = SCRATCH_STACK;
     resp_arg *heap_argv = NULL;
     char *heap_scratch = NULL;
-
     size_t done = 0;
-    while (done < len && !x.quit && !x.attack && !x.o.failed) {
-        int r = resp_parse(buf + done, len - done, &st->lim, &cmd);
+    while (done < len && !x->quit && !x->attack && !x->o.failed) {
+        int r = resp_parse(in + done, len - done, &x->st->lim, &cmd);
         if (r == RESP_NEED_SPACE) {
-            /* A command with more than ARGV_STACK arguments, or quoted
-             * inline words longer than the stack scratch: heap room for
-             * this call, bounded by max_args and max_inline. */
+            /* A complete command with more than ARGV_STACK arguments, or
+             * quoted inline words longer than the stack scratch: heap room
+             * for this call, bounded by what arrived. */
             if (cmd.need_argc > cmd.argv_cap) {
                 free(heap_argv);
                 heap_argv = malloc(cmd.need_argc * sizeof(*heap_argv));
@@ -871,38 +1391,88 @@ static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
                 cmd.scratch_cap = heap_scratch ? cmd.need_scratch : 0;
             }
             if (!cmd.argv || !cmd.scratch) {
-                OUT_ERR(&x.o, "ERR out of memory");
-                x.quit = 1;
+                OUT_ERR(&x->o, "ERR out of memory");
+                x->quit = 1;
             }
             continue;
         }
         if (r == RESP_NEED_MORE)
             break;
         if (r == RESP_ERROR) {
-            out_err(&x.o, cmd.err, cmd.err_len);
-            x.quit = 1;
+            out_err(&x->o, cmd.err, cmd.err_len);
+            x->quit = 1;
             break;
         }
         done += cmd.consumed;
         if (cmd.argc)
-            execute(&x, cmd.argv, cmd.argc);
+            execute(x, cmd.argv, cmd.argc);
+    }
+    free(heap_argv);
+    free(heap_scratch);
+    return done;
+}
+
+/* Commands run straight from the core's buffer.  An unfinished command
+ * longer than PEND_AFTER is taken over (consumed and kept in the client
+ * record) and completed there from later reads: so a value of up to
+ * max_bulk, and a command of up to max_query, are limited by this
+ * handler's checks, made on the declared lengths before the bytes are
+ * waited for, and not by the listener's max_message (1m by default),
+ * which would close the connection without a reply. */
+static size_t resp_data(eddy_conn *c, const char *buf, size_t len)
+{
+    resp_state *st = eddy_conn_state(c);
+    char stack_out[OUT_STACK];
+    ctx x = {.o = {.c = c, .p = stack_out, .cap = sizeof(stack_out)}, .st = st, .c = c};
+    resp_client *cl = eddy_conn_data(c);
+    size_t consumed;
+    resp_db_expire_step(st->db);
+    if (cl && cl->pend_len) {
+        if (pend_add(cl, buf, len) < 0) {
+            OUT_ERR(&x.o, "ERR out of memory");
+            x.quit = 1;
+        } else {
+            size_t done = run_commands(&x, cl->pend, cl->pend_len);
+            cl = eddy_conn_data(c); /* CLIENT SETNAME may have moved the record */
+            cl->pend_len -= done;
+            memmove(cl->pend, cl->pend + done, cl->pend_len);
+        }
+        consumed = len;
+    } else {
+        consumed = run_commands(&x, buf, len);
+        cl = eddy_conn_data(c);
+        if (len - consumed > PEND_AFTER && !x.quit && !x.attack && !x.o.failed) {
+            if (!(cl = client_of(&x)) || pend_add(cl, buf + consumed, len - consumed) < 0) {
+                OUT_ERR(&x.o, "ERR out of memory");
+                x.quit = 1;
+            }
+            consumed = len;
+        }
+    }
+    if (cl && !cl->pend_len && cl->pend) { /* ran: give its memory back */
+        free(cl->pend);
+        cl->pend = NULL;
+        cl->pend_cap = 0;
     }
     if (x.attack)
         x.o.len = 0; /* as Redis: a client closed for an attack gets no more replies */
     out_flush(&x.o); /* one eddy_send() for the whole burst */
     free(x.o.heap);
-    free(heap_argv);
-    free(heap_scratch);
     if (x.quit || x.attack || x.o.failed) {
         eddy_close(c);
         return len; /* what follows QUIT or an error is never read */
     }
-    return done;
+    return consumed;
 }
 
 static void resp_close(eddy_conn *c)
 {
-    free(eddy_conn_data(c));
+    resp_client *cl = eddy_conn_data(c);
+    if (cl) {
+        free(cl->pend);
+        free(cl->queue);
+    }
+    free(cl);
 }
 
 static int size_param(eddy_params *params, const char *name, size_t def, size_t lo, size_t hi,
@@ -918,13 +1488,15 @@ static int size_param(eddy_params *params, const char *name, size_t def, size_t 
 
 static int resp_init(void **state, eddy_params *params)
 {
-    size_t max_args, max_bulk, max_inline, max_memory;
+    size_t max_args, max_bulk, max_inline, max_query, max_memory;
     if (size_param(params, "max_args", DEFAULT_MAX_ARGS, 1, LIMIT_MAX_ARGS, "1 to 1048576",
                    &max_args) < 0 ||
         size_param(params, "max_bulk", DEFAULT_MAX_BULK, 1, LIMIT_MAX_BULK, "1 to 1g",
                    &max_bulk) < 0 ||
         size_param(params, "max_inline", DEFAULT_MAX_INLINE, 1, LIMIT_MAX_INLINE, "1 to 1m",
                    &max_inline) < 0 ||
+        size_param(params, "max_query", DEFAULT_MAX_QUERY, 1, LIMIT_MAX_QUERY, "1 to 2g",
+                   &max_query) < 0 ||
         size_param(params, "max_memory", DEFAULT_MAX_MEMORY, MIN_MAX_MEMORY, LIMIT_MAX_MEMORY,
                    "1m to 1t", &max_memory) < 0)
         return -EINVAL;
@@ -939,6 +1511,7 @@ static int resp_init(void **state, eddy_params *params)
     st->lim.max_args = max_args;
     st->lim.max_bulk = max_bulk;
     st->lim.max_inline = max_inline;
+    st->lim.max_query = max_query;
     atomic_init(&st->next_id, 0);
     atomic_init(&st->attacks, 0);
     atomic_init(&st->attack_logged, 0);
@@ -953,8 +1526,8 @@ static void resp_fini(void *state)
     free(st);
 }
 
-static const char *const resp_params[] = {"max_args", "max_bulk", "max_inline", "max_memory",
-                                          NULL};
+static const char *const resp_params[] = {"max_args",  "max_bulk",   "max_inline",
+                                          "max_query", "max_memory", NULL};
 
 static const eddy_handler resp_handler = {
     .abi_version = EDDY_ABI_VERSION,

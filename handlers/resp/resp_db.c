@@ -64,6 +64,10 @@ struct resp_db {
     uint64_t k0, k1; /* SipHash key */
     size_t max_memory;
     _Alignas(CACHE_LINE) atomic_size_t used;
+    /* EXEC: exec_lock held for a transaction, exec set meanwhile; read by
+     * every operation, written only by EXEC, so the line stays shared */
+    _Alignas(CACHE_LINE) atomic_int exec;
+    pthread_mutex_t exec_lock;
     /* Freed items by size class, chained by next, for the next item of
      * their class (see item_alloc). */
     _Alignas(CACHE_LINE) pthread_mutex_t spare_lock;
@@ -236,11 +240,21 @@ static void item_free(resp_db *db, item *it)
 
 /* ---- time -------------------------------------------------------------- */
 
-static int64_t now_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t resp_db_unix_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
 }
 
 /* The clock read at most once per operation, and only when a deadline is
@@ -257,7 +271,43 @@ static int is_expired(const item *it, int64_t *now)
     return it->expire && it->expire <= clock_once(now);
 }
 
+/* A deadline given in Unix ms (as clients give it) on the monotonic clock
+ * that items keep, so that a relative TTL is not moved by a wall-clock
+ * step after it was set.  Never 0 (which means none): a deadline before
+ * the monotonic clock's start is 1, long expired. */
+static int64_t deadline_of(int64_t at_ms, int64_t *now)
+{
+    int64_t d;
+    if (__builtin_add_overflow(clock_once(now), at_ms - resp_db_unix_ms(), &d))
+        d = INT64_MAX;
+    return d > 0 ? d : 1;
+}
+
 /* ---- one stripe -------------------------------------------------------- */
+
+/* EXEC: the key space whose transaction this thread runs, or NULL. */
+static _Thread_local const resp_db *in_exec;
+
+/* A stripe's lock.  While another thread runs an EXEC, wait for its end
+ * (on exec_lock) before touching any stripe: the flag is read under the
+ * stripe's lock, which EXEC has taken and released after setting it, so
+ * an operation either finished before EXEC began or sees the flag. */
+static void lock(resp_db *db, stripe *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (atomic_load_explicit(&db->exec, memory_order_relaxed) && in_exec != db) {
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_lock(&db->exec_lock);
+        pthread_mutex_unlock(&db->exec_lock);
+        pthread_mutex_lock(&s->lock);
+    }
+}
+
+static void unlock(resp_db *db, stripe *s)
+{
+    (void)db;
+    pthread_mutex_unlock(&s->lock);
+}
 
 static stripe *stripe_of(resp_db *db, uint64_t h)
 {
@@ -343,6 +393,7 @@ static int grow(resp_db *db, stripe *s)
     return 0;
 }
 
+/* A new item (value NULL: room for vlen bytes, left for the caller). */
 static item *item_new(resp_db *db, uint64_t h, const char *key, size_t klen, const char *value,
                       size_t vlen, int64_t expire)
 {
@@ -359,7 +410,7 @@ static item *item_new(resp_db *db, uint64_t h, const char *key, size_t klen, con
     it->klen = (uint32_t)klen;
     it->vlen = (uint32_t)vlen;
     memcpy(it->data, key, klen);
-    if (vlen)
+    if (value && vlen)
         memcpy(it->data + klen, value, vlen);
     return it;
 }
@@ -414,7 +465,13 @@ resp_db *resp_db_new(size_t max_memory)
     db->k1 = key[1];
     db->max_memory = max_memory;
     atomic_init(&db->used, 0);
+    atomic_init(&db->exec, 0);
     if (pthread_mutex_init(&db->spare_lock, NULL) != 0) {
+        free(db);
+        return NULL;
+    }
+    if (pthread_mutex_init(&db->exec_lock, NULL) != 0) {
+        pthread_mutex_destroy(&db->spare_lock);
         free(db);
         return NULL;
     }
@@ -422,6 +479,7 @@ resp_db *resp_db_new(size_t max_memory)
         if (pthread_mutex_init(&db->stripes[i].lock, NULL) != 0) {
             while (i-- > 0)
                 pthread_mutex_destroy(&db->stripes[i].lock);
+            pthread_mutex_destroy(&db->exec_lock);
             pthread_mutex_destroy(&db->spare_lock);
             free(db);
             return NULL;
@@ -448,9 +506,9 @@ void resp_db_flush(resp_db *db)
 {
     for (int i = 0; i < NSTRIPES; i++) {
         stripe *s = &db->stripes[i];
-        pthread_mutex_lock(&s->lock);
+        lock(db, s);
         flush_stripe(db, s);
-        pthread_mutex_unlock(&s->lock);
+        unlock(db, s);
     }
 }
 
@@ -470,6 +528,7 @@ void resp_db_free(resp_db *db)
             free(it);
         }
     }
+    pthread_mutex_destroy(&db->exec_lock);
     pthread_mutex_destroy(&db->spare_lock);
     free(db);
 }
@@ -479,30 +538,30 @@ int resp_db_get(resp_db *db, const char *key, size_t klen, resp_db_visit visit, 
     uint64_t h = siphash13(key, klen, db->k0, db->k1);
     stripe *s = stripe_of(db, h);
     int64_t now = 0;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     item **link = lookup(db, s, h, key, klen, &now);
     int rc = RESP_DB_NOTFOUND;
     if (link)
         rc = visit(arg, (*link)->data + (*link)->klen, (*link)->vlen);
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return rc;
 }
 
 int resp_db_set(resp_db *db, const char *key, size_t klen, const char *value, size_t vlen,
-                unsigned flags, int64_t ttl_ms, resp_db_visit visit, void *arg, int *had_old)
+                unsigned flags, int64_t at_ms, resp_db_visit visit, void *arg, int *had_old)
 {
     uint64_t h = siphash13(key, klen, db->k0, db->k1);
     stripe *s = stripe_of(db, h);
     int64_t now = 0;
     int rc = RESP_DB_OK;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     item **link = lookup(db, s, h, key, klen, &now);
     item *old = link ? *link : NULL;
     if (had_old)
         *had_old = old != NULL;
     int64_t expire = 0;
-    if (ttl_ms > 0)
-        expire = clock_once(&now) + ttl_ms;
+    if (at_ms > 0)
+        expire = deadline_of(at_ms, &now);
     else if ((flags & RESP_DB_KEEPTTL) && old)
         expire = old->expire;
     int store = !((flags & RESP_DB_NX) && old) && !((flags & RESP_DB_XX) && !old);
@@ -530,7 +589,7 @@ int resp_db_set(resp_db *db, const char *key, size_t klen, const char *value, si
         install(db, s, link, it); /* cannot fail: the bucket array exists */
     }
 out:
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return rc;
 }
 
@@ -539,11 +598,11 @@ int resp_db_del(resp_db *db, const char *key, size_t klen)
     uint64_t h = siphash13(key, klen, db->k0, db->k1);
     stripe *s = stripe_of(db, h);
     int64_t now = 0;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     item **link = lookup(db, s, h, key, klen, &now);
     if (link)
         drop(db, s, link);
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return link != NULL;
 }
 
@@ -552,9 +611,9 @@ int resp_db_exists(resp_db *db, const char *key, size_t klen)
     uint64_t h = siphash13(key, klen, db->k0, db->k1);
     stripe *s = stripe_of(db, h);
     int64_t now = 0;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     int found = lookup(db, s, h, key, klen, &now) != NULL;
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return found;
 }
 
@@ -564,7 +623,7 @@ int resp_db_incrby(resp_db *db, const char *key, size_t klen, int64_t delta, int
     stripe *s = stripe_of(db, h);
     int64_t now = 0;
     int rc = RESP_DB_OK;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     item **link = lookup(db, s, h, key, klen, &now);
     item *old = link ? *link : NULL;
     long long v = 0;
@@ -595,7 +654,7 @@ int resp_db_incrby(resp_db *db, const char *key, size_t klen, int64_t delta, int
     }
     *result = v;
 out:
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return rc;
 }
 
@@ -604,24 +663,209 @@ int64_t resp_db_pttl(resp_db *db, const char *key, size_t klen)
     uint64_t h = siphash13(key, klen, db->k0, db->k1);
     stripe *s = stripe_of(db, h);
     int64_t now = 0, ttl = -2;
-    pthread_mutex_lock(&s->lock);
+    lock(db, s);
     item **link = lookup(db, s, h, key, klen, &now);
     if (link)
         ttl = (*link)->expire ? (*link)->expire - clock_once(&now) : -1;
-    pthread_mutex_unlock(&s->lock);
+    unlock(db, s);
     return ttl;
 }
 
-size_t resp_db_count(resp_db *db)
+/* Remove every expired item of a stripe. */
+static void purge(resp_db *db, stripe *s, int64_t *now)
 {
-    size_t n = 0;
+    for (size_t i = 0; s->nexpire && i <= s->mask; i++) {
+        item **link = &s->buckets[i];
+        while (*link) {
+            if (is_expired(*link, now))
+                drop(db, s, link);
+            else
+                link = &(*link)->next;
+        }
+    }
+}
+
+size_t resp_db_count(resp_db *db, size_t *expires)
+{
+    size_t n = 0, e = 0;
+    int64_t now = 0;
     for (int i = 0; i < NSTRIPES; i++) {
         stripe *s = &db->stripes[i];
-        pthread_mutex_lock(&s->lock);
+        lock(db, s);
+        purge(db, s, &now);
         n += s->count;
-        pthread_mutex_unlock(&s->lock);
+        e += s->nexpire;
+        unlock(db, s);
     }
+    if (expires)
+        *expires = e;
     return n;
+}
+
+void resp_db_expire_step(resp_db *db)
+{
+    static _Thread_local unsigned step; /* per thread: no shared counter to bounce */
+    stripe *s = &db->stripes[step++ % NSTRIPES];
+    int64_t now = 0;
+    lock(db, s);
+    if (s->nexpire)
+        sweep(db, s, &now);
+    unlock(db, s);
+}
+
+int resp_db_expire(resp_db *db, const char *key, size_t klen, int64_t at_ms, unsigned cond)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = 0;
+    lock(db, s);
+    item **link = lookup(db, s, h, key, klen, &now);
+    if (link) {
+        item *it = *link;
+        int64_t when = deadline_of(at_ms, &now), cur = it->expire;
+        /* Redis's conditions: no deadline counts as an infinite one */
+        if (!((cond & RESP_DB_NX) && cur) && !((cond & RESP_DB_XX) && !cur) &&
+            !((cond & RESP_DB_GT) && (!cur || when <= cur)) &&
+            !((cond & RESP_DB_LT) && cur && when >= cur)) {
+            if (when <= clock_once(&now))
+                drop(db, s, link);
+            else
+                set_expire(s, it, when);
+            rc = 1;
+        }
+    }
+    unlock(db, s);
+    return rc;
+}
+
+int resp_db_persist(resp_db *db, const char *key, size_t klen)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = 0;
+    lock(db, s);
+    item **link = lookup(db, s, h, key, klen, &now);
+    if (link && (*link)->expire) {
+        set_expire(s, *link, 0);
+        rc = 1;
+    }
+    unlock(db, s);
+    return rc;
+}
+
+int resp_db_getdel(resp_db *db, const char *key, size_t klen, resp_db_visit visit, void *arg)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = RESP_DB_NOTFOUND;
+    lock(db, s);
+    item **link = lookup(db, s, h, key, klen, &now);
+    if (link) {
+        rc = visit(arg, (*link)->data + (*link)->klen, (*link)->vlen);
+        drop(db, s, link);
+    }
+    unlock(db, s);
+    return rc;
+}
+
+int resp_db_append(resp_db *db, const char *key, size_t klen, const char *value, size_t vlen,
+                   size_t max_len, size_t *result)
+{
+    uint64_t h = siphash13(key, klen, db->k0, db->k1);
+    stripe *s = stripe_of(db, h);
+    int64_t now = 0;
+    int rc = RESP_DB_OK;
+    lock(db, s);
+    item **link = lookup(db, s, h, key, klen, &now);
+    item *old = link ? *link : NULL;
+    size_t had = old ? old->vlen : 0, total = had + vlen;
+    if (total > max_len) {
+        rc = RESP_DB_TOOBIG;
+    } else if (old && fits_in_place(old, total)) {
+        memcpy(old->data + old->klen + had, value, vlen);
+        old->vlen = (uint32_t)total;
+    } else {
+        item *it = item_new(db, h, key, klen, NULL, total, old ? old->expire : 0);
+        if (it) {
+            if (had)
+                memcpy(it->data + klen, old->data + old->klen, had);
+            memcpy(it->data + klen + had, value, vlen);
+        }
+        if (!it || install(db, s, link, it) < 0) {
+            if (it)
+                item_free(db, it);
+            rc = RESP_DB_OOM;
+        }
+    }
+    if (rc == RESP_DB_OK)
+        *result = total;
+    unlock(db, s);
+    return rc;
+}
+
+/* The bits of v in reverse order (Redis's rev() for its SCAN cursor). */
+static uint64_t reverse_bits(uint64_t v)
+{
+    uint64_t r = 0;
+    for (int i = 0; i < 64; i++, v >>= 1)
+        r = (r << 1) | (v & 1);
+    return r;
+}
+
+uint64_t resp_db_scan(resp_db *db, uint64_t cursor, size_t count, resp_db_key_visit visit,
+                      void *arg)
+{
+    size_t si = cursor % NSTRIPES, seen = 0;
+    uint64_t v = cursor / NSTRIPES;
+    size_t budget = count > SIZE_MAX / 10 ? SIZE_MAX : count * 10; /* buckets, as Redis */
+    int64_t now = 0;
+    for (;;) {
+        stripe *s = &db->stripes[si];
+        lock(db, s);
+        if (s->buckets) {
+            for (item **link = &s->buckets[v & s->mask]; *link;) {
+                if (is_expired(*link, &now)) {
+                    drop(db, s, link);
+                    continue;
+                }
+                visit(arg, (*link)->data, (*link)->klen);
+                seen++;
+                link = &(*link)->next;
+            }
+            /* the next bucket in reverse-binary order, so that keys
+             * moved by a doubling between two calls are still seen */
+            v = reverse_bits(reverse_bits(v | ~(uint64_t)s->mask) + 1);
+        } else {
+            v = 0;
+        }
+        unlock(db, s);
+        if (v == 0 && ++si == NSTRIPES)
+            return 0;
+        if (seen >= count || --budget == 0)
+            return si + v * NSTRIPES;
+    }
+}
+
+void resp_db_lock_all(resp_db *db)
+{
+    pthread_mutex_lock(&db->exec_lock);
+    atomic_store_explicit(&db->exec, 1, memory_order_relaxed);
+    in_exec = db;
+    /* a barrier: operations under way finish, later ones see the flag */
+    for (int i = 0; i < NSTRIPES; i++) {
+        pthread_mutex_lock(&db->stripes[i].lock);
+        pthread_mutex_unlock(&db->stripes[i].lock);
+    }
+}
+
+void resp_db_unlock_all(resp_db *db)
+{
+    in_exec = NULL;
+    atomic_store_explicit(&db->exec, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&db->exec_lock);
 }
 
 size_t resp_db_used(const resp_db *db)

@@ -16,6 +16,7 @@
 #define E_INLINE "ERR Protocol error: too big inline request"
 #define E_QUOTES "ERR Protocol error: unbalanced quotes in request"
 #define E_TOOMANY "ERR Protocol error: too many arguments in inline request"
+#define E_QUERY "ERR Protocol error: too big multibulk request"
 
 static int fail(resp_cmd *cmd, const char *text, size_t len)
 {
@@ -100,11 +101,11 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
         cmd->consumed = (size_t)(p - buf);
         return RESP_OK;
     }
-    if ((size_t)n > cmd->argv_cap) {
-        cmd->need_argc = (size_t)n;
-        cmd->need_scratch = 0;
-        return RESP_NEED_SPACE;
-    }
+    /* Arguments are stored only if argv has room for all; else the
+     * command is checked to its end first and room asked for then, so a
+     * client that declares "*1000000" and stops makes the caller allocate
+     * nothing. */
+    int store = (size_t)n <= cmd->argv_cap;
     for (long long i = 0; i < n; i++) {
         if (p == end)
             return RESP_NEED_MORE;
@@ -118,13 +119,20 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
         if (r == 0)
             return RESP_NEED_MORE;
         size_t bl = (size_t)blen, avail = (size_t)(end - data);
+        if ((size_t)(data - buf) + bl + 2 > lim->max_query)
+            return FAIL(cmd, E_QUERY);
         if ((avail > bl && data[bl] != '\r') || (avail > bl + 1 && data[bl + 1] != '\n'))
             return FAIL(cmd, E_CRLF);
         if (avail < bl + 2)
             return RESP_NEED_MORE;
-        cmd->argv[i].p = data;
-        cmd->argv[i].len = bl;
+        if (store)
+            cmd->argv[i] = (resp_arg){.p = data, .len = bl};
         p = data + bl + 2;
+    }
+    if (!store) {
+        cmd->need_argc = (size_t)n;
+        cmd->need_scratch = 0;
+        return RESP_NEED_SPACE;
     }
     cmd->argc = (size_t)n;
     cmd->consumed = (size_t)(p - buf);

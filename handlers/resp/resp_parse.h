@@ -19,6 +19,8 @@
  *   max_bulk    bytes of one multibulk argument ("$2147483648" is refused
  *               as soon as its digits exceed the limit)
  *   max_inline  bytes of one inline line (without its "\r\n")
+ *   max_query   bytes of one multibulk command, all arguments together
+ *               (checked at each "$LEN", before its bytes are waited for)
  *
  * Malformed input is refused at the first byte that makes it malformed
  * (e.g. "*1x" is an error at once, not after waiting for a newline).  A
@@ -31,9 +33,11 @@
  *   ERR Protocol error: expected '$', got 'x'        ("\r" and "\n" shown as ' ')
  *   ERR Protocol error: too big inline request       inline line over max_inline
  *   ERR Protocol error: unbalanced quotes in request
- * and two of ours, where Redis has no check:
+ * and three of ours, where Redis has no check (or, for the last, closes
+ * without a reply at its client-query-buffer-limit):
  *   ERR Protocol error: expected CRLF after bulk data   (Redis skips 2 bytes unchecked)
  *   ERR Protocol error: too many arguments in inline request
+ *   ERR Protocol error: too big multibulk request       over max_query
  * After an error the stream cannot be resynchronised: reply and close.
  */
 #ifndef EDDY_RESP_PARSE_H
@@ -50,6 +54,7 @@ typedef struct resp_limits {
     size_t max_args;   /* >= 1 */
     size_t max_bulk;
     size_t max_inline; /* >= 1 */
+    size_t max_query;  /* >= 1 */
 } resp_limits;
 
 enum resp_status {
@@ -70,7 +75,8 @@ typedef struct resp_cmd {
     /* out */
     size_t argc;         /* RESP_OK */
     size_t consumed;     /* RESP_OK: bytes of this command, terminator included */
-    size_t need_argc;    /* RESP_NEED_SPACE: argv slots needed (<= max_args) */
+    size_t need_argc;    /* RESP_NEED_SPACE: argv slots needed (<= max_args); a
+                          * multibulk command asks only once it is complete */
     size_t need_scratch; /* RESP_NEED_SPACE: scratch bytes needed (<= max_inline) */
     const char *err;     /* RESP_ERROR: the text (in errbuf or static) */
     size_t err_len;

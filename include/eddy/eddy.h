@@ -122,6 +122,13 @@ EDDY_API const char *eddy_config_daemon(const eddy_config *c, const char *direct
 /* The path of the first `listen unix PATH` block whose handler is `handler`
  * (eddyd --stats finds its control socket so); NULL when there is none. */
 EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char *handler);
+/* What serving c needs from this machine, checked without changing it (what
+ * `eddyd -t` adds to the syntax): the user and group exist; the pidfile's
+ * and each unix socket's directory exists and is writable by this process;
+ * a unix socket path is not some other file.  0; -EINVAL with err =
+ * "FILE:LINE: ..."; or 1 with a warning in err (workers above the online
+ * CPUs), which does not stop anything. */
+EDDY_API int eddy_config_check(const eddy_config *c, char *err, size_t errlen);
 /* Apply a config to a new server: the globals, then each listener with its
  * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
  * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */

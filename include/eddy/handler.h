@@ -120,8 +120,9 @@ EDDY_API void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len);
 /* Parameters of a listener, for init().  Each getter returns 0 and stores
  * the value (or def when the parameter is absent), or records a precise
  * error against that parameter and returns -EINVAL.
- * Sizes accept a k/m/g suffix (powers of 1024); durations ms/s/m/h
- * (default unit: ms); booleans on/off, yes/no, true/false, 1/0. */
+ * Sizes accept a k/m/g suffix (powers of 1024); durations need a unit,
+ * ms/s/m/h (a bare number other than 0 is refused: "add a unit: 30s or
+ * 30ms"); booleans on/off, yes/no, true/false, 1/0. */
 EDDY_API const char *eddy_params_str(const eddy_params *p, const char *name, const char *def);
 EDDY_API int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out);
 EDDY_API int eddy_params_bool(eddy_params *p, const char *name, int def, int *out);

@@ -1,8 +1,8 @@
 /* tests/fuzz/fuzz_resp.c - libFuzzer target for the RESP2 request parser
  * and the resp handler's data() path.
  *
- * Input: what a client sends, with the handler's default limits (max_args
- * 1024, max_bulk 512k, max_inline 64k) and reads cut by a pattern taken
+ * Input: what a client sends, with limits max_args 1024, max_bulk 512k,
+ * max_inline 64k, max_query 32m and reads cut by a pattern taken
  * from the input's length.  An input that starts with '#' is instead
  * "#", a byte that picks small limits, a byte that picks the cut pattern,
  * then what the client sends.  So the seed corpus is plain RESP, which
@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eddy/eddy.h"
 #include "eddy/handler.h"
 #include "resp_parse.h"
 
@@ -194,7 +195,7 @@ struct eddy_conn {
 };
 
 struct eddy_params {
-    size_t max_args, max_bulk, max_inline;
+    size_t max_args, max_bulk, max_inline, max_query;
 };
 
 static void got_output(eddy_conn *c, const char *p, size_t n)
@@ -236,6 +237,17 @@ void eddy_close(eddy_conn *c)
     c->closed = 1;
 }
 
+void eddy_log(int level, const char *fmt, ...)
+{
+    (void)level, (void)fmt;
+}
+
+void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
+{
+    (void)c;
+    snprintf(buf, len, "fuzz");
+}
+
 void *eddy_conn_state(const eddy_conn *c)
 {
     return c->state;
@@ -262,6 +274,7 @@ int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out)
     *out = strcmp(name, "max_args") == 0     ? p->max_args
            : strcmp(name, "max_bulk") == 0   ? p->max_bulk
            : strcmp(name, "max_inline") == 0 ? p->max_inline
+           : strcmp(name, "max_query") == 0  ? p->max_query
            : strcmp(name, "max_memory") == 0 ? (size_t)1 << 20
                                              : def;
     return 0;
@@ -340,7 +353,7 @@ static void fuzz_handler(const char *in, size_t len, const resp_limits *lim, uns
 {
     const eddy_handler *h = eddy_handler_entry();
     eddy_params params = {.max_args = lim->max_args, .max_bulk = lim->max_bulk,
-                          .max_inline = lim->max_inline};
+                          .max_inline = lim->max_inline, .max_query = lim->max_query};
     void *state = NULL;
     if (h->init(&state, &params) != 0)
         abort();
@@ -387,6 +400,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const size_t max_args[4] = {1, 3, 16, 1024};
     static const size_t max_bulk[4] = {1, 5, 100, 512 << 10};
     static const size_t max_inline[4] = {1, 8, 64, 64 << 10};
+    static const size_t max_query[4] = {16, 64, 4096, 32 << 20};
     unsigned sel = 0xff, cut = (unsigned)(size * 37) & 0xff;
     const char *in = (const char *)data;
     size_t len = size;
@@ -398,7 +412,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     resp_limits lim = {.max_args = max_args[sel & 3],
                        .max_bulk = max_bulk[(sel >> 2) & 3],
-                       .max_inline = max_inline[(sel >> 4) & 3]};
+                       .max_inline = max_inline[(sel >> 4) & 3],
+                       .max_query = max_query[(sel >> 6) & 3]};
     fuzz_parser(in, len, &lim);
     fuzz_handler(in, len, &lim, cut);
     return 0;

@@ -14,7 +14,7 @@
   nothing else.  A socket that matches no listen block (a UDP socket for a
   tcp block) is refused: exit 1 naming fd 3.  LISTEN_PID of another process
   is ignored (eddyd binds its own).
-- pidfile: written once serving, mode 0644, "PID\\n"; removed at exit.
+- pidfile: written (and flock-ed) before binding, mode 0644, "PID\\n"; removed at exit.
 - log_file and SIGUSR1: warn lines (a malformed PROXY header) go to the
   file as "YYYY-MM-DDTHH:MM:SS.mmmZ warn [wN] #ID ADDR: ..."; after the
   file is renamed (logrotate) and SIGUSR1 sent, a new file appears at

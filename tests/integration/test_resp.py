@@ -16,11 +16,21 @@ space shared by connections on different workers (and INCR from 8 clients
 adding up exactly), bad parameters refused by eddyd -t, redis-cli (set, get,
 ping, incr), and a clean stop (exit 0, no sanitizer report).
 
+Differential tests send the same commands to a real redis-server and to
+eddyd and compare the replies byte for byte: strings (APPEND, STRLEN, GETSET,
+GETDEL, MSET/MGET, SET with every option, SETEX/PSETEX, KEYS), expiry
+(EXPIRE/PEXPIRE with NX/XX/GT/LT, PERSIST, TTL, deadlines passing, DBSIZE not
+counting expired keys), MULTI/EXEC/DISCARD (EXECABORT, errors inside EXEC)
+and SCAN (a whole iteration's keys); a transaction is applied at EXEC, all
+at once for other clients.
+
 redis-cli (Debian package redis-tools) must be installed (scripts/test
-installs it); the test fails, rather than skips, without it.
+installs it); the test fails, rather than skips, without it.  The
+differential tests skip without redis-server (scripts/test installs it).
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -325,7 +335,7 @@ class Resp(EddyTestCase):
                             b"ERR Protocol error: invalid bulk length")
         self.protocol_error(d, b"PING\r\n", b"*1x\r\n",
                             b"ERR Protocol error: invalid multibulk length")
-        self.protocol_error(d, b"", b"*1025\r\n",
+        self.protocol_error(d, b"", b"*65537\r\n",
                             b"ERR Protocol error: invalid multibulk length")
         self.protocol_error(d, b"", b"*1\r\nfoo\r\n",
                             b"ERR Protocol error: expected '$', got 'f'")
@@ -415,6 +425,40 @@ class Resp(EddyTestCase):
                             b"ERR Protocol error: invalid bulk length")
         self.stop_eddyd(d)
 
+    def test_default_limits_fit_client_libraries(self):
+        # redis-py's set() of a 1 MB value and delete() of 2,000 keys: the
+        # defaults (max_bulk 8m, max_args 65536) take them, although the
+        # listener's max_message is the core's 1m.
+        d = self.start_resp()
+        s, r = self.client(d)
+        for size in (1 << 20, 5 << 20, 8 << 20):
+            value = bytes(range(256)) * (size // 256)
+            self.assertEqual(self.call(s, r, "SET", "big", value), OK)
+            self.assertEqual(self.call(s, r, "GET", "big"), bulk(value))
+        keys = ["k%d" % i for i in range(2000)]
+        self.assertEqual(self.call(s, r, "MSET", *[x for k in keys for x in (k, "v")]), OK)
+        self.assertEqual(self.call(s, r, "DEL", *keys), b":2000\r\n")
+        # a 1 MB SET in 4 KiB pieces, with a command after it
+        value = b"x" * (1 << 20)
+        msg = command("SET", "pieces", value) + command("GET", "k1")
+        for i in range(0, len(msg), 4096):
+            s.sendall(msg[i:i + 4096])
+        self.assertEqual(r.one(), OK)
+        self.assertEqual(r.one(), NIL)
+        self.assertEqual(self.call(s, r, "GET", "pieces"), bulk(value))
+        # past the limits: refused from the declared lengths
+        self.protocol_error(d, b"", b"*2\r\n$3\r\nGET\r\n$8388609\r\n",
+                            b"ERR Protocol error: invalid bulk length")
+        self.protocol_error(d, b"", b"*65537\r\n", b"ERR Protocol error: invalid multibulk length")
+        self.stop_eddyd(d)
+        # max_query bounds a whole command
+        d = self.start_resp(params="    max_query 1m\n")
+        self.protocol_error(d, command("SET", "a", "1"),
+                            b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$600000\r\n" + b"v" * 600000 + b"\r\n" +
+                            b"$1\r\nb\r\n$600000\r\n",
+                            b"ERR Protocol error: too big multibulk request")
+        self.stop_eddyd(d)
+
     def test_max_memory(self):
         d = self.start_resp(params="    max_memory 1m\n")
         s, r = self.client(d)
@@ -468,6 +512,221 @@ class Resp(EddyTestCase):
         self.assertEqual(errors, [])
         s, r = clients[0]
         self.assertEqual(self.call(s, r, "GET", "shared"), bulk(b"4000"))
+        self.stop_eddyd(d)
+
+    def start_redis(self):
+        """A real redis-server on a Unix socket in a temporary directory (no
+        TCP port), or skip the test when it is not installed."""
+        server = shutil.which("redis-server")
+        if not server:
+            self.skipTest("redis-server not found: install redis-server (scripts/test does)")
+        d = tempfile.mkdtemp(prefix="eddy-redis-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "redis.sock")
+        p = subprocess.Popen([server, "--port", "0", "--unixsocket", path, "--save", "",
+                              "--appendonly", "no", "--dir", d, "--proto-max-bulk-len", "8mb"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(p.wait, 30)
+        self.addCleanup(p.terminate)
+        deadline = time.monotonic() + eddytest.STARTUP_TIMEOUT
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                break
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline or p.poll() is not None:
+                    self.fail("redis-server did not start")
+                time.sleep(0.05)
+        s.settimeout(eddytest.IO_TIMEOUT)
+        self.addCleanup(s.close)
+        return s, Replies(s)
+
+    def differ(self, steps):
+        """Each step to redis-server and to eddyd: the replies byte for byte.
+        A step is a command tuple, ("sleep", seconds) to let deadlines pass,
+        or ("sorted", command...) for replies whose order is the table's
+        (KEYS): compared as sorted lists of elements."""
+        rs, rr = self.start_redis()
+        d = self.start_resp()
+        es, er = self.client(d)
+        for both in ((rs, rr), (es, er)):
+            self.assertEqual(self.call(*both, "FLUSHALL"), OK)
+        for step in steps:
+            if step[0] == "sleep":
+                time.sleep(step[1])
+                continue
+            order = step[0] == "sorted"
+            args = step[1:] if order else step
+            want, got = self.call(rs, rr, *args), self.call(es, er, *args)
+            if order:
+                want, got = sorted(want.split(b"\r\n")), sorted(got.split(b"\r\n"))
+            self.assertEqual(got, want, "command %r" % (args,))
+        self.stop_eddyd(d)
+
+    def test_same_replies_as_redis_strings(self):
+        self.differ([
+            ("SET", "s", "hello"), ("APPEND", "s", " world"), ("GET", "s"), ("STRLEN", "s"),
+            ("STRLEN", "nope"), ("APPEND", "new", ""), ("EXISTS", "new"), ("APPEND", "new", "x"),
+            ("APPEND", "s"), ("STRLEN",), ("STRLEN", "a", "b"),
+            ("GETSET", "s", "v2"), ("GETSET", "fresh", "v"), ("GET", "fresh"), ("GETSET", "s"),
+            ("GETDEL", "s"), ("GETDEL", "s"), ("EXISTS", "s"), ("GETDEL",), ("GETDEL", "a", "b"),
+            ("MSET", "a", "1", "b", "2", "c", "3"), ("MGET", "a", "b", "nope", "c"),
+            ("MSET", "a"), ("MSET", "a", "1", "b"), ("MSET",), ("MGET",),
+            ("DBSIZE",), ("DBSIZE", "x"),
+            ("INCR", "s2"), ("APPEND", "s2", "5"), ("INCR", "s2"), ("APPEND", "s2", "x"),
+            ("INCR", "s2"), ("INCRBY", "s2", "1.5"), ("INCRBY", "n", "99999999999999999999"),
+            ("DECRBY", "n", ""), ("INCR", "a", "b"),
+            ("SET", "k", "v", "GET", "NX"), ("SET", "k", "w", "NX", "GET"), ("GET", "k"),
+            ("SET", "k", "v", "XX", "NX"), ("SET", "k", "v", "EX", "10", "PX", "10"),
+            ("SET", "k", "v", "EX", "10", "EX", "20"), ("TTL", "k"),
+            ("SET", "k", "v", "KEEPTTL", "EX", "10"), ("SET", "k", "v", "EX", "10", "KEEPTTL"),
+            ("SET", "k", "v", "EXAT", "abc"), ("SET", "k", "v", "PXAT", "0"),
+            ("SET", "k", "v", "EXAT", "-1"), ("SET", "k", "v", "EX", "9223372036854775"),
+            ("SET", "k", "v", "EX", "9223372036854776"), ("SET", "k", "v", "PX", "9223372036854775807"),
+            ("SET", "k", "v", "EXAT", "4102444800"), ("EXISTS", "k"),
+            ("SET", "k", "v", "PXAT", "1"), ("GET", "k"), ("EXISTS", "k"),
+            ("SET", "k", "v", "EXAT", "1", "GET"), ("SET", "k", "v", "EX"), ("SET", "k", "v", "GET", "GET"),
+            ("SETEX", "e", "100", "v"), ("TTL", "e"), ("GET", "e"), ("SETEX", "e", "0", "v"),
+            ("SETEX", "e", "-5", "v"), ("SETEX", "e", "x", "v"), ("SETEX", "e", "10"),
+            ("PSETEX", "e", "100000", "w"), ("TTL", "e"), ("PSETEX", "e", "0", "w"),
+            ("PSETEX", "e", "9223372036854775807", "w"),
+            ("SETEX", "e", "9223372036854775", "w"), ("SETEX", "e", "9223372036854776", "w"),
+            ("sorted", "KEYS", "*"), ("sorted", "KEYS", "[a-b]"), ("sorted", "KEYS", "?"),
+            ("sorted", "KEYS", "*e*"), ("sorted", "KEYS", "[^a]"), ("sorted", "KEYS", "\\a"),
+            ("KEYS", "nomatch*"), ("KEYS",), ("KEYS", "a", "b"),
+            ("FLUSHALL", "bogus"), ("FLUSHALL", "SYNC", "x"), ("FLUSHALL", "async"), ("DBSIZE",),
+        ])
+
+    def test_same_replies_as_redis_expiry(self):
+        self.differ([
+            ("SET", "k", "v"), ("TTL", "k"), ("PTTL", "k"), ("EXPIRE", "k", "100"), ("TTL", "k"),
+            ("EXPIRE", "k", "50", "GT"), ("TTL", "k"), ("EXPIRE", "k", "200", "GT"), ("TTL", "k"),
+            ("EXPIRE", "k", "300", "LT"), ("TTL", "k"), ("EXPIRE", "k", "100", "LT"), ("TTL", "k"),
+            ("EXPIRE", "k", "100", "NX"), ("EXPIRE", "k", "150", "XX"), ("TTL", "k"),
+            ("EXPIRE", "k", "1", "NX", "XX"), ("EXPIRE", "k", "1", "GT", "LT"),
+            ("EXPIRE", "k", "1", "NX", "GT"), ("EXPIRE", "k", "1", "BAD"),
+            ("EXPIRE", "k", "x"), ("EXPIRE", "k", "x", "BAD"), ("EXPIRE", "k"), ("EXPIRE",),
+            ("EXPIRE", "k", "9223372036854776"), ("EXPIRE", "k", "-9223372036854776"),
+            ("PEXPIRE", "k", "9223372036854775807"), ("PEXPIRE", "k", "1.5"),
+            ("PERSIST", "k"), ("PERSIST", "k"), ("TTL", "k"), ("PERSIST", "nope"),
+            ("PERSIST",), ("PERSIST", "a", "b"),
+            ("EXPIRE", "k", "100", "XX"), ("EXPIRE", "k", "100", "GT"), ("EXPIRE", "k", "100", "LT"),
+            ("TTL", "k"), ("EXPIRE", "nope", "100"), ("PEXPIRE", "nope", "100"),
+            ("EXPIRE", "k", "0"), ("EXISTS", "k"), ("SET", "k", "v"), ("EXPIRE", "k", "-1"),
+            ("GET", "k"), ("SET", "k", "v"), ("PEXPIRE", "k", "-100", "NX"), ("EXISTS", "k"),
+            ("SET", "k", "v", "PX", "100000"), ("PEXPIRE", "k", "-1", "GT"), ("EXISTS", "k"),
+            ("TTL", "nope"), ("PTTL", "nope"), ("TTL",), ("PTTL", "a", "b"),
+            # deadlines passing: gone for every command, and not counted
+            ("SET", "a", "1", "PX", "30"), ("SET", "b", "2", "PX", "30"),
+            ("SETEX", "c", "1000", "3"), ("SET", "d", "4"),
+            ("PSETEX", "e", "30", "5"), ("SET", "f", "6"), ("PEXPIRE", "f", "30"),
+            ("sleep", 0.2),
+            ("DBSIZE",), ("GET", "a"), ("EXISTS", "b"), ("TTL", "e"), ("STRLEN", "f"),
+            ("APPEND", "a", "x"), ("TTL", "a"), ("INCR", "b"), ("TTL", "b"),
+            ("sorted", "KEYS", "*"), ("DBSIZE",), ("PERSIST", "c"), ("TTL", "c"),
+            # APPEND, INCR and SET KEEPTTL keep a deadline; SET and GETSET clear it
+            ("SET", "t", "1", "EX", "100"), ("APPEND", "t", "2"), ("TTL", "t"), ("INCR", "t"),
+            ("TTL", "t"), ("SET", "t", "x", "KEEPTTL"), ("TTL", "t"), ("GETSET", "t", "y"),
+            ("TTL", "t"), ("SET", "t", "1", "EX", "100"), ("SET", "t", "2"), ("TTL", "t"),
+            ("SET", "t", "1", "EX", "100"), ("GETDEL", "t"), ("TTL", "t"),
+        ])
+
+    def test_same_replies_as_redis_transactions(self):
+        self.differ([
+            ("MULTI",), ("SET", "a", "1"), ("INCR", "a"), ("GET", "a"), ("EXEC",),
+            ("EXEC",), ("DISCARD",), ("MULTI", "x"), ("EXEC", "x"),
+            ("MULTI",), ("MULTI",), ("PING",), ("EXEC",),
+            ("MULTI",), ("SET", "a"), ("GET", "a"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("NOSUCH", "x"), ("SET", "a", "9"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("SET", "a", "2"), ("EXEC", "x"), ("EXEC",), ("GET", "a"),
+            ("MULTI",), ("SET", "s", "abc"), ("INCR", "s"), ("SET", "k", "v", "EX", "0"),
+            ("APPEND", "s", "d"), ("GET", "s"), ("EXEC",),
+            ("MULTI",), ("SET", "d", "1"), ("DISCARD",), ("GET", "d"), ("DISCARD",),
+            ("MULTI",), ("EXEC",),
+            ("MULTI",), ("PING",), ("ECHO", "hi"), ("MSET", "x", "1", "y", "2"),
+            ("MGET", "x", "y"), ("DEL", "x", "y"), ("DBSIZE",), ("EXPIRE", "a", "100"),
+            ("TTL", "a"), ("KEYS", "s"), ("FLUSHALL",), ("EXEC",), ("DBSIZE",),
+        ])
+
+    def test_transaction_applied_at_exec(self):
+        # redis-py's pipeline(): nothing inside MULTI runs before EXEC, and
+        # another client never sees half of a transaction.
+        d = self.start_resp()
+        a, ar = self.client(d)
+        b, br = self.client(d)
+        self.assertEqual(self.call(a, ar, "MULTI"), OK)
+        self.assertEqual(self.call(a, ar, "SET", "t", "1"), b"+QUEUED\r\n")
+        self.assertEqual(self.call(a, ar, "INCR", "n"), b"+QUEUED\r\n")
+        self.assertEqual(self.call(b, br, "GET", "t"), NIL)
+        self.assertEqual(self.call(b, br, "EXISTS", "n"), b":0\r\n")
+        self.assertEqual(self.call(a, ar, "EXEC"), b"*2\r\n+OK\r\n:1\r\n")
+        self.assertEqual(self.call(b, br, "GET", "t"), bulk(b"1"))
+        # a transaction of 200 INCRs on 100 keys, while another client reads:
+        # every read sees the keys all before or all after each EXEC
+        keys = ["c%d" % i for i in range(100)]
+        txn = command("MULTI") + b"".join(command("INCR", k) for k in keys) + command("EXEC")
+        seen = []
+
+        def reader():
+            s = eddytest.connect(d.port)
+            r = Replies(s)
+            for _ in range(50):
+                s.sendall(command("MGET", *keys))
+                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
+            s.close()
+
+        t = threading.Thread(target=reader)
+        t.start()
+        for i in range(20):
+            a.sendall(txn)
+            for _ in range(102):
+                ar.one()
+        t.join(eddytest.IO_TIMEOUT)
+        self.assertEqual(len(seen), 50)
+        for values in seen:
+            self.assertEqual(len(values), 1, values)
+        self.assertEqual(self.call(b, br, "GET", "c99"), bulk(b"20"))
+        self.stop_eddyd(d)
+
+    def test_scan_like_redis(self):
+        # SCAN's chunks follow each server's table: compared by what a whole
+        # iteration returns, with redis-server's answer as the reference.
+        rs, rr = self.start_redis()
+        d = self.start_resp()
+        es, er = self.client(d)
+        for s, r in ((rs, rr), (es, er)):
+            self.call(s, r, "FLUSHALL")
+            for i in range(0, 3000, 100):
+                self.call(s, r, "MSET", *[x for k in range(i, i + 100)
+                                         for x in ("key:%d" % k, "v")])
+            self.call(s, r, "SET", "other", "1", "PX", "1")
+        time.sleep(0.05)
+
+        def scan_all(s, r, *opts):
+            cursor, keys, calls = b"0", [], 0
+            while True:
+                rep = self.call(s, r, "SCAN", cursor, *opts)
+                m = re.match(rb"^\*2\r\n\$\d+\r\n(\d+)\r\n\*(\d+)\r\n", rep)
+                self.assertIsNotNone(m, rep[:200])
+                cursor = m.group(1)
+                keys += rep[m.end():].split(b"\r\n")[1::2]
+                calls += 1
+                if cursor == b"0":
+                    return sorted(set(keys)), calls
+
+        for opts in [(), ("COUNT", "1000"), ("MATCH", "key:1?"), ("MATCH", "*9*", "COUNT", "50"),
+                     ("TYPE", "string"), ("TYPE", "hash"), ("MATCH", "*")]:
+            want, _ = scan_all(rs, rr, *opts)
+            got, calls = scan_all(es, er, *opts)
+            self.assertEqual(got, want, opts)
+            if not opts:
+                self.assertGreater(calls, 10)  # COUNT 10: in chunks, not all at once
+        for args in [("SCAN", "x"), ("SCAN", " 1"), ("SCAN", "1x"), ("SCAN", "99999999999999999999"),
+                     ("SCAN", "0", "COUNT", "0"), ("SCAN", "0", "COUNT", "x"),
+                     ("SCAN", "0", "MATCH"), ("SCAN", "0", "BOGUS", "1"), ("SCAN",)]:
+            self.assertEqual(self.call(es, er, *args), self.call(rs, rr, *args), args)
         self.stop_eddyd(d)
 
     def test_bad_parameters(self):

@@ -198,6 +198,7 @@ static const struct {
      "t.conf:3: 'shutdown_timeout' is a global directive: move it out of the listen block"},
     {T("shutdown_timeout 1s\nshutdown_timeout 2s\n"),
      "t.conf:2: 'shutdown_timeout' given twice (first at line 1)"},
+    {T("\nshutdown_timeout 10\n"), "t.conf:2: shutdown_timeout: add a unit: 10s or 10ms"},
     {T("shutdown_timeout 1d\n"),
      "t.conf:1: shutdown_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T("shutdown_timeout 25h\n"),
@@ -210,8 +211,10 @@ static const struct {
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T(BLOCK("    idle_timeout 24h1")),
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '24h1'"},
-    {T(BLOCK("    idle_timeout 86400001")),
-     "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001'"},
+    {T(BLOCK("    idle_timeout 86400001")), "t.conf:3: idle_timeout: add a unit: 86400001s or 86400001ms"},
+    {T(BLOCK("    idle_timeout 30")), "t.conf:3: idle_timeout: add a unit: 30s or 30ms"},
+    {T(BLOCK("    idle_timeout 86400001ms")),
+     "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001ms'"},
     {T(BLOCK("    idle_timeout 25h")),
      "t.conf:3: idle_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '25h'"},
     {T(BLOCK("    idle_timeout -1")),
@@ -228,8 +231,10 @@ static const struct {
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '1d'"},
     {T(BLOCK("    first_byte_timeout 24h1")),
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '24h1'"},
-    {T(BLOCK("    first_byte_timeout 86400001")),
-     "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001'"},
+    {T(BLOCK("    first_byte_timeout 86400001")), "t.conf:3: first_byte_timeout: add a unit: 86400001s or 86400001ms"},
+    {T(BLOCK("    first_byte_timeout 30")), "t.conf:3: first_byte_timeout: add a unit: 30s or 30ms"},
+    {T(BLOCK("    first_byte_timeout 86400001ms")),
+     "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '86400001ms'"},
     {T(BLOCK("    first_byte_timeout 25h")),
      "t.conf:3: first_byte_timeout: must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '25h'"},
     {T(BLOCK("    first_byte_timeout -1")),
@@ -542,9 +547,9 @@ START_TEST(timeouts)
     static const struct {
         const char *text;
         long ms;
-    } good[] = {{"0", 0},        {"250", 250},          {"500ms", 500},     {"30s", 30000},
-                {"2m", 120000},  {"1h", 3600000},       {"24h", 86400000},  {"86400000", 86400000},
-                {"1S", 1000},    {"1440m", 86400000}};
+    } good[] = {{"0", 0},        {"250ms", 250},        {"500ms", 500},     {"30s", 30000},
+                {"2m", 120000},  {"1h", 3600000},       {"24h", 86400000},  {"86400000ms", 86400000},
+                {"1S", 1000},    {"1440m", 86400000},   {"0s", 0},          {"0ms", 0}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char text[256];
         snprintf(text, sizeof(text), BLOCK("    idle_timeout %s\n    first_byte_timeout %s"),
@@ -1151,6 +1156,46 @@ START_TEST(load_relative_paths_from_the_files_directory)
 }
 END_TEST
 
+/* eddy_config_check: what a start needs from the machine, at its line;
+ * workers above the CPUs is a warning (1), not an error. */
+START_TEST(check_machine)
+{
+    static const struct {
+        const char *text, *err;
+        int rc;
+    } cases[] = {
+        {BLOCK(""), "", 0},
+        {"workers 0\n" BLOCK(""), "", 0},
+        {"\nuser no-such-user-eddy\n" BLOCK(""), "t.conf:2: user: 'no-such-user-eddy' does not exist",
+         -EINVAL},
+        {"group no-such-group-eddy\n" BLOCK(""),
+         "t.conf:1: group: 'no-such-group-eddy' does not exist", -EINVAL},
+        {"pidfile /nonexistent-eddy/e.pid\n" BLOCK(""),
+         "t.conf:1: pidfile /nonexistent-eddy/e.pid: directory /nonexistent-eddy does not exist",
+         -EINVAL},
+        {"pidfile /etc/passwd/e.pid\n" BLOCK(""),
+         "t.conf:1: pidfile /etc/passwd/e.pid: /etc/passwd is not a directory", -EINVAL},
+        {BLOCK("") "listen unix /nonexistent-eddy/s {\n handler echo\n}\n",
+         "t.conf:5: listen unix /nonexistent-eddy/s: directory /nonexistent-eddy does not exist",
+         -EINVAL},
+        {"listen unix /etc/passwd {\n handler echo\n}\n",
+         "t.conf:1: listen unix /etc/passwd: the file exists and is not a socket", -EINVAL},
+        {"workers 1024\n" BLOCK(""), "t.conf:1: workers 1024 is more than the", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        eddy_config *c = parse_ok(cases[i].text);
+        char err[512] = "junk";
+        int rc = eddy_config_check(c, err, sizeof(err));
+        ck_assert_msg(rc == cases[i].rc, "#%zu: rc %d (%s)", i, rc, err);
+        ck_assert_msg(strncmp(err, cases[i].err, strlen(cases[i].err)) == 0 &&
+                          (rc == 1 || strlen(err) == strlen(cases[i].err)),
+                      "#%zu: '%s'", i, err);
+        ck_assert_int_eq(eddy_config_check(c, NULL, 0), rc); /* no buffer: still the verdict */
+        eddy_config_free(c);
+    }
+}
+END_TEST
+
 /* ---- eddy_config_override ------------------------------------------- */
 
 static const char two_listeners[] = "listen tcp 127.0.0.1:1 {\n"
@@ -1562,6 +1607,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, load_reports_path_and_line);
     tcase_add_test(tc, load_unreadable);
     tcase_add_test(tc, load_relative_paths_from_the_files_directory);
+    tcase_add_test(tc, check_machine);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("override");

@@ -48,8 +48,14 @@ START_TEST(durations)
     ck_assert_int_eq(v, 120000);
     ck_assert_int_eq(eddy__parse_msec("1h", &v), 0);
     ck_assert_int_eq(v, 3600000);
-    ck_assert_int_eq(eddy__parse_msec("250", &v), 0);
+    ck_assert_int_eq(eddy__parse_msec("250ms", &v), 0);
     ck_assert_int_eq(v, 250);
+    /* a number needs its unit; only 0 means the same in every unit */
+    ck_assert_int_eq(eddy__parse_msec("250", &v), -EDOM);
+    ck_assert_int_eq(eddy__parse_msec("1", &v), -EDOM);
+    v = 7;
+    ck_assert_int_eq(eddy__parse_msec("0", &v), 0);
+    ck_assert_int_eq(v, 0);
     ck_assert_int_eq(eddy__parse_msec("1d", &v), -EINVAL);
     ck_assert_int_eq(eddy__parse_msec("s", &v), -EINVAL);
     ck_assert_int_eq(eddy__parse_msec("-5s", &v), -EINVAL);
@@ -115,6 +121,11 @@ START_TEST(bad_bool_and_duration)
     ck_assert_int_eq(eddy_params_msec(p, "delay", 0, &ms), -EINVAL);
     ck_assert_int_eq(p->error_line, 4);
     ck_assert_ptr_nonnull(strstr(p->error, "not a duration"));
+    eddy_params_free(p);
+    p = with("delay", "30", 5);
+    ck_assert_int_eq(eddy_params_msec(p, "delay", 0, &ms), -EINVAL);
+    ck_assert_int_eq(p->error_line, 5);
+    ck_assert_ptr_nonnull(strstr(p->error, "add a unit: 30s or 30ms"));
     eddy_params_free(p);
 }
 END_TEST

@@ -4,6 +4,7 @@
  * threads at once (run under TSan by scripts/test tsan). */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 /* ---- parser helpers --------------------------------------------------- */
 
 static const resp_limits DEFAULTS = {.max_args = 1024, .max_bulk = 512 << 10,
-                                     .max_inline = 64 << 10};
+                                     .max_inline = 64 << 10, .max_query = 32 << 20};
 
 enum { ARGV = 64, SCRATCH = 256 };
 
@@ -184,7 +185,7 @@ END_TEST
 
 START_TEST(multibulk_at_the_limits)
 {
-    resp_limits lim = {.max_args = 3, .max_bulk = 5, .max_inline = 16};
+    resp_limits lim = {.max_args = 3, .max_bulk = 5, .max_inline = 16, .max_query = 1 << 20};
     check_valid_lim("*3\r\n$1\r\na\r\n$1\r\nb\r\n$5\r\nccccc\r\n",
                     sizeof("*3\r\n$1\r\na\r\n$1\r\nb\r\n$5\r\nccccc\r\n") - 1, "a|b|ccccc", &lim);
     check_error_lim("*4\r\n", 4, E_MBULK, &lim);
@@ -217,6 +218,38 @@ START_TEST(multibulk_1024_args)
     ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), RESP_ERROR);
     free(argv);
     free(buf);
+}
+END_TEST
+
+START_TEST(multibulk_room_asked_only_when_complete)
+{
+    /* "*65536" and a few arguments: no room asked for yet (the caller
+     * would allocate 1 MiB of argv for bytes that never come) */
+    resp_limits lim = {.max_args = 65536, .max_bulk = 16, .max_inline = 16, .max_query = 1 << 20};
+    parsed p;
+    static const char part[] = "*65536\r\n$3\r\nDEL\r\n$1\r\na\r\n";
+    ck_assert_int_eq(parse_with(&p, part, sizeof(part) - 1, &lim, 2, 0), RESP_NEED_MORE);
+    /* an error after the room would have run out is still an error */
+    static const char bad[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\nX";
+    ck_assert_int_eq(parse_with(&p, bad, sizeof(bad) - 1, &lim, 1, 0), RESP_ERROR);
+    /* complete: room for all of them */
+    static const char full[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+    ck_assert_int_eq(parse_with(&p, full, sizeof(full) - 1, &lim, 1, 0), RESP_NEED_SPACE);
+    ck_assert_uint_eq(p.cmd.need_argc, 3);
+}
+END_TEST
+
+START_TEST(multibulk_max_query)
+{
+    /* the whole command: refused at the "$LEN" that would pass it */
+    resp_limits lim = {.max_args = 16, .max_bulk = 100, .max_inline = 16, .max_query = 30};
+    /* "*2\r\n$1\r\na\r\n" is 11 bytes, "$13\r\n" ends at 16: 16 + 13 + 2 > 30 */
+    check_error_lim("*2\r\n$1\r\na\r\n$13\r\n", 16, "ERR Protocol error: too big multibulk request",
+                    &lim);
+    check_valid_lim("*2\r\n$1\r\na\r\n$10\r\n0123456789\r\n", 28, "a|0123456789", &lim);
+    lim.max_query = 27;
+    check_error_lim("*2\r\n$1\r\na\r\n$10\r\n0123456789\r\n", 28,
+                    "ERR Protocol error: too big multibulk request", &lim);
 }
 END_TEST
 
@@ -300,7 +333,7 @@ END_TEST
 
 START_TEST(inline_at_max_inline)
 {
-    resp_limits lim = {.max_args = 16, .max_bulk = 16, .max_inline = 8};
+    resp_limits lim = {.max_args = 16, .max_bulk = 16, .max_inline = 8, .max_query = 1 << 20};
     check_valid_lim("12345678\r\n", 10, "12345678", &lim);
     check_valid_lim("12345678\n", 9, "12345678", &lim);
     check_error_lim("123456789\r\n", 11, E_INLINE, &lim);
@@ -390,7 +423,7 @@ START_TEST(error_2gb_bulk_declared)
     static const char head[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648";
     ck_assert_int_eq(parse(&p, head, sizeof(head) - 1), RESP_ERROR);
     /* even with a limit as large as Redis's 512m */
-    resp_limits big = {.max_args = 1024, .max_bulk = (size_t)512 << 20, .max_inline = 65536};
+    resp_limits big = {.max_args = 1024, .max_bulk = (size_t)512 << 20, .max_inline = 65536, .max_query = (size_t)1 << 30};
     INVALID_LIM("*1\r\n$2147483648\r\n", E_BULK, &big);
     INVALID_LIM("*1\r\n$536870913\r\n", E_BULK, &big);
     /* and exactly at the limit it is a length like any other: need more */
@@ -430,7 +463,7 @@ START_TEST(errors_inline)
     INVALID("set 'a'b\r\n", E_QUOTES);
     INVALID("set \"a\\\"\r\n", E_QUOTES);
     INVALID("set \"\\\r\n", E_QUOTES);
-    resp_limits lim = {.max_args = 3, .max_bulk = 16, .max_inline = 64};
+    resp_limits lim = {.max_args = 3, .max_bulk = 16, .max_inline = 64, .max_query = 1 << 20};
     check_valid_lim("a b c\r\n", 7, "a|b|c", &lim);
     check_error_lim("a b c d\r\n", 9, E_TOOMANY, &lim);
 }
@@ -553,13 +586,13 @@ START_TEST(db_set_get_del_exists)
     ck_assert_int_eq(resp_db_set(db, "k\0x", 3, "1", 1, 0, 0, NULL, NULL, NULL), RESP_DB_OK);
     ck_assert_int_eq(resp_db_exists(db, "k\0x", 3), 1);
     ck_assert_int_eq(resp_db_exists(db, "k", 1), 0);
-    ck_assert_uint_eq(resp_db_count(db), 3);
+    ck_assert_uint_eq(resp_db_count(db, NULL), 3);
     ck_assert_int_eq(resp_db_del(db, "a", 1), 1);
     ck_assert_int_eq(resp_db_del(db, "a", 1), 0);
     ck_assert_int_eq(resp_db_exists(db, "a", 1), 0);
-    ck_assert_uint_eq(resp_db_count(db), 2);
+    ck_assert_uint_eq(resp_db_count(db, NULL), 2);
     resp_db_flush(db);
-    ck_assert_uint_eq(resp_db_count(db), 0);
+    ck_assert_uint_eq(resp_db_count(db, NULL), 0);
     ck_assert_uint_eq(resp_db_used(db), 0);
     resp_db_free(db);
 }
@@ -776,7 +809,7 @@ START_TEST(db_expiry)
     ck_assert_int_eq(resp_db_pttl(db, "k", 1), -2);
     set_str(db, "k", "v");
     ck_assert_int_eq(resp_db_pttl(db, "k", 1), -1);
-    ck_assert_int_eq(resp_db_set(db, "k", 1, "v", 1, 0, 100000, NULL, NULL, NULL), RESP_DB_OK);
+    ck_assert_int_eq(resp_db_set(db, "k", 1, "v", 1, 0, resp_db_unix_ms() + 100000, NULL, NULL, NULL), RESP_DB_OK);
     int64_t ttl = resp_db_pttl(db, "k", 1);
     ck_assert(ttl > 90000 && ttl <= 100000);
     /* KEEPTTL keeps it, a plain SET clears it, INCR keeps it */
@@ -785,7 +818,7 @@ START_TEST(db_expiry)
     ck_assert_int_gt(resp_db_pttl(db, "k", 1), 0);
     set_str(db, "k", "1");
     ck_assert_int_eq(resp_db_pttl(db, "k", 1), -1);
-    ck_assert_int_eq(resp_db_set(db, "k", 1, "1", 1, 0, 100000, NULL, NULL, NULL), RESP_DB_OK);
+    ck_assert_int_eq(resp_db_set(db, "k", 1, "1", 1, 0, resp_db_unix_ms() + 100000, NULL, NULL, NULL), RESP_DB_OK);
     int64_t r;
     ck_assert_int_eq(resp_db_incrby(db, "k", 1, 100, &r), RESP_DB_OK);
     ck_assert_int_gt(resp_db_pttl(db, "k", 1), 0);
@@ -794,7 +827,7 @@ START_TEST(db_expiry)
     for (int i = 0; i < 100; i++) {
         char key[16];
         int n = snprintf(key, sizeof(key), "t%d", i);
-        ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, 1, NULL, NULL, NULL),
+        ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, resp_db_unix_ms() + 1, NULL, NULL, NULL),
                          RESP_DB_OK);
     }
     ck_assert_uint_gt(resp_db_used(db), base);
@@ -811,23 +844,150 @@ START_TEST(db_expiry)
     for (int i = 0; i < 10000; i++) {
         char key[16];
         int n = snprintf(key, sizeof(key), "e%d", i);
-        ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, 1, NULL, NULL, NULL),
+        ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, resp_db_unix_ms() + 1, NULL, NULL, NULL),
                          RESP_DB_OK);
     }
+    size_t swept_from = resp_db_used(db);
     sleep_ms(20);
     for (int i = 0; i < 20000; i++) {
         char key[16];
         int n = snprintf(key, sizeof(key), "miss%d", i);
         ck_assert_int_eq(resp_db_exists(db, key, (size_t)n), 0);
     }
-    /* k, t4, and of t0..t99 only those whose stripe saw no access */
-    ck_assert_uint_le(resp_db_count(db), 2 + 100);
+    /* most of the 10,000 items (48 bytes each at least) came back */
+    ck_assert_uint_lt(resp_db_used(db), swept_from - 10000 * 48 / 2);
     for (int i = 0; i < 100; i++) {
         char key[16];
         int n = snprintf(key, sizeof(key), "t%d", i);
         resp_db_exists(db, key, (size_t)n);
     }
-    ck_assert_uint_eq(resp_db_count(db), 2);
+    ck_assert_uint_eq(resp_db_count(db, NULL), 2);
+    resp_db_free(db);
+}
+END_TEST
+
+static int value_len(void *arg, const char *v, size_t len)
+{
+    (void)v;
+    *(size_t *)arg = len;
+    return 0;
+}
+
+typedef struct writer {
+    resp_db *db;
+    _Atomic int done;
+} writer;
+
+static void *write_one(void *arg)
+{
+    writer *w = arg;
+    set_str(w->db, "other", "1");
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static int count_key(void *arg, const char *key, size_t klen)
+{
+    (void)key;
+    (void)klen;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+START_TEST(db_expire_append_scan)
+{
+    resp_db *db = resp_db_new(16 << 20);
+    value v;
+    int64_t now = resp_db_unix_ms();
+    set_str(db, "k", "ab");
+    /* EXPIRE's conditions, as Redis: no deadline is an infinite one */
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 100000, RESP_DB_XX), 0);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 100000, RESP_DB_GT), 0);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 100000, RESP_DB_NX), 1);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 200000, RESP_DB_NX), 0);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 50000, RESP_DB_GT), 0);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 200000, RESP_DB_LT), 0);
+    ck_assert_int_eq(resp_db_expire(db, "k", 1, now + 50000, RESP_DB_LT), 1);
+    ck_assert_int_le(resp_db_pttl(db, "k", 1), 50000);
+    ck_assert_int_eq(resp_db_expire(db, "nope", 4, now + 1000, 0), 0);
+    /* APPEND keeps the deadline, grows past the item's size class, stops at max */
+    size_t len;
+    ck_assert_int_eq(resp_db_append(db, "k", 1, "cd", 2, 100, &len), RESP_DB_OK);
+    ck_assert_uint_eq(len, 4);
+    char big[300];
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(resp_db_append(db, "k", 1, big, sizeof(big), 1000, &len), RESP_DB_OK);
+    ck_assert_uint_eq(len, 304);
+    ck_assert_int_eq(get_str(db, "k", &v), RESP_DB_OK);
+    ck_assert_mem_eq(v.buf, "abcdxx", 6);
+    ck_assert_int_eq(resp_db_get(db, "k", 1, value_len, &len), RESP_DB_OK);
+    ck_assert_uint_eq(len, 304);
+    ck_assert_int_gt(resp_db_pttl(db, "k", 1), 0);
+    ck_assert_int_eq(resp_db_append(db, "k", 1, big, sizeof(big), 500, &len), RESP_DB_TOOBIG);
+    ck_assert_int_eq(resp_db_append(db, "new", 3, "", 0, 10, &len), RESP_DB_OK);
+    ck_assert_uint_eq(len, 0);
+    /* PERSIST, GETDEL */
+    ck_assert_int_eq(resp_db_persist(db, "k", 1), 1);
+    ck_assert_int_eq(resp_db_persist(db, "k", 1), 0);
+    ck_assert_int_eq(resp_db_pttl(db, "k", 1), -1);
+    len = 0;
+    ck_assert_int_eq(resp_db_getdel(db, "k", 1, value_len, &len), RESP_DB_OK);
+    ck_assert_uint_eq(len, 304);
+    ck_assert_int_eq(resp_db_exists(db, "k", 1), 0);
+    ck_assert_int_eq(resp_db_getdel(db, "k", 1, copy_value, &v), RESP_DB_NOTFOUND);
+    /* a deadline already past deletes */
+    ck_assert_int_eq(resp_db_expire(db, "new", 3, now - 1, 0), 1);
+    ck_assert_int_eq(resp_db_exists(db, "new", 3), 0);
+    /* DBSIZE and INFO's expires leave expired keys out, before any access */
+    for (int i = 0; i < 1000; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof(key), "p%d", i);
+        ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, i % 2 ? resp_db_unix_ms() + 1
+                                                                          : 0, NULL, NULL, NULL),
+                         RESP_DB_OK);
+    }
+    set_str(db, "long", "x");
+    ck_assert_int_eq(resp_db_expire(db, "long", 4, now + 100000, 0), 1);
+    sleep_ms(20);
+    size_t expires;
+    ck_assert_uint_eq(resp_db_count(db, &expires), 501);
+    ck_assert_uint_eq(expires, 1);
+    /* SCAN: every key once over a whole iteration, though tables double
+     * between calls */
+    size_t seen = 0;
+    uint64_t cursor = 0;
+    int calls = 0;
+    do {
+        cursor = resp_db_scan(db, cursor, 10, count_key, &seen);
+        if (calls++ == 5)
+            for (int i = 0; i < 5000; i++) {
+                char key[16];
+                int n = snprintf(key, sizeof(key), "q%d", i);
+                ck_assert_int_eq(resp_db_set(db, key, (size_t)n, "x", 1, 0, 0, NULL, NULL, NULL),
+                                 RESP_DB_OK);
+            }
+    } while (cursor);
+    ck_assert_uint_ge(seen, 501);
+    seen = 0;
+    ck_assert_uint_eq(resp_db_scan(db, 0, SIZE_MAX, count_key, &seen), 0);
+    ck_assert_uint_eq(seen, 5501);
+    /* EXEC's lock: the same calls work in this thread, while another
+     * thread's write waits for the end (it cannot have finished, however
+     * long we wait) */
+    resp_db_lock_all(db);
+    writer w = {.db = db};
+    atomic_init(&w.done, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_one, &w), 0);
+    set_str(db, "in", "1");
+    ck_assert_uint_eq(resp_db_count(db, NULL), 5502);
+    sleep_ms(50);
+    ck_assert_int_eq(atomic_load(&w.done), 0);
+    resp_db_unlock_all(db);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&w.done), 1);
+    ck_assert_int_eq(get_str(db, "in", &v), RESP_DB_OK);
+    ck_assert_int_eq(get_str(db, "other", &v), RESP_DB_OK);
     resp_db_free(db);
 }
 END_TEST
@@ -843,7 +1003,7 @@ START_TEST(db_many_keys)
         ck_assert_int_eq(resp_db_set(db, key, (size_t)k, val, (size_t)v, 0, 0, NULL, NULL, NULL),
                          RESP_DB_OK);
     }
-    ck_assert_uint_eq(resp_db_count(db), N);
+    ck_assert_uint_eq(resp_db_count(db, NULL), N);
     value got;
     for (int i = 0; i < N; i += 7) {
         snprintf(key, sizeof(key), "key:%d", i);
@@ -856,7 +1016,7 @@ START_TEST(db_many_keys)
         int k = snprintf(key, sizeof(key), "key:%d", i);
         ck_assert_int_eq(resp_db_del(db, key, (size_t)k), 1);
     }
-    ck_assert_uint_eq(resp_db_count(db), N / 2);
+    ck_assert_uint_eq(resp_db_count(db, NULL), N / 2);
     resp_db_free(db); /* frees what is left: LeakSanitizer checks */
 }
 END_TEST
@@ -908,7 +1068,7 @@ static void *worker(void *p)
             got.len != (size_t)v || memcmp(got.buf, val, (size_t)v) != 0)
             return (void *)6;
         if (i % 1000 == 0)
-            (void)resp_db_count(a->db);
+            (void)resp_db_count(a->db, NULL);
     }
     return NULL;
 }
@@ -949,6 +1109,8 @@ Suite *resp_suite(void)
     tcase_add_test(p, multibulk_empty_and_negative_counts);
     tcase_add_test(p, multibulk_at_the_limits);
     tcase_add_test(p, multibulk_1024_args);
+    tcase_add_test(p, multibulk_room_asked_only_when_complete);
+    tcase_add_test(p, multibulk_max_query);
     tcase_add_test(p, inline_commands);
     tcase_add_test(p, inline_empty_lines);
     tcase_add_test(p, inline_quotes);
@@ -973,6 +1135,7 @@ Suite *resp_suite(void)
     tcase_add_test(d, db_max_memory);
     tcase_add_test(d, db_size_classes);
     tcase_add_test(d, db_expiry);
+    tcase_add_test(d, db_expire_append_scan);
     tcase_add_test(d, db_many_keys);
     tcase_add_test(d, db_concurrent);
     suite_add_tcase(s, d);
