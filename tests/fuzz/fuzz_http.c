@@ -9,8 +9,9 @@
  * the input):
  *
  * Parser, on the whole input:
- *   - the result is HTTP_NEED_MORE, one of the four errors, or a length
- *     from 1 to min(len, max_header);
+ *   - the result is EDDY_PARSE_NEED_MORE, EDDY_PARSE_ERROR with one of the
+ *     four statuses in req.error (0 otherwise), or a length from 1 to
+ *     min(len, max_header);
  *   - NEED_MORE only while fewer than max_header bytes are in;
  *   - on success every slice lies inside the head, names are non-empty
  *     and hold no ':' or whitespace, values no CR, LF or NUL, at most
@@ -74,6 +75,22 @@ static void check_request(const char *b, int r, const http_limits *lim, const ht
     }
 }
 
+/* The parser's answer as one number: the head's length,
+ * EDDY_PARSE_NEED_MORE, or for EDDY_PARSE_ERROR the status in q->error,
+ * negated; aborts on anything else. */
+static int answer(int r, const http_request *q)
+{
+    if (r == EDDY_PARSE_ERROR) {
+        if (q->error != HTTP_ERR_BAD && q->error != HTTP_ERR_BODY && q->error != HTTP_ERR_HEAD &&
+            q->error != HTTP_ERR_VERSION)
+            abort();
+        return -q->error;
+    }
+    if ((r <= 0 && r != EDDY_PARSE_NEED_MORE) || q->error != 0)
+        abort();
+    return r;
+}
+
 static int parse_copy(const char *src, size_t n, const http_limits *lim, http_request *q,
                       http_header *h)
 {
@@ -81,7 +98,7 @@ static int parse_copy(const char *src, size_t n, const http_limits *lim, http_re
     if (!b)
         abort();
     memcpy(b, src, n);
-    int r = http_parse_request(b, n, lim, q, h);
+    int r = answer(http_parse_request(b, n, lim, q, h), q);
     if (r > 0)
         check_request(b, r, lim, q, h);
     free(b);
@@ -94,14 +111,14 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
     http_header h[64], h2[64];
     int r = parse_copy(buf, len, lim, &q, h);
     switch (r) {
-    case HTTP_NEED_MORE:
+    case EDDY_PARSE_NEED_MORE:
         if (len >= lim->max_header)
             abort();
         break;
-    case HTTP_ERR_BAD:
-    case HTTP_ERR_BODY:
-    case HTTP_ERR_HEAD:
-    case HTTP_ERR_VERSION:
+    case -HTTP_ERR_BAD:
+    case -HTTP_ERR_BODY:
+    case -HTTP_ERR_HEAD:
+    case -HTTP_ERR_VERSION:
         break;
     default:
         if (r <= 0 || (size_t)r > len || (size_t)r > lim->max_header)
@@ -121,7 +138,7 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
         if (k >= end)
             continue;
         int rk = parse_copy(buf, k, lim, &q2, h2);
-        if (rk != HTTP_NEED_MORE && (r > 0 || rk != r))
+        if (rk != EDDY_PARSE_NEED_MORE && (r > 0 || rk != r))
             abort();
     }
     /* resumed over growing prefixes: what a whole parse of each gives */
@@ -133,12 +150,12 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
         if (!b)
             abort();
         memcpy(b, buf, k);
-        int got = http_parse_resume(b, k, lim, &q, h, &cur);
+        int got = answer(http_parse_resume(b, k, lim, &q, h, &cur), &q);
         free(b);
         if (got != want || (got > 0 && (q.flags != q2.flags || q.num_headers != q2.num_headers ||
                                         q.content_length != q2.content_length)))
             abort();
-        if (got != HTTP_NEED_MORE)
+        if (got != EDDY_PARSE_NEED_MORE)
             break;
     }
 }

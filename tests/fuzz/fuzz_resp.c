@@ -12,18 +12,18 @@
  * and these must hold (else abort, so libFuzzer keeps the input):
  *
  * Parser, on the whole input:
- *   - the result is RESP_NEED_MORE, RESP_OK or RESP_ERROR (RESP_NEED_SPACE
- *     only when given less room than the limits allow);
- *   - RESP_OK: 1 <= consumed <= len, argc <= max_args, every argument lies
+ *   - the result is a length, EDDY_PARSE_NEED_MORE or EDDY_PARSE_ERROR
+ *     (RESP_NEED_SPACE only when given less room than the limits allow);
+ *   - a length: 1 <= length <= len, argc <= max_args, every argument lies
  *     in the input (or the scratch, for quoted inline words), multibulk
  *     arguments are at most max_bulk bytes, and parsing exactly the
- *     consumed bytes gives the same command;
- *   - RESP_ERROR: a one-line text starting "ERR Protocol error: ";
- *   - RESP_NEED_MORE on an inline line only while it is within max_inline
- *     (+1 for a pending "\r");
- *   - every prefix parses to RESP_NEED_MORE, or (for an error) to the same
- *     error: a command cut anywhere is not lost, and an error is decided by
- *     the bytes seen;
+ *     command's bytes gives the same command;
+ *   - EDDY_PARSE_ERROR: a one-line text starting "ERR Protocol error: ";
+ *   - EDDY_PARSE_NEED_MORE on an inline line only while it is within
+ *     max_inline (+1 for a pending "\r");
+ *   - every prefix parses to EDDY_PARSE_NEED_MORE, or (for an error) to
+ *     the same error: a command cut anywhere is not lost, and an error is
+ *     decided by the bytes seen;
  *   - with little room (2 argv slots, 4 scratch bytes) the parser asks for
  *     room within the limits, and with the room it asked for, parses the
  *     same.
@@ -50,8 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum { MAX_ARGS = 1024 };
 
 typedef struct result {
-    int rc;
-    size_t argc, consumed;
+    ptrdiff_t rc;   /* what resp_parse() returned */
+    size_t argc;    /* the command's, or need_argc for RESP_NEED_SPACE */
+    size_t scratch; /* need_scratch for RESP_NEED_SPACE */
     char err[128];
     size_t err_len;
     /* a digest of the arguments, to compare two parses */
@@ -88,14 +89,13 @@ static result parse_copy(const char *src, size_t n, const resp_limits *lim, size
     resp_cmd cmd = {.argv = argv, .argv_cap = argv_cap, .scratch = scratch,
                     .scratch_cap = scratch_cap};
     result r = {.rc = resp_parse(b, n, lim, &cmd)};
-    switch (r.rc) {
-    case RESP_OK:
-        if (cmd.consumed == 0 || cmd.consumed > n || cmd.argc > lim->max_args ||
-            cmd.argc > argv_cap)
+    if (r.rc > 0) {
+        size_t used = (size_t)r.rc;
+        if (used > n || cmd.argc > lim->max_args || cmd.argc > argv_cap)
             abort();
         for (size_t i = 0; i < cmd.argc; i++) {
             const resp_arg *a = &cmd.argv[i];
-            if (!inside(a->p, a->len, b, cmd.consumed) && !inside(a->p, a->len, scratch, scratch_cap))
+            if (!inside(a->p, a->len, b, used) && !inside(a->p, a->len, scratch, scratch_cap))
                 abort();
             if (b[0] == '*' && a->len > lim->max_bulk)
                 abort();
@@ -103,30 +103,25 @@ static result parse_copy(const char *src, size_t n, const resp_limits *lim, size
                 abort();
         }
         r.argc = cmd.argc;
-        r.consumed = cmd.consumed;
         r.digest = digest_args(&cmd);
-        break;
-    case RESP_ERROR:
+    } else if (r.rc == EDDY_PARSE_ERROR) {
         if (!cmd.err || cmd.err_len >= sizeof(r.err) || cmd.err_len < 20 ||
             memcmp(cmd.err, "ERR Protocol error: ", 20) != 0 ||
             memchr(cmd.err, '\r', cmd.err_len) || memchr(cmd.err, '\n', cmd.err_len))
             abort();
         memcpy(r.err, cmd.err, cmd.err_len);
         r.err_len = cmd.err_len;
-        break;
-    case RESP_NEED_MORE:
+    } else if (r.rc == EDDY_PARSE_NEED_MORE) {
         if (n > 0 && b[0] != '*' && n > lim->max_inline + 1)
             abort();
-        break;
-    case RESP_NEED_SPACE:
+    } else if (r.rc == RESP_NEED_SPACE) {
         if (cmd.need_argc > lim->max_args || cmd.need_scratch > lim->max_inline ||
             (cmd.need_argc <= argv_cap && cmd.need_scratch <= scratch_cap))
             abort();
         r.argc = cmd.need_argc;
-        r.consumed = cmd.need_scratch;
-        break;
-    default:
-        abort();
+        r.scratch = cmd.need_scratch;
+    } else {
+        abort(); /* 0 or an unknown answer */
     }
     if (out)
         *out = cmd;
@@ -139,9 +134,9 @@ static int same(const result *a, const result *b)
 {
     if (a->rc != b->rc)
         return 0;
-    if (a->rc == RESP_OK)
-        return a->argc == b->argc && a->consumed == b->consumed && a->digest == b->digest;
-    if (a->rc == RESP_ERROR)
+    if (a->rc > 0)
+        return a->argc == b->argc && a->digest == b->digest;
+    if (a->rc == EDDY_PARSE_ERROR)
         return a->err_len == b->err_len && memcmp(a->err, b->err, a->err_len) == 0;
     return 1;
 }
@@ -153,15 +148,15 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
     result r = parse_copy(buf, len, lim, argv_cap, scratch_cap, NULL);
     if (r.rc == RESP_NEED_SPACE)
         abort(); /* full room was given */
-    if (r.rc == RESP_OK) { /* the command alone parses the same */
-        result again = parse_copy(buf, r.consumed, lim, argv_cap, scratch_cap, NULL);
+    if (r.rc > 0) { /* the command alone parses the same */
+        result again = parse_copy(buf, (size_t)r.rc, lim, argv_cap, scratch_cap, NULL);
         if (!same(&r, &again))
             abort();
     }
     /* little room: asks for what it needs, then parses the same with it */
     result small = parse_copy(buf, len, lim, 2, 4, NULL);
     if (small.rc == RESP_NEED_SPACE) {
-        size_t a = small.argc > 2 ? small.argc : 2, s = small.consumed > 4 ? small.consumed : 4;
+        size_t a = small.argc > 2 ? small.argc : 2, s = small.scratch > 4 ? small.scratch : 4;
         result fit = parse_copy(buf, len, lim, a, s, NULL);
         if (!same(&r, &fit))
             abort();
@@ -169,7 +164,7 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
         abort();
     }
     /* prefixes: a few cut points, chosen from the input itself */
-    size_t end = r.rc == RESP_OK ? r.consumed : len;
+    size_t end = r.rc > 0 ? (size_t)r.rc : len;
     size_t cuts[7] = {0, 1, end / 2, end / 3, (end * 7) / 8, end > 0 ? end - 1 : 0,
                       end > 2 ? end - 2 : 0};
     for (int i = 0; i < 7; i++) {
@@ -177,9 +172,9 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
         if (k >= end)
             continue;
         result p = parse_copy(buf, k, lim, argv_cap, scratch_cap, NULL);
-        if (p.rc == RESP_NEED_MORE)
+        if (p.rc == EDDY_PARSE_NEED_MORE)
             continue;
-        if (r.rc != RESP_ERROR || !same(&r, &p))
+        if (r.rc != EDDY_PARSE_ERROR || !same(&r, &p))
             abort();
     }
 }
