@@ -28,19 +28,17 @@
  *     room within the limits, and with the room it asked for, parses the
  *     same.
  *
- * Handler (resp.c, resp_db.c with stand-ins for the core's calls): the
- * input is delivered in reads cut as byte 1 says, the unconsumed rest handed
- * back as the core does; data() never consumes more than it got, sends
+ * Handler (resp.c, resp_db.c with the stand-ins of fake_handler_api.c for
+ * the core's calls): the input is delivered in reads cut as byte 1 says,
+ * the unconsumed rest handed back as the core does; data() never consumes more than it got, sends
  * nothing after eddy_close(), and everything it sends, concatenated, is a
  * sequence of complete, well-formed RESP2 replies.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eddy/eddy.h"
-#include "eddy/handler.h"
+#include "fake_handler_api.h"
 #include "resp_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -179,107 +177,7 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
     }
 }
 
-/* ---- the handler, with the core's calls stood in for ------------------ */
-
-struct eddy_conn {
-    void *state;
-    void *data;
-    int closed;
-    char *out;
-    size_t out_len, out_cap;
-};
-
-struct eddy_params {
-    size_t max_args, max_bulk, max_inline, max_query;
-};
-
-static void got_output(eddy_conn *c, const char *p, size_t n)
-{
-    if (c->closed)
-        abort(); /* nothing may be sent after eddy_close() */
-    if (n == 0)
-        abort(); /* no empty sends */
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        if (cap > ((size_t)256 << 20))
-            abort();
-        c->out = realloc(c->out, cap);
-        if (!c->out)
-            abort();
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
-}
-
-int eddy_send(eddy_conn *c, const void *buf, size_t len)
-{
-    got_output(c, buf, len);
-    return 0;
-}
-
-int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
-{
-    for (int i = 0; i < iovcnt; i++)
-        got_output(c, iov[i].iov_base, iov[i].iov_len);
-    return 0;
-}
-
-void eddy_close(eddy_conn *c)
-{
-    c->closed = 1;
-}
-
-void eddy_log(int level, const char *fmt, ...)
-{
-    (void)level, (void)fmt;
-}
-
-void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
-{
-    (void)c;
-    snprintf(buf, len, "fuzz");
-}
-
-void *eddy_conn_state(const eddy_conn *c)
-{
-    return c->state;
-}
-
-void *eddy_conn_data(const eddy_conn *c)
-{
-    return c->data;
-}
-
-void eddy_conn_set_data(eddy_conn *c, void *data)
-{
-    c->data = data;
-}
-
-const char *eddy_params_str(const eddy_params *p, const char *name, const char *def)
-{
-    (void)p, (void)name;
-    return def;
-}
-
-int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out)
-{
-    *out = strcmp(name, "max_args") == 0     ? p->max_args
-           : strcmp(name, "max_bulk") == 0   ? p->max_bulk
-           : strcmp(name, "max_inline") == 0 ? p->max_inline
-           : strcmp(name, "max_query") == 0  ? p->max_query
-           : strcmp(name, "max_memory") == 0 ? (size_t)1 << 20
-                                             : def;
-    return 0;
-}
-
-int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
-{
-    (void)p, (void)name, (void)fmt;
-    abort(); /* the stand-in parameters are all valid */
-}
+/* ---- the handler ------------------------------------------------------ */
 
 /* The length of the complete RESP2 reply at p, or 0 when p is empty;
  * aborts on anything malformed or cut short. */
@@ -344,50 +242,23 @@ static size_t reply_len(const char *p, size_t n, int depth)
     }
 }
 
+/* resp.c on one connection (fake_handler_api.c): all it sends is a
+ * sequence of complete, well-formed replies. */
 static void fuzz_handler(const char *in, size_t len, const resp_limits *lim, unsigned cut)
 {
-    const eddy_handler *h = eddy_handler_entry();
-    eddy_params params = {.max_args = lim->max_args, .max_bulk = lim->max_bulk,
-                          .max_inline = lim->max_inline, .max_query = lim->max_query};
-    void *state = NULL;
-    if (h->init(&state, &params) != 0)
-        abort();
-    eddy_conn c = {.state = state};
-    if (h->open && h->open(&c) < 0)
-        abort();
-
-    /* reads of 1 + (cut-derived) bytes, like the core: pending + new */
-    char *pending = NULL;
-    size_t plen = 0, pos = 0, step = 1 + (cut & 0x3f) * ((cut >> 6) + 1);
-    while (pos < len && !c.closed) {
-        size_t n = len - pos < step ? len - pos : step;
-        char *b = malloc(plen + n);
-        if (!b)
-            abort();
-        if (plen)
-            memcpy(b, pending, plen);
-        memcpy(b + plen, in + pos, n);
-        pos += n;
-        free(pending);
-        size_t total = plen + n;
-        size_t used = h->data(&c, b, total);
-        if (used > total)
-            abort();
-        plen = total - used;
-        pending = malloc(plen ? plen : 1);
-        if (!pending)
-            abort();
-        memcpy(pending, b + used, plen);
-        free(b);
-        step = 1 + ((step * 31 + cut) % 97);
-    }
-    free(pending);
-    for (size_t at = 0; at < c.out_len;)
-        at += reply_len(c.out + at, c.out_len - at, 0);
-    free(c.out);
-    if (h->close)
-        h->close(&c);
-    h->fini(state);
+    const fake_param v[] = {
+        {.name = "max_args", .size = lim->max_args},
+        {.name = "max_bulk", .size = lim->max_bulk},
+        {.name = "max_inline", .size = lim->max_inline},
+        {.name = "max_query", .size = lim->max_query},
+        {.name = "max_memory", .size = (size_t)1 << 20},
+    };
+    eddy_params params = {.v = v, .n = sizeof(v) / sizeof(v[0])};
+    size_t n;
+    char *out = fake_run(eddy_handler_entry(), &params, in, len, cut, SIZE_MAX, &n);
+    for (size_t at = 0; at < n;)
+        at += reply_len(out + at, n - at, 0);
+    free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
