@@ -218,7 +218,7 @@ static int take_proxy_header(eddy_conn *c)
     eddy__loop *l = c->lsock->loop;
     eddy__proxy_info pi;
     int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
-    if (n == EDDY__PROXY_NEED_MORE)
+    if (n == EDDY_PARSE_NEED_MORE)
         return 0;
     if (n < 0) {
         eddy__count(&c->lsock->n.errors_proxy, 1);
