@@ -120,7 +120,7 @@ static long expire_list(eddy__conn_list *list, uint32_t now, long timeout_ms, co
         long age = (long)(uint32_t)(now - c->last);
         if (age < timeout_ms)
             return timeout_ms - age;
-        eddy__count(&c->lsock->loop->n.timeouts, 1);
+        eddy__count(&c->lsock->n.timeouts, 1);
         eddy__conn_destroy(c, why);
         if (list->head == c) { /* held by the pool: it closes when the job returns */
             c->last = now;
@@ -173,7 +173,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
     int rc = !c || (counted && !ext) ? -ENOMEM
              : eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c);
     if (rc < 0) {
-        eddy__count(&l->n.errors_nomem, 1);
+        eddy__count(&s->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
                           ls->bound, eddy_strerror(rc));
         free(c);
@@ -199,7 +199,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
     eddy__listener_hold(s->listener);
     c->last = l->now;
     list_append(&s->fresh, c);
-    eddy__count(&l->n.accepted, 1);
+    eddy__count(&s->n.accepted, 1);
     if (debug)
         eddy__conn_log_line(c, NULL, EDDY__LOG_DEBUG, "open on %s", ls->bound);
     if (ls->proxy_protocol)
@@ -218,10 +218,10 @@ static int take_proxy_header(eddy_conn *c)
     eddy__loop *l = c->lsock->loop;
     eddy__proxy_info pi;
     int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
-    if (n == EDDY__PROXY_NEED_MORE)
+    if (n == EDDY_PARSE_NEED_MORE)
         return 0;
     if (n < 0) {
-        eddy__count(&l->n.errors_proxy, 1);
+        eddy__count(&c->lsock->n.errors_proxy, 1);
         eddy__conn_log(c, &l->rl_proxy, EDDY__LOG_WARN,
                        "closing: malformed PROXY protocol header on %s", c->listener->bound);
         eddy__conn_destroy(c, "closed (malformed PROXY header)");
@@ -234,14 +234,14 @@ static int take_proxy_header(eddy_conn *c)
         unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
         eddy__conn_ext *ext = eddy__conn_ext_get(c);
         if (!ext) {
-            eddy__count(&l->n.errors_nomem, 1);
+            eddy__count(&c->lsock->n.errors_nomem, 1);
             eddy__conn_destroy(c, "closed (out of memory)");
             return -1;
         }
         ext->addr = pi.src;
         ext->has_addr = 1;
         if (per_ip && eddy__iplimit_acquire(&srv->iplimit, &pi.src, per_ip) < 0) {
-            eddy__count(&l->n.refused_per_ip, 1);
+            eddy__count(&c->lsock->n.refused_per_ip, 1);
             eddy__conn_log(c, &l->rl_per_ip, EDDY__LOG_WARN,
                            "refused on %s: max_connections_per_ip (%u) reached",
                            c->listener->bound, per_ip);
@@ -286,7 +286,7 @@ static void job_done(eddy__post *p)
     eddy_conn *c = j->conn;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
     c->lsock->loop->outstanding--;
-    eddy__count(&c->lsock->loop->n.pool_jobs, (unsigned long long)-1); /* a gauge: one fewer */
+    eddy__count(&c->lsock->loop->pool_jobs, (unsigned long long)-1); /* a gauge: one fewer */
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -319,7 +319,7 @@ static void dispatch_to_pool(eddy_conn *c)
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
     c->lsock->loop->outstanding++;
-    eddy__count(&c->lsock->loop->n.pool_jobs, 1);
+    eddy__count(&c->lsock->loop->pool_jobs, 1);
     eddy__pool_submit(&c->lsock->loop->server->pool, j);
 }
 
@@ -330,7 +330,7 @@ static void conn_read(eddy_conn *c)
     while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
                            EDDY__CONN_INPOOL))) {
         if (input_room(c) < 0) {
-            eddy__count(&l->n.errors_too_large, 1);
+            eddy__count(&c->lsock->n.errors_too_large, 1);
             eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
                            "closing: unconsumed input over max_message (%zu bytes) or out of "
                            "memory on %s",
@@ -344,8 +344,8 @@ static void conn_read(eddy_conn *c)
         ssize_t n = eddy__io_read(c, iov, cnt);
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
-            eddy__count(&l->n.bytes_in, (unsigned long long)n);
-            eddy__count(&l->n.messages_in, 1);
+            eddy__count(&c->lsock->n.bytes_in, (unsigned long long)n);
+            eddy__count(&c->lsock->n.messages_in, 1);
             touch(c);
             if (c->h.flags & EDDY__CONN_PROXY_WAIT) {
                 int r = take_proxy_header(c);
@@ -375,7 +375,7 @@ static void conn_read(eddy_conn *c)
         } else if (n == -EAGAIN) {
             break;
         } else {
-            eddy__count(&l->n.errors_io, 1);
+            eddy__count(&c->lsock->n.errors_io, 1);
             /* ECONNRESET and friends: this connection only */
             eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "read: %s", eddy_strerror((int)n));
             eddy__conn_destroy(c, "closed (read error)");
@@ -414,11 +414,11 @@ static void conn_flush(eddy_conn *c)
         ssize_t n = eddy__io_write(c, iov, cnt);
         if (n > 0) {
             eddy__buf_consume(c->out, (size_t)n);
-            eddy__count(&l->n.bytes_out, (unsigned long long)n);
+            eddy__count(&c->lsock->n.bytes_out, (unsigned long long)n);
         } else if (n == -EAGAIN) {
             break;
         } else {
-            eddy__count(&l->n.errors_io, 1);
+            eddy__count(&c->lsock->n.errors_io, 1);
             /* EPIPE, ECONNRESET: this connection only */
             eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "write: %s", eddy_strerror((int)n));
             eddy__conn_destroy(c, "closed (write error)");
@@ -500,7 +500,7 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
         c->next = l->dead;
         l->dead = c;
     }
-    eddy__count(&l->n.closed, 1);
+    eddy__count(&c->lsock->n.closed, 1);
     atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
     eddy__loop_fd_freed(l);
 }
@@ -522,13 +522,13 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
     if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
         ssize_t n = eddy__io_write(c, iov, iovcnt);
         if (n < 0 && n != -EAGAIN) {
-            eddy__count(&l->n.errors_io, 1);
+            eddy__count(&c->lsock->n.errors_io, 1);
             c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
             return -EPIPE;
         }
-        eddy__count(&l->n.messages_out, 1);
+        eddy__count(&c->lsock->n.messages_out, 1);
         if (n > 0) {
-            eddy__count(&l->n.bytes_out, (unsigned long long)n);
+            eddy__count(&c->lsock->n.bytes_out, (unsigned long long)n);
             skip = (size_t)n;
         }
     }

@@ -106,6 +106,8 @@ static void reload(eddy_server *s, int argc, char **argv)
         rc = eddy_server_reload(s, o.config);
         why = eddy_server_error(s);
         eddy_config_free(o.config);
+    } else {
+        eddy_server_reload_failed(s);
     }
     if (rc != 0) {
         eddy_log(EDDY_LOG_ERROR, "reload failed, still serving the running configuration: %s", why);

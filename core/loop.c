@@ -113,6 +113,19 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     return eddy__poller_add(l->poller, l->wake.fd, EDDY__WATCH_IN, &l->wake);
 }
 
+/* Name s after the address ls serves and show it to the stats: once, on
+ * the worker's (or, before the workers start, the starter's) thread. */
+static void lsock_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls)
+{
+    if (s->label[0])
+        return;
+    eddy__listener_format(ls, s->label, sizeof(s->label));
+    atomic_store_explicit(&s->stats_next,
+                          atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
+}
+
 /* Serve ls on fd in this worker through lsock s. */
 static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
 {
@@ -124,7 +137,10 @@ static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
     /* A shared socket (Unix, or from systemd) is in every worker's
      * poller: wake one worker, not all. */
     unsigned exclusive = ls->shared_fd >= 0 ? EDDY__WATCH_EXCLUSIVE : 0;
-    return eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | exclusive, &s->h);
+    int rc = eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | exclusive, &s->h);
+    if (rc == 0)
+        lsock_publish(l, s, ls);
+    return rc;
 }
 
 int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
@@ -216,7 +232,7 @@ static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
         return;
     s->paused = 1;
     l->npaused++;
-    eddy__count(&l->n.accept_pauses, 1);
+    eddy__count(&s->n.accept_pauses, 1);
     eddy__log_limited(&l->rl_nofile, EDDY__LOG_WARN,
                       "accepting on %s paused: %s; open connections are still served",
                       s->listener->bound, eddy_strerror(-err));
@@ -286,7 +302,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
             srv->max_connections) {
             atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
             close(fd);
-            eddy__count(&l->n.refused, 1);
+            eddy__count(&s->n.refused, 1);
             refused(&l->rl_refused, &peer, s, "max_connections", srv->max_connections);
             continue;
         }
@@ -296,7 +312,7 @@ static void accept_some(eddy__loop *l, eddy__lsock *s)
         if (count_ip && eddy__iplimit_acquire(&srv->iplimit, &peer, per_ip) < 0) {
             atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
             close(fd);
-            eddy__count(&l->n.refused_per_ip, 1);
+            eddy__count(&s->n.refused_per_ip, 1);
             refused(&l->rl_per_ip, &peer, s, "max_connections_per_ip", per_ip);
             continue;
         }
@@ -390,6 +406,7 @@ eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
     s->listener = listener;
     eddy__listener_hold(listener); /* as a worker's socket does */
     s->loop = l;
+    lsock_publish(l, s, listener);
     atomic_fetch_add(&l->server->open, 1); /* as accept does */
     eddy__conn_open(s, fd, NULL, 0);
     return s->fresh.head ? s->fresh.head : s->active.head;

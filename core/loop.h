@@ -35,22 +35,6 @@ typedef struct eddy__conn_list {
     eddy_conn *head, *tail;
 } eddy__conn_list;
 
-typedef struct eddy__lsock {
-    eddy__handle h;
-    eddy_listener *listener;
-    struct eddy__loop *loop;
-    int paused; /* out of fds: accepting waits for a close or the retry tick */
-    eddy__conn_list fresh;  /* connections that have sent nothing yet */
-    eddy__conn_list active; /* the others */
-} eddy__lsock;
-
-/* Work that another thread hands to a loop: run() is called on the loop's
- * own thread, in the order posted.  The poster owns the memory. */
-typedef struct eddy__post {
-    struct eddy__post *next;
-    void (*run)(struct eddy__post *p);
-} eddy__post;
-
 /* Written by the owning thread only; read by anyone (relaxed). */
 typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
@@ -59,8 +43,26 @@ typedef struct eddy__counters {
     atomic_ullong messages_in, messages_out;
     atomic_ullong errors_io, errors_too_large, errors_nomem, errors_proxy;
     atomic_ullong refused_per_ip;
-    atomic_ullong pool_jobs; /* a gauge: jobs out in the pool now */
 } eddy__counters;
+
+typedef struct eddy__lsock {
+    eddy__handle h;
+    eddy_listener *listener;
+    struct eddy__loop *loop;
+    int paused; /* out of fds: accepting waits for a close or the retry tick */
+    eddy__conn_list fresh;  /* connections that have sent nothing yet */
+    eddy__conn_list active; /* the others */
+    eddy__counters n;       /* what this worker did on this listener */
+    char label[160];        /* the listener's address, for the stats */
+    struct eddy__lsock *_Atomic stats_next; /* the loop's list for the stats */
+} eddy__lsock;
+
+/* Work that another thread hands to a loop: run() is called on the loop's
+ * own thread, in the order posted.  The poster owns the memory. */
+typedef struct eddy__post {
+    struct eddy__post *next;
+    void (*run)(struct eddy__post *p);
+} eddy__post;
 
 struct eddy__loop {
     eddy_server *server;
@@ -85,7 +87,11 @@ struct eddy__loop {
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     eddy__timers timers;     /* the handlers' timers */
-    eddy__counters n;
+    /* Each socket this worker has served, once labelled, newest first:
+     * only ever prepended, so the stats walk it from any thread (acquire)
+     * while the worker adds to it (release); freed with the loop. */
+    eddy__lsock *_Atomic stats_lsocks;
+    atomic_ullong pool_jobs; /* a gauge: jobs out in the pool now */
     atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
     unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */
     eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;
@@ -96,6 +102,16 @@ static inline void eddy__count(atomic_ullong *c, unsigned long long n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
+}
+
+/* The sockets a worker has served, for the stats, from any thread. */
+static inline const eddy__lsock *eddy__loop_stats_first(const eddy__loop *l)
+{
+    return atomic_load_explicit(&((eddy__loop *)l)->stats_lsocks, memory_order_acquire);
+}
+static inline const eddy__lsock *eddy__loop_stats_next(const eddy__lsock *s)
+{
+    return atomic_load_explicit(&((eddy__lsock *)s)->stats_next, memory_order_relaxed);
 }
 
 int eddy__loop_init(eddy__loop *l, eddy_server *s, int id);

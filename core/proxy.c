@@ -217,22 +217,22 @@ static int parse_v1(const char *buf, size_t len, eddy__proxy_info *out)
     size_t i;
     for (i = 0; i < scan; i++) {
         if (buf[i] == '\n')
-            return EDDY__PROXY_INVALID; /* an LF without its CR */
+            return EDDY_PARSE_ERROR; /* an LF without its CR */
         if (buf[i] == '\r')
             break;
     }
     eddy__proxy_info info;
     if (i == scan) {
         if (len >= cr_limit)
-            return EDDY__PROXY_INVALID; /* no CRLF within 107 bytes */
-        return v1_line(buf, len, 0, &info) ? EDDY__PROXY_NEED_MORE : EDDY__PROXY_INVALID;
+            return EDDY_PARSE_ERROR; /* no CRLF within 107 bytes */
+        return v1_line(buf, len, 0, &info) ? EDDY_PARSE_NEED_MORE : EDDY_PARSE_ERROR;
     }
     if (i + 1 == len)
-        return v1_line(buf, i, 0, &info) ? EDDY__PROXY_NEED_MORE : EDDY__PROXY_INVALID;
+        return v1_line(buf, i, 0, &info) ? EDDY_PARSE_NEED_MORE : EDDY_PARSE_ERROR;
     if (buf[i + 1] != '\n')
-        return EDDY__PROXY_INVALID; /* a CR alone */
+        return EDDY_PARSE_ERROR; /* a CR alone */
     if (!v1_line(buf, i, 1, &info))
-        return EDDY__PROXY_INVALID;
+        return EDDY_PARSE_ERROR;
     *out = info;
     return (int)(i + 2);
 }
@@ -274,30 +274,30 @@ static int parse_v2(const unsigned char *b, size_t len, size_t max, eddy__proxy_
 {
     size_t n = len < sizeof(v2_sig) ? len : sizeof(v2_sig);
     if (memcmp(b, v2_sig, n) != 0)
-        return EDDY__PROXY_INVALID;
+        return EDDY_PARSE_ERROR;
     if (len < 13)
-        return EDDY__PROXY_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     if (b[12] >> 4 != 2)
-        return EDDY__PROXY_INVALID; /* version */
+        return EDDY_PARSE_ERROR; /* version */
     unsigned cmd = b[12] & 0x0F;
     if (cmd != V2_LOCAL && cmd != V2_PROXY)
-        return EDDY__PROXY_INVALID;
+        return EDDY_PARSE_ERROR;
     if (len < 14)
-        return EDDY__PROXY_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     unsigned fam = b[13];
     int block = 0;
     if (cmd == V2_PROXY && (block = v2_block(fam)) < 0)
-        return EDDY__PROXY_INVALID;
+        return EDDY_PARSE_ERROR;
     if (len < EDDY__PROXY_V2_FIXED)
-        return EDDY__PROXY_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     size_t body = be16(b + 14);
     size_t total = EDDY__PROXY_V2_FIXED + body;
     if (total > max)
-        return EDDY__PROXY_INVALID;
+        return EDDY_PARSE_ERROR;
     if (body < (size_t)block)
-        return EDDY__PROXY_INVALID; /* the addresses do not fit */
+        return EDDY_PARSE_ERROR; /* the addresses do not fit */
     if (len < total)
-        return EDDY__PROXY_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
 
     eddy__proxy_info info;
     memset(&info, 0, sizeof(info));
@@ -317,10 +317,10 @@ static int parse_v2(const unsigned char *b, size_t len, size_t max, eddy__proxy_
     info.tlv_len = total - off;
     while (off < total) {
         if (total - off < 3)
-            return EDDY__PROXY_INVALID; /* a TLV's type and length cut short */
+            return EDDY_PARSE_ERROR; /* a TLV's type and length cut short */
         size_t vlen = be16(b + off + 1);
         if (vlen > total - off - 3)
-            return EDDY__PROXY_INVALID; /* its value runs past the header */
+            return EDDY_PARSE_ERROR; /* its value runs past the header */
         off += 3 + vlen;
     }
 
@@ -371,12 +371,12 @@ static int parse_v2(const unsigned char *b, size_t len, size_t max, eddy__proxy_
 int eddy__proxy_parse_max(const char *buf, size_t len, size_t max_v2, eddy__proxy_info *out)
 {
     if (len == 0)
-        return EDDY__PROXY_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     if (buf[0] == 'P')
         return parse_v1(buf, len, out);
     if (buf[0] == '\r')
         return parse_v2((const unsigned char *)buf, len, max_v2, out);
-    return EDDY__PROXY_INVALID;
+    return EDDY_PARSE_ERROR;
 }
 
 int eddy__proxy_parse(const char *buf, size_t len, eddy__proxy_info *out)

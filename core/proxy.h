@@ -5,15 +5,16 @@
  * What the parser promises:
  *   - it reads only buf[0..len), never allocates, keeps no state and takes
  *     no lock: call it again on the whole buffer each time more bytes arrive;
- *   - it answers one of three things about the start of buf:
+ *   - it answers one of three things about the start of buf, as every eddy
+ *     parser does (eddy/parse.h):
  *       > 0                     a complete, valid header of that many bytes
  *                               (what follows it is payload, not looked at);
- *       EDDY__PROXY_NEED_MORE   buf is a proper prefix of what could still be
+ *       EDDY_PARSE_NEED_MORE    buf is a proper prefix of what could still be
  *                               a valid header: wait for more bytes;
- *       EDDY__PROXY_INVALID     no continuation can make it valid: close.
+ *       EDDY_PARSE_ERROR        no continuation can make it valid: close.
  *     A header can need at most EDDY__PROXY_V1_MAX (v1) or max_v2 (v2)
  *     bytes, so NEED_MORE never goes on forever, and input that cannot be a
- *     header ("GET /", TLS, ...) is INVALID from its first byte;
+ *     header ("GET /", TLS, ...) is an error from its first byte;
  *   - *out is written only when the header is valid.
  *
  * Version 1 ("PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n") is parsed as
@@ -39,7 +40,7 @@
  * verified); their span is reported so a caller may read them later.  The
  * whole header, 16 + length, may not exceed max_v2 bytes: by default
  * EDDY__PROXY_V2_MAX = 536, the minimum TCP MSS, which the spec says a
- * header always fits in.  Too long is INVALID as soon as the length field
+ * header always fits in.  Too long is an error as soon as the length field
  * has arrived, before waiting for the rest.
  */
 #ifndef EDDY_CORE_PROXY_H
@@ -48,8 +49,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define EDDY__PROXY_NEED_MORE (-1)
-#define EDDY__PROXY_INVALID (-2)
+#include "eddy/parse.h"
 
 /* The longest v1 header, CRLF included ("PROXY UNKNOWN" with two full IPv6
  * addresses and ports). */

@@ -570,7 +570,8 @@ static int open_for_reload(eddy_server *s, eddy_listener *n)
     return 0;
 }
 
-int eddy_server_reload(eddy_server *s, eddy_config *c)
+/* eddy_server_reload without the counting. */
+static int reload(eddy_server *s, eddy_config *c)
 {
     if (!s->started)
         return fail(s, -EINVAL, "reload: the server is not running");
@@ -703,12 +704,25 @@ void eddy_server_free(eddy_server *s)
     free(s);
 }
 
+int eddy_server_reload(eddy_server *s, eddy_config *c)
+{
+    int rc = reload(s, c);
+    atomic_fetch_add_explicit(rc == 0 ? &s->reloads_ok : &s->reloads_failed, 1,
+                              memory_order_relaxed);
+    return rc;
+}
+
+void eddy_server_reload_failed(eddy_server *s)
+{
+    atomic_fetch_add_explicit(&s->reloads_failed, 1, memory_order_relaxed);
+}
+
 static unsigned long long load(const atomic_ullong *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void add_worker(const eddy__counters *n, eddy_stats *out)
+void eddy__counters_add(const eddy__counters *n, eddy_stats *out)
 {
     out->accepted += load(&n->accepted);
     out->refused += load(&n->refused);
@@ -725,16 +739,23 @@ static void add_worker(const eddy__counters *n, eddy_stats *out)
     out->errors_io += load(&n->errors_io);
     out->errors_too_large += load(&n->errors_too_large);
     out->errors_nomem += load(&n->errors_nomem);
-    out->pool_queue += load(&n->pool_jobs);
     out->refused_per_ip += load(&n->refused_per_ip);
     out->errors_proxy += load(&n->errors_proxy);
+}
+
+/* One worker's counters: those of every socket it served, and its pool. */
+static void add_worker(const eddy__loop *l, eddy_stats *out)
+{
+    for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls))
+        eddy__counters_add(&ls->n, out);
+    out->pool_queue += load(&l->pool_jobs);
 }
 
 void eddy_server_stats(const eddy_server *s, eddy_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < s->nloops; i++)
-        add_worker(&s->loops[i].n, out);
+        add_worker(&s->loops[i], out);
 }
 
 int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
@@ -742,8 +763,13 @@ int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
     if (worker < 0 || worker >= s->nloops)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    add_worker(&s->loops[worker].n, out);
+    add_worker(&s->loops[worker], out);
     return 0;
+}
+
+unsigned long long eddy__server_reloads(const eddy_server *s, int failed)
+{
+    return load(failed ? &s->reloads_failed : &s->reloads_ok);
 }
 
 eddy_server *eddy_conn_server(const eddy_conn *c)

@@ -33,8 +33,14 @@ struct eddy_server {
      * until every worker has swapped its sockets (reload_acks). */
     eddy_listener *reload_list;
     atomic_uint reload_gen, reload_acks;
+    atomic_ullong reloads_ok, reloads_failed; /* eddy_server_reload's outcomes */
     int started;
     char error[320];
 };
+
+/* Add one socket's counters to out (the stats). */
+void eddy__counters_add(const eddy__counters *n, eddy_stats *out);
+/* Reloads so far: applied (failed == 0) or refused. */
+unsigned long long eddy__server_reloads(const eddy_server *s, int failed);
 
 #endif

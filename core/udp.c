@@ -106,20 +106,20 @@ void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len)
 }
 
 /* Send the batch's replies; what the socket refuses is dropped, counted. */
-static void send_replies(eddy__loop *l, int fd, struct mmsghdr *out, int n)
+static void send_replies(eddy__lsock *s, struct mmsghdr *out, int n)
 {
     int off = 0;
     while (off < n) {
-        int r = sendmmsg(fd, out + off, (unsigned)(n - off), MSG_DONTWAIT);
+        int r = sendmmsg(s->h.fd, out + off, (unsigned)(n - off), MSG_DONTWAIT);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            eddy__count(&l->n.datagrams_dropped, (unsigned long long)(n - off));
+            eddy__count(&s->n.datagrams_dropped, (unsigned long long)(n - off));
             return;
         }
-        eddy__count(&l->n.datagrams_out, (unsigned long long)r);
+        eddy__count(&s->n.datagrams_out, (unsigned long long)r);
         for (int i = off; i < off + r; i++)
-            eddy__count(&l->n.bytes_out, out[i].msg_hdr.msg_iov->iov_len);
+            eddy__count(&s->n.bytes_out, out[i].msg_hdr.msg_iov->iov_len);
         off += r;
     }
 }
@@ -130,7 +130,7 @@ void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
      * would spin while memory stays short); every datagram that arrives
      * raises a new edge and so retries. */
     if (!l->udp && !(l->udp = udp_new())) {
-        eddy__count(&l->n.errors_nomem, 1);
+        eddy__count(&s->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "udp %s: out of memory",
                           s->listener->bound);
         return;
@@ -155,17 +155,17 @@ void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
                                   eddy_strerror(-errno));
             return;
         }
-        eddy__count(&l->n.datagrams_in, (unsigned long long)n);
+        eddy__count(&s->n.datagrams_in, (unsigned long long)n);
         int nout = 0;
         for (int i = 0; i < n; i++) {
-            eddy__count(&l->n.bytes_in, u->in[i].msg_len);
+            eddy__count(&s->n.bytes_in, u->in[i].msg_len);
             eddy_dgram d = {.listener = ls,
                             .peer = &u->peers[i],
                             .request_len = u->in[i].msg_len,
                             .out = u->out_buf + (size_t)nout * UDP_BUF};
             ls->handler->datagram(&d, u->in_iov[i].iov_base, u->in[i].msg_len);
             if (d.dropped)
-                eddy__count(&l->n.datagrams_dropped, 1);
+                eddy__count(&s->n.datagrams_dropped, 1);
             if (!d.replied)
                 continue;
             u->out_iov[nout] = (struct iovec){.iov_base = d.out, .iov_len = d.out_len};
@@ -176,7 +176,7 @@ void eddy__udp_read(eddy__loop *l, eddy__lsock *s)
             nout++;
         }
         if (nout)
-            send_replies(l, s->h.fd, u->out, nout);
+            send_replies(s, u->out, nout);
         if (n < UDP_BATCH)
             return; /* drained */
     }

@@ -1,7 +1,7 @@
 /* handlers/stats.c - the built-in `stats` handler: eddy's counters, per
- * worker and in total.  An HTTP GET gets them in the Prometheus text
- * format (point a scraper at a `listen tcp ... { handler stats }` block);
- * any other line (what `eddyd --stats` sends over the Unix control socket)
+ * worker and in total.  An HTTP/1.x GET gets them in the Prometheus text
+ * format (point a scraper at a `listen tcp ... { handler stats }` block),
+ * HEAD the same headers alone; any other line (what `eddyd --stats` sends over the Unix control socket)
  * gets "name value" lines.  Either way the connection closes after the
  * answer.  It uses only include/eddy/, exactly as a plugin would.
  */
@@ -14,65 +14,95 @@
 
 enum { MAX_REQUEST = 8192 };
 
-static int is_http(const char *buf, size_t len)
+/* The end of the request, 0 while incomplete: the first newline of a
+ * plain request, or the blank line after the headers of an HTTP/1.x one
+ * (its request line ends in " HTTP/1.x"; *http is then set). */
+static size_t request_end(const char *buf, size_t len, int *http)
 {
-    return len >= 4 && memcmp(buf, "GET ", 4) == 0;
-}
-
-/* The end of the request: the blank line after HTTP headers, or the first
- * newline of a plain request.  0 while incomplete. */
-static size_t request_end(const char *buf, size_t len)
-{
-    if (!is_http(buf, len)) {
-        const char *nl = memchr(buf, '\n', len);
-        return nl ? (size_t)(nl - buf) + 1 : 0;
-    }
-    for (size_t i = 0; i + 1 < len; i++) {
+    const char *nl = memchr(buf, '\n', len);
+    if (!nl)
+        return 0;
+    size_t line = (size_t)(nl - buf);
+    if (line && buf[line - 1] == '\r')
+        line--;
+    *http = line >= 9 && memcmp(buf + line - 9, " HTTP/1.", 8) == 0;
+    if (!*http)
+        return (size_t)(nl - buf) + 1;
+    for (size_t i = (size_t)(nl - buf); i + 1 < len; i++) {
         if (buf[i] == '\n' && buf[i + 1] == '\n')
             return i + 2;
-        if (i + 3 < len && memcmp(buf + i, "\r\n\r\n", 4) == 0)
-            return i + 4;
+        if (i + 2 < len && memcmp(buf + i, "\n\r\n", 3) == 0)
+            return i + 3;
     }
     return 0;
 }
 
+/* The counters, formatted into a fresh buffer (*len bytes); NULL when out
+ * of memory.  The other workers count on while we format: leave room for
+ * numbers that grow between the measuring pass and the writing one, and
+ * measure again if even that was not enough. */
+static char *format(const eddy_server *s, int prometheus, size_t *len)
+{
+    size_t cap = (size_t)eddy_server_stats_format(s, prometheus, NULL, 0) + 1024;
+    for (;;) {
+        char *body = malloc(cap);
+        if (!body)
+            return NULL;
+        int need = eddy_server_stats_format(s, prometheus, body, cap);
+        if ((size_t)need < cap) {
+            *len = (size_t)need;
+            return body;
+        }
+        free(body);
+        cap = (size_t)need + 1024;
+    }
+}
+
+/* HTTP: GET gets the Prometheus text, HEAD its headers alone (curl -I),
+ * any other method 405. */
+static void answer_http(eddy_conn *c, const char *buf)
+{
+    int head = memcmp(buf, "HEAD ", 5) == 0;
+    if (!head && memcmp(buf, "GET ", 4) != 0) {
+        static const char no[] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
+                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        eddy_send(c, no, sizeof(no) - 1);
+        return;
+    }
+    size_t len;
+    char *body = format(eddy_conn_server(c), 1, &len);
+    if (!body)
+        return;
+    char hdr[200];
+    int n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                     len);
+    eddy_send(c, hdr, (size_t)n);
+    if (!head)
+        eddy_send(c, body, len);
+    free(body);
+}
+
 static size_t stats_data(eddy_conn *c, const char *buf, size_t len)
 {
-    size_t end = request_end(buf, len);
+    int http = 0;
+    size_t end = request_end(buf, len, &http);
     if (!end) {
         if (len >= MAX_REQUEST)
             eddy_close(c); /* never answered: too long to be a stats request */
         return 0;
     }
-    int http = is_http(buf, len);
-    const eddy_server *s = eddy_conn_server(c);
-    /* The other workers count on while we format: leave room for numbers
-     * that grow between the measuring pass and the writing one, and measure
-     * again if even that was not enough. */
-    size_t cap = (size_t)eddy_server_stats_format(s, http, NULL, 0) + 1024;
-    char *body = NULL;
-    int need;
-    for (;;) {
-        free(body);
-        if (!(body = malloc(cap))) {
-            eddy_close(c);
-            return len;
-        }
-        need = eddy_server_stats_format(s, http, body, cap);
-        if ((size_t)need < cap)
-            break;
-        cap = (size_t)need + 1024;
-    }
     if (http) {
-        char head[160];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                         "Content-Length: %d\r\nConnection: close\r\n\r\n",
-                         need);
-        eddy_send(c, head, (size_t)n);
+        answer_http(c, buf);
+    } else {
+        size_t n;
+        char *body = format(eddy_conn_server(c), 0, &n);
+        if (body)
+            eddy_send(c, body, n);
+        free(body);
     }
-    eddy_send(c, body, (size_t)need);
-    free(body);
     eddy_close(c);
     return len;
 }

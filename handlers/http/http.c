@@ -380,22 +380,18 @@ static size_t http_data(eddy_conn *c, const char *buf, size_t len)
         http_request req;
         http_header fields[MAX_FIELDS];
         int r = http_parse_resume(buf + pos, len - pos, &st->lim, &req, fields, cur);
-        if (r == HTTP_NEED_MORE) {
+        if (r == EDDY_PARSE_NEED_MORE) {
             /* hc is an optimisation here: without memory, the next call
              * reads this head again from its start. */
             if (cur == &none && none.line && (hc = conn_get(c)) != NULL)
                 hc->cur = none;
             break;
         }
-        switch (r) {
-        case HTTP_ERR_BAD: err = E400; goto error;
-        case HTTP_ERR_BODY: err = E413; goto error;
-        case HTTP_ERR_HEAD: err = E431; goto error;
-        case HTTP_ERR_VERSION: err = E505; goto error;
-        default: break;
-        }
-        if (r < 0) { /* no other code exists */
-            err = E400;
+        if (r < 0) { /* EDDY_PARSE_ERROR: req.error is the status */
+            err = req.error == HTTP_ERR_BODY      ? E413
+                  : req.error == HTTP_ERR_HEAD    ? E431
+                  : req.error == HTTP_ERR_VERSION ? E505
+                                                  : E400;
             goto error;
         }
         /* CONNECT asks for a tunnel, which a 2xx would open (RFC 9110

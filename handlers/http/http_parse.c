@@ -146,7 +146,7 @@ typedef struct fields {
     int conn_keep_alive;
 } fields;
 
-/* Returns 0 or HTTP_ERR_BAD. */
+/* Returns 0, or -1 when the field is malformed (400). */
 static int interpret(fields *f, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     const char *ve = v + vlen;
@@ -154,7 +154,7 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
     case 4:
         if (http_token_eq(name, nlen, "host")) {
             if (!host_ok(v, vlen))
-                return HTTP_ERR_BAD;
+                return -1;
             f->hosts++;
         }
         break;
@@ -181,10 +181,10 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
             uint64_t n;
             int over = 0;
             if (parse_length(v, vlen, &n, &over) < 0)
-                return HTTP_ERR_BAD;
+                return -1;
             /* Repeats are allowed only when they agree (RFC 9110 8.6). */
             if ((f->flags & HTTP_F_CONTENT_LENGTH) && (n != f->length || over != f->length_over))
-                return HTTP_ERR_BAD;
+                return -1;
             f->flags |= HTTP_F_CONTENT_LENGTH;
             f->length = n;
             f->length_over = over;
@@ -207,6 +207,13 @@ static int interpret(fields *f, const char *name, size_t nlen, const char *v, si
         break;
     }
     return 0;
+}
+
+/* Refuse the head: the status to answer goes in req->error. */
+static int fail(http_request *req, int status)
+{
+    req->error = status;
+    return EDDY_PARSE_ERROR;
 }
 
 /* The parse behind both entry points.  cur: NULL, or where to resume and
@@ -235,12 +242,13 @@ static int parse(const char *buf, size_t len, const http_limits *lim, http_reque
             NEXT(); \
         } \
         if (*p != '\n') \
-            return HTTP_ERR_BAD; \
+            return fail(req, HTTP_ERR_BAD); \
         p++; \
     } while (0)
 
     req->num_headers = 0;
     req->flags = 0;
+    req->error = 0;
     req->content_length = 0;
     if (cur && cur->line) { /* the request line and cur->num_headers fields are fine */
         p = buf + cur->line;
@@ -269,7 +277,7 @@ static int parse(const char *buf, size_t len, const http_limits *lim, http_reque
     }
     req->method_len = (size_t)(p - req->method);
     if (req->method_len == 0 || *p != ' ')
-        return HTTP_ERR_BAD;
+        return fail(req, HTTP_ERR_BAD);
     p++;
 
     /* request-target SP */
@@ -282,29 +290,29 @@ static int parse(const char *buf, size_t len, const http_limits *lim, http_reque
     }
     req->path_len = (size_t)(p - req->path);
     if (req->path_len == 0 || *p != ' ')
-        return HTTP_ERR_BAD;
+        return fail(req, HTTP_ERR_BAD);
     p++;
 
     /* "HTTP/" DIGIT "." DIGIT EOL */
     for (const char *v = "HTTP/"; *v; v++, p++) {
         NEXT();
         if (*p != *v)
-            return HTTP_ERR_BAD;
+            return fail(req, HTTP_ERR_BAD);
     }
     NEXT();
     if ((unsigned)(*p - '0') > 9)
-        return HTTP_ERR_BAD;
+        return fail(req, HTTP_ERR_BAD);
     major = *p++ - '0';
     NEXT();
     if (*p++ != '.')
-        return HTTP_ERR_BAD;
+        return fail(req, HTTP_ERR_BAD);
     NEXT();
     if ((unsigned)(*p - '0') > 9)
-        return HTTP_ERR_BAD;
+        return fail(req, HTTP_ERR_BAD);
     minor = *p++ - '0';
     EOL();
     if (major != 1)
-        return HTTP_ERR_VERSION;
+        return fail(req, HTTP_ERR_VERSION);
     req->minor_version = minor > 0;
 
     /* header fields, up to the empty line */
@@ -327,7 +335,7 @@ fields:
         }
         size_t nlen = (size_t)(p - name);
         if (nlen == 0 || *p != ':') /* empty name, space, control byte, no colon */
-            return HTTP_ERR_BAD;
+            return fail(req, HTTP_ERR_BAD);
         p++;
         for (;;) {
             NEXT();
@@ -345,14 +353,14 @@ fields:
         const char *vend = trim_right(value, p);
         EOL(); /* anything but CRLF/LF here is a control byte: 400 */
         if (req->num_headers == lim->max_headers)
-            return HTTP_ERR_HEAD;
+            return fail(req, HTTP_ERR_HEAD);
         http_header *h = &headers[req->num_headers++];
         h->name = name;
         h->name_len = nlen;
         h->value = value;
         h->value_len = (size_t)(vend - value);
         if (interpret(&f, name, nlen, value, h->value_len) < 0)
-            return HTTP_ERR_BAD;
+            return fail(req, HTTP_ERR_BAD);
     }
 #undef EOL
 #undef NEXT
@@ -363,13 +371,13 @@ fields:
         /* With Content-Length: request smuggling material; in HTTP/1.0:
          * not defined; not ending in chunked: no way to find the end. */
         if ((f.flags & HTTP_F_CONTENT_LENGTH) || req->minor_version == 0 || !f.te_chunked)
-            return HTTP_ERR_BAD;
+            return fail(req, HTTP_ERR_BAD);
         f.flags |= HTTP_F_CHUNKED;
     }
     if (f.hosts > 1 || (req->minor_version == 1 && f.hosts == 0))
-        return HTTP_ERR_BAD; /* RFC 9112 3.2 */
+        return fail(req, HTTP_ERR_BAD); /* RFC 9112 3.2 */
     if (f.length_over || f.length > lim->max_body)
-        return HTTP_ERR_BODY;
+        return fail(req, HTTP_ERR_BODY);
     if (!f.conn_close && (req->minor_version == 1 || f.conn_keep_alive))
         f.flags |= HTTP_F_KEEP_ALIVE;
     req->flags = f.flags;
@@ -378,7 +386,7 @@ fields:
 
 incomplete:
     if (len >= max)
-        return HTTP_ERR_HEAD;
+        return fail(req, HTTP_ERR_HEAD);
     if (cur && line && req->num_headers <= UINT16_MAX) {
         cur->line = (uint32_t)(line - buf); /* < max_header <= 2^30 */
         cur->num_headers = (uint16_t)req->num_headers;
@@ -386,7 +394,7 @@ incomplete:
         cur->length = f.length;
         cur->length_over = (uint8_t)f.length_over;
     }
-    return HTTP_NEED_MORE;
+    return EDDY_PARSE_NEED_MORE;
 }
 
 int http_parse_request(const char *buf, size_t len, const http_limits *lim,
@@ -399,7 +407,7 @@ int http_parse_resume(const char *buf, size_t len, const http_limits *lim, http_
                       http_header *headers, http_cursor *cur)
 {
     int r = parse(buf, len, lim, req, headers, cur);
-    if (r != HTTP_NEED_MORE)
+    if (r != EDDY_PARSE_NEED_MORE)
         *cur = (http_cursor){0};
     return r;
 }

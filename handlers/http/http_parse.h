@@ -5,31 +5,35 @@
  * point into that buffer.  It never allocates, never writes outside the
  * request and header array it is given, reads no byte at or past buf + len
  * (nor past max_header bytes), and keeps no state between calls: after
- * HTTP_NEED_MORE, call it again from the same start with more bytes.
+ * EDDY_PARSE_NEED_MORE, call it again from the same start with more bytes.
  * http_parse_resume() gives the same answers for a head that arrives in
  * pieces without reading its complete lines again (see there).
  *
- * Returns:
- *   > 0                  bytes of the request head (request line, headers,
- *                        the empty line, and any empty lines before the
- *                        request line); the body, if any, follows.
- *   HTTP_NEED_MORE (-2)  every byte so far is valid but the head is not
- *                        complete yet.
- *   HTTP_ERR_BAD (-400)  malformed: bad request line, NUL or control byte,
- *                        header name with a space or other non-token byte,
- *                        missing colon, obs-fold (a line starting with
- *                        SP/HTAB), bare CR, bad or conflicting
- *                        Content-Length, Transfer-Encoding whose last coding
- *                        is not chunked (or with Content-Length, or in
- *                        HTTP/1.0), missing or repeated Host in HTTP/1.1,
- *                        a Host that is not uri-host [":" port] (RFC 3986:
- *                        "a/b", "a b", "a:x" are 400; empty is valid).
- *   HTTP_ERR_BODY (-413) Content-Length over max_body (including values too
- *                        large for 64 bits).
- *   HTTP_ERR_HEAD (-431) the head is longer than max_header bytes (decided
- *                        as soon as max_header bytes are in without its
- *                        end), or it has more headers than the array holds.
- *   HTTP_ERR_VERSION (-505) a well-formed "HTTP/d.d" other than 1.x.
+ * Returns, as every eddy parser does (eddy/parse.h):
+ *   > 0                   bytes of the request head (request line, headers,
+ *                         the empty line, and any empty lines before the
+ *                         request line); the body, if any, follows.
+ *   EDDY_PARSE_NEED_MORE  every byte so far is valid but the head is not
+ *                         complete yet.
+ *   EDDY_PARSE_ERROR      the head is refused; req->error says why, as the
+ *                         status to answer:
+ *     HTTP_ERR_BAD (400)      malformed: bad request line, NUL or control
+ *                             byte, header name with a space or other
+ *                             non-token byte, missing colon, obs-fold (a
+ *                             line starting with SP/HTAB), bare CR, bad or
+ *                             conflicting Content-Length, Transfer-Encoding
+ *                             whose last coding is not chunked (or with
+ *                             Content-Length, or in HTTP/1.0), missing or
+ *                             repeated Host in HTTP/1.1, a Host that is not
+ *                             uri-host [":" port] (RFC 3986: "a/b", "a b",
+ *                             "a:x" are 400; empty is valid).
+ *     HTTP_ERR_BODY (413)     Content-Length over max_body (including values
+ *                             too large for 64 bits).
+ *     HTTP_ERR_HEAD (431)     the head is longer than max_header bytes
+ *                             (decided as soon as max_header bytes are in
+ *                             without its end), or it has more headers than
+ *                             the array holds.
+ *     HTTP_ERR_VERSION (505)  a well-formed "HTTP/d.d" other than 1.x.
  *
  * An error is reported as soon as the bytes that prove it are in: garbage
  * is rejected at its first bad byte, not after max_header bytes.  So the
@@ -54,11 +58,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_NEED_MORE (-2)
-#define HTTP_ERR_BAD (-400)
-#define HTTP_ERR_BODY (-413)
-#define HTTP_ERR_HEAD (-431)
-#define HTTP_ERR_VERSION (-505)
+#include "eddy/parse.h"
+
+/* Why a head was refused (http_request.error): the status to answer. */
+#define HTTP_ERR_BAD 400
+#define HTTP_ERR_BODY 413
+#define HTTP_ERR_HEAD 431
+#define HTTP_ERR_VERSION 505
 
 /* Largest max_header the parser honours (its return value is an int). */
 #define HTTP_MAX_HEADER_LIMIT ((size_t)1 << 30)
@@ -85,6 +91,7 @@ typedef struct http_request {
     unsigned flags;
     uint64_t content_length; /* 0 unless HTTP_F_CONTENT_LENGTH */
     size_t num_headers;      /* entries filled in the header array */
+    int error;               /* after EDDY_PARSE_ERROR: HTTP_ERR_*; else 0 */
 } http_request;
 
 typedef struct http_limits {
@@ -94,8 +101,9 @@ typedef struct http_limits {
 } http_limits;
 
 /* Parse the head at buf[0, len).  headers may be NULL when max_headers is
- * 0 (then any header line is 431).  On HTTP_NEED_MORE or an error, *req and
- * headers hold partial results the caller must ignore. */
+ * 0 (then any header line is 431).  On EDDY_PARSE_NEED_MORE or
+ * EDDY_PARSE_ERROR, *req (but req->error) and headers hold partial results
+ * the caller must ignore. */
 int http_parse_request(const char *buf, size_t len, const http_limits *lim,
                        http_request *req, http_header *headers);
 
@@ -116,9 +124,9 @@ typedef struct http_cursor {
  * first call.  It returns exactly what http_parse_request() returns for
  * those bytes, but reads only from the first incomplete line on: a head
  * of n lines that arrives a line at a time costs O(its length), not
- * O(n * length).  On HTTP_NEED_MORE it updates *cur; on anything else it
- * zeroes it (for the next head), and once the head is complete it fills
- * *req and headers as http_parse_request() does. */
+ * O(n * length).  On EDDY_PARSE_NEED_MORE it updates *cur; on anything
+ * else it zeroes it (for the next head), and once the head is complete it
+ * fills *req and headers as http_parse_request() does. */
 int http_parse_resume(const char *buf, size_t len, const http_limits *lim, http_request *req,
                       http_header *headers, http_cursor *cur);
 

@@ -1373,7 +1373,7 @@ static size_t run_commands(ctx *x, const char *in, size_t len)
     char *heap_scratch = NULL;
     size_t done = 0;
     while (done < len && !x->quit && !x->attack && !x->o.failed) {
-        int r = resp_parse(in + done, len - done, &x->st->lim, &cmd);
+        ptrdiff_t r = resp_parse(in + done, len - done, &x->st->lim, &cmd);
         if (r == RESP_NEED_SPACE) {
             /* A complete command with more than ARGV_STACK arguments, or
              * quoted inline words longer than the stack scratch: heap room
@@ -1396,14 +1396,14 @@ static size_t run_commands(ctx *x, const char *in, size_t len)
             }
             continue;
         }
-        if (r == RESP_NEED_MORE)
+        if (r == EDDY_PARSE_NEED_MORE)
             break;
-        if (r == RESP_ERROR) {
+        if (r == EDDY_PARSE_ERROR) {
             out_err(&x->o, cmd.err, cmd.err_len);
             x->quit = 1;
             break;
         }
-        done += cmd.consumed;
+        done += (size_t)r;
         if (cmd.argc)
             execute(x, cmd.argv, cmd.argc);
     }

@@ -22,7 +22,7 @@ static int fail(resp_cmd *cmd, const char *text, size_t len)
 {
     cmd->err = text;
     cmd->err_len = len;
-    return RESP_ERROR;
+    return EDDY_PARSE_ERROR;
 }
 #define FAIL(cmd, lit) fail((cmd), lit, sizeof(lit) - 1)
 
@@ -87,7 +87,8 @@ static int parse_len(const char *p, const char *end, int allow_neg, unsigned lon
     return 1;
 }
 
-static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd)
+static ptrdiff_t parse_multibulk(const char *buf, size_t len, const resp_limits *lim,
+                                 resp_cmd *cmd)
 {
     const char *end = buf + len, *p;
     long long n;
@@ -95,11 +96,10 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
     if (r < 0)
         return FAIL(cmd, E_MBULK);
     if (r == 0)
-        return RESP_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     if (n <= 0) { /* "*0", "*-1": an empty command, as in Redis */
         cmd->argc = 0;
-        cmd->consumed = (size_t)(p - buf);
-        return RESP_OK;
+        return p - buf;
     }
     /* Arguments are stored only if argv has room for all; else the
      * command is checked to its end first and room asked for then, so a
@@ -108,7 +108,7 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
     int store = (size_t)n <= cmd->argv_cap;
     for (long long i = 0; i < n; i++) {
         if (p == end)
-            return RESP_NEED_MORE;
+            return EDDY_PARSE_NEED_MORE;
         if (*p != '$')
             return fail_dollar(cmd, *p);
         long long blen;
@@ -117,14 +117,14 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
         if (r < 0)
             return FAIL(cmd, E_BULK);
         if (r == 0)
-            return RESP_NEED_MORE;
+            return EDDY_PARSE_NEED_MORE;
         size_t bl = (size_t)blen, avail = (size_t)(end - data);
         if ((size_t)(data - buf) + bl + 2 > lim->max_query)
             return FAIL(cmd, E_QUERY);
         if ((avail > bl && data[bl] != '\r') || (avail > bl + 1 && data[bl + 1] != '\n'))
             return FAIL(cmd, E_CRLF);
         if (avail < bl + 2)
-            return RESP_NEED_MORE;
+            return EDDY_PARSE_NEED_MORE;
         if (store)
             cmd->argv[i] = (resp_arg){.p = data, .len = bl};
         p = data + bl + 2;
@@ -135,8 +135,7 @@ static int parse_multibulk(const char *buf, size_t len, const resp_limits *lim, 
         return RESP_NEED_SPACE;
     }
     cmd->argc = (size_t)n;
-    cmd->consumed = (size_t)(p - buf);
-    return RESP_OK;
+    return p - buf;
 }
 
 /* Blanks between words: C's isspace() in the "C" locale, as sdssplitargs. */
@@ -182,7 +181,8 @@ static void put(sink *s, char c)
  * or the end of the line.  Unquoted words are slices of the line; words
  * with quotes are unescaped into the scratch.  Words are stored only while
  * argv and scratch have room; the pass completes anyway so that, when room
- * ran out, need_argc and need_scratch are exact. */
+ * ran out, need_argc and need_scratch are exact.  Returns 0 (argc set),
+ * EDDY_PARSE_ERROR or RESP_NEED_SPACE. */
 static int split_inline(const char *line, size_t n, const resp_limits *lim, resp_cmd *cmd)
 {
     const char *nul = memchr(line, '\0', n);
@@ -249,10 +249,10 @@ static int split_inline(const char *line, size_t n, const resp_limits *lim, resp
         return RESP_NEED_SPACE;
     }
     cmd->argc = argc;
-    return RESP_OK;
+    return 0;
 }
 
-static int parse_inline(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd)
+static ptrdiff_t parse_inline(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd)
 {
     /* The "\n" of a line that is not too long is within max_inline + 2
      * bytes (line, "\r", "\n"): never search further. */
@@ -263,26 +263,22 @@ static int parse_inline(const char *buf, size_t len, const resp_limits *lim, res
          * unless the last one may be the "\r" of the "\r\n". */
         if (len > lim->max_inline + 1 || (len > lim->max_inline && buf[len - 1] != '\r'))
             return FAIL(cmd, E_INLINE);
-        return RESP_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     }
     size_t n = (size_t)(nl - buf);
-    size_t consumed = n + 1;
     if (n > 0 && buf[n - 1] == '\r')
         n--;
     if (n > lim->max_inline)
         return FAIL(cmd, E_INLINE);
     int r = split_inline(buf, n, lim, cmd);
-    if (r == RESP_OK)
-        cmd->consumed = consumed;
-    return r;
+    return r < 0 ? r : nl + 1 - buf;
 }
 
-int resp_parse(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd)
+ptrdiff_t resp_parse(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd)
 {
     cmd->argc = 0;
-    cmd->consumed = 0;
     if (len == 0)
-        return RESP_NEED_MORE;
+        return EDDY_PARSE_NEED_MORE;
     if (buf[0] == '*')
         return parse_multibulk(buf, len, lim, cmd);
     return parse_inline(buf, len, lim, cmd);

@@ -22,10 +22,19 @@
  *   max_query   bytes of one multibulk command, all arguments together
  *               (checked at each "$LEN", before its bytes are waited for)
  *
+ * Returns, as every eddy parser does (eddy/parse.h), the bytes of the
+ * command (> 0, its terminator included; argv[0..argc) holds its
+ * arguments), EDDY_PARSE_NEED_MORE (call again with the same bytes and
+ * more) or EDDY_PARSE_ERROR (err/err_len say why; reply it and close), and
+ * one answer of its own: RESP_NEED_SPACE, argv or scratch too small (give
+ * argv_cap >= need_argc and scratch_cap >= need_scratch and call again).
+ * A command's length is at most max_query (up to 2g) or max_inline + 2,
+ * hence ptrdiff_t.
+ *
  * Malformed input is refused at the first byte that makes it malformed
  * (e.g. "*1x" is an error at once, not after waiting for a newline).  A
- * valid command cut anywhere gives RESP_NEED_MORE, and then, complete, the
- * same result as if it had arrived at once.
+ * valid command cut anywhere gives EDDY_PARSE_NEED_MORE, and then,
+ * complete, the same result as if it had arrived at once.
  *
  * Errors carry Redis's texts, without the leading '-' and trailing CRLF:
  *   ERR Protocol error: invalid multibulk length     bad or over-limit *N
@@ -45,6 +54,11 @@
 
 #include <stddef.h>
 
+#include "eddy/parse.h"
+
+/* argv or scratch too small: see need_argc and need_scratch. */
+#define RESP_NEED_SPACE (-3)
+
 typedef struct resp_arg {
     const char *p;
     size_t len;
@@ -57,13 +71,6 @@ typedef struct resp_limits {
     size_t max_query;  /* >= 1 */
 } resp_limits;
 
-enum resp_status {
-    RESP_NEED_MORE = 0,  /* incomplete: call again with the same bytes and more */
-    RESP_OK = 1,         /* a command: argv[0..argc), `consumed` bytes long */
-    RESP_ERROR = -1,     /* protocol error: err/err_len; reply it and close */
-    RESP_NEED_SPACE = -2 /* argv or scratch too small: need_argc / need_scratch */
-};
-
 typedef struct resp_cmd {
     /* in: where arguments go.  argv has argv_cap slots (may be fewer than
      * max_args); scratch receives inline arguments that had quotes, which
@@ -73,19 +80,17 @@ typedef struct resp_cmd {
     char *scratch;
     size_t scratch_cap;
     /* out */
-    size_t argc;         /* RESP_OK */
-    size_t consumed;     /* RESP_OK: bytes of this command, terminator included */
+    size_t argc;         /* a command: its arguments in argv */
     size_t need_argc;    /* RESP_NEED_SPACE: argv slots needed (<= max_args); a
                           * multibulk command asks only once it is complete */
     size_t need_scratch; /* RESP_NEED_SPACE: scratch bytes needed (<= max_inline) */
-    const char *err;     /* RESP_ERROR: the text (in errbuf or static) */
+    const char *err;     /* EDDY_PARSE_ERROR: the text (in errbuf or static) */
     size_t err_len;
     char errbuf[48];
 } resp_cmd;
 
-/* Parse the command at the start of buf[0..len).  Returns an enum
- * resp_status.  On RESP_NEED_SPACE, give argv/scratch of at least the
- * sizes asked for and call again. */
-int resp_parse(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd);
+/* Parse the command at the start of buf[0..len): its length in bytes,
+ * EDDY_PARSE_NEED_MORE, EDDY_PARSE_ERROR or RESP_NEED_SPACE (see above). */
+ptrdiff_t resp_parse(const char *buf, size_t len, const resp_limits *lim, resp_cmd *cmd);
 
 #endif

@@ -155,6 +155,9 @@ EDDY_API int eddy_listener_set_fdname(eddy_listener *l, const char *name);
  * their last connection.  workers and pool_threads take effect at the
  * next start only. */
 EDDY_API int eddy_server_reload(eddy_server *s, eddy_config *c);
+/* Count a reload that failed before eddy_server_reload (a file that does
+ * not parse): the stats show reloads applied and failed. */
+EDDY_API void eddy_server_reload_failed(eddy_server *s);
 
 /* Bind every listener and start the workers.  Fails (and binds nothing) on
  * the first address that cannot be bound. */

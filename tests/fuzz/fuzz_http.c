@@ -9,8 +9,9 @@
  * the input):
  *
  * Parser, on the whole input:
- *   - the result is HTTP_NEED_MORE, one of the four errors, or a length
- *     from 1 to min(len, max_header);
+ *   - the result is EDDY_PARSE_NEED_MORE, EDDY_PARSE_ERROR with one of the
+ *     four statuses in req.error (0 otherwise), or a length from 1 to
+ *     min(len, max_header);
  *   - NEED_MORE only while fewer than max_header bytes are in;
  *   - on success every slice lies inside the head, names are non-empty
  *     and hold no ':' or whitespace, values no CR, LF or NUL, at most
@@ -22,19 +23,18 @@
  *   - http_parse_resume() fed growing prefixes gives for each what a whole
  *     parse of it gives.
  *
- * Handler (http.c with stand-ins for the core's calls): the input is
- * delivered in reads cut as byte 1 says, the unconsumed rest handed back as
- * the core does; data() never consumes more than it got, never leaves a
- * partial head of max_header bytes or more, sends nothing after
- * eddy_close(), and everything it sends starts with "HTTP/1.1 ".
+ * Handler (http.c with the stand-ins of fake_handler_api.c for the core's
+ * calls): the input is delivered in reads cut as byte 1 says, the
+ * unconsumed rest handed back as the core does; data() never consumes more
+ * than it got, never leaves a partial head of max_header bytes or more,
+ * sends nothing after eddy_close(), and everything it sends starts with
+ * "HTTP/1.1 ".
  */
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eddy/handler.h"
+#include "fake_handler_api.h"
 #include "http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,6 +74,22 @@ static void check_request(const char *b, int r, const http_limits *lim, const ht
     }
 }
 
+/* The parser's answer as one number: the head's length,
+ * EDDY_PARSE_NEED_MORE, or for EDDY_PARSE_ERROR the status in q->error,
+ * negated; aborts on anything else. */
+static int answer(int r, const http_request *q)
+{
+    if (r == EDDY_PARSE_ERROR) {
+        if (q->error != HTTP_ERR_BAD && q->error != HTTP_ERR_BODY && q->error != HTTP_ERR_HEAD &&
+            q->error != HTTP_ERR_VERSION)
+            abort();
+        return -q->error;
+    }
+    if ((r <= 0 && r != EDDY_PARSE_NEED_MORE) || q->error != 0)
+        abort();
+    return r;
+}
+
 static int parse_copy(const char *src, size_t n, const http_limits *lim, http_request *q,
                       http_header *h)
 {
@@ -81,7 +97,7 @@ static int parse_copy(const char *src, size_t n, const http_limits *lim, http_re
     if (!b)
         abort();
     memcpy(b, src, n);
-    int r = http_parse_request(b, n, lim, q, h);
+    int r = answer(http_parse_request(b, n, lim, q, h), q);
     if (r > 0)
         check_request(b, r, lim, q, h);
     free(b);
@@ -94,14 +110,14 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
     http_header h[64], h2[64];
     int r = parse_copy(buf, len, lim, &q, h);
     switch (r) {
-    case HTTP_NEED_MORE:
+    case EDDY_PARSE_NEED_MORE:
         if (len >= lim->max_header)
             abort();
         break;
-    case HTTP_ERR_BAD:
-    case HTTP_ERR_BODY:
-    case HTTP_ERR_HEAD:
-    case HTTP_ERR_VERSION:
+    case -HTTP_ERR_BAD:
+    case -HTTP_ERR_BODY:
+    case -HTTP_ERR_HEAD:
+    case -HTTP_ERR_VERSION:
         break;
     default:
         if (r <= 0 || (size_t)r > len || (size_t)r > lim->max_header)
@@ -121,7 +137,7 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
         if (k >= end)
             continue;
         int rk = parse_copy(buf, k, lim, &q2, h2);
-        if (rk != HTTP_NEED_MORE && (r > 0 || rk != r))
+        if (rk != EDDY_PARSE_NEED_MORE && (r > 0 || rk != r))
             abort();
     }
     /* resumed over growing prefixes: what a whole parse of each gives */
@@ -133,157 +149,35 @@ static void fuzz_parser(const char *buf, size_t len, const http_limits *lim)
         if (!b)
             abort();
         memcpy(b, buf, k);
-        int got = http_parse_resume(b, k, lim, &q, h, &cur);
+        int got = answer(http_parse_resume(b, k, lim, &q, h, &cur), &q);
         free(b);
         if (got != want || (got > 0 && (q.flags != q2.flags || q.num_headers != q2.num_headers ||
                                         q.content_length != q2.content_length)))
             abort();
-        if (got != HTTP_NEED_MORE)
+        if (got != EDDY_PARSE_NEED_MORE)
             break;
     }
 }
 
-/* ---- the handler, with the core's calls stood in for ------------------ */
+/* ---- the handler ------------------------------------------------------ */
 
-struct eddy_conn {
-    void *state;
-    void *data;
-    int closed;
-    size_t out_len;
-    int out_checked;
-};
-
-struct eddy_params {
-    int echo;
-};
-
-static void got_output(eddy_conn *c, const char *p, size_t n)
-{
-    static const char want[] = "HTTP/1.1 ";
-    if (c->closed)
-        abort(); /* nothing may be sent after eddy_close() */
-    for (size_t i = 0; i < n && c->out_len + i < sizeof(want) - 1; i++)
-        if (p[i] != want[c->out_len + i])
-            abort();
-    c->out_len += n;
-}
-
-int eddy_send(eddy_conn *c, const void *buf, size_t len)
-{
-    got_output(c, buf, len);
-    return 0;
-}
-
-int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
-{
-    if (iovcnt <= 0 || iovcnt > 1024)
-        abort();
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len == 0)
-            abort();
-        got_output(c, iov[i].iov_base, iov[i].iov_len);
-    }
-    return 0;
-}
-
-void eddy_close(eddy_conn *c)
-{
-    c->closed = 1;
-}
-
-void *eddy_conn_state(const eddy_conn *c)
-{
-    return c->state;
-}
-
-void *eddy_conn_data(const eddy_conn *c)
-{
-    return c->data;
-}
-
-void eddy_conn_set_data(eddy_conn *c, void *data)
-{
-    c->data = data;
-}
-
-const char *eddy_params_str(const eddy_params *p, const char *name, const char *def)
-{
-    if (strcmp(name, "body_mode") == 0)
-        return p->echo ? "echo" : "discard";
-    if (strcmp(name, "max_header") == 0)
-        return "256";
-    return def;
-}
-
-int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out)
-{
-    (void)p;
-    *out = strcmp(name, "max_header") == 0 ? 256 : strcmp(name, "max_body") == 0 ? 100000 : def;
-    return 0;
-}
-
-int eddy_params_bool(eddy_params *p, const char *name, int def, int *out)
-{
-    (void)p, (void)name;
-    *out = def;
-    return 0;
-}
-
-int eddy_params_msec(eddy_params *p, const char *name, long def, long *out)
-{
-    (void)p, (void)name;
-    *out = def;
-    return 0;
-}
-
-int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
-{
-    (void)p, (void)name, (void)fmt;
-    abort(); /* the stand-in parameters are all valid */
-}
-
+/* http.c on one connection (fake_handler_api.c), max_header 256: it never
+ * leaves a partial head of 256 bytes (that is 431), and all it sends
+ * starts with "HTTP/1.1 ". */
 static void fuzz_handler(const char *in, size_t len, int echo, unsigned cut)
 {
-    const eddy_handler *h = eddy_handler_entry();
-    eddy_params params = {.echo = echo};
-    void *state = NULL;
-    if (h->init(&state, &params) != 0)
+    static const char want[] = "HTTP/1.1 ";
+    const fake_param v[] = {
+        {.name = "body_mode", .text = echo ? "echo" : "discard"},
+        {.name = "max_header", .text = "256", .size = 256},
+        {.name = "max_body", .size = 100000},
+    };
+    eddy_params params = {.v = v, .n = sizeof(v) / sizeof(v[0])};
+    size_t n;
+    char *out = fake_run(eddy_handler_entry(), &params, in, len, cut, 256, &n);
+    if (n && memcmp(out, want, n < sizeof(want) - 1 ? n : sizeof(want) - 1) != 0)
         abort();
-    eddy_conn c = {.state = state};
-    if (h->open && h->open(&c) < 0)
-        abort();
-
-    /* reads of 1 + (cut-derived) bytes, like the core: pending + new */
-    char *pending = NULL;
-    size_t plen = 0, pos = 0, step = 1 + (cut & 0x3f) * ((cut >> 6) + 1);
-    while (pos < len && !c.closed) {
-        size_t n = len - pos < step ? len - pos : step;
-        char *b = malloc(plen + n);
-        if (!b)
-            abort();
-        if (plen)
-            memcpy(b, pending, plen);
-        memcpy(b + plen, in + pos, n);
-        pos += n;
-        free(pending);
-        size_t total = plen + n;
-        size_t used = h->data(&c, b, total);
-        if (used > total)
-            abort();
-        plen = total - used;
-        if (!c.closed && plen >= 256) /* a partial head at max_header is 431 */
-            abort();
-        pending = malloc(plen ? plen : 1);
-        if (!pending)
-            abort();
-        memcpy(pending, b + used, plen);
-        free(b);
-        step = 1 + ((step * 31 + cut) % 97);
-    }
-    free(pending);
-    if (h->close)
-        h->close(&c);
-    h->fini(state);
+    free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

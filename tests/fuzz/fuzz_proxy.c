@@ -4,7 +4,7 @@
  * crash, read past len (the input and every prefix below are heap copies of
  * exactly their length, so ASan sees any overread) or hit undefined
  * behaviour, and its answers must be consistent:
- *   - the result is NEED_MORE, INVALID or 0 < n <= len, n within the
+ *   - the result is NEED_MORE, ERROR (eddy/parse.h) or 0 < n <= len, n within the
  *     version's bound (107 bytes for v1, EDDY__PROXY_V2_MAX for v2);
  *   - *out is untouched unless a header was found;
  *   - a found header is well formed: version 1 or 2; an address family
@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&pi, 0xA5, sizeof(pi));
     int rc = eddy__proxy_parse((const char *)data, size, &pi);
 
-    if (rc == EDDY__PROXY_NEED_MORE || rc == EDDY__PROXY_INVALID) {
+    if (rc == EDDY_PARSE_NEED_MORE || rc == EDDY_PARSE_ERROR) {
         for (size_t i = 0; i < sizeof(pi); i++)
             if (((const unsigned char *)&pi)[i] != 0xA5)
                 abort();
@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             again.local != pi.local || again.family != pi.family ||
             !same_addr(&again.src, &pi.src) || !same_addr(&again.dst, &pi.dst))
             abort();
-        if (parse_copy(data, (size_t)rc - 1, &again) != EDDY__PROXY_NEED_MORE)
+        if (parse_copy(data, (size_t)rc - 1, &again) != EDDY_PARSE_NEED_MORE)
             abort();
     }
 
@@ -153,10 +153,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc > 0 && (size_t)rc <= cuts[c]) {
             if (prc != rc)
                 abort();
-        } else if (rc > 0 || rc == EDDY__PROXY_NEED_MORE) {
-            if (prc != EDDY__PROXY_NEED_MORE)
+        } else if (rc > 0 || rc == EDDY_PARSE_NEED_MORE) {
+            if (prc != EDDY_PARSE_NEED_MORE)
                 abort();
-        } else if (prc > 0) { /* INVALID whole: a prefix may wait or refuse */
+        } else if (prc > 0) { /* ERROR whole: a prefix may wait or refuse */
             abort();
         }
     }

@@ -12,35 +12,33 @@
  * and these must hold (else abort, so libFuzzer keeps the input):
  *
  * Parser, on the whole input:
- *   - the result is RESP_NEED_MORE, RESP_OK or RESP_ERROR (RESP_NEED_SPACE
- *     only when given less room than the limits allow);
- *   - RESP_OK: 1 <= consumed <= len, argc <= max_args, every argument lies
+ *   - the result is a length, EDDY_PARSE_NEED_MORE or EDDY_PARSE_ERROR
+ *     (RESP_NEED_SPACE only when given less room than the limits allow);
+ *   - a length: 1 <= length <= len, argc <= max_args, every argument lies
  *     in the input (or the scratch, for quoted inline words), multibulk
  *     arguments are at most max_bulk bytes, and parsing exactly the
- *     consumed bytes gives the same command;
- *   - RESP_ERROR: a one-line text starting "ERR Protocol error: ";
- *   - RESP_NEED_MORE on an inline line only while it is within max_inline
- *     (+1 for a pending "\r");
- *   - every prefix parses to RESP_NEED_MORE, or (for an error) to the same
- *     error: a command cut anywhere is not lost, and an error is decided by
- *     the bytes seen;
+ *     command's bytes gives the same command;
+ *   - EDDY_PARSE_ERROR: a one-line text starting "ERR Protocol error: ";
+ *   - EDDY_PARSE_NEED_MORE on an inline line only while it is within
+ *     max_inline (+1 for a pending "\r");
+ *   - every prefix parses to EDDY_PARSE_NEED_MORE, or (for an error) to
+ *     the same error: a command cut anywhere is not lost, and an error is
+ *     decided by the bytes seen;
  *   - with little room (2 argv slots, 4 scratch bytes) the parser asks for
  *     room within the limits, and with the room it asked for, parses the
  *     same.
  *
- * Handler (resp.c, resp_db.c with stand-ins for the core's calls): the
- * input is delivered in reads cut as byte 1 says, the unconsumed rest handed
- * back as the core does; data() never consumes more than it got, sends
+ * Handler (resp.c, resp_db.c with the stand-ins of fake_handler_api.c for
+ * the core's calls): the input is delivered in reads cut as byte 1 says,
+ * the unconsumed rest handed back as the core does; data() never consumes more than it got, sends
  * nothing after eddy_close(), and everything it sends, concatenated, is a
  * sequence of complete, well-formed RESP2 replies.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eddy/eddy.h"
-#include "eddy/handler.h"
+#include "fake_handler_api.h"
 #include "resp_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,8 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum { MAX_ARGS = 1024 };
 
 typedef struct result {
-    int rc;
-    size_t argc, consumed;
+    ptrdiff_t rc;   /* what resp_parse() returned */
+    size_t argc;    /* the command's, or need_argc for RESP_NEED_SPACE */
+    size_t scratch; /* need_scratch for RESP_NEED_SPACE */
     char err[128];
     size_t err_len;
     /* a digest of the arguments, to compare two parses */
@@ -88,14 +87,13 @@ static result parse_copy(const char *src, size_t n, const resp_limits *lim, size
     resp_cmd cmd = {.argv = argv, .argv_cap = argv_cap, .scratch = scratch,
                     .scratch_cap = scratch_cap};
     result r = {.rc = resp_parse(b, n, lim, &cmd)};
-    switch (r.rc) {
-    case RESP_OK:
-        if (cmd.consumed == 0 || cmd.consumed > n || cmd.argc > lim->max_args ||
-            cmd.argc > argv_cap)
+    if (r.rc > 0) {
+        size_t used = (size_t)r.rc;
+        if (used > n || cmd.argc > lim->max_args || cmd.argc > argv_cap)
             abort();
         for (size_t i = 0; i < cmd.argc; i++) {
             const resp_arg *a = &cmd.argv[i];
-            if (!inside(a->p, a->len, b, cmd.consumed) && !inside(a->p, a->len, scratch, scratch_cap))
+            if (!inside(a->p, a->len, b, used) && !inside(a->p, a->len, scratch, scratch_cap))
                 abort();
             if (b[0] == '*' && a->len > lim->max_bulk)
                 abort();
@@ -103,30 +101,25 @@ static result parse_copy(const char *src, size_t n, const resp_limits *lim, size
                 abort();
         }
         r.argc = cmd.argc;
-        r.consumed = cmd.consumed;
         r.digest = digest_args(&cmd);
-        break;
-    case RESP_ERROR:
+    } else if (r.rc == EDDY_PARSE_ERROR) {
         if (!cmd.err || cmd.err_len >= sizeof(r.err) || cmd.err_len < 20 ||
             memcmp(cmd.err, "ERR Protocol error: ", 20) != 0 ||
             memchr(cmd.err, '\r', cmd.err_len) || memchr(cmd.err, '\n', cmd.err_len))
             abort();
         memcpy(r.err, cmd.err, cmd.err_len);
         r.err_len = cmd.err_len;
-        break;
-    case RESP_NEED_MORE:
+    } else if (r.rc == EDDY_PARSE_NEED_MORE) {
         if (n > 0 && b[0] != '*' && n > lim->max_inline + 1)
             abort();
-        break;
-    case RESP_NEED_SPACE:
+    } else if (r.rc == RESP_NEED_SPACE) {
         if (cmd.need_argc > lim->max_args || cmd.need_scratch > lim->max_inline ||
             (cmd.need_argc <= argv_cap && cmd.need_scratch <= scratch_cap))
             abort();
         r.argc = cmd.need_argc;
-        r.consumed = cmd.need_scratch;
-        break;
-    default:
-        abort();
+        r.scratch = cmd.need_scratch;
+    } else {
+        abort(); /* 0 or an unknown answer */
     }
     if (out)
         *out = cmd;
@@ -139,9 +132,9 @@ static int same(const result *a, const result *b)
 {
     if (a->rc != b->rc)
         return 0;
-    if (a->rc == RESP_OK)
-        return a->argc == b->argc && a->consumed == b->consumed && a->digest == b->digest;
-    if (a->rc == RESP_ERROR)
+    if (a->rc > 0)
+        return a->argc == b->argc && a->digest == b->digest;
+    if (a->rc == EDDY_PARSE_ERROR)
         return a->err_len == b->err_len && memcmp(a->err, b->err, a->err_len) == 0;
     return 1;
 }
@@ -153,15 +146,15 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
     result r = parse_copy(buf, len, lim, argv_cap, scratch_cap, NULL);
     if (r.rc == RESP_NEED_SPACE)
         abort(); /* full room was given */
-    if (r.rc == RESP_OK) { /* the command alone parses the same */
-        result again = parse_copy(buf, r.consumed, lim, argv_cap, scratch_cap, NULL);
+    if (r.rc > 0) { /* the command alone parses the same */
+        result again = parse_copy(buf, (size_t)r.rc, lim, argv_cap, scratch_cap, NULL);
         if (!same(&r, &again))
             abort();
     }
     /* little room: asks for what it needs, then parses the same with it */
     result small = parse_copy(buf, len, lim, 2, 4, NULL);
     if (small.rc == RESP_NEED_SPACE) {
-        size_t a = small.argc > 2 ? small.argc : 2, s = small.consumed > 4 ? small.consumed : 4;
+        size_t a = small.argc > 2 ? small.argc : 2, s = small.scratch > 4 ? small.scratch : 4;
         result fit = parse_copy(buf, len, lim, a, s, NULL);
         if (!same(&r, &fit))
             abort();
@@ -169,7 +162,7 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
         abort();
     }
     /* prefixes: a few cut points, chosen from the input itself */
-    size_t end = r.rc == RESP_OK ? r.consumed : len;
+    size_t end = r.rc > 0 ? (size_t)r.rc : len;
     size_t cuts[7] = {0, 1, end / 2, end / 3, (end * 7) / 8, end > 0 ? end - 1 : 0,
                       end > 2 ? end - 2 : 0};
     for (int i = 0; i < 7; i++) {
@@ -177,114 +170,14 @@ static void fuzz_parser(const char *buf, size_t len, const resp_limits *lim)
         if (k >= end)
             continue;
         result p = parse_copy(buf, k, lim, argv_cap, scratch_cap, NULL);
-        if (p.rc == RESP_NEED_MORE)
+        if (p.rc == EDDY_PARSE_NEED_MORE)
             continue;
-        if (r.rc != RESP_ERROR || !same(&r, &p))
+        if (r.rc != EDDY_PARSE_ERROR || !same(&r, &p))
             abort();
     }
 }
 
-/* ---- the handler, with the core's calls stood in for ------------------ */
-
-struct eddy_conn {
-    void *state;
-    void *data;
-    int closed;
-    char *out;
-    size_t out_len, out_cap;
-};
-
-struct eddy_params {
-    size_t max_args, max_bulk, max_inline, max_query;
-};
-
-static void got_output(eddy_conn *c, const char *p, size_t n)
-{
-    if (c->closed)
-        abort(); /* nothing may be sent after eddy_close() */
-    if (n == 0)
-        abort(); /* no empty sends */
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        if (cap > ((size_t)256 << 20))
-            abort();
-        c->out = realloc(c->out, cap);
-        if (!c->out)
-            abort();
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
-}
-
-int eddy_send(eddy_conn *c, const void *buf, size_t len)
-{
-    got_output(c, buf, len);
-    return 0;
-}
-
-int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
-{
-    for (int i = 0; i < iovcnt; i++)
-        got_output(c, iov[i].iov_base, iov[i].iov_len);
-    return 0;
-}
-
-void eddy_close(eddy_conn *c)
-{
-    c->closed = 1;
-}
-
-void eddy_log(int level, const char *fmt, ...)
-{
-    (void)level, (void)fmt;
-}
-
-void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
-{
-    (void)c;
-    snprintf(buf, len, "fuzz");
-}
-
-void *eddy_conn_state(const eddy_conn *c)
-{
-    return c->state;
-}
-
-void *eddy_conn_data(const eddy_conn *c)
-{
-    return c->data;
-}
-
-void eddy_conn_set_data(eddy_conn *c, void *data)
-{
-    c->data = data;
-}
-
-const char *eddy_params_str(const eddy_params *p, const char *name, const char *def)
-{
-    (void)p, (void)name;
-    return def;
-}
-
-int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out)
-{
-    *out = strcmp(name, "max_args") == 0     ? p->max_args
-           : strcmp(name, "max_bulk") == 0   ? p->max_bulk
-           : strcmp(name, "max_inline") == 0 ? p->max_inline
-           : strcmp(name, "max_query") == 0  ? p->max_query
-           : strcmp(name, "max_memory") == 0 ? (size_t)1 << 20
-                                             : def;
-    return 0;
-}
-
-int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
-{
-    (void)p, (void)name, (void)fmt;
-    abort(); /* the stand-in parameters are all valid */
-}
+/* ---- the handler ------------------------------------------------------ */
 
 /* The length of the complete RESP2 reply at p, or 0 when p is empty;
  * aborts on anything malformed or cut short. */
@@ -349,50 +242,23 @@ static size_t reply_len(const char *p, size_t n, int depth)
     }
 }
 
+/* resp.c on one connection (fake_handler_api.c): all it sends is a
+ * sequence of complete, well-formed replies. */
 static void fuzz_handler(const char *in, size_t len, const resp_limits *lim, unsigned cut)
 {
-    const eddy_handler *h = eddy_handler_entry();
-    eddy_params params = {.max_args = lim->max_args, .max_bulk = lim->max_bulk,
-                          .max_inline = lim->max_inline, .max_query = lim->max_query};
-    void *state = NULL;
-    if (h->init(&state, &params) != 0)
-        abort();
-    eddy_conn c = {.state = state};
-    if (h->open && h->open(&c) < 0)
-        abort();
-
-    /* reads of 1 + (cut-derived) bytes, like the core: pending + new */
-    char *pending = NULL;
-    size_t plen = 0, pos = 0, step = 1 + (cut & 0x3f) * ((cut >> 6) + 1);
-    while (pos < len && !c.closed) {
-        size_t n = len - pos < step ? len - pos : step;
-        char *b = malloc(plen + n);
-        if (!b)
-            abort();
-        if (plen)
-            memcpy(b, pending, plen);
-        memcpy(b + plen, in + pos, n);
-        pos += n;
-        free(pending);
-        size_t total = plen + n;
-        size_t used = h->data(&c, b, total);
-        if (used > total)
-            abort();
-        plen = total - used;
-        pending = malloc(plen ? plen : 1);
-        if (!pending)
-            abort();
-        memcpy(pending, b + used, plen);
-        free(b);
-        step = 1 + ((step * 31 + cut) % 97);
-    }
-    free(pending);
-    for (size_t at = 0; at < c.out_len;)
-        at += reply_len(c.out + at, c.out_len - at, 0);
-    free(c.out);
-    if (h->close)
-        h->close(&c);
-    h->fini(state);
+    const fake_param v[] = {
+        {.name = "max_args", .size = lim->max_args},
+        {.name = "max_bulk", .size = lim->max_bulk},
+        {.name = "max_inline", .size = lim->max_inline},
+        {.name = "max_query", .size = lim->max_query},
+        {.name = "max_memory", .size = (size_t)1 << 20},
+    };
+    eddy_params params = {.v = v, .n = sizeof(v) / sizeof(v[0])};
+    size_t n;
+    char *out = fake_run(eddy_handler_entry(), &params, in, len, cut, SIZE_MAX, &n);
+    for (size_t at = 0; at < n;)
+        at += reply_len(out + at, n - at, 0);
+    free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -158,27 +158,30 @@ def parse_stats(text):
     return totals, workers
 
 
-PROM_SAMPLE_RE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)')
+def prometheus_parser():
+    """prometheus_client's text parser (Debian: python3-prometheus-client,
+    installed by scripts/test), also when python3 is not Debian's own."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        import sys
+        sys.path.append("/usr/lib/python3/dist-packages")
+        from prometheus_client.parser import text_string_to_metric_families
+    return text_string_to_metric_families
 
 
 def parse_prometheus(text):
-    """Prometheus text format -> ({metric: type}, {(metric, labels): value}).
-    Checks the syntax of every line: # HELP/# TYPE or a sample."""
+    """Prometheus text format, read by the real parser (which raises on any
+    line it cannot read) -> ({sample name: family type},
+    {(sample name, sorted labels): value})."""
     types, samples = {}, {}
-    for line in text.splitlines():
-        if not line:
-            continue
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, typ = line.split(" ", 3)
-            types[name] = typ
-            continue
-        m = PROM_SAMPLE_RE.fullmatch(line)
-        if not m:
-            raise AssertionError("bad Prometheus line %r" % line)
-        labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', m.group(3) or "")))
-        samples[(m.group(1), labels)] = float(m.group(4))
+    for family in prometheus_parser()(text):
+        for sample in family.samples:
+            types[sample.name] = family.type
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if key in samples:
+                raise AssertionError("sample %s given twice" % (key,))
+            samples[key] = sample.value
     return types, samples
 
 

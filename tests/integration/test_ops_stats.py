@@ -17,15 +17,24 @@ len(answer) bytes_out) shows in the next query.
   each message is sent only after the previous reply came back), plus the
   stats queries' own share; `open` ends at 1 (the query itself) once the
   clients closed; errors and refusals stay 0.
-- Prometheus: an HTTP GET answers 200 with Content-Type text/plain;
-  version=0.0.4 and a correct Content-Length; every line parses; every
-  counter is eddy_<name>_total with "# TYPE ... counter", gauges (open,
-  pool_queue) are eddy_<name> with "# TYPE ... gauge"; each has one sample
-  per worker (worker="0", "1"); their sums equal the last --stats totals
-  plus the GET's own share.
+- Prometheus, read by prometheus_client's own parser: an HTTP GET answers
+  200 with Content-Type "text/plain; version=0.0.4; charset=utf-8" and a
+  right Content-Length.  Each counter above is its Prometheus metric
+  (eddy_connections_accepted_total, eddy_received_bytes_total,
+  eddy_errors_total{reason="io"}, ...: PROM below) of the right type, with
+  one sample per listener (its bound address) and worker; their sums equal
+  the last --stats totals plus the GET's own share, and the echo
+  listener's samples hold exactly the echo traffic.  eddy_build_info
+  carries `eddyd --version`'s version, eddy_connections_max the config's
+  777, process_start_time_seconds falls between just before the start and
+  just after the ready line, process_resident_memory_bytes and
+  process_open_fds agree with /proc/PID.  HEAD gets the same headers and
+  no body; POST gets 405 with Allow.  After a good and a bad SIGHUP,
+  eddy_reloads_total says applied 1, failed 1.
 """
 
-import re
+import os
+import signal
 import time
 
 import eddytest
@@ -37,6 +46,28 @@ NAMES = ["accepted", "refused", "refused_per_ip", "open", "bytes_in", "bytes_out
          "timeouts", "errors_io", "errors_too_large", "errors_nomem", "errors_proxy",
          "accept_pauses", "pool_queue"]
 GAUGES = {"open", "pool_queue"}
+# Each "name value" counter and its Prometheus metric (with the labels that
+# pick it out of a metric shared with others).
+PROM = {
+    "accepted": ("eddy_connections_accepted_total", {}),
+    "refused": ("eddy_connections_refused_total", {"reason": "max_connections"}),
+    "refused_per_ip": ("eddy_connections_refused_total", {"reason": "max_connections_per_ip"}),
+    "open": ("eddy_connections_open", {}),
+    "bytes_in": ("eddy_received_bytes_total", {}),
+    "bytes_out": ("eddy_sent_bytes_total", {}),
+    "messages_in": ("eddy_received_messages_total", {}),
+    "messages_out": ("eddy_sent_messages_total", {}),
+    "datagrams_in": ("eddy_received_datagrams_total", {}),
+    "datagrams_out": ("eddy_sent_datagrams_total", {}),
+    "datagrams_dropped": ("eddy_dropped_datagrams_total", {}),
+    "timeouts": ("eddy_connections_timed_out_total", {}),
+    "errors_io": ("eddy_errors_total", {"reason": "io"}),
+    "errors_too_large": ("eddy_errors_total", {"reason": "too_large"}),
+    "errors_nomem": ("eddy_errors_total", {"reason": "nomem"}),
+    "errors_proxy": ("eddy_errors_total", {"reason": "proxy"}),
+    "accept_pauses": ("eddy_accept_pauses_total", {}),
+    "pool_queue": ("eddy_pool_requests", {}),
+}
 
 
 class Stats(opstest.OpsTestCase):
@@ -63,11 +94,14 @@ class Stats(opstest.OpsTestCase):
     def test_stats_match_the_traffic(self):
         unix = self.path("stats.sock")
         prom_port = opstest.free_port()
-        conf = self.config('listen tcp %s:0 {\n    handler echo\n    prefix "R: "\n}\n'
+        conf = self.config('max_connections 777\n'
+                           'listen tcp %s:0 {\n    handler echo\n    prefix "R: "\n}\n'
                            "listen unix %s {\n    handler stats\n}\n"
                            "listen tcp %s:%d {\n    handler stats\n}\n"
                            % (HOST, unix, HOST, prom_port))
+        self.t0 = time.time()
         d = self.run_conf(conf, listeners=3)
+        self.t1 = time.time()
         port = d.port(0)
         s0, w0 = self.query(d)
         self.check_shape(s0, w0, 2)
@@ -112,23 +146,22 @@ class Stats(opstest.OpsTestCase):
 
         # Prometheus on the tcp stats listener.
         request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
-        s = eddytest.connect(prom_port)
-        s.sendall(request)
-        raw, how = eddytest.read_until_eof(s)
-        s.close()
-        head, sep, body = raw.partition(b"\r\n\r\n")
-        self.assertTrue(sep, raw[:300])
-        lines = head.decode().split("\r\n")
-        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
-        headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
-        self.assertEqual(headers.get("content-type"), "text/plain; version=0.0.4")
-        self.assertEqual(int(headers.get("content-length", -1)), len(body))
+        headers, body = self.http(prom_port, request)
         types, samples = opstest.parse_prometheus(body.decode())
+        echo_addr = "%s:%d" % (HOST, port)
+        listeners = {echo_addr, "unix:" + unix, "%s:%d" % (HOST, prom_port)}
         for name in NAMES:
-            metric = "eddy_" + name + ("" if name in GAUGES else "_total")
+            metric, want_labels = PROM[name]
             self.assertEqual(types.get(metric), "gauge" if name in GAUGES else "counter", metric)
-            per = {dict(lbl).get("worker"): v for (m, lbl), v in samples.items() if m == metric}
-            self.assertEqual(sorted(per), ["0", "1"], "%s samples: %s" % (metric, per))
+            per = {}
+            for (m, lbl), v in samples.items():
+                lbl = dict(lbl)
+                if m != metric or any(lbl.get(k) != x for k, x in want_labels.items()):
+                    continue
+                per[(lbl.get("listener"), lbl["worker"])] = v
+            want_keys = {(None, w) for w in "01"} if name == "pool_queue" else \
+                {(ls, w) for ls in listeners for w in "01"}
+            self.assertEqual(set(per), want_keys, "%s samples: %s" % (metric, per))
             total = sum(per.values())
             want = s1[name]
             if name == "accepted":
@@ -143,9 +176,79 @@ class Stats(opstest.OpsTestCase):
                 want += self.answers[-1]
             self.assertEqual(total, want, "%s: Prometheus sum %s, expected %s" % (metric, total,
                                                                                  want))
-        self.assertEqual(len(samples), len(NAMES) * 2)
+            # The echo listener's own share: exactly the echo traffic.
+            echo = {"accepted": nconn, "bytes_in": nconn * nmsg * size,
+                    "messages_in": nconn * nmsg}
+            if name in echo:
+                mine = sum(v for (ls, _), v in per.items() if ls == echo_addr)
+                self.assertEqual(mine, echo[name], "%s{listener=%s}" % (metric, echo_addr))
+        self.assertEqual(samples[("eddy_connections_max", ())], 777)
+        version = eddytest.run_eddyd(["--version"])[1].split()[1]
+        self.assertEqual(samples[("eddy_build_info", (("version", version),))], 1)
+        self.assertEqual(types["eddy_build_info"], "gauge")
+        start = samples[("process_start_time_seconds", ())]
+        self.assertTrue(self.t0 - 1 <= start <= self.t1 + 1,
+                        "process_start_time_seconds %s not between %s and %s"
+                        % (start, self.t0, self.t1))
+        with open("/proc/%d/statm" % d.pid) as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        got = samples[("process_resident_memory_bytes", ())]
+        self.assertTrue(rss / 2 <= got <= rss * 2, "RSS %s, /proc says %s" % (got, rss))
+        fds = len(os.listdir("/proc/%d/fd" % d.pid))
+        got = samples[("process_open_fds", ())]
+        self.assertLessEqual(abs(got - fds), 2, "open fds %s, /proc says %s" % (got, fds))
+        log("Prometheus: %d samples; RSS %d, fds %d, start %.2f"
+            % (len(samples), rss, fds, start))
+
+        # HEAD: the same headers, no body (curl -I); any other method: 405.
+        hhead, hbody = self.http(prom_port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(hbody, b"")
+        self.assertGreater(int(hhead["content-length"]), 0)
+        self.assertEqual(hhead["content-type"], headers["content-type"])
+        raw = self.raw(prom_port, b"POST /metrics HTTP/1.0\r\n\r\n")
+        self.assertTrue(raw.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), raw)
+        self.assertIn(b"\r\nAllow: GET, HEAD\r\n", raw)
+
+        # Reloads: one applied, one refused (a file with an error).
+        d.signal(signal.SIGHUP)
+        self.wait_reloads(prom_port, {"applied": 1, "failed": 0})
+        with open(d.conf, "a") as f:
+            f.write("nonsense 1\n")
+        d.signal(signal.SIGHUP)
+        self.wait_reloads(prom_port, {"applied": 1, "failed": 1})
         self.stop(d)
 
+    def raw(self, port, request):
+        s = eddytest.connect(port)
+        s.sendall(request)
+        raw, how = eddytest.read_until_eof(s)
+        s.close()
+        return raw
+
+    def http(self, port, request):
+        """A request to the Prometheus listener -> (headers, body), checked:
+        200, the exposition format's Content-Type, a right Content-Length."""
+        raw = self.raw(port, request)
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(sep, raw[:300])
+        lines = head.decode().split("\r\n")
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK")
+        headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+        self.assertEqual(headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8")
+        if not request.startswith(b"HEAD "):
+            self.assertEqual(int(headers.get("content-length", -1)), len(body))
+        return headers, body
+
+    def wait_reloads(self, port, want, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            _, body = self.http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            _, samples = opstest.parse_prometheus(body.decode())
+            got = {r: samples[("eddy_reloads_total", (("result", r),))] for r in want}
+            if got == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(got, want, "eddy_reloads_total")
 
 if __name__ == "__main__":
     opstest.main()

@@ -23,9 +23,39 @@
 
 static const http_limits LIM = {.max_header = 8192, .max_body = 1 << 20, .max_headers = 64};
 
+/* An error as answer() gives it: the status, negated. */
+#define ERR(status) (-(status))
+
+/* A parser's answer as one number, after checking that it keeps the
+ * convention of eddy/parse.h: the head's length, EDDY_PARSE_NEED_MORE, or
+ * for EDDY_PARSE_ERROR the status in req->error, negated (ERR()). */
+static int answer(int r, const http_request *req)
+{
+    if (r == EDDY_PARSE_ERROR) {
+        ck_assert_msg(req->error == HTTP_ERR_BAD || req->error == HTTP_ERR_BODY ||
+                          req->error == HTTP_ERR_HEAD || req->error == HTTP_ERR_VERSION,
+                      "error %d", req->error);
+        return ERR(req->error);
+    }
+    ck_assert_msg(r > 0 || r == EDDY_PARSE_NEED_MORE, "returned %d", r);
+    ck_assert_int_eq(req->error, 0);
+    return r;
+}
+
+static int parse_lim(const char *s, size_t n, const http_limits *lim, http_request *req,
+                     http_header *h)
+{
+    return answer(http_parse_request(s, n, lim, req, h), req);
+}
+
 static int parse_n(const char *s, size_t n, http_request *req, http_header *h)
 {
-    return http_parse_request(s, n, &LIM, req, h);
+    return parse_lim(s, n, &LIM, req, h);
+}
+
+static int resume(const char *s, size_t n, http_request *req, http_header *h, http_cursor *cur)
+{
+    return answer(http_parse_resume(s, n, &LIM, req, h, cur), req);
 }
 
 static int parse(const char *s, http_request *req, http_header *h)
@@ -113,11 +143,11 @@ START_TEST(versions)
     ck_assert_int_eq(req.minor_version, 1);
     ck_assert_int_gt(parse("GET / HTTP/1.9\r\nHost: a\r\n\r\n", &req, h), 0);
     ck_assert_int_eq(req.minor_version, 1); /* a higher 1.x is read as 1.1 */
-    ck_assert_int_eq(parse("GET / HTTP/2.0\r\n\r\n", &req, h), HTTP_ERR_VERSION);
-    ck_assert_int_eq(parse("GET / HTTP/0.9\r\n\r\n", &req, h), HTTP_ERR_VERSION);
-    ck_assert_int_eq(parse("GET / HTTP/3.1\r\nHost: a\r\n\r\n", &req, h), HTTP_ERR_VERSION);
+    ck_assert_int_eq(parse("GET / HTTP/2.0\r\n\r\n", &req, h), ERR(HTTP_ERR_VERSION));
+    ck_assert_int_eq(parse("GET / HTTP/0.9\r\n\r\n", &req, h), ERR(HTTP_ERR_VERSION));
+    ck_assert_int_eq(parse("GET / HTTP/3.1\r\nHost: a\r\n\r\n", &req, h), ERR(HTTP_ERR_VERSION));
     /* 505 as soon as the request line is in */
-    ck_assert_int_eq(parse("PRI * HTTP/2.0\r\n", &req, h), HTTP_ERR_VERSION);
+    ck_assert_int_eq(parse("PRI * HTTP/2.0\r\n", &req, h), ERR(HTTP_ERR_VERSION));
 }
 END_TEST
 
@@ -295,8 +325,8 @@ START_TEST(rejects_each_malformed_request)
     const struct reject *t = &rejects[_i];
     http_request req;
     http_header h[8];
-    int r = http_parse_request(t->req, t->len, &LIM, &req, h);
-    ck_assert_msg(r == t->want, "%s: got %d, want %d", t->what, r, t->want);
+    int r = parse_n(t->req, t->len, &req, h);
+    ck_assert_msg(r == ERR(t->want), "%s: got %d, want %d", t->what, r, ERR(t->want));
 }
 END_TEST
 
@@ -306,11 +336,12 @@ START_TEST(rejects_as_soon_as_the_bad_byte_is_in)
 {
     http_request req;
     http_header h[8];
-    ck_assert_int_eq(parse_n(S("G\0"), &req, h), HTTP_ERR_BAD);
-    ck_assert_int_eq(parse_n(S("GET /\x01"), &req, h), HTTP_ERR_BAD);
-    ck_assert_int_eq(parse_n(S("GET / HTTP/1.1\r\nHo st"), &req, h), HTTP_ERR_BAD);
-    ck_assert_int_eq(parse_n(S("GET / HTTP/1.1\r\nHost: a\r\n x"), &req, h), HTTP_ERR_BAD);
-    ck_assert_int_eq(parse_n(S("\x16\x03\x01\x02\x00"), &req, h), HTTP_ERR_BAD); /* TLS hello */
+    ck_assert_int_eq(parse_n(S("G\0"), &req, h), ERR(HTTP_ERR_BAD));
+    ck_assert_int_eq(parse_n(S("GET /\x01"), &req, h), ERR(HTTP_ERR_BAD));
+    ck_assert_int_eq(parse_n(S("GET / HTTP/1.1\r\nHo st"), &req, h), ERR(HTTP_ERR_BAD));
+    ck_assert_int_eq(parse_n(S("GET / HTTP/1.1\r\nHost: a\r\n x"), &req, h), ERR(HTTP_ERR_BAD));
+    /* a TLS hello */
+    ck_assert_int_eq(parse_n(S("\x16\x03\x01\x02\x00"), &req, h), ERR(HTTP_ERR_BAD));
 }
 END_TEST
 
@@ -326,22 +357,22 @@ START_TEST(header_block_limit)
     int n = snprintf(r, sizeof(r), "%s%.*s\r\n\r\n", start, (int)fill,
                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     ck_assert_int_eq(n, 100);
-    ck_assert_int_eq(http_parse_request(r, 100, &lim, &req, h), 100);
+    ck_assert_int_eq(parse_lim(r, 100, &lim, &req, h), 100);
     lim.max_header = 99;
-    ck_assert_int_eq(http_parse_request(r, 100, &lim, &req, h), HTTP_ERR_HEAD);
+    ck_assert_int_eq(parse_lim(r, 100, &lim, &req, h), ERR(HTTP_ERR_HEAD));
     /* incomplete: need more below the limit, 431 once the limit is in */
-    ck_assert_int_eq(http_parse_request(r, 98, &lim, &req, h), HTTP_NEED_MORE);
-    ck_assert_int_eq(http_parse_request(r, 99, &lim, &req, h), HTTP_ERR_HEAD);
+    ck_assert_int_eq(parse_lim(r, 98, &lim, &req, h), EDDY_PARSE_NEED_MORE);
+    ck_assert_int_eq(parse_lim(r, 99, &lim, &req, h), ERR(HTTP_ERR_HEAD));
     /* a request line that never ends */
     char big[9000];
     memset(big, 'a', sizeof(big));
     memcpy(big, "GET /", 5);
-    ck_assert_int_eq(parse_n(big, 8191, &req, h), HTTP_NEED_MORE);
-    ck_assert_int_eq(parse_n(big, 8192, &req, h), HTTP_ERR_HEAD);
-    ck_assert_int_eq(parse_n(big, sizeof(big), &req, h), HTTP_ERR_HEAD);
+    ck_assert_int_eq(parse_n(big, 8191, &req, h), EDDY_PARSE_NEED_MORE);
+    ck_assert_int_eq(parse_n(big, 8192, &req, h), ERR(HTTP_ERR_HEAD));
+    ck_assert_int_eq(parse_n(big, sizeof(big), &req, h), ERR(HTTP_ERR_HEAD));
     /* leading empty lines count */
     memset(big, '\n', sizeof(big));
-    ck_assert_int_eq(parse_n(big, sizeof(big), &req, h), HTTP_ERR_HEAD);
+    ck_assert_int_eq(parse_n(big, sizeof(big), &req, h), ERR(HTTP_ERR_HEAD));
 }
 END_TEST
 
@@ -350,17 +381,18 @@ START_TEST(header_count_limit)
     http_limits lim = {.max_header = 8192, .max_body = 10, .max_headers = 4};
     http_request req;
     http_header h[4];
-    ck_assert_int_gt(http_parse_request(S("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
-                                        &lim, &req, h), 0);
+    ck_assert_int_gt(parse_lim(S("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), &lim,
+                               &req, h), 0);
     ck_assert_uint_eq(req.num_headers, 4);
     ck_assert_int_eq(
-        http_parse_request(S("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"),
-                           &lim, &req, h), HTTP_ERR_HEAD);
+        parse_lim(S("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"), &lim,
+                  &req, h),
+        ERR(HTTP_ERR_HEAD));
     /* no array at all: any field is one too many */
     lim.max_headers = 0;
-    ck_assert_int_gt(http_parse_request(S("GET / HTTP/1.0\r\n\r\n"), &lim, &req, NULL), 0);
-    ck_assert_int_eq(http_parse_request(S("GET / HTTP/1.0\r\nA: 1\r\n\r\n"), &lim, &req, NULL),
-                     HTTP_ERR_HEAD);
+    ck_assert_int_gt(parse_lim(S("GET / HTTP/1.0\r\n\r\n"), &lim, &req, NULL), 0);
+    ck_assert_int_eq(parse_lim(S("GET / HTTP/1.0\r\nA: 1\r\n\r\n"), &lim, &req, NULL),
+                     ERR(HTTP_ERR_HEAD));
 }
 END_TEST
 
@@ -408,7 +440,7 @@ START_TEST(partial_input_at_every_split_point)
     for (size_t k = 0; k < n; k++) {
         char *head = malloc(k ? k : 1);
         memcpy(head, copy, k);
-        ck_assert_msg(parse_n(head, k, &part, hp) == HTTP_NEED_MORE, "request %d cut at %zu",
+        ck_assert_msg(parse_n(head, k, &part, hp) == EDDY_PARSE_NEED_MORE, "request %d cut at %zu",
                       _i, k);
         free(head);
         /* the same bytes, then the rest: parses as a whole */
@@ -442,13 +474,13 @@ static void assert_resume_matches(const char *in, size_t n, const size_t *cuts, 
         http_request whole, part;
         http_header hw[64], hp[64];
         int want = parse_n(b, k, &whole, hw);
-        int got = http_parse_resume(b, k, &LIM, &part, hp, &cur);
+        int got = resume(b, k, &part, hp, &cur);
         ck_assert_msg(got == want, "%s: %zu of %zu bytes (after %zu pieces): got %d, want %d",
                       what, k, n, i, got, want);
         if (got > 0)
             assert_same(b, &whole, hw, b, &part, hp);
         free(b);
-        if (got != HTTP_NEED_MORE) {
+        if (got != EDDY_PARSE_NEED_MORE) {
             ck_assert_uint_eq(cur.line, 0); /* zeroed for the next head */
             return;
         }
@@ -495,8 +527,8 @@ START_TEST(resume_rejects_the_bad_heads_of_issue_15)
         http_cursor cur = {0};
         http_request req;
         http_header h[8];
-        ck_assert_int_eq(http_parse_resume(t[i].p, t[i].cut, &LIM, &req, h, &cur), HTTP_NEED_MORE);
-        ck_assert_int_eq(http_parse_resume(t[i].p, t[i].len, &LIM, &req, h, &cur), HTTP_ERR_BAD);
+        ck_assert_int_eq(resume(t[i].p, t[i].cut, &req, h, &cur), EDDY_PARSE_NEED_MORE);
+        ck_assert_int_eq(resume(t[i].p, t[i].len, &req, h, &cur), ERR(HTTP_ERR_BAD));
     }
 }
 END_TEST
@@ -513,26 +545,26 @@ START_TEST(resume_starts_at_the_first_incomplete_line)
     http_cursor cur = {0};
     http_request req;
     http_header h[8];
-    ck_assert_int_eq(http_parse_resume(b, x + 2, &LIM, &req, h, &cur), HTTP_NEED_MORE);
+    ck_assert_int_eq(resume(b, x + 2, &req, h, &cur), EDDY_PARSE_NEED_MORE);
     ck_assert_uint_eq(cur.line, x);
     ck_assert_uint_eq(cur.num_headers, 2);
     ck_assert_uint_eq(cur.has_length, 1);
     ck_assert_uint_eq(cur.length, 5);
     b[0] = '\0';
-    ck_assert_int_eq(parse_n(b, x + 7, &req, h), HTTP_ERR_BAD);
-    ck_assert_int_eq(http_parse_resume(b, x + 7, &LIM, &req, h, &cur), HTTP_NEED_MORE);
+    ck_assert_int_eq(parse_n(b, x + 7, &req, h), ERR(HTTP_ERR_BAD));
+    ck_assert_int_eq(resume(b, x + 7, &req, h, &cur), EDDY_PARSE_NEED_MORE);
     ck_assert_uint_eq(cur.line, x + 6);
     ck_assert_uint_eq(cur.num_headers, 3);
     b[0] = 'G';
-    ck_assert_int_eq(http_parse_resume(b, strlen(b) - 2, &LIM, &req, h, &cur), HTTP_ERR_BAD);
+    ck_assert_int_eq(resume(b, strlen(b) - 2, &req, h, &cur), ERR(HTTP_ERR_BAD));
     ck_assert_uint_eq(cur.line, 0);
     /* complete: the same request as a whole parse, every field filled */
     static const char ok[] = "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
     http_request whole;
     http_header hw[8];
-    ck_assert_int_eq(http_parse_resume(ok, 30, &LIM, &req, h, &cur), HTTP_NEED_MORE);
+    ck_assert_int_eq(resume(ok, 30, &req, h, &cur), EDDY_PARSE_NEED_MORE);
     ck_assert_int_gt(cur.line, 0);
-    ck_assert_int_eq(http_parse_resume(ok, sizeof(ok) - 1, &LIM, &req, h, &cur), (int)sizeof(ok) - 3);
+    ck_assert_int_eq(resume(ok, sizeof(ok) - 1, &req, h, &cur), (int)sizeof(ok) - 3);
     ck_assert_int_eq(parse_n(ok, sizeof(ok) - 1, &whole, hw), (int)sizeof(ok) - 3);
     assert_same(ok, &whole, hw, ok, &req, h);
 }
@@ -805,7 +837,7 @@ START_TEST(handler_bad_head_split_anywhere)
             http_header h[8];
             int fd = dial(&sv);
             send_all(fd, t[i].p, k);
-            if (parse_n(t[i].p, k, &req, h) == HTTP_NEED_MORE) {
+            if (parse_n(t[i].p, k, &req, h) == EDDY_PARSE_NEED_MORE) {
                 pause_ms(2);
                 send_all(fd, t[i].p + k, t[i].len - k);
             }

@@ -16,8 +16,8 @@
 #include "proxy.h"
 #include "suites.h"
 
-#define NEED EDDY__PROXY_NEED_MORE
-#define BAD EDDY__PROXY_INVALID
+#define NEED EDDY_PARSE_NEED_MORE
+#define BAD EDDY_PARSE_ERROR
 #define S(lit) lit, sizeof(lit) - 1
 
 /* The spec's longest v1 line: 107 bytes. */
@@ -681,7 +681,7 @@ START_TEST(neither_version)
 }
 END_TEST
 
-/* Whatever the bytes, a longer prefix never turns INVALID back into
+/* Whatever the bytes, a longer prefix never turns an error back into
  * something else, nor changes a complete answer. */
 START_TEST(answers_are_monotonic)
 {

@@ -25,10 +25,14 @@ typedef struct parsed {
     resp_arg argv[ARGV];
     char scratch[SCRATCH];
     resp_cmd cmd;
-    int rc;
+    ptrdiff_t rc;
 } parsed;
 
-static int parse_with(parsed *p, const char *buf, size_t len, const resp_limits *lim,
+/* Parse with argv_cap slots and scratch_cap bytes of room, checking that
+ * the answer keeps the convention of eddy/parse.h: the command's length
+ * (within the buffer), EDDY_PARSE_NEED_MORE, EDDY_PARSE_ERROR, or
+ * resp's own RESP_NEED_SPACE. */
+static ptrdiff_t parse_with(parsed *p, const char *buf, size_t len, const resp_limits *lim,
                       size_t argv_cap, size_t scratch_cap)
 {
     memset(&p->cmd, 0, sizeof(p->cmd));
@@ -37,10 +41,13 @@ static int parse_with(parsed *p, const char *buf, size_t len, const resp_limits 
     p->cmd.scratch = scratch_cap ? p->scratch : NULL;
     p->cmd.scratch_cap = scratch_cap;
     p->rc = resp_parse(buf, len, lim, &p->cmd);
+    ck_assert_msg((p->rc > 0 && (size_t)p->rc <= len) || p->rc == EDDY_PARSE_NEED_MORE ||
+                      p->rc == EDDY_PARSE_ERROR || p->rc == RESP_NEED_SPACE,
+                  "returned %td for %zu bytes", p->rc, len);
     return p->rc;
 }
 
-static int parse(parsed *p, const char *buf, size_t len)
+static ptrdiff_t parse(parsed *p, const char *buf, size_t len)
 {
     return parse_with(p, buf, len, &DEFAULTS, ARGV, SCRATCH);
 }
@@ -76,24 +83,22 @@ static void check_valid_lim(const char *buf, size_t len, const char *want,
 {
     parsed p;
     char got[4096];
-    ck_assert_int_eq(parse_with(&p, buf, len, lim, ARGV, SCRATCH), RESP_OK);
-    ck_assert_uint_eq(p.cmd.consumed, len);
+    ck_assert_int_eq(parse_with(&p, buf, len, lim, ARGV, SCRATCH), (ptrdiff_t)len);
     ck_assert_str_eq(joined(&p, got, sizeof(got)), want);
 
     char *more = malloc(len + 6);
     memcpy(more, buf, len);
     memcpy(more + len, "PING\r\n", 6);
-    ck_assert_int_eq(parse_with(&p, more, len + 6, lim, ARGV, SCRATCH), RESP_OK);
-    ck_assert_uint_eq(p.cmd.consumed, len);
+    ck_assert_int_eq(parse_with(&p, more, len + 6, lim, ARGV, SCRATCH), (ptrdiff_t)len);
     ck_assert_str_eq(joined(&p, got, sizeof(got)), want);
     free(more);
 
     for (size_t k = 0; k < len; k++) {
         char *part = malloc(k ? k : 1);
         memcpy(part, buf, k);
-        int rc = parse_with(&p, part, k, lim, ARGV, SCRATCH);
-        if (rc != RESP_NEED_MORE)
-            ck_abort_msg("prefix of %zu/%zu bytes of \"%.*s\": got %d, want need-more", k, len,
+        ptrdiff_t rc = parse_with(&p, part, k, lim, ARGV, SCRATCH);
+        if (rc != EDDY_PARSE_NEED_MORE)
+            ck_abort_msg("prefix of %zu/%zu bytes of \"%.*s\": got %td, want need-more", k, len,
                          (int)len, buf, rc);
         free(part);
     }
@@ -113,18 +118,18 @@ static void check_error_lim(const char *buf, size_t len, const char *want,
 {
     parsed p;
     char got[256];
-    ck_assert_int_eq(parse_with(&p, buf, len, lim, ARGV, SCRATCH), RESP_ERROR);
+    ck_assert_int_eq(parse_with(&p, buf, len, lim, ARGV, SCRATCH), EDDY_PARSE_ERROR);
     ck_assert_str_eq(err_text(&p, got, sizeof(got)), want);
     int seen = 0;
     for (size_t k = 0; k < len; k++) {
         char *part = malloc(k ? k : 1);
         memcpy(part, buf, k);
-        int rc = parse_with(&p, part, k, lim, ARGV, SCRATCH);
+        ptrdiff_t rc = parse_with(&p, part, k, lim, ARGV, SCRATCH);
         free(part);
-        if (rc == RESP_NEED_MORE && !seen)
+        if (rc == EDDY_PARSE_NEED_MORE && !seen)
             continue;
-        if (rc != RESP_ERROR)
-            ck_abort_msg("prefix of %zu bytes: got %d, want %s", k,
+        if (rc != EDDY_PARSE_ERROR)
+            ck_abort_msg("prefix of %zu bytes: got %td, want %s", k,
                          rc, seen ? "the error again" : "need-more or the error");
         ck_assert_str_eq(err_text(&p, got, sizeof(got)), want);
         seen = 1;
@@ -157,7 +162,7 @@ START_TEST(multibulk_commands)
     {
         static const char cmd[] = "*2\r\n$4\r\nECHO\r\n$8\r\na\r\n*$\0\nb\r\n";
         parsed p;
-        ck_assert_int_eq(parse(&p, cmd, sizeof(cmd) - 1), RESP_OK);
+        ck_assert_int_eq(parse(&p, cmd, sizeof(cmd) - 1), (ptrdiff_t)sizeof(cmd) - 1);
         ck_assert_uint_eq(p.cmd.argc, 2);
         ck_assert_uint_eq(p.cmd.argv[1].len, 8);
         ck_assert_mem_eq(p.cmd.argv[1].p, "a\r\n*$\0\nb", 8);
@@ -170,12 +175,10 @@ START_TEST(multibulk_empty_and_negative_counts)
 {
     parsed p;
     /* as Redis: *0 and *-N are empty commands, consumed without a reply */
-    ck_assert_int_eq(parse(&p, "*0\r\n", 4), RESP_OK);
+    ck_assert_int_eq(parse(&p, "*0\r\n", 4), 4);
     ck_assert_uint_eq(p.cmd.argc, 0);
-    ck_assert_uint_eq(p.cmd.consumed, 4);
-    ck_assert_int_eq(parse(&p, "*-1\r\n*1\r\n", 9), RESP_OK);
+    ck_assert_int_eq(parse(&p, "*-1\r\n*1\r\n", 9), 5);
     ck_assert_uint_eq(p.cmd.argc, 0);
-    ck_assert_uint_eq(p.cmd.consumed, 5);
     VALID("*-9223372036854775808\r\n", "");
     INVALID("*-9223372036854775809\r\n", E_MBULK);
     INVALID("*-0\r\n", E_MBULK);
@@ -195,7 +198,8 @@ START_TEST(multibulk_at_the_limits)
     parsed p;
     ck_assert_int_eq(parse_with(&p, cmd, sizeof(cmd) - 1, &DEFAULTS, 2, 0), RESP_NEED_SPACE);
     ck_assert_uint_eq(p.cmd.need_argc, 3);
-    ck_assert_int_eq(parse_with(&p, cmd, sizeof(cmd) - 1, &DEFAULTS, 3, 0), RESP_OK);
+    ck_assert_int_eq(parse_with(&p, cmd, sizeof(cmd) - 1, &DEFAULTS, 3, 0),
+                     (ptrdiff_t)sizeof(cmd) - 1);
     ck_assert_uint_eq(p.cmd.argc, 3);
 }
 END_TEST
@@ -210,12 +214,11 @@ START_TEST(multibulk_1024_args)
         n += (size_t)sprintf(buf + n, "$1\r\n%c\r\n", 'a' + i % 26);
     resp_arg *argv = malloc(1024 * sizeof(*argv));
     resp_cmd cmd = {.argv = argv, .argv_cap = 1024};
-    ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), RESP_OK);
+    ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), (ptrdiff_t)n);
     ck_assert_uint_eq(cmd.argc, 1024);
-    ck_assert_uint_eq(cmd.consumed, n);
     ck_assert_int_eq(argv[1023].p[0], 'a' + 1023 % 26);
     n = (size_t)sprintf(buf, "*1025\r\n");
-    ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), RESP_ERROR);
+    ck_assert_int_eq(resp_parse(buf, n, &DEFAULTS, &cmd), EDDY_PARSE_ERROR);
     free(argv);
     free(buf);
 }
@@ -228,10 +231,10 @@ START_TEST(multibulk_room_asked_only_when_complete)
     resp_limits lim = {.max_args = 65536, .max_bulk = 16, .max_inline = 16, .max_query = 1 << 20};
     parsed p;
     static const char part[] = "*65536\r\n$3\r\nDEL\r\n$1\r\na\r\n";
-    ck_assert_int_eq(parse_with(&p, part, sizeof(part) - 1, &lim, 2, 0), RESP_NEED_MORE);
+    ck_assert_int_eq(parse_with(&p, part, sizeof(part) - 1, &lim, 2, 0), EDDY_PARSE_NEED_MORE);
     /* an error after the room would have run out is still an error */
     static const char bad[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\nX";
-    ck_assert_int_eq(parse_with(&p, bad, sizeof(bad) - 1, &lim, 1, 0), RESP_ERROR);
+    ck_assert_int_eq(parse_with(&p, bad, sizeof(bad) - 1, &lim, 1, 0), EDDY_PARSE_ERROR);
     /* complete: room for all of them */
     static const char full[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
     ck_assert_int_eq(parse_with(&p, full, sizeof(full) - 1, &lim, 1, 0), RESP_NEED_SPACE);
@@ -268,15 +271,12 @@ END_TEST
 START_TEST(inline_empty_lines)
 {
     parsed p;
-    ck_assert_int_eq(parse(&p, "\r\n", 2), RESP_OK);
+    ck_assert_int_eq(parse(&p, "\r\n", 2), 2);
     ck_assert_uint_eq(p.cmd.argc, 0);
-    ck_assert_uint_eq(p.cmd.consumed, 2);
-    ck_assert_int_eq(parse(&p, "\n", 1), RESP_OK);
-    ck_assert_uint_eq(p.cmd.consumed, 1);
-    ck_assert_int_eq(parse(&p, "   \t \r\n", 7), RESP_OK);
+    ck_assert_int_eq(parse(&p, "\n", 1), 1);
+    ck_assert_int_eq(parse(&p, "   \t \r\n", 7), 7);
     ck_assert_uint_eq(p.cmd.argc, 0);
-    ck_assert_uint_eq(p.cmd.consumed, 7);
-    ck_assert_int_eq(parse(&p, "", 0), RESP_NEED_MORE);
+    ck_assert_int_eq(parse(&p, "", 0), EDDY_PARSE_NEED_MORE);
 }
 END_TEST
 
@@ -295,9 +295,8 @@ START_TEST(inline_quotes)
     {
         static const char cmd[] = "echo a\0b c\r\n";
         parsed p;
-        ck_assert_int_eq(parse(&p, cmd, sizeof(cmd) - 1), RESP_OK);
+        ck_assert_int_eq(parse(&p, cmd, sizeof(cmd) - 1), (ptrdiff_t)sizeof(cmd) - 1);
         ck_assert_uint_eq(p.cmd.argc, 2);
-        ck_assert_uint_eq(p.cmd.consumed, sizeof(cmd) - 1);
     }
 }
 END_TEST
@@ -309,7 +308,7 @@ START_TEST(inline_needs_space)
     /* more words than argv slots: exact count asked for */
     ck_assert_int_eq(parse_with(&p, "a b c d\r\n", 9, &DEFAULTS, 2, 0), RESP_NEED_SPACE);
     ck_assert_uint_eq(p.cmd.need_argc, 4);
-    ck_assert_int_eq(parse_with(&p, "a b c d\r\n", 9, &DEFAULTS, 4, 0), RESP_OK);
+    ck_assert_int_eq(parse_with(&p, "a b c d\r\n", 9, &DEFAULTS, 4, 0), 9);
     ck_assert_str_eq(joined(&p, got, sizeof(got)), "a|b|c|d");
     /* quoted words need scratch: none given, then too small, then enough */
     ck_assert_int_eq(parse_with(&p, "echo \"abc\" 'de'\r\n", 17, &DEFAULTS, 8, 0),
@@ -318,15 +317,16 @@ START_TEST(inline_needs_space)
     ck_assert_int_eq(parse_with(&p, "echo \"abc\" 'de'\r\n", 17, &DEFAULTS, 8, 4),
                      RESP_NEED_SPACE);
     ck_assert_uint_eq(p.cmd.need_scratch, 5);
-    ck_assert_int_eq(parse_with(&p, "echo \"abc\" 'de'\r\n", 17, &DEFAULTS, 8, 5), RESP_OK);
+    ck_assert_int_eq(parse_with(&p, "echo \"abc\" 'de'\r\n", 17, &DEFAULTS, 8, 5), 17);
     ck_assert_str_eq(joined(&p, got, sizeof(got)), "echo|abc|de");
     /* unquoted words never need scratch: they are slices of the input */
     static const char plain[] = "echo abc\r\n";
-    ck_assert_int_eq(parse_with(&p, plain, 10, &DEFAULTS, 8, 0), RESP_OK);
+    ck_assert_int_eq(parse_with(&p, plain, 10, &DEFAULTS, 8, 0), 10);
     ck_assert_ptr_eq(p.cmd.argv[1].p, plain + 5);
     /* and neither do multibulk arguments */
     static const char mb[] = "*1\r\n$3\r\nabc\r\n";
-    ck_assert_int_eq(parse_with(&p, mb, sizeof(mb) - 1, &DEFAULTS, 1, 0), RESP_OK);
+    ck_assert_int_eq(parse_with(&p, mb, sizeof(mb) - 1, &DEFAULTS, 1, 0),
+                     (ptrdiff_t)sizeof(mb) - 1);
     ck_assert_ptr_eq(p.cmd.argv[0].p, mb + 8);
 }
 END_TEST
@@ -340,19 +340,19 @@ START_TEST(inline_at_max_inline)
     check_error_lim("123456789\n", 10, E_INLINE, &lim);
     parsed p;
     /* 8 bytes and a CR may still be a line of 8: wait */
-    ck_assert_int_eq(parse_with(&p, "12345678\r", 9, &lim, ARGV, SCRATCH), RESP_NEED_MORE);
+    ck_assert_int_eq(parse_with(&p, "12345678\r", 9, &lim, ARGV, SCRATCH), EDDY_PARSE_NEED_MORE);
     /* 9 bytes without CR: over, without waiting for a newline */
-    ck_assert_int_eq(parse_with(&p, "123456789", 9, &lim, ARGV, SCRATCH), RESP_ERROR);
+    ck_assert_int_eq(parse_with(&p, "123456789", 9, &lim, ARGV, SCRATCH), EDDY_PARSE_ERROR);
     /* the default 64k */
     size_t n = (64 << 10) + 1;
     char *big = malloc(n + 2);
     memset(big, 'a', n);
-    ck_assert_int_eq(parse(&p, big, n), RESP_ERROR);
+    ck_assert_int_eq(parse(&p, big, n), EDDY_PARSE_ERROR);
     char got[128];
     ck_assert_str_eq(err_text(&p, got, sizeof(got)), E_INLINE);
-    ck_assert_int_eq(parse(&p, big, n - 1), RESP_NEED_MORE);
+    ck_assert_int_eq(parse(&p, big, n - 1), EDDY_PARSE_NEED_MORE);
     memcpy(big + n - 1, "\r\n", 2);
-    ck_assert_int_eq(parse(&p, big, n + 1), RESP_OK);
+    ck_assert_int_eq(parse(&p, big, n + 1), (ptrdiff_t)n + 1);
     ck_assert_uint_eq(p.cmd.argv[0].len, n - 1);
     free(big);
 }
@@ -368,12 +368,13 @@ START_TEST(pipelined_commands)
     parsed p;
     char got[64];
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        ck_assert_int_eq(parse(&p, burst + off, len - off), RESP_OK);
+        ptrdiff_t r = parse(&p, burst + off, len - off);
+        ck_assert_int_gt(r, 0);
         ck_assert_str_eq(joined(&p, got, sizeof(got)), want[i]);
-        off += p.cmd.consumed;
+        off += (size_t)r;
     }
     ck_assert_uint_eq(off, len);
-    ck_assert_int_eq(parse(&p, burst + off, 0), RESP_NEED_MORE);
+    ck_assert_int_eq(parse(&p, burst + off, 0), EDDY_PARSE_NEED_MORE);
 }
 END_TEST
 
@@ -395,8 +396,8 @@ START_TEST(errors_multibulk_length)
     INVALID("*1\n", E_MBULK);  /* LF alone does not end a multibulk line */
     parsed p;
     /* refused at the first byte that makes it wrong, no newline needed */
-    ck_assert_int_eq(parse(&p, "*1x", 3), RESP_ERROR);
-    ck_assert_int_eq(parse(&p, "*99999", 6), RESP_ERROR);
+    ck_assert_int_eq(parse(&p, "*1x", 3), EDDY_PARSE_ERROR);
+    ck_assert_int_eq(parse(&p, "*99999", 6), EDDY_PARSE_ERROR);
 }
 END_TEST
 
@@ -421,13 +422,14 @@ START_TEST(error_2gb_bulk_declared)
     INVALID("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648\r\n", E_BULK);
     parsed p;
     static const char head[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648";
-    ck_assert_int_eq(parse(&p, head, sizeof(head) - 1), RESP_ERROR);
+    ck_assert_int_eq(parse(&p, head, sizeof(head) - 1), EDDY_PARSE_ERROR);
     /* even with a limit as large as Redis's 512m */
     resp_limits big = {.max_args = 1024, .max_bulk = (size_t)512 << 20, .max_inline = 65536, .max_query = (size_t)1 << 30};
     INVALID_LIM("*1\r\n$2147483648\r\n", E_BULK, &big);
     INVALID_LIM("*1\r\n$536870913\r\n", E_BULK, &big);
     /* and exactly at the limit it is a length like any other: need more */
-    ck_assert_int_eq(parse_with(&p, "*1\r\n$536870912\r\n", 16, &big, ARGV, 0), RESP_NEED_MORE);
+    ck_assert_int_eq(parse_with(&p, "*1\r\n$536870912\r\n", 16, &big, ARGV, 0),
+                     EDDY_PARSE_NEED_MORE);
 }
 END_TEST
 
@@ -450,8 +452,8 @@ START_TEST(errors_missing_crlf_after_bulk)
     INVALID("*2\r\n$1\r\na\r\n$1\r\nbc", E_CRLF);
     parsed p;
     /* a short payload is just incomplete */
-    ck_assert_int_eq(parse(&p, "*1\r\n$3\r\nfo", 10), RESP_NEED_MORE);
-    ck_assert_int_eq(parse(&p, "*1\r\n$3\r\nfoo\r", 12), RESP_NEED_MORE);
+    ck_assert_int_eq(parse(&p, "*1\r\n$3\r\nfo", 10), EDDY_PARSE_NEED_MORE);
+    ck_assert_int_eq(parse(&p, "*1\r\n$3\r\nfoo\r", 12), EDDY_PARSE_NEED_MORE);
 }
 END_TEST
 
@@ -485,10 +487,8 @@ START_TEST(random_input)
         char *exact = malloc(n ? n : 1);
         memcpy(exact, buf, n);
         parsed p;
-        int rc = parse(&p, exact, n);
-        ck_assert(rc >= RESP_ERROR && rc <= RESP_OK);
-        if (rc == RESP_OK)
-            ck_assert_uint_le(p.cmd.consumed, n);
+        ptrdiff_t rc = parse(&p, exact, n); /* checks the answer */
+        ck_assert_int_ne(rc, RESP_NEED_SPACE);
         free(exact);
     }
 }
