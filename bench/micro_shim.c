@@ -43,7 +43,7 @@ bench_echo *bench_echo_new(const char *prefix)
     if (eddy_server_new(&f->server) < 0 || eddy_params_new(&p) < 0 ||
         eddy_params_add(p, "prefix", prefix, 0) < 0 ||
         eddy_server_listen(f->server, "127.0.0.1:0", eddy_echo_handler(), p, &f->listener) < 0 ||
-        eddy__loop_init(&f->loop, f->server, 0) < 0 ||
+        eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0) < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
         eddy_params_free(p);
         if (f->server)

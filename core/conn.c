@@ -27,10 +27,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "io.h"
 #include "pool.h"
 #include "proxy.h"
-#include "server.h"
 #include "timer.h"
 
 /* After a handler callback or an I/O step: close the connection if it
@@ -178,10 +178,8 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
                           ls->bound, eddy_strerror(rc));
         free(c);
         free(ext);
-        if (counted)
-            eddy__iplimit_release(&l->server->iplimit, peer);
         close(fd);
-        atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
+        eddy__accept_release(l, counted ? peer : NULL);
         return;
     }
     if (ext) {
@@ -230,8 +228,6 @@ static int take_proxy_header(eddy_conn *c)
     eddy__buf_consume(c->in, (size_t)n);
     c->h.flags &= (uint16_t)~EDDY__CONN_PROXY_WAIT;
     if (!pi.local) { /* the client's address, as the proxy saw it */
-        eddy_server *srv = l->server;
-        unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
         eddy__conn_ext *ext = eddy__conn_ext_get(c);
         if (!ext) {
             eddy__count(&c->lsock->n.errors_nomem, 1);
@@ -240,15 +236,15 @@ static int take_proxy_header(eddy_conn *c)
         }
         ext->addr = pi.src;
         ext->has_addr = 1;
-        if (per_ip && eddy__iplimit_acquire(&srv->iplimit, &pi.src, per_ip) < 0) {
+        unsigned over = eddy__accept_proxied(l, &pi.src, &ext->counted);
+        if (over) {
             eddy__count(&c->lsock->n.refused_per_ip, 1);
             eddy__conn_log(c, &l->rl_per_ip, EDDY__LOG_WARN,
                            "refused on %s: max_connections_per_ip (%u) reached",
-                           c->listener->bound, per_ip);
+                           c->listener->bound, over);
             eddy__conn_destroy(c, "closed (max_connections_per_ip)");
             return -1;
         }
-        ext->counted = per_ip != 0;
     }
     conn_opened(c);
     return 1;
@@ -314,13 +310,14 @@ static void dispatch_to_pool(eddy_conn *c)
     }
     j->done.run = job_done;
     j->conn = c;
+    j->data = eddy__conn_listener(c)->handler->data;
     j->loop = c->lsock->loop;
     j->len = c->in->len;
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
     c->lsock->loop->outstanding++;
     eddy__count(&c->lsock->loop->pool_jobs, 1);
-    eddy__pool_submit(&c->lsock->loop->server->pool, j);
+    eddy__pool_submit(c->lsock->loop->shared->pool, j);
 }
 
 static void conn_read(eddy_conn *c)
@@ -492,8 +489,10 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
     eddy__listener_release(c->listener);
-    if (c->ext && c->ext->counted)
-        eddy__iplimit_release(&l->server->iplimit, &c->ext->addr);
+    struct sockaddr_storage counted;
+    int was_counted = c->ext && c->ext->counted;
+    if (was_counted)
+        counted = c->ext->addr;
     free(c->ext);
     c->ext = NULL;
     if (!c->h.queued) { /* else the ready list hands it to the dead list */
@@ -501,8 +500,7 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
         l->dead = c;
     }
     eddy__count(&c->lsock->n.closed, 1);
-    atomic_fetch_sub_explicit(&l->server->open, 1, memory_order_relaxed);
-    eddy__loop_fd_freed(l);
+    eddy__accept_release(l, was_counted ? &counted : NULL);
 }
 
 void eddy__conn_free(eddy_conn *c)

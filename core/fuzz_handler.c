@@ -118,7 +118,7 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
     eddy_listener_set_dispatch(l, EDDY_DISPATCH_INLINE); /* the same data(), on this thread */
     eddy__loop loop;
     int sv[2];
-    if (eddy__loop_init(&loop, s, 0) < 0 ||
+    if (eddy__loop_init(&loop, s, &s->shared, s->listeners, 0) < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
         perror("eddy-fuzz-handler");
         exit(2);

@@ -8,27 +8,28 @@
  * free the connections closed during the turn.  Freeing only at the end of
  * a turn is what makes a later event of the same batch for a closed
  * connection harmless: its fd is -1 and it is skipped.
+ *
+ * What the loop serves is elsewhere: connections (conn.c), accepting and
+ * listening sockets (accept.c), datagrams (udp.c); work from other
+ * threads comes as posts.
  */
 #include "loop.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "conn.h"
-#include "server.h"
-#include "timer.h"
+#include "listener.h"
 #include "udp.h"
 
 enum {
     LOOP_EVENTS = 256,         /* events taken from one wait */
-    ACCEPT_BUDGET = 64,        /* accepts per listener per turn */
     /* Bytes read per connection per turn: one buffer.  At 256 KiB a greedy
      * client took half a worker and raised 63 ping-pong clients' p99 2.78x;
      * at 64 KiB 1.08x, with no loss on 64 KiB messages (bench/fairness.sh). */
@@ -81,10 +82,12 @@ static long expire(eddy__loop *l)
     return next;
 }
 
-int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
+int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listener *listeners,
+                    int id)
 {
     memset(l, 0, sizeof(*l));
     l->server = s;
+    l->shared = sh;
     l->id = id;
     l->wake.fd = -1;
     l->wake.kind = EDDY__KIND_WAKE;
@@ -95,7 +98,7 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     pthread_mutex_init(&l->post_mu, NULL);
     if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
-    for (eddy_listener *ls = s->listeners; ls; ls = ls->next)
+    for (eddy_listener *ls = listeners; ls; ls = ls->next)
         l->nlsocks++;
     l->lsocks = calloc(l->nlsocks ? l->nlsocks : 1, sizeof(*l->lsocks));
     if (!l->lsocks)
@@ -113,109 +116,6 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, int id)
     return eddy__poller_add(l->poller, l->wake.fd, EDDY__WATCH_IN, &l->wake);
 }
 
-/* Name s after the address ls serves and show it to the stats: once, on
- * the worker's (or, before the workers start, the starter's) thread. */
-static void lsock_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls)
-{
-    if (s->label[0])
-        return;
-    eddy__listener_format(ls, s->label, sizeof(s->label));
-    atomic_store_explicit(&s->stats_next,
-                          atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
-}
-
-/* Serve ls on fd in this worker through lsock s. */
-static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
-{
-    s->h.fd = fd;
-    s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
-    s->listener = ls;
-    eddy__listener_hold(ls);
-    s->loop = l;
-    /* A shared socket (Unix, or from systemd) is in every worker's
-     * poller: wake one worker, not all. */
-    unsigned exclusive = ls->shared_fd >= 0 ? EDDY__WATCH_EXCLUSIVE : 0;
-    int rc = eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | exclusive, &s->h);
-    if (rc == 0)
-        lsock_publish(l, s, ls);
-    return rc;
-}
-
-int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed)
-{
-    unsigned i = 0;
-    for (eddy_listener *ls = l->server->listeners; ls; ls = ls->next, i++) {
-        int fd = eddy__listener_open_socket(ls);
-        int rc = fd < 0 ? fd : lsock_start(l, l->lsocks[i], ls, fd);
-        if (rc < 0) {
-            *failed = ls;
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* Stop accepting on s and close its socket.  It leaves the poller first:
- * the socket of a shared listener is a dup, and its events would go on
- * coming while another descriptor holds it open. */
-static void lsock_stop(eddy__loop *l, eddy__lsock *s)
-{
-    if (s->h.fd < 0)
-        return;
-    eddy__poller_delete(l->poller, s->h.fd);
-    close(s->h.fd);
-    s->h.fd = -1;
-    if (s->paused)
-        l->npaused--;
-    s->paused = 0;
-}
-
-/* A reload: on this worker's own thread, each socket of a listener that
- * goes on passes to its successor (new connections get the new handler
- * and settings, open ones keep theirs), the sockets of removed listeners
- * close (their connections stay until they end), and the new listeners'
- * sockets join. */
-static void apply_reload(eddy__loop *l, unsigned gen)
-{
-    eddy_server *srv = l->server;
-    for (unsigned i = 0; i < l->nlsocks; i++) {
-        eddy__lsock *s = l->lsocks[i];
-        if (s->h.fd < 0)
-            continue;
-        eddy_listener *old = s->listener, *next = old->successor;
-        if (next) {
-            s->listener = next;
-            eddy__listener_hold(next);
-            eddy__listener_release(old);
-            continue;
-        }
-        lsock_stop(l, s);
-    }
-    for (eddy_listener *ls = srv->reload_list; ls; ls = ls->next) {
-        if (!ls->reload_fds)
-            continue;
-        eddy__lsock **grown = realloc(l->lsocks, (l->nlsocks + 1) * sizeof(*grown));
-        eddy__lsock *s = calloc(1, sizeof(*s));
-        if (grown)
-            l->lsocks = grown;
-        int fd = ls->reload_fds[l->id];
-        ls->reload_fds[l->id] = -1;
-        if (!grown || !s || lsock_start(l, s, ls, fd) < 0) {
-            eddy__log(EDDY__LOG_ERROR, "cannot serve %s after the reload", ls->bound);
-            if (s && s->listener)
-                eddy__listener_release(ls);
-            free(s);
-            close(fd);
-            continue;
-        }
-        l->lsocks[l->nlsocks++] = s;
-    }
-    l->reload_gen = gen;
-    atomic_fetch_add_explicit(&srv->reload_acks, 1, memory_order_release);
-}
-
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h)
 {
     if (h->queued)
@@ -224,104 +124,6 @@ void eddy__loop_queue(eddy__loop *l, eddy__handle *h)
     h->ready_next = NULL;
     *l->ready_tail = h;
     l->ready_tail = &h->ready_next;
-}
-
-static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
-{
-    if (s->paused)
-        return;
-    s->paused = 1;
-    l->npaused++;
-    eddy__count(&s->n.accept_pauses, 1);
-    eddy__log_limited(&l->rl_nofile, EDDY__LOG_WARN,
-                      "accepting on %s paused: %s; open connections are still served",
-                      s->listener->bound, eddy_strerror(-err));
-}
-
-static void accept_resume(eddy__loop *l)
-{
-    for (unsigned i = 0; i < l->nlsocks && l->npaused; i++) {
-        if (l->lsocks[i]->paused) {
-            l->lsocks[i]->paused = 0;
-            l->npaused--;
-            eddy__loop_queue(l, &l->lsocks[i]->h);
-        }
-    }
-}
-
-void eddy__loop_fd_freed(eddy__loop *l)
-{
-    if (l->npaused)
-        accept_resume(l);
-}
-
-/* A connection closed at once over a limit: "127.0.0.1:5555: refused on
- * 127.0.0.1:7777: max_connections (10) reached", rate-limited; the address
- * is formatted only for a line that goes out. */
-static void refused(eddy__ratelimit *rl, const struct sockaddr_storage *peer, const eddy__lsock *s,
-                    const char *limit, unsigned max)
-{
-    if (!eddy__log_pass(rl, EDDY__LOG_WARN))
-        return;
-    char who[INET6_ADDRSTRLEN + 16];
-    eddy__sockaddr_format(peer, who, sizeof(who));
-    eddy__log_line(rl, EDDY__LOG_WARN, who, "refused on %s: %s (%u) reached", s->listener->bound,
-                   limit, max);
-}
-
-/* Accept up to a budget of connections, then yield to the rest of the
- * turn.  Over max_connections a connection is closed at once. */
-static void accept_some(eddy__loop *l, eddy__lsock *s)
-{
-    eddy_server *srv = l->server;
-    for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        int fd = accept4(s->h.fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            switch (errno) {
-            case EAGAIN:
-                return;
-            case EINTR:
-            case ECONNABORTED:
-            case EPROTO:
-                continue;
-            case EMFILE:
-            case ENFILE:
-            case ENOBUFS:
-            case ENOMEM:
-                accept_pause(l, s, errno);
-                return;
-            default:
-                eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "accept on %s: %s",
-                                  s->listener->bound, eddy_strerror(-errno));
-                return;
-            }
-        }
-        if (atomic_fetch_add_explicit(&srv->open, 1, memory_order_relaxed) >=
-            srv->max_connections) {
-            atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
-            close(fd);
-            eddy__count(&s->n.refused, 1);
-            refused(&l->rl_refused, &peer, s, "max_connections", srv->max_connections);
-            continue;
-        }
-        /* Per client address: here, unless a PROXY header will name it. */
-        unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
-        int count_ip = per_ip && s->listener->transport == EDDY__TCP && !s->listener->proxy_protocol;
-        if (count_ip && eddy__iplimit_acquire(&srv->iplimit, &peer, per_ip) < 0) {
-            atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
-            close(fd);
-            eddy__count(&s->n.refused_per_ip, 1);
-            refused(&l->rl_per_ip, &peer, s, "max_connections_per_ip", per_ip);
-            continue;
-        }
-        int one = 1;
-        if (s->listener->transport == EDDY__TCP)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        eddy__conn_open(s, fd, &peer, count_ip);
-    }
-    eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
 }
 
 void eddy__loop_run_ready(eddy__loop *l)
@@ -334,7 +136,7 @@ void eddy__loop_run_ready(eddy__loop *l)
         h->queued = 0;
         if (h->kind == EDDY__KIND_LISTEN) {
             if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
-                accept_some(l, (eddy__lsock *)h);
+                eddy__accept_some(l, (eddy__lsock *)h);
         } else if (h->kind == EDDY__KIND_UDP) {
             if (h->fd >= 0)
                 eddy__udp_read(l, (eddy__lsock *)h);
@@ -386,9 +188,9 @@ static void on_wake(eddy__loop *l)
     ssize_t r = read(l->wake.fd, &v, sizeof(v));
     (void)r;
     run_posted(l);
-    unsigned gen = atomic_load_explicit(&l->server->reload_gen, memory_order_acquire);
+    unsigned gen = atomic_load_explicit(&l->shared->reload_gen, memory_order_acquire);
     if (gen != l->reload_gen)
-        apply_reload(l, gen);
+        eddy__accept_reload(l, gen);
 }
 
 static void free_dead(eddy__loop *l)
@@ -406,8 +208,8 @@ eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
     s->listener = listener;
     eddy__listener_hold(listener); /* as a worker's socket does */
     s->loop = l;
-    lsock_publish(l, s, listener);
-    atomic_fetch_add(&l->server->open, 1); /* as accept does */
+    eddy__accept_publish(l, s, listener);
+    atomic_fetch_add(&l->shared->open, 1); /* as admission does */
     eddy__conn_open(s, fd, NULL, 0);
     return s->fresh.head ? s->fresh.head : s->active.head;
 }
@@ -431,12 +233,6 @@ void eddy__loop_close_conns(eddy__loop *l)
     free_dead(l);
 }
 
-static void close_listening(eddy__loop *l)
-{
-    for (unsigned i = 0; i < l->nlsocks; i++)
-        lsock_stop(l, l->lsocks[i]);
-}
-
 static void drain_list(eddy__conn_list *list)
 {
     for (eddy_conn *c = list->head, *next; c; c = next) {
@@ -449,7 +245,7 @@ static void drain_list(eddy__conn_list *list)
 static void begin_drain(eddy__loop *l)
 {
     l->draining = 1;
-    close_listening(l);
+    eddy__accept_close_all(l);
     for (unsigned i = 0; i < l->nlsocks; i++) {
         drain_list(&l->lsocks[i]->fresh);
         drain_list(&l->lsocks[i]->active);
@@ -467,7 +263,7 @@ static int has_connections(const eddy__loop *l)
 void eddy__loop_run(eddy__loop *l)
 {
     eddy__poll_event events[LOOP_EVENTS];
-    eddy_server *srv = l->server;
+    eddy__shared *srv = l->shared;
     eddy__log_thread("w", l->id);
     /* Worker i numbers its connections i+1, i+1+n, i+1+2n...: unique
      * without a shared counter. */
@@ -517,7 +313,7 @@ void eddy__loop_run(eddy__loop *l)
                     eddy__conn_event((eddy_conn *)h, events[i].flags);
             } else if (h->kind == EDDY__KIND_LISTEN) {
                 if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
-                    accept_some(l, (eddy__lsock *)h);
+                    eddy__accept_some(l, (eddy__lsock *)h);
             } else if (h->kind == EDDY__KIND_UDP) {
                 if (h->fd >= 0)
                     eddy__udp_read(l, (eddy__lsock *)h);
@@ -527,7 +323,7 @@ void eddy__loop_run(eddy__loop *l)
         }
         if (l->npaused && (int32_t)(l->now - retry_at) >= 0) {
             retry_at = l->now + ACCEPT_RETRY_MS;
-            accept_resume(l);
+            eddy__accept_resume(l);
         }
         eddy__loop_run_ready(l);
         free_dead(l);
@@ -535,7 +331,7 @@ void eddy__loop_run(eddy__loop *l)
     /* Stopped: no more accepts, the work out on other threads back (the
      * pool's jobs), every connection closed (handlers see close()), every
      * byte of memory given back. */
-    close_listening(l);
+    eddy__accept_close_all(l);
     while (l->outstanding) {
         struct pollfd p = {.fd = l->wake.fd, .events = POLLIN};
         poll(&p, 1, -1);

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "eddy/eddy.h"
+#include "iplimit.h"
 #include "log.h"
 #include "poller.h"
 #include "timer.h"
@@ -64,8 +65,31 @@ typedef struct eddy__post {
     void (*run)(struct eddy__post *p);
 } eddy__post;
 
+enum { EDDY__RUN, EDDY__DRAIN, EDDY__STOP_NOW };
+
+/* What the workers of one server share, and all that a worker sees of its
+ * server: admission limits and the count they apply to, the stop flag,
+ * the reload handshake and the thread pool.  The server (server.h) embeds
+ * it and sets it up. */
+typedef struct eddy__shared {
+    int nloops;
+    atomic_uint max_connections;
+    atomic_uint max_connections_per_ip; /* 0: no limit */
+    eddy__iplimit iplimit;
+    atomic_uint open;     /* connections open over all workers */
+    atomic_int stopping;  /* EDDY__RUN, EDDY__DRAIN or EDDY__STOP_NOW */
+    atomic_int running;   /* workers still in their loop */
+    long shutdown_timeout_ms;
+    /* A reload hands each worker the new listeners (reload_list) and waits
+     * until every worker has swapped its sockets (reload_acks). */
+    eddy_listener *reload_list;
+    atomic_uint reload_gen, reload_acks;
+    struct eddy__pool *pool; /* for listeners with `dispatch pool` */
+} eddy__shared;
+
 struct eddy__loop {
-    eddy_server *server;
+    eddy_server *server;     /* for eddy_conn_server() only */
+    eddy__shared *shared;
     int id;
     eddy__poller *poller;
     eddy__handle wake; /* eventfd: eddy_server_stop() */
@@ -114,10 +138,10 @@ static inline const eddy__lsock *eddy__loop_stats_next(const eddy__lsock *s)
     return atomic_load_explicit(&((eddy__lsock *)s)->stats_next, memory_order_relaxed);
 }
 
-int eddy__loop_init(eddy__loop *l, eddy_server *s, int id);
-/* Open this worker's socket for every listener.  Negative errno and the
- * listener that failed in *failed. */
-int eddy__loop_open_listeners(eddy__loop *l, eddy_listener **failed);
+/* A worker's loop for the listeners of server s, whose shared part is sh;
+ * number id of sh->nloops. */
+int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listener *listeners,
+                    int id);
 /* Serve until eddy__loop_wake() after the server's stop flag is set; then
  * close every connection. */
 void eddy__loop_run(eddy__loop *l);
@@ -129,8 +153,6 @@ void eddy__loop_post(eddy__loop *l, eddy__post *p);
 
 /* Put a handle on the ready list (once). */
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h);
-/* A connection closed: accepting may resume. */
-void eddy__loop_fd_freed(eddy__loop *l);
 
 /* For code that drives one connection by hand (unit tests, the benchmark
  * harness, eddy-fuzz-handler): open fd as a connection on the loop's first

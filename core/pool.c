@@ -5,8 +5,6 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "conn.h"
-#include "loop.h"
 
 _Thread_local eddy__job *eddy__current_job;
 
@@ -27,7 +25,7 @@ static void *pool_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         eddy__current_job = j;
-        j->consumed = eddy__conn_listener(j->conn)->handler->data(j->conn, j->input, j->len);
+        j->consumed = j->data(j->conn, j->input, j->len);
         eddy__current_job = NULL;
         eddy__loop_post(j->loop, &j->done);
 

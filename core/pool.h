@@ -22,6 +22,7 @@ typedef struct eddy__job {
     eddy__post done;   /* first: posted back to the loop when data() returned */
     struct eddy__job *next; /* the pool's queue */
     eddy_conn *conn;
+    size_t (*data)(eddy_conn *c, const char *buf, size_t len); /* its handler's */
     eddy__loop *loop;
     const char *input; /* the connection's buffered input, left alone by the loop */
     size_t len;

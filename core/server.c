@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "config.h"
 #include "conn.h"
 #include "params.h"
@@ -46,10 +47,11 @@ int eddy_server_new(eddy_server **out)
     eddy_server *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->max_connections = DEFAULT_MAX_CONNECTIONS;
+    s->shared.max_connections = DEFAULT_MAX_CONNECTIONS;
     s->pool_threads = DEFAULT_POOL_THREADS;
-    s->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    eddy__iplimit_init(&s->iplimit);
+    s->shared.shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    eddy__iplimit_init(&s->shared.iplimit);
+    s->shared.pool = &s->pool;
     *out = s;
     return 0;
 }
@@ -77,27 +79,27 @@ static int resolve_workers(const eddy_server *s)
 
 int eddy_server_worker_count(const eddy_server *s)
 {
-    return s->started ? s->nloops : resolve_workers(s);
+    return s->started ? s->shared.nloops : resolve_workers(s);
 }
 
 int eddy_server_set_shutdown_timeout(eddy_server *s, long ms)
 {
     if (ms < 0 || ms > 86400000L)
         return fail(s, -EINVAL, "shutdown_timeout must be 0 to 24h, not %ld ms", ms);
-    s->shutdown_timeout_ms = ms;
+    s->shared.shutdown_timeout_ms = ms;
     return 0;
 }
 
 int eddy_server_running(const eddy_server *s)
 {
-    return atomic_load_explicit(&s->running, memory_order_acquire);
+    return atomic_load_explicit(&s->shared.running, memory_order_acquire);
 }
 
 int eddy_server_heartbeat(eddy_server *s)
 {
-    int alive = s->started && s->nloops > 0 &&
-                atomic_load_explicit(&s->running, memory_order_acquire) == s->nloops;
-    for (int i = 0; i < s->nloops; i++) {
+    int alive = s->started && s->shared.nloops > 0 &&
+                atomic_load_explicit(&s->shared.running, memory_order_acquire) == s->shared.nloops;
+    for (int i = 0; i < s->shared.nloops; i++) {
         eddy__loop *l = &s->loops[i];
         unsigned long long turns = atomic_load_explicit(&l->turns, memory_order_relaxed);
         alive = alive && turns != l->turns_seen;
@@ -117,7 +119,7 @@ int eddy_server_set_pool_threads(eddy_server *s, int threads)
 
 int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max)
 {
-    atomic_store(&s->max_connections_per_ip, max);
+    atomic_store(&s->shared.max_connections_per_ip, max);
     return 0;
 }
 
@@ -131,14 +133,14 @@ int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
 
 unsigned eddy_server_max_connections(const eddy_server *s)
 {
-    return s->max_connections;
+    return s->shared.max_connections;
 }
 
 int eddy_server_set_max_connections(eddy_server *s, unsigned max)
 {
     if (max == 0)
         return fail(s, -EINVAL, "max_connections must be at least 1");
-    s->max_connections = max;
+    s->shared.max_connections = max;
     return 0;
 }
 
@@ -494,9 +496,9 @@ int eddy_server_start(eddy_server *s)
     }
     for (int i = 0; i < n; i++) {
         eddy_listener *failed = NULL;
-        int rc = eddy__loop_init(&s->loops[i], s, i);
+        int rc = eddy__loop_init(&s->loops[i], s, &s->shared, s->listeners, i);
         if (rc == 0)
-            rc = eddy__loop_open_listeners(&s->loops[i], &failed);
+            rc = eddy__accept_open_listeners(&s->loops[i], s->listeners, &failed);
         if (rc < 0) {
             unwind(s, i + 1);
             if (failed)
@@ -511,9 +513,9 @@ int eddy_server_start(eddy_server *s)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int started = 0, rc = 0;
-    atomic_store(&s->stopping, EDDY__RUN);
-    atomic_store(&s->running, n);
-    s->nloops = n; /* before any worker runs: they read it (stats) */
+    atomic_store(&s->shared.stopping, EDDY__RUN);
+    atomic_store(&s->shared.running, n);
+    s->shared.nloops = n; /* before any worker runs: they read it (stats) */
     s->started = 1;
     for (; started < n; started++) {
         rc = -pthread_create(&s->threads[started], NULL, worker_main, &s->loops[started]);
@@ -522,12 +524,12 @@ int eddy_server_start(eddy_server *s)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc < 0) {
-        atomic_store(&s->running, started);
+        atomic_store(&s->shared.running, started);
         eddy_server_stop_now(s);
         for (int i = 0; i < started; i++)
             pthread_join(s->threads[i], NULL);
         s->started = 0;
-        s->nloops = 0;
+        s->shared.nloops = 0;
         unwind(s, n);
         return fail(s, rc, "starting worker threads: %s", eddy_strerror(rc));
     }
@@ -553,9 +555,9 @@ static int open_for_reload(eddy_server *s, eddy_listener *n)
     int rc = eddy__listener_probe(n);
     if (rc < 0)
         return fail(s, rc, "cannot listen on %s: %s", n->name, eddy_strerror(rc));
-    if (!(n->reload_fds = malloc((size_t)s->nloops * sizeof(int))))
+    if (!(n->reload_fds = malloc((size_t)s->shared.nloops * sizeof(int))))
         return fail(s, -ENOMEM, "reload: %s", eddy_strerror(-ENOMEM));
-    for (int i = 0; i < s->nloops; i++) {
+    for (int i = 0; i < s->shared.nloops; i++) {
         n->reload_fds[i] = eddy__listener_open_socket(n);
         if (n->reload_fds[i] < 0) {
             rc = n->reload_fds[i];
@@ -600,7 +602,7 @@ static int reload(eddy_server *s, eddy_config *c)
         if (next->error[0])
             snprintf(s->error, sizeof(s->error), "%s", next->error);
         for (eddy_listener *n = next->listeners; n; n = n->next)
-            for (int i = 0; n->reload_fds && i < s->nloops; i++)
+            for (int i = 0; n->reload_fds && i < s->shared.nloops; i++)
                 if (n->reload_fds[i] >= 0)
                     close(n->reload_fds[i]);
         eddy_server_free(next);
@@ -618,25 +620,25 @@ static int reload(eddy_server *s, eddy_config *c)
         o->shared_fd = -1;
         o->owns_file = 0;
     }
-    atomic_store(&s->max_connections, next->max_connections);
-    atomic_store(&s->max_connections_per_ip, next->max_connections_per_ip);
-    s->shutdown_timeout_ms = next->shutdown_timeout_ms;
+    atomic_store(&s->shared.max_connections, next->shared.max_connections);
+    atomic_store(&s->shared.max_connections_per_ip, next->shared.max_connections_per_ip);
+    s->shared.shutdown_timeout_ms = next->shared.shutdown_timeout_ms;
     for (eddy_listener *n = next->listeners; n; n = n->next)
         eddy__listener_format(n, n->bound, sizeof(n->bound));
     /* Each worker swaps its own sockets, on its own thread. */
-    s->reload_list = next->listeners;
-    atomic_store(&s->reload_acks, 0);
-    atomic_fetch_add_explicit(&s->reload_gen, 1, memory_order_release);
-    for (int i = 0; i < s->nloops; i++)
+    s->shared.reload_list = next->listeners;
+    atomic_store(&s->shared.reload_acks, 0);
+    atomic_fetch_add_explicit(&s->shared.reload_gen, 1, memory_order_release);
+    for (int i = 0; i < s->shared.nloops; i++)
         eddy__loop_wake(&s->loops[i]);
-    while (atomic_load_explicit(&s->reload_acks, memory_order_acquire) < (unsigned)s->nloops) {
+    while (atomic_load_explicit(&s->shared.reload_acks, memory_order_acquire) < (unsigned)s->shared.nloops) {
         struct timespec ms = {.tv_nsec = 1000 * 1000};
         nanosleep(&ms, NULL);
     }
     /* The new listeners serve; the old ones end with their last connection. */
     eddy_listener *old = s->listeners;
     s->listeners = next->listeners;
-    s->reload_list = NULL;
+    s->shared.reload_list = NULL;
     next->listeners = NULL;
     eddy_server_free(next);
     for (eddy_listener *n = s->listeners; n; n = n->next) {
@@ -656,12 +658,12 @@ static int reload(eddy_server *s, eddy_config *c)
 
 static void request_stop(eddy_server *s, int how)
 {
-    int cur = atomic_load_explicit(&s->stopping, memory_order_acquire);
+    int cur = atomic_load_explicit(&s->shared.stopping, memory_order_acquire);
     while (cur < how &&
-           !atomic_compare_exchange_weak_explicit(&s->stopping, &cur, how, memory_order_acq_rel,
+           !atomic_compare_exchange_weak_explicit(&s->shared.stopping, &cur, how, memory_order_acq_rel,
                                                   memory_order_acquire))
         ;
-    for (int i = 0; i < s->nloops; i++)
+    for (int i = 0; i < s->shared.nloops; i++)
         eddy__loop_wake(&s->loops[i]);
 }
 
@@ -679,10 +681,10 @@ int eddy_server_wait(eddy_server *s)
 {
     if (!s->started)
         return 0;
-    for (int i = 0; i < s->nloops; i++)
+    for (int i = 0; i < s->shared.nloops; i++)
         pthread_join(s->threads[i], NULL);
-    unwind(s, s->nloops);
-    s->nloops = 0;
+    unwind(s, s->shared.nloops);
+    s->shared.nloops = 0;
     s->started = 0;
     return 0;
 }
@@ -700,7 +702,7 @@ void eddy_server_free(eddy_server *s)
         s->listeners = l->next;
         eddy__listener_release(l);
     }
-    eddy__iplimit_destroy(&s->iplimit);
+    eddy__iplimit_destroy(&s->shared.iplimit);
     free(s);
 }
 
@@ -754,13 +756,13 @@ static void add_worker(const eddy__loop *l, eddy_stats *out)
 void eddy_server_stats(const eddy_server *s, eddy_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    for (int i = 0; i < s->nloops; i++)
+    for (int i = 0; i < s->shared.nloops; i++)
         add_worker(&s->loops[i], out);
 }
 
 int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
 {
-    if (worker < 0 || worker >= s->nloops)
+    if (worker < 0 || worker >= s->shared.nloops)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     add_worker(&s->loops[worker], out);

@@ -148,7 +148,7 @@ static void put_family(const eddy_server *s, const struct family *f, char *buf, 
 {
     if (f->help)
         put(buf, len, at, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
-    for (int k = 0; k < s->nloops; k++) {
+    for (int k = 0; k < s->shared.nloops; k++) {
         const eddy__loop *l = &s->loops[k];
         for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls)) {
             eddy_stats st = {0};

@@ -35,7 +35,7 @@ static void setup(fixture *f, const char *const *kv)
     ck_assert_int_eq(
         eddy_server_listen(f->server, "127.0.0.1:0", eddy_echo_handler(), p, &f->listener), 0);
     eddy_params_free(p);
-    ck_assert_int_eq(eddy__loop_init(&f->loop, f->server, 0), 0);
+    ck_assert_int_eq(eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0), 0);
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);

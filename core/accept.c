@@ -1,0 +1,258 @@
+/* core/accept.c - the accepting side of a worker: its listening sockets
+ * (started, stopped, handed on at a reload), accepts with a budget per
+ * turn, admission (max_connections, max_connections_per_ip, counted for
+ * all workers at once), and pausing while the process is out of fds.
+ *
+ * Over a limit a connection is closed at once and the refusal logged,
+ * rate-limited.  A listener with proxy_protocol counts a client against
+ * max_connections_per_ip only once its PROXY header has named it. */
+#include "accept.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+
+enum { ACCEPT_BUDGET = 64 }; /* accepts per listener per turn */
+
+/* Name s after the address ls serves and show it to the stats: once, on
+ * the worker's (or, before the workers start, the starter's) thread. */
+void eddy__accept_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls)
+{
+    if (s->label[0])
+        return;
+    eddy__listener_format(ls, s->label, sizeof(s->label));
+    atomic_store_explicit(&s->stats_next,
+                          atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
+}
+
+/* Serve ls on fd in this worker through lsock s. */
+static int lsock_start(eddy__loop *l, eddy__lsock *s, eddy_listener *ls, int fd)
+{
+    s->h.fd = fd;
+    s->h.kind = ls->transport == EDDY__UDP ? EDDY__KIND_UDP : EDDY__KIND_LISTEN;
+    s->listener = ls;
+    eddy__listener_hold(ls);
+    s->loop = l;
+    /* A shared socket (Unix, or from systemd) is in every worker's
+     * poller: wake one worker, not all. */
+    unsigned exclusive = ls->shared_fd >= 0 ? EDDY__WATCH_EXCLUSIVE : 0;
+    int rc = eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | exclusive, &s->h);
+    if (rc == 0)
+        eddy__accept_publish(l, s, ls);
+    return rc;
+}
+
+int eddy__accept_open_listeners(eddy__loop *l, eddy_listener *listeners, eddy_listener **failed)
+{
+    unsigned i = 0;
+    for (eddy_listener *ls = listeners; ls; ls = ls->next, i++) {
+        int fd = eddy__listener_open_socket(ls);
+        int rc = fd < 0 ? fd : lsock_start(l, l->lsocks[i], ls, fd);
+        if (rc < 0) {
+            *failed = ls;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Stop accepting on s and close its socket.  It leaves the poller first:
+ * the socket of a shared listener is a dup, and its events would go on
+ * coming while another descriptor holds it open. */
+static void lsock_stop(eddy__loop *l, eddy__lsock *s)
+{
+    if (s->h.fd < 0)
+        return;
+    eddy__poller_delete(l->poller, s->h.fd);
+    close(s->h.fd);
+    s->h.fd = -1;
+    if (s->paused)
+        l->npaused--;
+    s->paused = 0;
+}
+
+/* A reload: on this worker's own thread, each socket of a listener that
+ * goes on passes to its successor (new connections get the new handler
+ * and settings, open ones keep theirs), the sockets of removed listeners
+ * close (their connections stay until they end), and the new listeners'
+ * sockets join. */
+void eddy__accept_reload(eddy__loop *l, unsigned gen)
+{
+    eddy__shared *srv = l->shared;
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        eddy__lsock *s = l->lsocks[i];
+        if (s->h.fd < 0)
+            continue;
+        eddy_listener *old = s->listener, *next = old->successor;
+        if (next) {
+            s->listener = next;
+            eddy__listener_hold(next);
+            eddy__listener_release(old);
+            continue;
+        }
+        lsock_stop(l, s);
+    }
+    for (eddy_listener *ls = srv->reload_list; ls; ls = ls->next) {
+        if (!ls->reload_fds)
+            continue;
+        eddy__lsock **grown = realloc(l->lsocks, (l->nlsocks + 1) * sizeof(*grown));
+        eddy__lsock *s = calloc(1, sizeof(*s));
+        if (grown)
+            l->lsocks = grown;
+        int fd = ls->reload_fds[l->id];
+        ls->reload_fds[l->id] = -1;
+        if (!grown || !s || lsock_start(l, s, ls, fd) < 0) {
+            eddy__log(EDDY__LOG_ERROR, "cannot serve %s after the reload", ls->bound);
+            if (s && s->listener)
+                eddy__listener_release(ls);
+            free(s);
+            close(fd);
+            continue;
+        }
+        l->lsocks[l->nlsocks++] = s;
+    }
+    l->reload_gen = gen;
+    atomic_fetch_add_explicit(&srv->reload_acks, 1, memory_order_release);
+}
+
+static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)
+{
+    if (s->paused)
+        return;
+    s->paused = 1;
+    l->npaused++;
+    eddy__count(&s->n.accept_pauses, 1);
+    eddy__log_limited(&l->rl_nofile, EDDY__LOG_WARN,
+                      "accepting on %s paused: %s; open connections are still served",
+                      s->listener->bound, eddy_strerror(-err));
+}
+
+void eddy__accept_resume(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks && l->npaused; i++) {
+        if (l->lsocks[i]->paused) {
+            l->lsocks[i]->paused = 0;
+            l->npaused--;
+            eddy__loop_queue(l, &l->lsocks[i]->h);
+        }
+    }
+}
+
+/* A connection closed at once over a limit: "127.0.0.1:5555: refused on
+ * 127.0.0.1:7777: max_connections (10) reached", rate-limited; the address
+ * is formatted only for a line that goes out. */
+static void refused(eddy__ratelimit *rl, const struct sockaddr_storage *peer, const eddy__lsock *s,
+                    const char *limit, unsigned max)
+{
+    if (!eddy__log_pass(rl, EDDY__LOG_WARN))
+        return;
+    char who[INET6_ADDRSTRLEN + 16];
+    eddy__sockaddr_format(peer, who, sizeof(who));
+    eddy__log_line(rl, EDDY__LOG_WARN, who, "refused on %s: %s (%u) reached", s->listener->bound,
+                   limit, max);
+}
+
+/* Admit a connection from peer accepted on s: a place under
+ * max_connections, and one under max_connections_per_ip unless a PROXY
+ * header will name the client (eddy__accept_proxied).  0, with *counted
+ * saying whether peer holds a per-IP place; -1 when over a limit (counted
+ * and logged: the caller closes it). */
+static int admit(eddy__loop *l, eddy__lsock *s, const struct sockaddr_storage *peer, int *counted)
+{
+    eddy__shared *srv = l->shared;
+    *counted = 0;
+    if (atomic_fetch_add_explicit(&srv->open, 1, memory_order_relaxed) >= srv->max_connections) {
+        atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+        eddy__count(&s->n.refused, 1);
+        refused(&l->rl_refused, peer, s, "max_connections", srv->max_connections);
+        return -1;
+    }
+    unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
+    if (!per_ip || s->listener->transport != EDDY__TCP || s->listener->proxy_protocol)
+        return 0;
+    if (eddy__iplimit_acquire(&srv->iplimit, peer, per_ip) < 0) {
+        atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+        eddy__count(&s->n.refused_per_ip, 1);
+        refused(&l->rl_per_ip, peer, s, "max_connections_per_ip", per_ip);
+        return -1;
+    }
+    *counted = 1;
+    return 0;
+}
+
+unsigned eddy__accept_proxied(eddy__loop *l, const struct sockaddr_storage *client, int *counted)
+{
+    eddy__shared *srv = l->shared;
+    unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
+    *counted = 0;
+    if (!per_ip)
+        return 0;
+    if (eddy__iplimit_acquire(&srv->iplimit, client, per_ip) < 0)
+        return per_ip;
+    *counted = 1;
+    return 0;
+}
+
+void eddy__accept_release(eddy__loop *l, const struct sockaddr_storage *counted)
+{
+    if (counted)
+        eddy__iplimit_release(&l->shared->iplimit, counted);
+    atomic_fetch_sub_explicit(&l->shared->open, 1, memory_order_relaxed);
+    if (l->npaused)
+        eddy__accept_resume(l);
+}
+
+/* Accept up to a budget of connections, then yield to the rest of the
+ * turn.  Over max_connections a connection is closed at once. */
+void eddy__accept_some(eddy__loop *l, eddy__lsock *s)
+{
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(s->h.fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN:
+                return;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                accept_pause(l, s, errno);
+                return;
+            default:
+                eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "accept on %s: %s",
+                                  s->listener->bound, eddy_strerror(-errno));
+                return;
+            }
+        }
+        int counted;
+        if (admit(l, s, &peer, &counted) < 0) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        if (s->listener->transport == EDDY__TCP)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        eddy__conn_open(s, fd, &peer, counted);
+    }
+    eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */
+}
+
+void eddy__accept_close_all(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        lsock_stop(l, l->lsocks[i]);
+}
+

@@ -1,0 +1,35 @@
+/* core/accept.h - the accepting side of a worker (accept.c): listening
+ * sockets, accepts, admission. */
+#ifndef EDDY_CORE_ACCEPT_H
+#define EDDY_CORE_ACCEPT_H
+
+#include "loop.h"
+
+/* Open this worker's socket for every listener of the list.  Negative
+ * errno and the listener that failed in *failed. */
+int eddy__accept_open_listeners(eddy__loop *l, eddy_listener *listeners, eddy_listener **failed);
+/* Name s after the address ls serves and show it to the stats: once, on
+ * the worker's (or, before the workers start, the starter's) thread. */
+void eddy__accept_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls);
+/* A reload (generation gen) on this worker's own thread: each socket of a
+ * listener that goes on passes to its successor, the sockets of removed
+ * listeners close (their connections stay until they end), and the new
+ * listeners' sockets join. */
+void eddy__accept_reload(eddy__loop *l, unsigned gen);
+/* Accept on s up to a budget, then queue s for the next turn. */
+void eddy__accept_some(eddy__loop *l, eddy__lsock *s);
+/* Out of fds, accepting paused: try again (a close freed one, or the
+ * retry tick). */
+void eddy__accept_resume(eddy__loop *l);
+/* Stop accepting: close every listening socket of the worker. */
+void eddy__accept_close_all(eddy__loop *l);
+
+/* The client a PROXY header named: take its place under
+ * max_connections_per_ip.  0 (*counted: it holds one), or the limit it is
+ * over (nothing taken; the caller logs and closes). */
+unsigned eddy__accept_proxied(eddy__loop *l, const struct sockaddr_storage *client, int *counted);
+/* A connection ended: give back its places (counted: the address holding
+ * a per-IP place, or NULL), and resume accepting if it was paused. */
+void eddy__accept_release(eddy__loop *l, const struct sockaddr_storage *counted);
+
+#endif
