@@ -264,7 +264,7 @@ static int deliver(eddy_conn *c)
  * unconsumed, up to max_message.  Returns -1 when there is none. */
 static int input_room(eddy_conn *c)
 {
-    if (!c->in && !(c->in = eddy__bufpool_get(&c->lsock->loop->pool)))
+    if (!c->in && !(c->in = eddy__bufpool_get(&c->lsock->loop->buffers)))
         return -1;
     if (c->in->len < c->in->cap)
         return 0;
@@ -282,7 +282,7 @@ static void job_done(eddy__post *p)
     eddy_conn *c = j->conn;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
     c->lsock->loop->outstanding--;
-    eddy__count(&c->lsock->loop->pool_jobs, (unsigned long long)-1); /* a gauge: one fewer */
+    eddy__count(&c->lsock->loop->pool_pending, (unsigned long long)-1); /* a gauge: one fewer */
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -316,7 +316,7 @@ static void dispatch_to_pool(eddy_conn *c)
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
     c->lsock->loop->outstanding++;
-    eddy__count(&c->lsock->loop->pool_jobs, 1);
+    eddy__count(&c->lsock->loop->pool_pending, 1);
     eddy__pool_submit(c->lsock->loop->shared->pool, j);
 }
 
@@ -342,7 +342,7 @@ static void conn_read(eddy_conn *c)
         if (n > 0) {
             eddy__buf_commit(c->in, (size_t)n);
             eddy__count(&c->lsock->n.bytes_in, (unsigned long long)n);
-            eddy__count(&c->lsock->n.messages_in, 1);
+            eddy__count(&c->lsock->n.reads, 1);
             touch(c);
             if (c->h.flags & EDDY__CONN_PROXY_WAIT) {
                 int r = take_proxy_header(c);
@@ -380,7 +380,7 @@ static void conn_read(eddy_conn *c)
         }
     }
     if (c->in && c->in->len == 0 && !(c->h.flags & EDDY__CONN_INPOOL)) {
-        eddy__bufpool_put(&l->pool, c->in);
+        eddy__bufpool_put(&l->buffers, c->in);
         c->in = NULL;
     }
     /* Draining: what has arrived is answered; once nothing more is to be
@@ -423,7 +423,7 @@ static void conn_flush(eddy_conn *c)
         }
     }
     if (c->out && c->out->len == 0) {
-        eddy__bufpool_put(&l->pool, c->out);
+        eddy__bufpool_put(&l->buffers, c->out);
         c->out = NULL;
     }
     if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= eddy__conn_listener(c)->low_water) {
@@ -484,8 +484,8 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     linger(c);
     close(c->h.fd);
     c->h.fd = -1;
-    eddy__bufpool_put(&l->pool, c->in);
-    eddy__bufpool_put(&l->pool, c->out);
+    eddy__bufpool_put(&l->buffers, c->in);
+    eddy__bufpool_put(&l->buffers, c->out);
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
     eddy__listener_release(c->listener);
@@ -524,7 +524,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
             return -EPIPE;
         }
-        eddy__count(&c->lsock->n.messages_out, 1);
+        eddy__count(&c->lsock->n.sends, 1);
         if (n > 0) {
             eddy__count(&c->lsock->n.bytes_out, (unsigned long long)n);
             skip = (size_t)n;
@@ -536,7 +536,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             skip -= len;
             continue;
         }
-        if (!c->out && !(c->out = eddy__bufpool_get(&l->pool))) {
+        if (!c->out && !(c->out = eddy__bufpool_get(&l->buffers))) {
             c->h.flags |= EDDY__CONN_FAILED;
             return -ENOMEM;
         }

@@ -63,13 +63,13 @@ static long sooner(long a, long b)
  * sleeps until its next event). */
 static long trim_pool(eddy__loop *l)
 {
-    long left = (long)(int32_t)(l->pool_trim_at - l->now);
+    long left = (long)(int32_t)(l->buffers_trim_at - l->now);
     if (left <= 0) {
-        eddy__bufpool_trim(&l->pool);
-        l->pool_trim_at = l->now + POOL_TRIM_MS;
+        eddy__bufpool_trim(&l->buffers);
+        l->buffers_trim_at = l->now + POOL_TRIM_MS;
         left = POOL_TRIM_MS;
     }
-    return eddy__bufpool_trimmable(&l->pool) ? left : -1;
+    return eddy__bufpool_trimmable(&l->buffers) ? left : -1;
 }
 
 /* Close what timed out, run the handler timers that are due, trim the
@@ -96,7 +96,7 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listen
     l->conn_id = (uint32_t)id + 1;
     l->conn_id_step = 1;
     pthread_mutex_init(&l->post_mu, NULL);
-    if (eddy__bufpool_init(&l->pool, BUF_BASE, BUF_POOL_MAX) < 0)
+    if (eddy__bufpool_init(&l->buffers, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
     for (eddy_listener *ls = listeners; ls; ls = ls->next)
         l->nlsocks++;
@@ -364,7 +364,7 @@ void eddy__loop_destroy(eddy__loop *l)
     eddy__poller_destroy(l->poller);
     l->poller = NULL;
     l->wake.fd = -1;
-    eddy__bufpool_destroy(&l->pool);
+    eddy__bufpool_destroy(&l->buffers);
     eddy__udp_free(l);
     eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);

@@ -41,7 +41,7 @@ typedef struct eddy__counters {
     atomic_ullong accepted, closed, refused, bytes_in, bytes_out, accept_pauses;
     atomic_ullong datagrams_in, datagrams_out, datagrams_dropped;
     atomic_ullong timeouts; /* connections closed by idle or first-byte timeouts */
-    atomic_ullong messages_in, messages_out;
+    atomic_ullong reads, sends;
     atomic_ullong errors_io, errors_too_large, errors_nomem, errors_proxy;
     atomic_ullong refused_per_ip;
 } eddy__counters;
@@ -95,8 +95,8 @@ struct eddy__loop {
     eddy__handle wake; /* eventfd: eddy_server_stop() */
     eddy__lsock **lsocks;     /* each allocated alone: connections point at them */
     unsigned nlsocks, npaused;
-    eddy__bufpool pool;
-    uint32_t pool_trim_at;   /* l->now of the next eddy__bufpool_trim */
+    eddy__bufpool buffers;    /* I/O buffers, lent to connections while they hold data */
+    uint32_t buffers_trim_at; /* l->now of the next eddy__bufpool_trim */
     size_t read_budget;      /* bytes read per connection per wake */
     uint32_t now;            /* ms on a monotonic clock, read once a turn */
     int draining;            /* stopping: no accepts, connections close once answered */
@@ -115,7 +115,7 @@ struct eddy__loop {
      * only ever prepended, so the stats walk it from any thread (acquire)
      * while the worker adds to it (release); freed with the loop. */
     eddy__lsock *_Atomic stats_lsocks;
-    atomic_ullong pool_jobs; /* a gauge: jobs out in the pool now */
+    atomic_ullong pool_pending; /* a gauge: jobs out in the pool now */
     atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
     unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */
     eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;

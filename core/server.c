@@ -736,8 +736,8 @@ void eddy__counters_add(const eddy__counters *n, eddy_stats *out)
     out->datagrams_out += load(&n->datagrams_out);
     out->datagrams_dropped += load(&n->datagrams_dropped);
     out->timeouts += load(&n->timeouts);
-    out->messages_in += load(&n->messages_in);
-    out->messages_out += load(&n->messages_out);
+    out->reads += load(&n->reads);
+    out->sends += load(&n->sends);
     out->errors_io += load(&n->errors_io);
     out->errors_too_large += load(&n->errors_too_large);
     out->errors_nomem += load(&n->errors_nomem);
@@ -750,7 +750,7 @@ static void add_worker(const eddy__loop *l, eddy_stats *out)
 {
     for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls))
         eddy__counters_add(&ls->n, out);
-    out->pool_queue += load(&l->pool_jobs);
+    out->pool_pending += load(&l->pool_pending);
 }
 
 void eddy_server_stats(const eddy_server *s, eddy_stats *out)

@@ -21,10 +21,10 @@ static const struct metric {
 } metrics[] = {
 #define M(field) {#field, offsetof(eddy_stats, field)}
     M(accepted),       M(refused),       M(refused_per_ip),   M(open),
-    M(bytes_in),       M(bytes_out),     M(messages_in),      M(messages_out),
+    M(bytes_in),       M(bytes_out),     M(reads),            M(sends),
     M(datagrams_in),   M(datagrams_out), M(datagrams_dropped), M(timeouts),
     M(errors_io),      M(errors_too_large), M(errors_nomem),  M(errors_proxy),
-    M(accept_pauses),  M(pool_queue),
+    M(accept_pauses),  M(pool_pending),
 #undef M
 };
 
@@ -45,8 +45,8 @@ static const struct family {
       "Connections closed by idle_timeout or first_byte_timeout."),
     F("eddy_received_bytes_total", NULL, "counter", bytes_in, "Bytes read."),
     F("eddy_sent_bytes_total", NULL, "counter", bytes_out, "Bytes written."),
-    F("eddy_received_messages_total", NULL, "counter", messages_in, "Reads handed to handlers."),
-    F("eddy_sent_messages_total", NULL, "counter", messages_out, "Sends by handlers."),
+    F("eddy_reads_total", NULL, "counter", reads, "Reads handed to handlers."),
+    F("eddy_sends_total", NULL, "counter", sends, "Sends by handlers."),
     F("eddy_received_datagrams_total", NULL, "counter", datagrams_in, "UDP datagrams read."),
     F("eddy_sent_datagrams_total", NULL, "counter", datagrams_out, "UDP replies sent."),
     F("eddy_dropped_datagrams_total", NULL, "counter", datagrams_dropped,
@@ -179,11 +179,11 @@ static void format_prometheus(const eddy_server *s, char *buf, size_t len, size_
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         put_family(s, &families[i], buf, len, at);
     put(buf, len, at,
-        "# HELP eddy_pool_requests Requests in the worker pool now.\n"
-        "# TYPE eddy_pool_requests gauge\n");
+        "# HELP eddy_pool_pending_requests Requests in the worker pool now.\n"
+        "# TYPE eddy_pool_pending_requests gauge\n");
     eddy_stats w;
     for (int k = 0; eddy_server_worker_stats(s, k, &w) == 0; k++)
-        put(buf, len, at, "eddy_pool_requests{worker=\"%d\"} %llu\n", k, w.pool_queue);
+        put(buf, len, at, "eddy_pool_pending_requests{worker=\"%d\"} %llu\n", k, w.pool_pending);
     double start = start_time_seconds();
     if (start >= 0)
         put(buf, len, at,

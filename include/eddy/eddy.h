@@ -198,12 +198,12 @@ typedef struct eddy_stats {
     unsigned long long datagrams_in, datagrams_out;
     unsigned long long datagrams_dropped; /* replies too large or over the amplification limit */
     unsigned long long timeouts;          /* connections closed by idle or first-byte timeouts */
-    unsigned long long messages_in;       /* reads handed to handlers */
-    unsigned long long messages_out;      /* sends by handlers */
+    unsigned long long reads;             /* reads handed to handlers */
+    unsigned long long sends;             /* sends by handlers */
     unsigned long long errors_io;         /* resets and other read/write errors */
     unsigned long long errors_too_large;  /* closed: input over max_message */
     unsigned long long errors_nomem;      /* closed or refused: out of memory */
-    unsigned long long pool_queue;        /* requests in the worker pool now */
+    unsigned long long pool_pending;      /* requests in the worker pool now */
     unsigned long long refused_per_ip;    /* closed at once: over max_connections_per_ip */
     unsigned long long errors_proxy;      /* closed: malformed PROXY protocol header */
 } eddy_stats;

@@ -11,7 +11,7 @@ is cut.
   "stopped" and exits 0.
 - The same with 1,000 connections holding one 64-byte request each (SIGINT).
 - Pool work in flight: the slow handler (delay 1s, dispatch pool, 4 pool
-  threads) with 8 requests sleeping or queued (pool_queue > 0 seen in the
+  threads) with 8 requests sleeping or queued (pool_pending > 0 seen in the
   stats) when SIGTERM comes: all 8 replies arrive, then EOF.
 - shutdown_timeout bounds it: a client that never reads, shutdown_timeout
   1s: eddyd logs the timeout and exits 0 well within the stop deadline.
@@ -184,14 +184,14 @@ class Drain(opstest.OpsTestCase):
         seen = 0
         while time.monotonic() < deadline:
             totals, _ = opstest.stats_at(stats)
-            if totals["open"] >= 9 and totals["messages_in"] >= 4 and (totals["pool_queue"] > 0
-                                               or totals["messages_out"] < 8):
+            if totals["open"] >= 9 and totals["reads"] >= 4 and (totals["pool_pending"] > 0
+                                               or totals["sends"] < 8):
                 seen = totals
                 break
             time.sleep(0.02)
         self.assertTrue(seen, "no pool work seen in flight")
-        log("at SIGTERM: %s" % {k: seen[k] for k in ("messages_in", "messages_out",
-                                                      "pool_queue")})
+        log("at SIGTERM: %s" % {k: seen[k] for k in ("reads", "sends",
+                                                      "pool_pending")})
         d.signal(signal.SIGTERM)
         for i, s in enumerate(socks):
             data, how = eddytest.read_until_eof(s, timeout=60)

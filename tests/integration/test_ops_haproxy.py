@@ -12,7 +12,7 @@ echo with proxy_protocol on.  The test installs nothing: without a
 
 - spread: 20 clients, one after another, 5 round trips each through
   HAProxy, every reply byte-checked.  Each eddyd's stats show accepted > 0
-  and messages_in > 0 (the split is logged); together they accepted exactly
+  and reads > 0 (the split is logged); together they accepted exactly
   20 connections (plus the stats queries themselves).
 - per-IP limit sees the client (max_connections_per_ip 2 on each eddyd):
   6 clients from 6 loopback addresses (127.0.0.2-7), held open: all served,
@@ -201,9 +201,9 @@ class HAProxyTest(opstest.OpsTestCase):
         self.settle()
         after = self.stats()
         acc = [a["accepted"] - b["accepted"] for a, b in zip(after, before)]
-        msg = [a["messages_in"] - b["messages_in"] for a, b in zip(after, before)]
+        msg = [a["reads"] - b["reads"] for a, b in zip(after, before)]
         byt = [a["bytes_in"] - b["bytes_in"] for a, b in zip(after, before)]
-        log("accepted per eddyd %s, messages_in %s, bytes_in %s (stats queries included)"
+        log("accepted per eddyd %s, reads %s, bytes_in %s (stats queries included)"
             % (acc, msg, byt))
         # The stats queries after `before` are connections too.
         q = [a - b for a, b in zip(self.queries, q0)]
@@ -340,7 +340,7 @@ class HAProxyTest(opstest.OpsTestCase):
 
         wait_counts(20, "before the drain")
         d1, d2 = self.eddyds
-        before = [st["messages_in"] for st in self.stats()]
+        before = [st["reads"] for st in self.stats()]
         self.assertTrue(all(x > 1 for x in before), "traffic not spread: %s" % before)
         d1.signal(signal.SIGTERM)
         self.stop(d1, send=False, timeout=120)
@@ -350,7 +350,7 @@ class HAProxyTest(opstest.OpsTestCase):
         # request read by #2 before the query and answered after the
         # snapshot is the other way round: at most one per client (each has
         # one in flight), hence the slack of nthreads below.
-        m2 = self.query(1)["messages_in"]
+        m2 = self.query(1)["reads"]
         with lock:
             at_exit = list(counts)
         wait_counts(max(at_exit) + 20, "after eddyd #1 exited")
@@ -359,7 +359,7 @@ class HAProxyTest(opstest.OpsTestCase):
             t.join(60)
         self.assertEqual(errors, [], "clients failed")
         self.assertFalse(any(t.is_alive() for t in threads))
-        m2_end = self.query(1)["messages_in"]
+        m2_end = self.query(1)["reads"]
         total_after = sum(counts) - sum(at_exit)
         log("requests: %d in all, %d after eddyd #1 exited, all answered; retries on a fresh "
             "connection: %s (total %d)" % (sum(counts), total_after, retries, sum(retries)))

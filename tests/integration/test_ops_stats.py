@@ -6,14 +6,14 @@ eddyd with 2 workers: an echo listener (prefix "R: "), a unix stats listener
 
 The stats connections are counted like any other, and that is accounted
 for exactly: each query adds 1 accepted, 6 bytes_in ("stats\\n") and 1
-messages_in before its answer is formatted, and its answer (1 message_out,
+reads before its answer is formatted, and its answer (1 message_out,
 len(answer) bytes_out) shows in the next query.
 
 - `eddyd --stats -c FILE`: every line is "name value" or "worker.N.name
   value"; all 18 names are there; per-worker values add up to the totals.
 - Traffic: 10 connections x 5 sequential round trips of 100 bytes.  The
   deltas must then be exact: accepted +10, bytes_in +5,000, bytes_out
-  +5 x 10 x 103, messages_in/out +50 (one read and one send per message:
+  +5 x 10 x 103, reads/out +50 (one read and one send per message:
   each message is sent only after the previous reply came back), plus the
   stats queries' own share; `open` ends at 1 (the query itself) once the
   clients closed; errors and refusals stay 0.
@@ -42,10 +42,10 @@ import opstest
 from eddytest import HOST, log
 
 NAMES = ["accepted", "refused", "refused_per_ip", "open", "bytes_in", "bytes_out",
-         "messages_in", "messages_out", "datagrams_in", "datagrams_out", "datagrams_dropped",
+         "reads", "sends", "datagrams_in", "datagrams_out", "datagrams_dropped",
          "timeouts", "errors_io", "errors_too_large", "errors_nomem", "errors_proxy",
-         "accept_pauses", "pool_queue"]
-GAUGES = {"open", "pool_queue"}
+         "accept_pauses", "pool_pending"]
+GAUGES = {"open", "pool_pending"}
 # Each "name value" counter and its Prometheus metric (with the labels that
 # pick it out of a metric shared with others).
 PROM = {
@@ -55,8 +55,8 @@ PROM = {
     "open": ("eddy_connections_open", {}),
     "bytes_in": ("eddy_received_bytes_total", {}),
     "bytes_out": ("eddy_sent_bytes_total", {}),
-    "messages_in": ("eddy_received_messages_total", {}),
-    "messages_out": ("eddy_sent_messages_total", {}),
+    "reads": ("eddy_reads_total", {}),
+    "sends": ("eddy_sends_total", {}),
     "datagrams_in": ("eddy_received_datagrams_total", {}),
     "datagrams_out": ("eddy_sent_datagrams_total", {}),
     "datagrams_dropped": ("eddy_dropped_datagrams_total", {}),
@@ -66,7 +66,7 @@ PROM = {
     "errors_nomem": ("eddy_errors_total", {"reason": "nomem"}),
     "errors_proxy": ("eddy_errors_total", {"reason": "proxy"}),
     "accept_pauses": ("eddy_accept_pauses_total", {}),
-    "pool_queue": ("eddy_pool_requests", {}),
+    "pool_pending": ("eddy_pool_pending_requests", {}),
 }
 
 
@@ -130,8 +130,8 @@ class Stats(opstest.OpsTestCase):
         want = {
             "accepted": nconn + q,
             "bytes_in": nconn * nmsg * size + 6 * q,
-            "messages_in": nconn * nmsg + q,
-            "messages_out": nconn * nmsg + q,
+            "reads": nconn * nmsg + q,
+            "sends": nconn * nmsg + q,
             "bytes_out": nconn * nmsg * (size + 3) + answered,
         }
         got = {k: s1[k] - s0[k] for k in want}
@@ -140,7 +140,7 @@ class Stats(opstest.OpsTestCase):
         self.assertEqual(got, want, "stats deltas vs the traffic sent")
         self.assertEqual(s1["open"], 1, s1)
         for k in ("refused", "refused_per_ip", "timeouts", "errors_io", "errors_too_large",
-                  "errors_nomem", "errors_proxy", "accept_pauses", "pool_queue",
+                  "errors_nomem", "errors_proxy", "accept_pauses", "pool_pending",
                   "datagrams_in", "datagrams_out", "datagrams_dropped"):
             self.assertEqual(s1[k], 0, "%s: %s" % (k, s1))
 
@@ -159,7 +159,7 @@ class Stats(opstest.OpsTestCase):
                 if m != metric or any(lbl.get(k) != x for k, x in want_labels.items()):
                     continue
                 per[(lbl.get("listener"), lbl["worker"])] = v
-            want_keys = {(None, w) for w in "01"} if name == "pool_queue" else \
+            want_keys = {(None, w) for w in "01"} if name == "pool_pending" else \
                 {(ls, w) for ls in listeners for w in "01"}
             self.assertEqual(set(per), want_keys, "%s samples: %s" % (metric, per))
             total = sum(per.values())
@@ -168,9 +168,9 @@ class Stats(opstest.OpsTestCase):
                 want += 1                               # the GET's connection
             elif name == "bytes_in":
                 want += len(request)
-            elif name == "messages_in":
+            elif name == "reads":
                 want += 1
-            elif name == "messages_out":
+            elif name == "sends":
                 want += 1                               # the last --stats answer
             elif name == "bytes_out":
                 want += self.answers[-1]
@@ -178,7 +178,7 @@ class Stats(opstest.OpsTestCase):
                                                                                  want))
             # The echo listener's own share: exactly the echo traffic.
             echo = {"accepted": nconn, "bytes_in": nconn * nmsg * size,
-                    "messages_in": nconn * nmsg}
+                    "reads": nconn * nmsg}
             if name in echo:
                 mine = sum(v for (ls, _), v in per.items() if ls == echo_addr)
                 self.assertEqual(mine, echo[name], "%s{listener=%s}" % (metric, echo_addr))
