@@ -33,23 +33,28 @@
 #include "proxy.h"
 #include "timer.h"
 
+/* settle()'s slow path: the connection ends, with the reason its flags give. */
+static void __attribute__((noinline)) settle_close(eddy_conn *c, uint16_t f)
+{
+    eddy__conn_destroy(c, (f & EDDY__CONN_FAILED) ? "closed (error)"
+                          : (f & EDDY__CONN_EOF) ? "closed by client"
+                          : c->lsock->loop->draining ? "closed (stopping)"
+                                                     : "closed by server");
+}
+
 /* After a handler callback or an I/O step: close the connection if it
  * failed, or if it is closing and nothing is left to send.  Returns -1 when
- * it is gone. */
-static int settle(eddy_conn *c)
+ * it is gone.  Small, so that it inlines into the hot path. */
+static inline int settle(eddy_conn *c)
 {
     if (c->h.fd < 0)
         return -1;
     uint16_t f = c->h.flags;
-    if ((f & EDDY__CONN_FAILED) ||
-        ((f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) && !eddy__buf_len(c->out))) {
-        eddy__conn_destroy(c, (f & EDDY__CONN_FAILED) ? "closed (error)"
-                              : (f & EDDY__CONN_EOF) ? "closed by client"
-                              : c->lsock->loop->draining ? "closed (stopping)"
-                                                         : "closed by server");
-        return -1;
-    }
-    return 0;
+    if (!(f & EDDY__CONN_FAILED) &&
+        (!(f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) || eddy__buf_len(c->out)))
+        return 0;
+    settle_close(c, f);
+    return -1;
 }
 
 void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)

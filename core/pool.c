@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 
-_Thread_local eddy__job *eddy__current_job;
+_Thread_local eddy__job *eddy__current_job __attribute__((tls_model("initial-exec")));
 
 static void *pool_main(void *arg)
 {

@@ -41,8 +41,11 @@ typedef struct eddy__pool {
     int nthreads;
 } eddy__pool;
 
-/* The job whose data() runs on this thread, or NULL (not a pool thread). */
-extern _Thread_local eddy__job *eddy__current_job;
+/* The job whose data() runs on this thread, or NULL (not a pool thread).
+ * eddy_send() reads it on every call: the initial-exec model makes that
+ * one load instead of a call to __tls_get_addr (libeddy is linked at
+ * start-up, where static TLS is always there). */
+extern _Thread_local eddy__job *eddy__current_job __attribute__((tls_model("initial-exec")));
 
 int eddy__pool_start(eddy__pool *p, int nthreads);
 void eddy__pool_submit(eddy__pool *p, eddy__job *j);
