@@ -238,8 +238,9 @@ typedef struct ctx {
     out o;
     resp_state *st;
     eddy_conn *c;
-    int quit;   /* reply, then close */
-    int attack; /* close at once, replies not yet sent dropped */
+    int quit;    /* reply, then close */
+    int attack;  /* close at once, replies not yet sent dropped */
+    int in_exec; /* EXEC is running its queue: the key space is ours alone */
 } ctx;
 
 typedef void (*command_fn)(ctx *x, const resp_arg *argv, size_t argc);
@@ -617,7 +618,6 @@ static void cmd_mget(ctx *x, const resp_arg *argv, size_t argc)
             OUT_LIT(&x->o, "$-1\r\n");
 }
 
-/* Each pair is set on its own (not atomic across keys). */
 static void cmd_mset(ctx *x, const resp_arg *argv, size_t argc)
 {
     if (argc % 2 == 0) {
@@ -1176,6 +1176,7 @@ static void cmd_exec(ctx *x, const resp_arg *argv, size_t argc)
     resp_arg stack_argv[ARGV_STACK], *args = stack_argv;
     size_t cap = ARGV_STACK;
     resp_db_lock_all(x->st->db);
+    x->in_exec = 1;
     for (size_t k = 0; k < n && !x->o.failed; k++) {
         size_t nargs;
         memcpy(&nargs, r, sizeof(nargs));
@@ -1198,6 +1199,7 @@ static void cmd_exec(ctx *x, const resp_arg *argv, size_t argc)
         }
         execute(x, args, nargs);
     }
+    x->in_exec = 0;
     resp_db_unlock_all(x->st->db);
     if (args != stack_argv)
         free(args);
@@ -1301,6 +1303,17 @@ static int runs_in_multi(const command *cmd)
            cmd->fn == cmd_quit;
 }
 
+/* A command that reads or writes more than one key: MGET, MSET, DEL and
+ * EXISTS of several keys.  The key space is striped, so such a command
+ * runs the way EXEC does (other threads' operations wait) to be atomic, as
+ * every command is in Redis. */
+static int on_several_keys(const command *cmd, size_t argc)
+{
+    if (cmd->fn == cmd_mset)
+        return argc > 3;
+    return argc > 2 && (cmd->fn == cmd_mget || cmd->fn == cmd_del || cmd->fn == cmd_exists);
+}
+
 /* As Redis's processCommand(): an HTTP request first; then an unknown
  * command or a wrong argument count is refused (and, inside MULTI, dooms
  * the transaction); inside MULTI other commands are queued; the rest run. */
@@ -1331,6 +1344,13 @@ static void execute(ctx *x, const resp_arg *argv, size_t argc)
             cl->multi_failed = 1;
     } else if (in_multi && !runs_in_multi(cmd)) {
         queue_command(x, cl, argv, argc);
+    } else if (on_several_keys(cmd, argc) && !x->in_exec) {
+        /* as in Redis, another client sees all of it or none */
+        resp_db_lock_all(x->st->db);
+        x->in_exec = 1;
+        cmd->fn(x, argv, argc);
+        x->in_exec = 0;
+        resp_db_unlock_all(x->st->db);
     } else {
         cmd->fn(x, argv, argc);
     }

@@ -690,6 +690,40 @@ class Resp(EddyTestCase):
         self.assertEqual(self.call(b, br, "GET", "c99"), bulk(b"20"))
         self.stop_eddyd(d)
 
+    def test_multi_key_commands_are_atomic(self):
+        # MSET of 100 keys while other clients MGET them: every MGET sees
+        # one MSET's values, never a mix (as in Redis, where each command is
+        # atomic); the key space is striped across threads, so this is not
+        # free.
+        d = self.start_resp()
+        a, ar = self.client(d)
+        keys = ["m%d" % i for i in range(100)]
+        seen = []
+
+        def reader():
+            s = eddytest.connect(d.port)
+            r = Replies(s)
+            for _ in range(50):
+                s.sendall(command("MGET", *keys))
+                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
+            s.close()
+
+        # several readers, so that some run on the other worker than the writer
+        readers = [threading.Thread(target=reader) for _ in range(4)]
+        for t in readers:
+            t.start()
+        for i in range(1, 101):
+            args = []
+            for k in keys:
+                args += [k, str(i)]
+            self.assertEqual(self.call(a, ar, "MSET", *args), OK)
+        for t in readers:
+            t.join(eddytest.IO_TIMEOUT)
+        self.assertEqual(len(seen), 200)
+        for values in seen:
+            self.assertEqual(len(values), 1, values)
+        self.stop_eddyd(d)
+
     def test_scan_like_redis(self):
         # SCAN's chunks follow each server's table: compared by what a whole
         # iteration returns, with redis-server's answer as the reference.
