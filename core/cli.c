@@ -20,6 +20,7 @@ void eddyd_cli_usage(FILE *f)
             "usage: eddyd [options]\n"
             "  -c, --config FILE             run from FILE (flags below override it)\n"
             "  -t, --test                    check the configuration, print 'FILE: ok', exit\n"
+            "  -T, --dump                    check it, print it with every default, exit\n"
             "  -s, --stats                   print the counters of the eddyd running this\n"
             "                                configuration (its `listen unix PATH { handler stats }`)\n"
             "  -l, --listen ADDR:PORT        listen address (default 127.0.0.1:7777)\n"
@@ -45,6 +46,7 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"test", no_argument, NULL, 't'},
+        {"dump", no_argument, NULL, 'T'},
         {"stats", no_argument, NULL, 's'},
         {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
@@ -65,7 +67,7 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
     optind = 0; /* glibc: start over */
     opterr = 0; /* we word the errors ourselves */
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:tsl:w:p:m:Vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:tTsl:w:p:m:Vh", longopts, NULL)) != -1) {
         const char *directive = NULL, *flag = NULL;
         switch (ch) {
         case 'c':
@@ -73,6 +75,9 @@ int eddyd_cli_parse(int argc, char **argv, eddyd_options *o, FILE *out, FILE *er
             continue;
         case 't':
             o->test_only = 1;
+            continue;
+        case 'T':
+            o->test_only = o->dump = 1;
             continue;
         case 's':
             o->stats = 1;

@@ -9,6 +9,7 @@
 typedef struct eddyd_options {
     const char *config_path; /* NULL: the listener comes from the flags */
     int test_only;           /* -t: check the configuration, serve nothing */
+    int dump;                /* -T: -t, then print the configuration with every default */
     int stats;               /* -s: print a running eddyd's counters */
     eddy_config *config;     /* the file (or the built-in default) with the flags applied */
     char error[640];         /* why, after EDDYD_CLI_USAGE or EDDYD_CLI_CONFIG */

@@ -33,19 +33,101 @@
 #include "params.h"
 
 enum { MAX_ARGS = 4 };
-#define DEFAULT_HIGH_WATER ((size_t)1 << 20)
+#define LOW_WATER_CAP ((size_t)256 << 10) /* the derived low_water's ceiling */
 
 /* ---- directives ---------------------------------------------------- */
 
-typedef int (*setter)(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n);
+enum value_type { V_NUMBER, V_SIZE, V_DURATION, V_BOOL, V_ENUM, V_OCTAL, V_STRING, V_FDNAME };
+#define IS_STRING(t) ((t) == V_STRING || (t) == V_FDNAME)
 
-/* A directive: a setter, or (set == NULL) a non-empty string kept at
- * offset in the config (globals) or in the listener (listen blocks). */
+/* A row of config.h's tables: where the value lives (offset into the
+ * config or the listener) and how to read and write it. */
 typedef struct directive_def {
     const char *name;
-    setter set;
+    enum value_type type;
+    long min, max, def;
+    const char *const *words; /* an ENUM's, NULL-ended */
+    const char *unset, *help;
     size_t offset;
 } directive_def;
+
+#define WORDS_OF(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ROW(S, name, type, min, max, def, words, unset, help)                                      \
+    {#name, V_##type, min, max, def, WORDS_OF words, unset, help, offsetof(S, name)},
+#define GLOBAL_ROW(...) ROW(eddy_config, __VA_ARGS__)
+#define LISTENER_ROW(...) ROW(eddy__cfg_listener, __VA_ARGS__)
+
+static const directive_def global_directives[] = {EDDY__GLOBAL_DIRECTIVES(GLOBAL_ROW){0}};
+static const directive_def listener_directives[] = {EDDY__LISTENER_DIRECTIVES(LISTENER_ROW){0}};
+
+/* Each field has the C type its directive's type needs. */
+#define FIELD_CHECK(S, name, type, ...)                                                            \
+    _Static_assert(_Generic(((S *)0)->name, char *: IS_STRING(V_##type),                           \
+                            long: !IS_STRING(V_##type), default: 0),                               \
+                   #S "." #name ": char * for a string, long for any other value");
+#define GLOBAL_CHECK(...) FIELD_CHECK(eddy_config, __VA_ARGS__)
+#define LISTENER_CHECK(...) FIELD_CHECK(eddy__cfg_listener, __VA_ARGS__)
+EDDY__GLOBAL_DIRECTIVES(GLOBAL_CHECK)
+EDDY__LISTENER_DIRECTIVES(LISTENER_CHECK)
+
+#define NAME_OF(name, ...) #name,
+static const char *const global_names[] = {EDDY__GLOBAL_DIRECTIVES(NAME_OF) "listen", NULL};
+const char *const eddy__listener_directives[] = {EDDY__LISTENER_DIRECTIVES(NAME_OF) NULL};
+
+/* Where directive d's value lives in base (the config or a listener). */
+static long *number_at(const directive_def *d, const void *base)
+{
+    return (long *)((char *)base + d->offset);
+}
+
+static char **string_at(const directive_def *d, const void *base)
+{
+    return (char **)((char *)base + d->offset);
+}
+
+/* Every directive of table at its default in base. */
+static void set_defaults(const directive_def *table, void *base)
+{
+    for (const directive_def *d = table; d->name; d++)
+        if (!IS_STRING(d->type))
+            *number_at(d, base) = d->def;
+}
+
+size_t eddy__low_water(size_t high)
+{
+    return high / 4 < LOW_WATER_CAP ? high / 4 : LOW_WATER_CAP;
+}
+
+/* x written as the file would say it: sizes and durations in their
+ * largest exact unit, so that reading it back gives x. */
+static void format_value(const directive_def *d, long x, char *out, size_t n)
+{
+    static const struct {
+        const char *unit;
+        long scale;
+    } sizes[] = {{"g", 1L << 30}, {"m", 1L << 20}, {"k", 1L << 10}},
+      durations[] = {{"h", 3600000L}, {"m", 60000L}, {"s", 1000L}};
+    const char *unit = "";
+    if (d->type == V_SIZE || d->type == V_DURATION) {
+        unit = d->type == V_DURATION && x ? "ms" : "";
+        for (int i = 0; i < 3 && x; i++) {
+            long scale = d->type == V_SIZE ? sizes[i].scale : durations[i].scale;
+            if (x % scale == 0) {
+                unit = d->type == V_SIZE ? sizes[i].unit : durations[i].unit;
+                x /= scale;
+                break;
+            }
+        }
+    }
+    if (d->type == V_BOOL)
+        snprintf(out, n, "%s", x ? "on" : "off");
+    else if (d->type == V_ENUM)
+        snprintf(out, n, "%s", d->words[x]);
+    else if (d->type == V_OCTAL)
+        snprintf(out, n, "%04lo", (unsigned long)x);
+    else
+        snprintf(out, n, "%ld%s", x, unit);
+}
 
 /* A whole decimal number in [min, max]. */
 static int whole(const char *v, long min, long max, long *out, char *why, size_t n)
@@ -61,85 +143,76 @@ static int whole(const char *v, long min, long max, long *out, char *why, size_t
     return 0;
 }
 
-/* A duration up to a day; a number without its unit is refused with the
- * two readings it could have. */
-static int duration(const char *v, long *out, char *why, size_t n)
+/* A socket unit's FileDescriptorName=: 1 to 255 printable ASCII
+ * characters, no ':' (LISTEN_FDNAMES separates names with it). */
+static int fdname_ok(const char *v)
 {
-    int rc = eddy__parse_msec(v, out);
-    if (rc == -EDOM) {
-        snprintf(why, n, "add a unit: %ss or %sms", v, v);
+    size_t len = strlen(v);
+    for (const char *p = v; *p; p++)
+        if (*p <= ' ' || *p > '~' || *p == ':')
+            return 0;
+    return len > 0 && len <= 255;
+}
+
+/* v read as d's type into *x, or why not. */
+static int parse_value(const directive_def *d, const char *v, long *x, char *why, size_t n)
+{
+    char lo[32], hi[32];
+    format_value(d, d->min, lo, sizeof(lo));
+    format_value(d, d->max, hi, sizeof(hi));
+    switch (d->type) {
+    case V_NUMBER:
+        return whole(v, d->min, d->max, x, why, n);
+    case V_SIZE: {
+        size_t s;
+        if (eddy__parse_size(v, &s) == 0 && s >= (size_t)d->min && s <= (size_t)d->max)
+            return *x = (long)s, 0;
+        snprintf(why, n, "must be a size from %s to %s (e.g. 64k, 1m), not '%s'", lo, hi, v);
         return -1;
     }
-    if (rc < 0 || *out > 86400000L) {
-        snprintf(why, n, "must be a duration up to 24h (e.g. 500ms, 30s, 0 = never), not '%s'", v);
-        return -1;
+    case V_DURATION: {
+        int rc = eddy__parse_msec(v, x);
+        if (rc == -EDOM)
+            snprintf(why, n, "add a unit: %ss or %sms", v, v);
+        else if (rc < 0 || *x < d->min || *x > d->max)
+            snprintf(why, n, "must be a duration up to %s (e.g. 500ms, 30s, 0 = never), not '%s'",
+                     hi, v);
+        return rc < 0 || *x < d->min || *x > d->max ? -1 : 0;
     }
-    return 0;
-}
-
-static int set_workers(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    long x;
-    (void)l;
-    if (whole(v, 0, 1024, &x, why, n) < 0)
-        return -1;
-    c->workers = (int)x;
-    return 0;
-}
-
-static int set_max_connections(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                               size_t n)
-{
-    long x;
-    (void)l;
-    if (whole(v, 1, 1L << 24, &x, why, n) < 0)
-        return -1;
-    c->max_connections = (unsigned)x;
-    return 0;
-}
-
-static int set_max_connections_per_ip(eddy_config *c, eddy__cfg_listener *l, const char *v,
-                                      char *why, size_t n)
-{
-    long x;
-    (void)l;
-    if (whole(v, 0, 1L << 24, &x, why, n) < 0)
-        return -1;
-    c->max_connections_per_ip = (unsigned)x;
-    return 0;
-}
-
-static int set_proxy_protocol(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                              size_t n)
-{
-    (void)c;
-    if (eddy__parse_bool(v, &l->proxy_protocol) < 0) {
+    case V_BOOL: {
+        int on;
+        if (eddy__parse_bool(v, &on) == 0)
+            return *x = on, 0;
         snprintf(why, n, "must be on or off, not '%s'", v);
         return -1;
     }
-    return 0;
-}
-
-static int set_pool_threads(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                            size_t n)
-{
-    long x;
-    (void)l;
-    if (whole(v, 1, 256, &x, why, n) < 0)
+    case V_ENUM: {
+        int k = 0;
+        for (; d->words[k]; k++)
+            if (strcmp(v, d->words[k]) == 0)
+                return *x = k, 0;
+        int len = snprintf(why, n, "must be ");
+        for (int i = 0; i < k && len >= 0 && (size_t)len < n; i++)
+            len += snprintf(why + len, n - (size_t)len, "%s%s", d->words[i],
+                            i + 2 < k ? ", " : i + 1 < k ? " or " : "");
+        if (len >= 0 && (size_t)len < n)
+            snprintf(why + len, n - (size_t)len, ", not '%s'", v);
         return -1;
-    c->pool_threads = (int)x;
-    return 0;
-}
-
-static int set_log_level(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
-    (void)l;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(v, levels[i]) == 0)
-            return c->log_level = i, 0;
-    snprintf(why, n, "must be error, warn, info or debug, not '%s'", v);
-    return -1;
+    }
+    case V_OCTAL: {
+        char *end;
+        errno = 0;
+        *x = *v >= '0' && *v <= '7' ? strtol(v, &end, 8) : -1;
+        if (*x >= d->min && !errno && !*end && *x <= d->max)
+            return 0;
+        format_value(d, d->def, lo, sizeof(lo));
+        snprintf(why, n, "must be octal permission bits such as %s, not '%s'", lo, v);
+        return -1;
+    }
+    default:
+        snprintf(why, n, "not a number"); /* strings go through set_value */
+        return -1;
+    }
 }
 
 /* Replace *slot with a copy of a non-empty v. */
@@ -159,155 +232,31 @@ static int set_string(char **slot, const char *v, char *why, size_t n)
     return 0;
 }
 
-static int set_shutdown_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                                size_t n)
+/* Set directive d to v in base (the config or a listener): the one
+ * setter of every directive. */
+static int set_value(const directive_def *d, void *base, const char *v, char *why, size_t n)
 {
-    (void)l;
-    return duration(v, &c->shutdown_timeout, why, n);
-}
-
-static int set_dispatch(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    if (strcmp(v, "inline") == 0)
-        l->dispatch = EDDY_DISPATCH_INLINE;
-    else if (strcmp(v, "pool") == 0)
-        l->dispatch = EDDY_DISPATCH_POOL;
-    else {
-        snprintf(why, n, "must be inline or pool, not '%s'", v);
-        return -1;
-    }
-    return 0;
-}
-
-/* A size in [1, EDDY__BUF_MAX]. */
-static int size_value(const char *v, size_t *out, char *why, size_t n)
-{
-    if (eddy__parse_size(v, out) < 0 || *out == 0 || *out > ((size_t)1 << 30)) {
-        snprintf(why, n, "must be a size from 1 to 1g (e.g. 64k, 1m), not '%s'", v);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_high_water(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    return size_value(v, &l->high_water, why, n);
-}
-
-static int set_low_water(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    return size_value(v, &l->low_water, why, n);
-}
-
-static int set_max_message(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                           size_t n)
-{
-    (void)c;
-    return size_value(v, &l->max_message, why, n);
-}
-
-static int set_ipv6only(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    if (eddy__parse_bool(v, &l->ipv6only) < 0) {
-        snprintf(why, n, "must be on or off, not '%s'", v);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_mode(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why, size_t n)
-{
-    (void)c;
-    char *end;
-    errno = 0;
-    long m = *v >= '0' && *v <= '7' ? strtol(v, &end, 8) : -1;
-    if (m < 0 || errno || *end || m > 0777) {
-        snprintf(why, n, "must be octal permission bits such as 0660, not '%s'", v);
-        return -1;
-    }
-    l->mode = (int)m;
-    return 0;
-}
-
-static int set_max_amplification(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                                 size_t n)
-{
-    long x;
-    (void)c;
-    if (whole(v, 0, 1000, &x, why, n) < 0)
-        return -1;
-    l->max_amplification = (int)x;
-    return 0;
-}
-
-static int set_idle_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                            size_t n)
-{
-    (void)c;
-    return duration(v, &l->idle_timeout, why, n);
-}
-
-static int set_first_byte_timeout(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                                  size_t n)
-{
-    (void)c;
-    return duration(v, &l->first_byte_timeout, why, n);
-}
-
-/* A socket unit's FileDescriptorName=: 1 to 255 printable ASCII
- * characters, no ':' (LISTEN_FDNAMES separates names with it). */
-static int set_systemd_socket(eddy_config *c, eddy__cfg_listener *l, const char *v, char *why,
-                              size_t n)
-{
-    (void)c;
-    size_t len = strlen(v);
-    for (const char *p = v; *p; p++)
-        if (*p <= ' ' || *p > '~' || *p == ':')
-            len = 0;
-    if (len == 0 || len > 255) {
+    if (d->type == V_FDNAME && !fdname_ok(v)) {
         snprintf(why, n, "must be a FileDescriptorName: 1 to 255 printable characters, no "
                          "spaces and no ':', not '%s'", v);
         return -1;
     }
-    return set_string(&l->systemd_socket, v, why, n);
+    if (IS_STRING(d->type))
+        return set_string(string_at(d, base), v, why, n);
+    long x;
+    if (parse_value(d, v, &x, why, n) < 0)
+        return -1;
+    *number_at(d, base) = x;
+    return 0;
 }
 
-static const directive_def global_directives[] = {
-    {"workers", set_workers, 0},           {"max_connections", set_max_connections, 0},
-    {"pool_threads", set_pool_threads, 0}, {"log_level", set_log_level, 0},
-    {"plugin_dir", NULL, offsetof(eddy_config, plugin_dir)},
-    {"shutdown_timeout", set_shutdown_timeout, 0},
-    {"log_file", NULL, offsetof(eddy_config, log_file)},
-    {"pidfile", NULL, offsetof(eddy_config, pidfile)},
-    {"user", NULL, offsetof(eddy_config, user)},
-    {"group", NULL, offsetof(eddy_config, group)},
-    {"max_connections_per_ip", set_max_connections_per_ip, 0},
-    {NULL, NULL, 0},
-};
-static const char *const global_names[] = {
-    "workers",  "max_connections", "pool_threads", "log_level", "plugin_dir", "shutdown_timeout",
-    "log_file", "pidfile",         "user",         "group",     "listen",
-    "max_connections_per_ip",      NULL};
-
-static const directive_def listener_directives[] = {
-    {"handler", NULL, offsetof(eddy__cfg_listener, handler)},
-    {"dispatch", set_dispatch, 0},
-    {"high_water", set_high_water, 0},   {"low_water", set_low_water, 0},
-    {"max_message", set_max_message, 0}, {"ipv6only", set_ipv6only, 0},
-    {"mode", set_mode, 0},               {"max_amplification", set_max_amplification, 0},
-    {"idle_timeout", set_idle_timeout, 0}, {"first_byte_timeout", set_first_byte_timeout, 0},
-    {"proxy_protocol", set_proxy_protocol, 0},
-    {"systemd_socket", set_systemd_socket, 0},
-    {NULL, NULL, 0},
-};
-const char *const eddy__listener_directives[] = {
-    "handler",           "dispatch",     "high_water",         "low_water", "max_message",
-    "ipv6only",          "mode",         "max_amplification", "idle_timeout",
-    "first_byte_timeout", "proxy_protocol", "systemd_socket", NULL};
+static int find_directive(const directive_def *table, const char *name)
+{
+    for (int i = 0; table[i].name; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return i;
+    return -1;
+}
 
 int eddy__cfg_address(const char *transport, const char *address, char *out, size_t len)
 {
@@ -337,31 +286,6 @@ static int same_address(const eddy__cfg_listener *l, const char *transport, cons
         eddy__parse_listen(a, &ta, &sa, &la) < 0 || eddy__parse_listen(b, &tb, &sb, &lb) < 0)
         return 0;
     return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0 && !eddy__listener_any_port(&sa);
-}
-
-_Static_assert(sizeof(global_directives) / sizeof(global_directives[0]) <=
-                   sizeof(((eddy_config *)0)->seen) / sizeof(int),
-               "eddy_config.seen has a slot per global directive");
-_Static_assert(sizeof(listener_directives) / sizeof(listener_directives[0]) <=
-                   sizeof(((eddy__cfg_listener *)0)->seen) / sizeof(int),
-               "eddy__cfg_listener.seen has a slot per listener directive");
-
-/* Set directive d to v, in the listener l or (l == NULL) in the globals. */
-static int set_value(const directive_def *d, eddy_config *c, eddy__cfg_listener *l, const char *v,
-                     char *why, size_t n)
-{
-    if (d->set)
-        return d->set(c, l, v, why, n);
-    char *base = l ? (char *)l : (char *)c;
-    return set_string((char **)(base + d->offset), v, why, n);
-}
-
-static int find_directive(const directive_def *table, const char *name)
-{
-    for (int i = 0; table[i].name; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return i;
-    return -1;
 }
 
 /* ---- the lexer ------------------------------------------------------ */
@@ -554,15 +478,15 @@ static int read_statement(parser *P, statement *st)
     }
 }
 
-static int apply_directive(parser *P, const directive_def *d, eddy_config *c, eddy__cfg_listener *l,
-                           int *seen, const statement *st)
+static int apply_directive(parser *P, const directive_def *d, void *base, int *seen,
+                           const statement *st)
 {
     if (st->nargs != 2)
         return fail(P, st->line, "'%s' takes one value, got %d", d->name, st->nargs - 1);
     if (*seen)
         return fail(P, st->line, "'%s' given twice (first at line %d)", d->name, *seen);
     char why[200];
-    if (set_value(d, c, l, st->args[1], why, sizeof(why)) < 0)
+    if (set_value(d, base, st->args[1], why, sizeof(why)) < 0)
         return fail(P, st->line, "%s: %s", d->name, why);
     *seen = st->line;
     return 0;
@@ -595,8 +519,7 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
         return fail(P, st->line, "out of memory");
     c->listeners = ls;
     eddy__cfg_listener *l = memset(&ls[c->nlisteners], 0, sizeof(*l));
-    l->dispatch = -1;
-    l->ipv6only = l->mode = l->max_amplification = l->proxy_protocol = -1;
+    set_defaults(listener_directives, l);
     l->line = st->line;
     l->transport = strdup(st->args[1]);
     l->address = strdup(st->args[2]);
@@ -611,15 +534,14 @@ static int close_listener(parser *P, eddy__cfg_listener *l)
 {
     if (!l->handler)
         return fail(P, l->line, "listen block has no 'handler'");
-    int high_line = l->seen[2], low_line = l->seen[3];
-    size_t high = l->high_water ? l->high_water : DEFAULT_HIGH_WATER;
-    if (low_line && l->low_water > high)
+    int high_line = l->seen[EDDY__L_high_water], low_line = l->seen[EDDY__L_low_water];
+    if (low_line && l->low_water > l->high_water)
         return fail(P, low_line > high_line ? low_line : high_line,
-                    "low_water (%zu) is above high_water (%zu)", l->low_water, high);
+                    "low_water (%ld) is above high_water (%ld)", l->low_water, l->high_water);
     return 0;
 }
 
-static int in_block(parser *P, eddy_config *c, eddy__cfg_listener *l, const statement *st)
+static int in_block(parser *P, eddy__cfg_listener *l, const statement *st)
 {
     const char *name = st->args[0];
     if (strcmp(name, "listen") == 0)
@@ -631,7 +553,7 @@ static int in_block(parser *P, eddy_config *c, eddy__cfg_listener *l, const stat
                     name);
     int i = find_directive(listener_directives, name);
     if (i >= 0)
-        return apply_directive(P, &listener_directives[i], c, l, &l->seen[i], st);
+        return apply_directive(P, &listener_directives[i], l, &l->seen[i], st);
     if (st->nargs != 2)
         return fail(P, st->line, "'%s' takes one value, got %d", name, st->nargs - 1);
     int rc = eddy_params_add(l->params, name, st->args[1], st->line);
@@ -656,7 +578,7 @@ static int at_top(parser *P, eddy_config *c, const statement *st)
     }
     if (st->terminator == T_OPEN)
         return fail(P, st->line, "'%s' takes no block", name);
-    return apply_directive(P, &global_directives[i], c, NULL, &c->seen[i], st);
+    return apply_directive(P, &global_directives[i], c, &c->seen[i], st);
 }
 
 static int parse(parser *P, eddy_config *c)
@@ -670,7 +592,7 @@ static int parse(parser *P, eddy_config *c)
         }
         int rc = 0;
         if (st.nargs > 0)
-            rc = cur ? in_block(P, c, cur, &st) : at_top(P, c, &st);
+            rc = cur ? in_block(P, cur, &st) : at_top(P, c, &st);
         else if (st.terminator == T_OPEN)
             rc = fail(P, st.line, "'{' without a directive");
         if (rc == 0 && !cur && st.nargs > 0 && strcmp(st.args[0], "listen") == 0)
@@ -698,6 +620,14 @@ static int parse(parser *P, eddy_config *c)
 
 /* ---- the public face ------------------------------------------------ */
 
+/* Free the string values of table's directives in base. */
+static void free_strings(const directive_def *table, void *base)
+{
+    for (const directive_def *d = table; d->name; d++)
+        if (IS_STRING(d->type))
+            free(*string_at(d, base));
+}
+
 void eddy_config_free(eddy_config *c)
 {
     if (!c)
@@ -705,16 +635,11 @@ void eddy_config_free(eddy_config *c)
     for (size_t i = 0; i < c->nlisteners; i++) {
         free(c->listeners[i].transport);
         free(c->listeners[i].address);
-        free(c->listeners[i].handler);
-        free(c->listeners[i].systemd_socket);
+        free_strings(listener_directives, &c->listeners[i]);
         eddy_params_free(c->listeners[i].params);
     }
     free(c->listeners);
-    free(c->plugin_dir);
-    free(c->log_file);
-    free(c->pidfile);
-    free(c->user);
-    free(c->group);
+    free_strings(global_directives, c);
     free(c->name);
     free(c);
 }
@@ -733,10 +658,7 @@ int eddy_config_parse(eddy_config **out, const char *name, const char *text, siz
         fail(&P, 0, "out of memory");
         return -ENOMEM;
     }
-    c->max_connections = 10000;
-    c->pool_threads = 4;
-    c->log_level = 2;
-    c->shutdown_timeout = 10000;
+    set_defaults(global_directives, c);
     if (parse(&P, c) < 0) {
         eddy_config_free(c);
         return -EINVAL;
@@ -793,12 +715,22 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
         rc = -EISDIR;
     else if (st.st_size > (off_t)EDDY__CONFIG_MAX_FILE)
         rc = -EFBIG;
-    char *text = rc ? NULL : malloc((size_t)st.st_size + 1);
-    size_t len = 0;
-    if (!rc && !text)
-        rc = -ENOMEM;
-    while (!rc && len < (size_t)st.st_size) {
-        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+    /* Read to the end, not to st_size: a pipe (eddyd -T | eddyd -t -c
+     * /dev/stdin) has none. */
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    while (!rc && len <= EDDY__CONFIG_MAX_FILE) {
+        if (len + 1 >= cap) { /* room for the bytes and a NUL */
+            size_t want = cap ? 2 * cap : (size_t)st.st_size + 4096;
+            char *t = realloc(text, want);
+            if (!t) {
+                rc = -ENOMEM;
+                break;
+            }
+            text = t;
+            cap = want;
+        }
+        ssize_t n = read(fd, text + len, cap - len - 1);
         if (n < 0 && errno != EINTR)
             rc = -errno;
         else if (n == 0)
@@ -806,6 +738,8 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
         else if (n > 0)
             len += (size_t)n;
     }
+    if (!rc && len > EDDY__CONFIG_MAX_FILE)
+        rc = -EFBIG;
     if (fd >= 0)
         close(fd);
     if (rc) {
@@ -828,13 +762,9 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
 
 const char *eddy_config_daemon(const eddy_config *c, const char *directive)
 {
-    if (strcmp(directive, "pidfile") == 0)
-        return c->pidfile;
-    if (strcmp(directive, "user") == 0)
-        return c->user;
-    if (strcmp(directive, "group") == 0)
-        return c->group;
-    return NULL;
+    int i = find_directive(global_directives, directive);
+    return i >= 0 && IS_STRING(global_directives[i].type) ? *string_at(&global_directives[i], c)
+                                                           : NULL;
 }
 
 /* The directory that will hold file `path` exists and this process may
@@ -867,12 +797,6 @@ static int check_dir_of(const char *path, char *why, size_t n)
     return -1;
 }
 
-/* The line of global directive name, 0 when the file does not say it. */
-static int global_line(const eddy_config *c, const char *name)
-{
-    return c->seen[find_directive(global_directives, name)];
-}
-
 int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
 {
     char why[600] = "", dir_why[300], scratch[1];
@@ -880,12 +804,12 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
     if (!err || errlen == 0)
         err = scratch, errlen = sizeof(scratch);
     if (c->user && !getpwnam(c->user))
-        line = global_line(c, "user"), snprintf(why, sizeof(why), "user: '%s' does not exist", c->user);
+        line = c->seen[EDDY__G_user], snprintf(why, sizeof(why), "user: '%s' does not exist", c->user);
     else if (c->group && !getgrnam(c->group))
-        line = global_line(c, "group"),
+        line = c->seen[EDDY__G_group],
         snprintf(why, sizeof(why), "group: '%s' does not exist", c->group);
     else if (c->pidfile && check_dir_of(c->pidfile, dir_why, sizeof(dir_why)) < 0)
-        line = global_line(c, "pidfile"),
+        line = c->seen[EDDY__G_pidfile],
         snprintf(why, sizeof(why), "pidfile %s: %s", c->pidfile, dir_why);
     else
         bad = 0;
@@ -903,8 +827,8 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (!bad && cpus > 0 && c->workers > cpus)
-        line = global_line(c, "workers"),
-        snprintf(why, sizeof(why), "workers %d is more than the %ld online CPUs: the extra "
+        line = c->seen[EDDY__G_workers],
+        snprintf(why, sizeof(why), "workers %ld is more than the %ld online CPUs: the extra "
                                    "threads only take turns (0 = one per CPU)",
                  c->workers, cpus);
     else if (!bad)
@@ -933,7 +857,7 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
     int i = find_directive(global_directives, directive);
     eddy__cfg_listener *l = c->nlisteners ? &c->listeners[0] : NULL;
     if (i >= 0) {
-        rc = set_value(&global_directives[i], c, NULL, value, why, sizeof(why));
+        rc = set_value(&global_directives[i], c, value, why, sizeof(why));
     } else if (!l) {
         snprintf(why, sizeof(why), "there is no listener to apply it to");
         rc = -1;
@@ -947,7 +871,7 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
             rc = set_string(&l->address, value, why, sizeof(why));
         }
     } else if ((i = find_directive(listener_directives, directive)) >= 0) {
-        rc = set_value(&listener_directives[i], c, l, value, why, sizeof(why));
+        rc = set_value(&listener_directives[i], l, value, why, sizeof(why));
     } else {
         rc = eddy__params_set(l->params, directive, value, 0);
         if (rc < 0)
@@ -956,4 +880,129 @@ int eddy_config_override(eddy_config *c, const char *directive, const char *valu
     if (rc < 0 && err)
         snprintf(err, errlen, "%s", why);
     return rc < 0 ? -EINVAL : 0;
+}
+
+/* ---- the effective configuration and the reference ------------------ */
+
+/* s as one token of the file: a bare word when it reads back as itself,
+ * else a quoted string with the lexer's escapes. */
+static void put_token(FILE *f, const char *s)
+{
+    int bare = *s && *s != '#';
+    for (const char *p = s; *p && bare; p++)
+        bare = is_word_byte((unsigned char)*p);
+    if (bare) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n' || *p == '\r' || *p == '\t')
+            fprintf(f, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* One line per directive of table, with its value in base; a directive
+ * without one is a comment saying what its absence means. */
+static void dump_table(FILE *f, const directive_def *table, const void *base, const char *indent)
+{
+    for (const directive_def *d = table; d->name; d++) {
+        const char *s = IS_STRING(d->type) ? *string_at(d, base) : NULL;
+        long x = IS_STRING(d->type) ? 0 : *number_at(d, base);
+        if (d->unset && (IS_STRING(d->type) ? !s : x == d->def)) {
+            fprintf(f, "%s# %s: not set (%s)\n", indent, d->name, d->unset);
+            continue;
+        }
+        char v[64];
+        if (!s)
+            format_value(d, x, v, sizeof(v));
+        fprintf(f, "%s%s ", indent, d->name);
+        put_token(f, s ? s : v);
+        fputc('\n', f);
+    }
+}
+
+char *eddy_config_dump(const eddy_config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fputs("# the effective configuration (eddyd -T): every directive, defaults included\n", f);
+    dump_table(f, global_directives, c, "");
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        eddy__cfg_listener l = c->listeners[i];
+        if (!l.low_water)
+            l.low_water = (long)eddy__low_water((size_t)l.high_water);
+        fprintf(f, "\nlisten %s ", l.transport);
+        put_token(f, l.address);
+        fputs(" {\n", f);
+        dump_table(f, listener_directives, &l, "    ");
+        for (size_t k = 0; k < l.params->n; k++) {
+            fputs("    ", f);
+            put_token(f, l.params->items[k].name);
+            fputc(' ', f);
+            put_token(f, l.params->items[k].value);
+            fputc('\n', f);
+        }
+        fputs("}\n", f);
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The values a directive takes, for the reference. */
+static void describe_values(const directive_def *d, char *out, size_t n)
+{
+    char lo[32], hi[32];
+    format_value(d, d->min, lo, sizeof(lo));
+    format_value(d, d->max, hi, sizeof(hi));
+    int len = 0;
+    switch (d->type) {
+    case V_NUMBER: snprintf(out, n, "%s to %s", lo, hi); break;
+    case V_SIZE: snprintf(out, n, "size, %s to %s", lo, hi); break;
+    case V_DURATION: snprintf(out, n, "duration, up to %s", hi); break;
+    case V_BOOL: snprintf(out, n, "on, off"); break;
+    case V_OCTAL: snprintf(out, n, "octal, up to %s", hi); break;
+    case V_STRING: snprintf(out, n, "string"); break;
+    case V_FDNAME: snprintf(out, n, "name, no spaces or ':'"); break;
+    case V_ENUM:
+        out[0] = '\0';
+        for (int i = 0; d->words[i] && len >= 0 && (size_t)len < n; i++)
+            len += snprintf(out + len, n - (size_t)len, "%s%s", i ? ", " : "", d->words[i]);
+        break;
+    }
+}
+
+static void reference_table(FILE *f, const directive_def *table)
+{
+    fputs("| directive | values | default | what it sets |\n| --- | --- | --- | --- |\n", f);
+    for (const directive_def *d = table; d->name; d++) {
+        char values[128], def[64];
+        describe_values(d, values, sizeof(values));
+        if (!d->unset)
+            format_value(d, d->def, def, sizeof(def));
+        fprintf(f, "| `%s` | %s | %s%s%s | %s |\n", d->name, values, d->unset ? "" : "`",
+                d->unset ? d->unset : def, d->unset ? "" : "`", d->help);
+    }
+}
+
+void eddy__config_reference(FILE *f)
+{
+    fputs("Global directives:\n\n", f);
+    reference_table(f, global_directives);
+    fputs("\nIn a `listen TRANSPORT ADDRESS { ... }` block (any other name there is a parameter "
+          "of the block's handler):\n\n", f);
+    reference_table(f, listener_directives);
 }

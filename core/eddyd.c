@@ -262,7 +262,14 @@ int main(int argc, char **argv)
     } else if (o.test_only) {
         if (check > 0)
             fprintf(stderr, "eddyd: warning: %s\n", why);
-        printf("%s: ok\n", o.config_path ? o.config_path : "command line");
+        char *text = o.dump ? eddy_config_dump(o.config) : NULL;
+        if (o.dump && !text)
+            fprintf(stderr, "eddyd: %s\n", eddy_strerror(-ENOMEM)), rc = 1;
+        else if (text) /* only the configuration on stdout: it can be piped to -t */
+            fputs(text, stdout);
+        else
+            printf("%s: ok\n", o.config_path ? o.config_path : "command line");
+        free(text);
     } else {
         if (check > 0)
             eddy_log(EDDY_LOG_WARN, "%s", why);

@@ -19,12 +19,7 @@
 #include "params.h"
 #include "plugin.h"
 
-enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024, DEFAULT_POOL_THREADS = 4,
-       MAX_POOL_THREADS = 256 };
-#define DEFAULT_HIGH_WATER ((size_t)1 << 20)
-#define DEFAULT_LOW_WATER ((size_t)256 << 10)
-#define DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
-#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000L
+enum { MAX_WORKERS = 1024, MAX_POOL_THREADS = 256 };
 
 const char *eddy_version(void)
 {
@@ -47,9 +42,12 @@ int eddy_server_new(eddy_server **out)
     eddy_server *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->shared.max_connections = DEFAULT_MAX_CONNECTIONS;
-    s->pool_threads = DEFAULT_POOL_THREADS;
-    s->shared.shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    /* The config file's defaults (core/config.h), for a program without one. */
+    s->workers = (int)EDDY__DEFAULT(workers);
+    s->shared.max_connections = (unsigned)EDDY__DEFAULT(max_connections);
+    s->shared.max_connections_per_ip = (unsigned)EDDY__DEFAULT(max_connections_per_ip);
+    s->pool_threads = (int)EDDY__DEFAULT(pool_threads);
+    s->shared.shutdown_timeout_ms = EDDY__DEFAULT(shutdown_timeout);
     eddy__iplimit_init(&s->shared.iplimit);
     s->shared.pool = &s->pool;
     *out = s;
@@ -178,13 +176,16 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     snprintf(l->name, sizeof(l->name), "%s", address);
     snprintf(l->bound, sizeof(l->bound), "%s", address);
     l->handler = h;
-    l->high_water = DEFAULT_HIGH_WATER;
-    l->low_water = DEFAULT_LOW_WATER;
-    l->max_message = DEFAULT_MAX_MESSAGE;
+    l->high_water = (size_t)EDDY__DEFAULT(high_water);
+    l->low_water = eddy__low_water(l->high_water);
+    l->max_message = (size_t)EDDY__DEFAULT(max_message);
     atomic_init(&l->refs, 1);
-    l->ipv6only = 1;
-    l->mode = 0660;
-    l->max_amplification = 3;
+    l->ipv6only = (int)EDDY__DEFAULT(ipv6only);
+    l->mode = (unsigned)EDDY__DEFAULT(mode);
+    l->max_amplification = (unsigned)EDDY__DEFAULT(max_amplification);
+    l->idle_timeout_ms = EDDY__DEFAULT(idle_timeout);
+    l->first_byte_timeout_ms = EDDY__DEFAULT(first_byte_timeout);
+    l->proxy_protocol = (int)EDDY__DEFAULT(proxy_protocol);
     l->shared_fd = -1;
     /* Datagrams always run inline: there is no connection to hold back. */
     l->dispatch = (h->flags & EDDY_HANDLER_BLOCKING) && l->transport != EDDY__UDP
@@ -371,9 +372,9 @@ static int apply_log(eddy_server *s, const eddy_config *c)
 {
     int rc;
     if (c->log_file && (rc = eddy_set_log_file(c->log_file)) < 0)
-        return fail(s, rc, "%s:%d: log_file: cannot open %s: %s", c->name, c->seen[6], c->log_file,
-                    eddy_strerror(rc));
-    eddy_set_log_level(c->log_level);
+        return fail(s, rc, "%s:%d: log_file: cannot open %s: %s", c->name,
+                    c->seen[EDDY__G_log_file], c->log_file, eddy_strerror(rc));
+    eddy_set_log_level((int)c->log_level);
     return 0;
 }
 
@@ -381,15 +382,15 @@ static int apply_log(eddy_server *s, const eddy_config *c)
  * (with_log 0) until the reload can no longer fail. */
 static int configure(eddy_server *s, eddy_config *c, int with_log)
 {
-    int rc = eddy_server_set_workers(s, c->workers);
+    int rc = eddy_server_set_workers(s, (int)c->workers);
     if (rc == 0)
-        rc = eddy_server_set_max_connections(s, c->max_connections);
+        rc = eddy_server_set_max_connections(s, (unsigned)c->max_connections);
     if (rc == 0)
-        rc = eddy_server_set_pool_threads(s, c->pool_threads);
+        rc = eddy_server_set_pool_threads(s, (int)c->pool_threads);
     if (rc == 0)
         rc = eddy_server_set_shutdown_timeout(s, c->shutdown_timeout);
     if (rc == 0)
-        rc = eddy_server_set_max_connections_per_ip(s, c->max_connections_per_ip);
+        rc = eddy_server_set_max_connections_per_ip(s, (unsigned)c->max_connections_per_ip);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < c->nlisteners; i++) {
@@ -397,7 +398,7 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
         const eddy_handler *h;
         void *dl;
         char why[512];
-        int handler_line = cl->seen[0] ? cl->seen[0] : cl->line;
+        int handler_line = cl->seen[EDDY__L_handler] ? cl->seen[EDDY__L_handler] : cl->line;
         rc = eddy__plugin_load(cl->handler, c->plugin_dir, &h, &dl, why, sizeof(why));
         if (rc < 0)
             return fail(s, rc, "%s:%d: %s", c->name, handler_line, why);
@@ -412,29 +413,25 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
             return fail(s, rc, "%s:%d: %s", c->name, line, why);
         }
         l->dl = dl;
+        /* Every value is checked by the parser, or has its default. */
         if (cl->dispatch >= 0 && eddy_listener_set_dispatch(l, (eddy_dispatch)cl->dispatch) < 0)
             return fail(s, -EINVAL, "%s:%d: dispatch pool does not apply to udp", c->name,
-                        cl->seen[1]);
-        if (cl->ipv6only >= 0)
-            eddy_listener_set_ipv6only(l, cl->ipv6only);
-        if (cl->mode >= 0)
-            eddy_listener_set_mode(l, (unsigned)cl->mode);
+                        cl->seen[EDDY__L_dispatch]);
+        eddy_listener_set_ipv6only(l, (int)cl->ipv6only);
+        eddy_listener_set_mode(l, (unsigned)cl->mode);
         eddy_listener_set_timeouts(l, cl->idle_timeout, cl->first_byte_timeout);
-        if (cl->proxy_protocol > 0 && eddy_listener_set_proxy_protocol(l, 1) < 0)
+        if (eddy_listener_set_proxy_protocol(l, (int)cl->proxy_protocol) < 0)
             return fail(s, -EINVAL, "%s:%d: proxy_protocol does not apply to udp", c->name,
-                        cl->seen[10]);
+                        cl->seen[EDDY__L_proxy_protocol]);
         if (cl->systemd_socket)
-            eddy_listener_set_fdname(l, cl->systemd_socket); /* checked by the parser */
-        if (cl->max_amplification >= 0)
-            eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
-        size_t high = cl->high_water ? cl->high_water : DEFAULT_HIGH_WATER;
-        size_t low = cl->low_water ? cl->low_water
-                                   : (high / 4 < DEFAULT_LOW_WATER ? high / 4 : DEFAULT_LOW_WATER);
+            eddy_listener_set_fdname(l, cl->systemd_socket);
+        eddy_listener_set_max_amplification(l, (unsigned)cl->max_amplification);
+        size_t high = (size_t)cl->high_water;
+        size_t low = cl->low_water ? (size_t)cl->low_water : eddy__low_water(high);
         if (eddy_listener_set_water_marks(l, high, low) < 0) /* overrides skip the file's check */
             return fail(s, -EINVAL, "%s:%d: low_water (%zu) is above high_water (%zu)", c->name,
                         cl->line, low, high);
-        if (cl->max_message)
-            eddy_listener_set_max_message(l, cl->max_message);
+        eddy_listener_set_max_message(l, (size_t)cl->max_message);
     }
     return with_log ? apply_log(s, c) : 0;
 }

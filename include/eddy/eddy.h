@@ -116,6 +116,12 @@ EDDY_API int eddy_config_parse(eddy_config **out, const char *name, const char *
 EDDY_API int eddy_config_override(eddy_config *c, const char *directive, const char *value,
                                   char *err, size_t errlen);
 EDDY_API void eddy_config_free(eddy_config *c);
+/* The effective configuration in the file's own syntax (what `eddyd -T`
+ * prints): every directive with its value, defaults included, a directive
+ * that has none as a comment, the handler parameters as given.  Parsed
+ * again it gives the same configuration and the same text.  A string to
+ * free(), or NULL when out of memory. */
+EDDY_API char *eddy_config_dump(const eddy_config *c);
 /* What the daemon does with the process, as written: "pidfile", "user" or
  * "group"; NULL when the file does not say. */
 EDDY_API const char *eddy_config_daemon(const eddy_config *c, const char *directive);

@@ -7,7 +7,8 @@
  *     unless it is about the whole file, a line that is in the input;
  *   - success: at least one listener, each with a transport, an address
  *     and a handler, low_water never above high_water, and the first
- *     listener's address accepted again by eddy_config_override("listen").
+ *     listener's address accepted again by eddy_config_override("listen"),
+ *     and its dump (eddyd -T) parsed again dumps to the same text.
  * The input is parsed a second time into an error buffer of 2 to 65 bytes
  * (heap, exact size: ASan sees any write past it), with the same result.
  * Any break of these aborts, so libFuzzer saves the input.
@@ -22,8 +23,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define DEFAULT_HIGH_WATER ((size_t)1 << 20)
-
 static void check_ok(eddy_config *c)
 {
     if (!c || c->nlisteners == 0 || !c->listeners || !c->name)
@@ -33,10 +32,17 @@ static void check_ok(eddy_config *c)
         if (!l->transport || !l->address || !l->handler || !*l->handler || !l->params ||
             l->line < 1)
             abort();
-        size_t high = l->high_water ? l->high_water : DEFAULT_HIGH_WATER;
-        if (l->low_water > high)
+        if (l->low_water > l->high_water)
             abort();
     }
+    char *text = eddy_config_dump(c), *again = NULL;
+    eddy_config *d = NULL;
+    if (!text || eddy_config_parse(&d, "dump.conf", text, strlen(text), NULL, 0) != 0 ||
+        !(again = eddy_config_dump(d)) || strcmp(text, again) != 0)
+        abort();
+    free(again);
+    free(text);
+    eddy_config_free(d);
     char *address = strdup(c->listeners[0].address);
     if (!address)
         abort();

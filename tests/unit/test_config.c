@@ -480,11 +480,17 @@ START_TEST(defaults)
     ck_assert_str_eq(l->address, "127.0.0.1:1");
     ck_assert_int_eq(l->line, 1);
     ck_assert_str_eq(l->handler, "echo");
-    ck_assert_int_eq(l->seen[0], 2); /* the handler's line */
-    ck_assert_int_eq(l->dispatch, -1);
-    ck_assert_uint_eq(l->high_water, 0);
-    ck_assert_uint_eq(l->low_water, 0);
-    ck_assert_uint_eq(l->max_message, 0);
+    ck_assert_int_eq(l->seen[EDDY__L_handler], 2);
+    ck_assert_int_eq(l->seen[EDDY__L_dispatch], 0); /* not given */
+    ck_assert_int_eq(l->dispatch, -1);              /* the handler's choice */
+    ck_assert_int_eq(l->high_water, 1 << 20);
+    ck_assert_int_eq(l->low_water, 0); /* derived from high_water */
+    ck_assert_int_eq(l->max_message, 1 << 20);
+    ck_assert_int_eq(l->ipv6only, 1);
+    ck_assert_int_eq(l->mode, 0660);
+    ck_assert_int_eq(l->max_amplification, 3);
+    ck_assert_int_eq(l->proxy_protocol, 0);
+    ck_assert_ptr_null(l->systemd_socket);
     ck_assert_uint_eq(l->params->n, 0);
     eddy_config_free(c);
 }
@@ -523,7 +529,7 @@ START_TEST(every_directive)
     ck_assert_str_eq(l->address, "0.0.0.0:65535");
     ck_assert_int_eq(l->line, 7);
     ck_assert_str_eq(l->handler, "/opt/x.so");
-    ck_assert_int_eq(l->seen[0], 8);
+    ck_assert_int_eq(l->seen[EDDY__L_handler], 8);
     ck_assert_int_eq(l->dispatch, EDDY_DISPATCH_POOL);
     ck_assert_uint_eq(l->high_water, (size_t)1 << 30);
     ck_assert_uint_eq(l->low_water, (size_t)1 << 30); /* equal is allowed */
@@ -537,7 +543,7 @@ START_TEST(every_directive)
     ck_assert_int_eq(l->dispatch, EDDY_DISPATCH_INLINE);
     ck_assert_uint_eq(l->high_water, 65536);
     ck_assert_uint_eq(l->low_water, 16384);
-    ck_assert_uint_eq(l->max_message, 0);
+    ck_assert_uint_eq(l->max_message, 1 << 20);
     eddy_config_free(c);
 }
 END_TEST
@@ -582,19 +588,19 @@ START_TEST(transports)
     ck_assert_str_eq(l[0].transport, "tcp");
     ck_assert_str_eq(l[0].address, "[::1]:0");
     ck_assert_int_eq(l[0].ipv6only, 0);
-    ck_assert_int_eq(l[0].mode, -1);
-    ck_assert_int_eq(l[0].max_amplification, -1);
+    ck_assert_int_eq(l[0].mode, 0660);
+    ck_assert_int_eq(l[0].max_amplification, 3);
     ck_assert_str_eq(l[1].transport, "udp");
     ck_assert_str_eq(l[1].address, "127.0.0.1:0");
     ck_assert_int_eq(l[1].max_amplification, 0);
-    ck_assert_int_eq(l[1].ipv6only, -1);
+    ck_assert_int_eq(l[1].ipv6only, 1);
     ck_assert_int_eq(l[2].max_amplification, 1000);
     ck_assert_str_eq(l[3].transport, "unix");
     ck_assert_str_eq(l[3].address, "/tmp/eddy-test.sock");
     ck_assert_int_eq(l[3].mode, 0600);
     ck_assert_int_eq(l[4].mode, 0);
     ck_assert_str_eq(l[5].address, "/tmp/with space.sock");
-    ck_assert_int_eq(l[5].mode, -1);
+    ck_assert_int_eq(l[5].mode, 0660);
     ck_assert_int_eq(l[6].ipv6only, 1);
     eddy_config_free(c);
 
@@ -678,12 +684,12 @@ START_TEST(separators_and_one_line_blocks)
     const eddy__cfg_listener *l = &c->listeners[0];
     ck_assert_int_eq(l->line, 2);
     ck_assert_str_eq(l->handler, "echo");
-    ck_assert_int_eq(l->seen[0], 2);
+    ck_assert_int_eq(l->seen[EDDY__L_handler], 2);
     ck_assert_str_eq(param_value(l, "prefix"), ">");
     ck_assert_int_eq(param(l, "prefix")->line, 2);
     ck_assert_str_eq(param_value(&c->listeners[1], "prefix"), "}");
     ck_assert_int_eq(c->listeners[2].line, 3);
-    ck_assert_int_eq(c->listeners[2].seen[0], 4);
+    ck_assert_int_eq(c->listeners[2].seen[EDDY__L_handler], 4);
     eddy_config_free(c);
 
     /* exactly the one-line block of the documentation */
@@ -795,23 +801,23 @@ START_TEST(file_eddyd_conf)
     ck_assert_int_eq(c->pool_threads, 4);
     ck_assert_int_eq(c->log_level, 2);
     ck_assert_ptr_null(c->plugin_dir); /* commented out */
-    ck_assert_int_eq(c->seen[0], line_of(path, "workers 0")); /* seen[0]: workers */
+    ck_assert_int_eq(c->seen[EDDY__G_workers], line_of(path, "workers 0"));
     ck_assert_uint_eq(c->nlisteners, 1);
     const eddy__cfg_listener *l = &c->listeners[0];
     ck_assert_str_eq(l->transport, "tcp");
     ck_assert_str_eq(l->address, "127.0.0.1:7777");
     ck_assert_int_eq(l->line, line_of(path, "listen tcp 127.0.0.1:7777 {"));
     ck_assert_str_eq(l->handler, "echo");
-    ck_assert_int_eq(l->seen[0], line_of(path, "    handler echo"));
+    ck_assert_int_eq(l->seen[EDDY__L_handler], line_of(path, "    handler echo"));
     ck_assert_int_eq(l->dispatch, EDDY_DISPATCH_INLINE);
     ck_assert_uint_eq(l->high_water, (size_t)1 << 20);
     ck_assert_uint_eq(l->low_water, (size_t)256 << 10);
     ck_assert_uint_eq(l->max_message, (size_t)1 << 20);
     ck_assert_int_eq(l->idle_timeout, 0);
     ck_assert_int_eq(l->first_byte_timeout, 0);
-    ck_assert_int_eq(l->ipv6only, -1); /* commented out */
-    ck_assert_int_eq(l->mode, -1);
-    ck_assert_int_eq(l->max_amplification, -1);
+    ck_assert_int_eq(l->ipv6only, 1); /* commented out: the defaults */
+    ck_assert_int_eq(l->mode, 0660);
+    ck_assert_int_eq(l->max_amplification, 3);
     ck_assert_uint_eq(l->params->n, 2);
     ck_assert_str_eq(param_value(l, "prefix"), "Received: ");
     ck_assert_int_eq(param(l, "prefix")->line, line_of(path, "    prefix \"Received: \""));
@@ -851,7 +857,7 @@ START_TEST(file_lines_conf)
     ck_assert_int_eq(l->line, line_of(path, "listen tcp 127.0.0.1:7001 {"));
     ck_assert_str_eq(l->handler, "lines");
     ck_assert_uint_eq(l->max_message, 16 << 10);
-    ck_assert_uint_eq(l->high_water, 0);
+    ck_assert_uint_eq(l->high_water, 1 << 20);
     ck_assert_uint_eq(l->params->n, 2);
     ck_assert_str_eq(param_value(l, "prefix"), "> ");
     ck_assert_str_eq(param_value(l, "max_line"), "4k");
