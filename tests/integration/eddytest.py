@@ -132,17 +132,18 @@ class EddydError(Exception):
     pass
 
 
-def run_eddyd(args, timeout=STARTUP_TIMEOUT, nofile=None):
-    """Run eddyd to completion (for --help, bad flags, port in use...).
+def run_eddyd(args, timeout=STARTUP_TIMEOUT, nofile=None, stdin=None):
+    """Run eddyd to completion (for --help, bad flags, port in use...),
+    with the bytes stdin on its standard input (else /dev/null).
 
     Returns (returncode, stdout, stderr) as str.  A run that does not exit
     within timeout is killed and reported as an error: a bad-value eddyd
     that starts serving instead of exiting must not hang the suite."""
     cmd = _command(args, nofile)
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=_environment())
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
     try:
-        out, err = p.communicate(timeout=timeout)
+        out, err = p.communicate(input=stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()

@@ -32,7 +32,8 @@ class Cli(EddyTestCase):
         self.assertRegex(out, USAGE_RE, "%s: no usage on stdout" % flag)
         # Usage names every flag, long and short.
         for long_, short in (("--listen", "-l"), ("--workers", "-w"), ("--prefix", "-p"),
-                             ("--max-connections", "-m"), ("--version", "-V"), ("--help", "-h")):
+                             ("--max-connections", "-m"), ("--version", "-V"), ("--help", "-h"),
+                             ("--dump", "-T")):
             self.assertIn(long_, out, "%s: usage does not mention %s" % (flag, long_))
             self.assertRegex(out, r"(?<![\w-])%s\b" % re.escape(short),
                              "%s: usage does not mention %s" % (flag, short))

@@ -6,6 +6,9 @@
 - `eddyd -t -c FILE` prints `FILE: ok` and exits 0 for every file in
   config/ and config/examples/, except the ones in NOT_EDDYD (named, with
   the reason; and they must still exist, so the list cannot go stale).
+- `eddyd -T -c FILE` prints every directive of the README's reference, and
+  is a fixpoint: piped to `eddyd -t -c /dev/stdin` it is ok, and -T of it
+  is the same text.
 - Each eddyd config there is then served by the real eddyd: a copy in a
   temporary directory with every TCP/UDP address moved to port 0 (or a free
   loopback port where two blocks would name the same address) and every
@@ -83,6 +86,18 @@ def config_files():
     return out
 
 
+def readme_directives():
+    """The directive names of README.md's reference (its Directives section)."""
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        text = f.read()
+    section = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0]
+    return re.findall(r"(?m)^\| `([a-z_0-9]+)` \|", section)
+
+
+README_BEGIN = "<!-- directives: begin -->"
+README_END = "<!-- directives: end -->"
+
+
 def eddyd_configs():
     return [f for f in config_files() if f not in NOT_EDDYD]
 
@@ -153,6 +168,43 @@ class Examples(opstest.OpsTestCase):
             log("%s: ok" % rel)
         for rel, why in sorted(NOT_EDDYD.items()):
             log("not checked with eddyd -t: %s (%s)" % (rel, why))
+
+    # -- eddyd -T: the effective configuration, a fixpoint ----------------------
+
+    def test_dump_is_a_fixpoint_for_every_config(self):
+        # -T prints every directive of the README's reference (with its value,
+        # or as a comment when it has none); the dump piped to -t is ok and
+        # dumps to itself.
+        names = readme_directives()
+        self.assertGreaterEqual(len(names), 20)
+        for rel in eddyd_configs():
+            path = os.path.join(SOURCE, rel)
+            rc, first, err = eddytest.run_eddyd(["-T", "-c", path])
+            self.assertEqual((rc, err), (0, ""), "eddyd -T -c %s" % rel)
+            for name in names:
+                self.assertRegex(first, r"(?m)^\s*(# )?%s[ :]" % name,
+                                 "eddyd -T -c %s does not say %s" % (rel, name))
+            rc, out, err = eddytest.run_eddyd(["-t", "-c", "/dev/stdin"], stdin=first.encode())
+            self.assertEqual((rc, out, err), (0, "/dev/stdin: ok\n", ""),
+                             "eddyd -T -c %s | eddyd -t -c /dev/stdin" % rel)
+            rc, second, err = eddytest.run_eddyd(["-T", "-c", "/dev/stdin"], stdin=first.encode())
+            self.assertEqual((rc, err), (0, ""))
+            self.assertEqual(second, first, "eddyd -T of eddyd -T -c %s differs" % rel)
+            log("%s: -T is a fixpoint" % rel)
+
+    def test_dump_says_the_flags_and_only_the_configuration(self):
+        rc, out, err = eddytest.run_eddyd(["--dump", "-w", "1", "-p", "a \"b\"", "-l",
+                                           "127.0.0.1:0"])
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("\nworkers 1\n", out)
+        self.assertIn("\nlisten tcp 127.0.0.1:0 {\n    handler echo\n", out)
+        self.assertIn('\n    prefix "a \\"b\\""\n}\n', out)
+        self.assertNotIn(": ok", out)
+        # A configuration that -t refuses is not dumped.
+        bad = self.write("bad.conf", "listen tcp 127.0.0.1:0 {\n    handler echo\n    prefx x\n}\n")
+        rc, out, err = eddytest.run_eddyd(["-T", "-c", bad])
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("bad.conf:3: handler 'echo': prefx: unknown parameter", err)
 
     def test_every_example_is_served(self):
         # Each eddyd config needs its serving test below: a new example

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1576,6 +1577,210 @@ START_TEST(bug_tcp_takes_other_transports)
 }
 END_TEST
 
+/* ---- the effective configuration (eddyd -T) and the reference --------- */
+
+/* c's dump, checked to parse again into a config that dumps the same. */
+static char *dump_fixpoint(const eddy_config *c)
+{
+    char *text = eddy_config_dump(c);
+    ck_assert_ptr_nonnull(text);
+    eddy_config *again = parse_ok(text);
+    char *second = eddy_config_dump(again);
+    ck_assert_str_eq(second, text);
+    free(second);
+    eddy_config_free(again);
+    return text;
+}
+
+START_TEST(dump_every_default)
+{
+    eddy_config *c = parse_ok(LISTEN "    handler echo\n}\n");
+    char *text = dump_fixpoint(c);
+    ck_assert_str_eq(text,
+                     "# the effective configuration (eddyd -T): every directive, defaults included\n"
+                     "workers 0\n"
+                     "max_connections 10000\n"
+                     "pool_threads 4\n"
+                     "log_level info\n"
+                     "# plugin_dir: not set (plugins/ beside eddyd, then its install's lib/eddy)\n"
+                     "shutdown_timeout 10s\n"
+                     "# log_file: not set (stderr)\n"
+                     "# pidfile: not set (none)\n"
+                     "# user: not set (the starting user)\n"
+                     "# group: not set (the user's group)\n"
+                     "max_connections_per_ip 0\n"
+                     "\n"
+                     "listen tcp 127.0.0.1:1 {\n"
+                     "    handler echo\n"
+                     "    # dispatch: not set (pool for a blocking handler, else inline)\n"
+                     "    high_water 1m\n"
+                     "    low_water 256k\n"
+                     "    max_message 1m\n"
+                     "    ipv6only on\n"
+                     "    mode 0660\n"
+                     "    max_amplification 3\n"
+                     "    idle_timeout 0\n"
+                     "    first_byte_timeout 0\n"
+                     "    proxy_protocol off\n"
+                     "    # systemd_socket: not set (the socket of the listen address)\n"
+                     "}\n");
+    free(text);
+    eddy_config_free(c);
+}
+END_TEST
+
+START_TEST(dump_values_in_their_largest_unit)
+{
+    eddy_config *c = parse_ok("log_level debug\nshutdown_timeout 90000ms\nuser nobody\n"
+                              "listen tcp 127.0.0.1:1 {\n    handler echo\n    dispatch pool\n"
+                              "    high_water 64K\n    max_message 1025\n    mode 600\n"
+                              "    idle_timeout 120s\n    first_byte_timeout 1500ms\n"
+                              "    ipv6only no\n    proxy_protocol yes\n}\n"
+                              "listen udp 127.0.0.1:2 {\n    handler echo\n    high_water 3\n"
+                              "    max_amplification 0\n    idle_timeout 24h\n}\n");
+    char *text = dump_fixpoint(c);
+    static const char *const lines[] = {
+        "\nlog_level debug\n", "\nshutdown_timeout 90s\n", "\nuser nobody\n",
+        "\n    dispatch pool\n", "\n    high_water 64k\n",
+        "\n    low_water 16k\n", /* a quarter of high_water, said */
+        "\n    max_message 1025\n", "\n    mode 0600\n", "\n    idle_timeout 2m\n",
+        "\n    first_byte_timeout 1500ms\n", "\n    ipv6only off\n", "\n    proxy_protocol on\n",
+        "\n    high_water 3\n", "\n    # low_water: not set", /* 3 / 4 = 0: still derived */
+        "\n    max_amplification 0\n", "\n    idle_timeout 24h\n"};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        ck_assert_msg(strstr(text, lines[i]), "no '%s' in:\n%s", lines[i], text);
+    free(text);
+    eddy_config_free(c);
+}
+END_TEST
+
+START_TEST(dump_quotes_what_is_not_a_word)
+{
+    /* every value a parameter can hold comes back as it was */
+    eddy_config *c = parse_ok("listen unix \"/tmp/with space.sock\" {\n"
+                              "    handler \"#echo\"\n"
+                              "    a \"\"\n"
+                              "    b \"q\\\"uote \\\\ back\"\n"
+                              "    c \"\\n\\r\\t\\x01\\x7f\"\n"
+                              "    \"d e\" \"{;}\"\n"
+                              "    f caf\xc3\xa9#x\n"
+                              "    g \"#not a comment\"\n"
+                              "}\n");
+    char *text = dump_fixpoint(c);
+    ck_assert_msg(strstr(text, "listen unix \"/tmp/with space.sock\" {\n    handler \"#echo\"\n"),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "\n    a \"\"\n    b \"q\\\"uote \\\\ back\"\n"
+                               "    c \"\\n\\r\\t\\x01\\x7f\"\n    \"d e\" \"{;}\"\n"
+                               "    f caf\xc3\xa9#x\n    g \"#not a comment\"\n}\n"),
+                  "%s", text);
+    eddy_config *again = parse_ok(text);
+    const eddy__cfg_listener *l = &again->listeners[0];
+    ck_assert_str_eq(l->address, "/tmp/with space.sock");
+    ck_assert_str_eq(l->handler, "#echo");
+    ck_assert_str_eq(param_value(l, "b"), "q\"uote \\ back");
+    ck_assert_str_eq(param_value(l, "c"), "\n\r\t\x01\x7f");
+    ck_assert_str_eq(param_value(l, "d e"), "{;}");
+    eddy_config_free(again);
+    free(text);
+    eddy_config_free(c);
+}
+END_TEST
+
+START_TEST(dump_after_overrides)
+{
+    eddy_config *c = parse_ok(LISTEN "    handler echo\n    high_water 1m\n}\n");
+    ck_assert_int_eq(eddy_config_override(c, "workers", "3", NULL, 0), 0);
+    ck_assert_int_eq(eddy_config_override(c, "listen", "127.0.0.1:0", NULL, 0), 0);
+    ck_assert_int_eq(eddy_config_override(c, "high_water", "64k", NULL, 0), 0);
+    ck_assert_int_eq(eddy_config_override(c, "prefix", "", NULL, 0), 0);
+    char *text = dump_fixpoint(c);
+    ck_assert_msg(strstr(text, "\nworkers 3\n"), "%s", text);
+    ck_assert_msg(strstr(text, "\nlisten tcp 127.0.0.1:0 {\n"), "%s", text);
+    /* low_water follows the overridden high_water, as eddy_server_configure does */
+    ck_assert_msg(strstr(text, "\n    high_water 64k\n    low_water 16k\n"), "%s", text);
+    ck_assert_msg(strstr(text, "\n    prefix \"\"\n}\n"), "%s", text);
+    free(text);
+    eddy_config_free(c);
+}
+END_TEST
+
+/* README.md's directive reference is the tables' own output, byte for
+ * byte; on a difference the expected text is left in a file to paste. */
+START_TEST(readme_reference_is_the_table)
+{
+    static const char begin[] = "<!-- directives: begin -->\n", end[] = "<!-- directives: end -->";
+    FILE *f = fopen(EDDY_SOURCE_DIR "/README.md", "r");
+    ck_assert_ptr_nonnull(f);
+    static char readme[1 << 18];
+    size_t n = fread(readme, 1, sizeof(readme) - 1, f);
+    fclose(f);
+    readme[n] = '\0';
+    char *from = strstr(readme, begin), *to = from ? strstr(from, end) : NULL;
+    ck_assert_msg(from && to, "README.md has no '%s' ... '%s' section", begin, end);
+    from += sizeof(begin) - 1;
+    *to = '\0';
+    char *want = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&want, &len);
+    fputc('\n', m);
+    eddy__config_reference(m);
+    fputc('\n', m);
+    fclose(m);
+    if (strcmp(from, want) != 0) {
+        FILE *out = fopen("directives.md", "w");
+        if (out) {
+            fputs(want, out);
+            fclose(out);
+        }
+    }
+    ck_assert_msg(strcmp(from, want) == 0,
+                  "README.md's directive reference differs from core/config.h's tables: "
+                  "paste ./directives.md (written now) between its markers");
+    free(want);
+}
+END_TEST
+
+START_TEST(load_from_a_pipe)
+{
+    /* eddyd -T | eddyd -t -c /dev/stdin: a pipe has no size to read to */
+    static const char text[] = "workers 2\nlisten tcp 127.0.0.1:1 {\n    handler echo\n}\n";
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(p[1]);
+    char path[64], err[256] = "";
+    snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
+    eddy_config *c = NULL;
+    ck_assert_msg(eddy_config_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(c->workers, 2);
+    ck_assert_uint_eq(c->nlisteners, 1);
+    eddy_config_free(c);
+    close(p[0]);
+
+    /* and more than 1 MiB through one is refused like a file */
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        static char chunk[65536];
+        memset(chunk, '#', sizeof(chunk));
+        for (size_t sent = 0; sent <= EDDY__CONFIG_MAX_FILE; sent += sizeof(chunk))
+            if (write(p[1], chunk, sizeof(chunk)) < 0)
+                _exit(0);
+        _exit(0);
+    }
+    close(p[1]);
+    snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
+    ck_assert_int_eq(eddy_config_load(&c, path, err, sizeof(err)), -EFBIG);
+    char want[128];
+    snprintf(want, sizeof(want), "%s: larger than 1 MiB", path);
+    ck_assert_str_eq(err, want);
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1614,6 +1819,16 @@ Suite *config_suite(void)
     tcase_add_test(tc, load_unreadable);
     tcase_add_test(tc, load_relative_paths_from_the_files_directory);
     tcase_add_test(tc, check_machine);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dump");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, dump_every_default);
+    tcase_add_test(tc, dump_values_in_their_largest_unit);
+    tcase_add_test(tc, dump_quotes_what_is_not_a_word);
+    tcase_add_test(tc, dump_after_overrides);
+    tcase_add_test(tc, readme_reference_is_the_table);
+    tcase_add_test(tc, load_from_a_pipe);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("override");
