@@ -1,4 +1,4 @@
-/* core/eddyd.c - the daemon: turn the command line and the config file
+/* core/eddyd/eddyd.c - the daemon: turn the command line and the config file
  * into a configuration, build a server from it with the public API, serve
  * until SIGINT or SIGTERM, then stop cleanly.
  *

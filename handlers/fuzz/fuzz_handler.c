@@ -1,4 +1,4 @@
-/* core/fuzz_handler.c - eddy-fuzz-handler: checks anyone's handler the way
+/* handlers/fuzz/fuzz_handler.c - eddy-fuzz-handler: checks anyone's handler the way
  * eddy's own are checked.
  *
  *   eddy-fuzz-handler [-n RUNS] [-s SEED] [-p name=value]... HANDLER [INPUT...]
