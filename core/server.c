@@ -17,7 +17,6 @@
 #include "config.h"
 #include "conn.h"
 #include "params.h"
-#include "plugin.h"
 
 enum { DEFAULT_MAX_CONNECTIONS = 10000, MAX_WORKERS = 1024, DEFAULT_POOL_THREADS = 4,
        MAX_POOL_THREADS = 256 };
@@ -142,6 +141,13 @@ int eddy_server_set_max_connections(eddy_server *s, unsigned max)
         return fail(s, -EINVAL, "max_connections must be at least 1");
     s->shared.max_connections = max;
     return 0;
+}
+
+int eddy_server_register_handler(eddy_server *s, const eddy_handler *h)
+{
+    char why[200];
+    int rc = eddy__registry_add(&s->handlers, h, why, sizeof(why));
+    return rc < 0 ? fail(s, rc, "%s", why) : 0;
 }
 
 int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
@@ -377,9 +383,10 @@ static int apply_log(eddy_server *s, const eddy_config *c)
     return 0;
 }
 
-/* eddy_server_configure; a reload's scratch server leaves the log alone
- * (with_log 0) until the reload can no longer fail. */
-static int configure(eddy_server *s, eddy_config *c, int with_log)
+/* eddy_server_configure, with the handlers registered on names; a
+ * reload's scratch server takes the running server's names and leaves the
+ * log alone (with_log 0) until the reload can no longer fail. */
+static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, int with_log)
 {
     int rc = eddy_server_set_workers(s, c->workers);
     if (rc == 0)
@@ -398,7 +405,8 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
         void *dl;
         char why[512];
         int handler_line = cl->seen[0] ? cl->seen[0] : cl->line;
-        rc = eddy__plugin_load(cl->handler, c->plugin_dir, &h, &dl, why, sizeof(why));
+        rc = eddy__plugin_load(cl->handler, &names->handlers, c->plugin_dir, &h, &dl, why,
+                               sizeof(why));
         if (rc < 0)
             return fail(s, rc, "%s:%d: %s", c->name, handler_line, why);
         eddy_listener *l;
@@ -441,7 +449,7 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
 
 int eddy_server_configure(eddy_server *s, eddy_config *c)
 {
-    return configure(s, c, 1);
+    return configure(s, c, s, 1);
 }
 
 static void *worker_main(void *arg)
@@ -583,7 +591,7 @@ static int reload(eddy_server *s, eddy_config *c)
     int rc = eddy_server_new(&next);
     if (rc < 0)
         return fail(s, rc, "reload: %s", eddy_strerror(rc));
-    rc = configure(next, c, 0);
+    rc = configure(next, c, s, 0);
     int use_pool = 0;
     for (eddy_listener *n = next->listeners; rc == 0 && n; n = n->next) {
         use_pool |= n->dispatch == EDDY_DISPATCH_POOL;
@@ -702,6 +710,7 @@ void eddy_server_free(eddy_server *s)
         s->listeners = l->next;
         eddy__listener_release(l);
     }
+    eddy__registry_free(&s->handlers);
     eddy__iplimit_destroy(&s->shared.iplimit);
     free(s);
 }

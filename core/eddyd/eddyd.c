@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "builtin.h"
 #include "cli.h"
 #include "daemon.h"
 #include "eddy/eddy.h"
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
     eddy_server *s = NULL;
     char why[600] = "out of memory";
     int rc = eddy_server_new(&s) < 0 ? 1 : 0;
-    if (rc == 0 && eddy_server_configure(s, o.config) < 0) {
+    if (rc == 0 && (eddy_builtin_register(s) < 0 || eddy_server_configure(s, o.config) < 0)) {
         snprintf(why, sizeof(why), "%s", eddy_server_error(s));
         rc = 1;
     }

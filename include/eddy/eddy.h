@@ -2,7 +2,7 @@
  *
  *   eddy_server *s;
  *   eddy_server_new(&s);
- *   eddy_server_listen(s, "127.0.0.1:7777", eddy_echo_handler(), NULL, NULL);
+ *   eddy_server_listen(s, "127.0.0.1:7777", &my_handler, NULL, NULL);
  *   eddy_server_start(s);      spawns the worker threads, returns
  *   ...                        eddy_server_stop(s) from anywhere, even a signal handler
  *   eddy_server_wait(s);       joins the workers
@@ -29,14 +29,6 @@ typedef struct eddy_listener eddy_listener;
 
 EDDY_API const char *eddy_version(void);
 
-/* The built-in echo: replies prefix + each chunk read.  Parameters:
- * prefix (default "Received: "), close_after_reply (default off: one read
- * of at most 1024 bytes, one reply, close, as the seed's server does). */
-EDDY_API const eddy_handler *eddy_echo_handler(void);
-/* The built-in stats: counters per worker and in total, as "name value"
- * lines for any line received, or Prometheus text for an HTTP GET. */
-EDDY_API const eddy_handler *eddy_stats_handler(void);
-
 EDDY_API int eddy_server_new(eddy_server **out);
 EDDY_API void eddy_server_free(eddy_server *s);
 EDDY_API const char *eddy_server_error(const eddy_server *s);
@@ -54,6 +46,15 @@ EDDY_API unsigned eddy_server_max_connections(const eddy_server *s);
 /* Connections open at once from one client address (0 = no limit, the
  * default); behind a proxy_protocol listener, the address the header names. */
 EDDY_API int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max);
+
+/* Make h known by its name to eddy_server_configure() and
+ * eddy_server_reload(): a config's `handler NAME` finds the handlers
+ * registered so (the program's built-ins: eddyd registers echo and stats)
+ * before any plugin.  libeddy itself has none.  h must outlive s.  0;
+ * -EINVAL for a table without a name, a name a config cannot write
+ * (letters, digits, '_' and '-') or another ABI version; -EEXIST when the
+ * name is taken; -ENOMEM. */
+EDDY_API int eddy_server_register_handler(eddy_server *s, const eddy_handler *h);
 
 /* Add a listener: "IPv4:PORT" or "[IPv6]:PORT" for TCP (optionally after
  * "tcp:"), "udp:" and such an address for UDP, "unix:PATH" for a Unix
@@ -130,7 +131,7 @@ EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char 
  * CPUs), which does not stop anything. */
 EDDY_API int eddy_config_check(const eddy_config *c, char *err, size_t errlen);
 /* Apply a config to a new server: the globals, then each listener with its
- * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
+ * handler (registered, or a plugin loaded from plugin_dir), whose init() runs
  * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */
 EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
 

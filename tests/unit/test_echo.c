@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "conn.h"
 #include "eddy/eddy.h"
 #include "server.h"
