@@ -826,7 +826,7 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
     return rc;
 }
 
-const char *eddy_config_daemon(const eddy_config *c, const char *directive)
+const char *eddy_config_string(const eddy_config *c, const char *directive)
 {
     if (strcmp(directive, "pidfile") == 0)
         return c->pidfile;
@@ -834,6 +834,10 @@ const char *eddy_config_daemon(const eddy_config *c, const char *directive)
         return c->user;
     if (strcmp(directive, "group") == 0)
         return c->group;
+    if (strcmp(directive, "log_file") == 0)
+        return c->log_file;
+    if (strcmp(directive, "plugin_dir") == 0)
+        return c->plugin_dir;
     return NULL;
 }
 
@@ -916,13 +920,19 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
     return bad ? -EINVAL : 1;
 }
 
-const char *eddy_config_unix_listener(const eddy_config *c, const char *handler)
+int eddy_config_listener(const eddy_config *c, int index, const char **transport,
+                         const char **address, const char **handler)
 {
-    for (size_t i = 0; i < c->nlisteners; i++)
-        if (strcmp(c->listeners[i].transport, "unix") == 0 &&
-            strcmp(c->listeners[i].handler, handler) == 0)
-            return c->listeners[i].address;
-    return NULL;
+    if (index < 0 || (size_t)index >= c->nlisteners)
+        return -ENOENT;
+    const eddy__cfg_listener *l = &c->listeners[index];
+    if (transport)
+        *transport = l->transport;
+    if (address)
+        *address = l->address;
+    if (handler)
+        *handler = l->handler;
+    return 0;
 }
 
 int eddy_config_override(eddy_config *c, const char *directive, const char *value, char *err,

@@ -117,12 +117,19 @@ EDDY_API int eddy_config_parse(eddy_config **out, const char *name, const char *
 EDDY_API int eddy_config_override(eddy_config *c, const char *directive, const char *value,
                                   char *err, size_t errlen);
 EDDY_API void eddy_config_free(eddy_config *c);
-/* What the daemon does with the process, as written: "pidfile", "user" or
- * "group"; NULL when the file does not say. */
-EDDY_API const char *eddy_config_daemon(const eddy_config *c, const char *directive);
-/* The path of the first `listen unix PATH` block whose handler is `handler`
- * (eddyd --stats finds its control socket so); NULL when there is none. */
-EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char *handler);
+/* The value of a global directive that takes a string ("plugin_dir",
+ * "log_file", "pidfile", "user", "group"), from the file or an override
+ * (a relative plugin_dir taken from the file's directory); NULL when
+ * absent or not such a directive.  libeddy applies plugin_dir and log_file itself;
+ * pidfile, user and group are the running program's to honour (eddyd
+ * does): the library never writes a pidfile or changes its user. */
+EDDY_API const char *eddy_config_string(const eddy_config *c, const char *directive);
+/* The index-th listen block, in file order: its transport ("tcp", "udp"
+ * or "unix"), its address as written (IPv4:PORT, [IPv6]:PORT or a path)
+ * and its handler's name, each stored when its pointer is not NULL.  0, or
+ * -ENOENT past the last. */
+EDDY_API int eddy_config_listener(const eddy_config *c, int index, const char **transport,
+                                  const char **address, const char **handler);
 /* What serving c needs from this machine, checked without changing it (what
  * `eddyd -t` adds to the syntax): the user and group exist; the pidfile's
  * and each unix socket's directory exists and is writable by this process;

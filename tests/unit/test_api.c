@@ -134,6 +134,43 @@ START_TEST(register_errors)
 }
 END_TEST
 
+/* What a program reads from a configuration to serve it: the string
+ * globals, and each listen block. */
+START_TEST(config_accessors)
+{
+    static const char text[] = "pidfile /run/e.pid\nuser nobody\ngroup nogroup\n"
+                               "log_file /tmp/e.log\nplugin_dir /opt/p\nworkers 2\n"
+                               "listen tcp 127.0.0.1:7 { handler echo }\n"
+                               "listen unix /tmp/e.sock { handler stats }\n";
+    eddy_config *c = NULL;
+    char err[256] = "";
+    ck_assert_msg(eddy_config_parse(&c, "t.conf", text, strlen(text), err, sizeof(err)) == 0, "%s",
+                  err);
+    static const char *const strings[][2] = {{"pidfile", "/run/e.pid"}, {"user", "nobody"},
+                                             {"group", "nogroup"},      {"log_file", "/tmp/e.log"},
+                                             {"plugin_dir", "/opt/p"}};
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        ck_assert_str_eq(eddy_config_string(c, strings[i][0]), strings[i][1]);
+    ck_assert_ptr_null(eddy_config_string(c, "workers")); /* not a string */
+    ck_assert_ptr_null(eddy_config_string(c, "nope"));
+    const char *transport, *address, *handler;
+    ck_assert_int_eq(eddy_config_listener(c, 0, &transport, &address, &handler), 0);
+    ck_assert_str_eq(transport, "tcp");
+    ck_assert_str_eq(address, "127.0.0.1:7");
+    ck_assert_str_eq(handler, "echo");
+    ck_assert_int_eq(eddy_config_listener(c, 1, &transport, &address, NULL), 0);
+    ck_assert_str_eq(transport, "unix");
+    ck_assert_str_eq(address, "/tmp/e.sock");
+    ck_assert_int_eq(eddy_config_listener(c, 2, &transport, &address, &handler), -ENOENT);
+    ck_assert_int_eq(eddy_config_listener(c, -1, NULL, NULL, NULL), -ENOENT);
+    eddy_config_free(c);
+    static const char bare[] = "listen tcp 127.0.0.1:7 { handler echo }\n";
+    ck_assert_int_eq(eddy_config_parse(&c, "t.conf", bare, strlen(bare), err, sizeof(err)), 0);
+    ck_assert_ptr_null(eddy_config_string(c, "pidfile")); /* absent */
+    eddy_config_free(c);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -143,6 +180,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, registered_handler_found_by_name);
     tcase_add_test(tc, registered_before_plugin_dir);
     tcase_add_test(tc, register_errors);
+    tcase_add_test(tc, config_accessors);
     suite_add_tcase(s, tc);
     return s;
 }
