@@ -122,13 +122,6 @@ int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max)
     return 0;
 }
 
-int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
-{
-    if (on && l->transport == EDDY__UDP)
-        return -EINVAL;
-    l->proxy_protocol = on != 0;
-    return 0;
-}
 
 unsigned eddy_server_max_connections(const eddy_server *s)
 {
@@ -184,6 +177,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     snprintf(l->name, sizeof(l->name), "%s", address);
     snprintf(l->bound, sizeof(l->bound), "%s", address);
     l->handler = h;
+    l->server = s;
     l->high_water = DEFAULT_HIGH_WATER;
     l->low_water = DEFAULT_LOW_WATER;
     l->max_message = DEFAULT_MAX_MESSAGE;
@@ -217,10 +211,26 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     return 0;
 }
 
+/* A listener setter's refusal: -EINVAL, with "listen ADDRESS: why" in its
+ * server's eddy_server_error(), as eddy.h promises for every call. */
+static int refuse(eddy_listener *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int refuse(eddy_listener *l, const char *fmt, ...)
+{
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return fail(l->server, -EINVAL, "listen %s: %s", l->name, why);
+}
+
 int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
 {
-    if (high == 0 || low > high)
-        return -EINVAL;
+    if (high == 0)
+        return refuse(l, "high_water must be at least 1 byte");
+    if (low > high)
+        return refuse(l, "low_water (%zu) is above high_water (%zu)", low, high);
     l->high_water = high;
     l->low_water = low;
     return 0;
@@ -229,25 +239,37 @@ int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
 int eddy_listener_set_max_message(eddy_listener *l, size_t max)
 {
     if (max == 0 || max > EDDY__BUF_MAX)
-        return -EINVAL;
+        return refuse(l, "max_message must be 1 to %zu bytes, not %zu", EDDY__BUF_MAX, max);
     l->max_message = max;
     return 0;
 }
 
 int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d)
 {
-    if (d != EDDY_DISPATCH_INLINE && (d != EDDY_DISPATCH_POOL || l->transport == EDDY__UDP))
-        return -EINVAL;
+    if (d != EDDY_DISPATCH_INLINE && d != EDDY_DISPATCH_POOL)
+        return refuse(l, "dispatch %d is neither inline nor pool", (int)d);
+    if (d == EDDY_DISPATCH_POOL && l->transport == EDDY__UDP)
+        return refuse(l, "dispatch pool does not apply to udp");
     l->dispatch = d;
     return 0;
 }
 
 int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms)
 {
-    if (idle_ms < 0 || first_byte_ms < 0 || idle_ms > 86400000L || first_byte_ms > 86400000L)
-        return -EINVAL;
+    if (idle_ms < 0 || idle_ms > 86400000L)
+        return refuse(l, "idle_timeout must be 0 to 24h, not %ld ms", idle_ms);
+    if (first_byte_ms < 0 || first_byte_ms > 86400000L)
+        return refuse(l, "first_byte_timeout must be 0 to 24h, not %ld ms", first_byte_ms);
     l->idle_timeout_ms = idle_ms;
     l->first_byte_timeout_ms = first_byte_ms;
+    return 0;
+}
+
+int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
+{
+    if (on && l->transport == EDDY__UDP)
+        return refuse(l, "proxy_protocol does not apply to udp");
+    l->proxy_protocol = on != 0;
     return 0;
 }
 
@@ -260,7 +282,7 @@ int eddy_listener_set_ipv6only(eddy_listener *l, int on)
 int eddy_listener_set_mode(eddy_listener *l, unsigned mode)
 {
     if (mode > 0777)
-        return -EINVAL;
+        return refuse(l, "mode must be 0 to 0777, not 0%o", mode);
     l->mode = mode;
     return 0;
 }
@@ -268,7 +290,7 @@ int eddy_listener_set_mode(eddy_listener *l, unsigned mode)
 int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
 {
     if (factor > 1000)
-        return -EINVAL;
+        return refuse(l, "max_amplification must be 0 to 1000, not %u", factor);
     l->max_amplification = factor;
     return 0;
 }
@@ -276,8 +298,11 @@ int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
 int eddy_listener_set_fdname(eddy_listener *l, const char *name)
 {
     size_t len = name ? strlen(name) : 0;
-    if (len >= sizeof(l->fdname) || (name && strchr(name, ':')))
-        return -EINVAL;
+    if (len >= sizeof(l->fdname))
+        return refuse(l, "a systemd socket name has at most %zu bytes, not %zu",
+                      sizeof(l->fdname) - 1, len);
+    if (name && strchr(name, ':'))
+        return refuse(l, "a systemd socket name has no ':' ('%s')", name);
     memcpy(l->fdname, name ? name : "", len + 1);
     return 0;
 }
@@ -652,6 +677,7 @@ static int reload(eddy_server *s, eddy_config *c)
     for (eddy_listener *n = s->listeners; n; n = n->next) {
         free(n->reload_fds);
         n->reload_fds = NULL;
+        n->server = s; /* no longer the scratch server's */
     }
     while (old) {
         eddy_listener *o = old;
