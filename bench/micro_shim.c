@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "builtin.h"
 #include "conn.h"
 #include "eddy/eddy.h"
 #include "listener.h"

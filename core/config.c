@@ -760,7 +760,7 @@ int eddy_config_load(eddy_config **out, const char *path, char *err, size_t errl
     return rc;
 }
 
-const char *eddy_config_daemon(const eddy_config *c, const char *directive)
+const char *eddy_config_string(const eddy_config *c, const char *directive)
 {
     int i = find_directive(global_directives, directive);
     return i >= 0 && IS_STRING(global_directives[i].type) ? *string_at(&global_directives[i], c)
@@ -840,13 +840,19 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
     return bad ? -EINVAL : 1;
 }
 
-const char *eddy_config_unix_listener(const eddy_config *c, const char *handler)
+int eddy_config_listener(const eddy_config *c, int index, const char **transport,
+                         const char **address, const char **handler)
 {
-    for (size_t i = 0; i < c->nlisteners; i++)
-        if (strcmp(c->listeners[i].transport, "unix") == 0 &&
-            strcmp(c->listeners[i].handler, handler) == 0)
-            return c->listeners[i].address;
-    return NULL;
+    if (index < 0 || (size_t)index >= c->nlisteners)
+        return -ENOENT;
+    const eddy__cfg_listener *l = &c->listeners[index];
+    if (transport)
+        *transport = l->transport;
+    if (address)
+        *address = l->address;
+    if (handler)
+        *handler = l->handler;
+    return 0;
 }
 
 int eddy_config_override(eddy_config *c, const char *directive, const char *value, char *err,

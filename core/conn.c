@@ -516,9 +516,11 @@ void eddy__conn_free(eddy_conn *c)
 int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
 {
     eddy__job *j = eddy__current_job;
+    if (iovcnt < 0 || (j && j->conn != c))
+        return -EINVAL;
     if (j) /* on a pool thread: collect, the loop sends */
-        return j->conn == c && iovcnt >= 0 ? eddy__job_send(j, iov, iovcnt) : -EINVAL;
-    if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)) || iovcnt < 0)
+        return eddy__job_send(j, iov, iovcnt);
+    if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)))
         return -EPIPE;
     eddy__loop *l = c->lsock->loop;
     size_t skip = 0;

@@ -26,6 +26,7 @@ struct eddy_listener {
     char name[160];  /* the address as the user wrote it */
     char bound[160]; /* the address bound (port 0 resolved), for logs */
     const eddy_handler *handler;
+    eddy_server *server; /* whose eddy_server_error() its setters' messages go to */
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;
     int port;          /* bound port, once open (TCP, UDP) */

@@ -1,5 +1,7 @@
 /* core/plugin.c - the plugin loader.
  *
+ * A handler is found by name among those the program registered (eddyd
+ * registers its echo and stats), then as a plugin.
  * A plugin is a shared object exporting eddy_handler_entry(), which
  * returns its const handler table.  It is opened with RTLD_NOW (a missing
  * symbol fails here, not mid-request) and RTLD_LOCAL (plugins do not see
@@ -26,15 +28,6 @@
 #ifndef EDDY_PLUGIN_DIR_FROM_BIN
 #define EDDY_PLUGIN_DIR_FROM_BIN "../lib/eddy"
 #endif
-
-static const eddy_handler *builtin(const char *name)
-{
-    if (strcmp(name, "echo") == 0)
-        return eddy_echo_handler();
-    if (strcmp(name, "stats") == 0)
-        return eddy_stats_handler();
-    return NULL;
-}
 
 static int open_file(const char *path, const eddy_handler **h, void **dl, char *why, size_t n)
 {
@@ -104,13 +97,58 @@ static int valid_name(const char *name)
     return 1;
 }
 
-int eddy__plugin_load(const char *name, const char *plugin_dir, const eddy_handler **h, void **dl,
-                      char *why, size_t whylen)
+static const eddy_handler *registered(const eddy__registry *r, const char *name)
+{
+    for (size_t i = 0; r && i < r->n; i++)
+        if (strcmp(r->tables[i]->name, name) == 0)
+            return r->tables[i];
+    return NULL;
+}
+
+int eddy__registry_add(eddy__registry *r, const eddy_handler *h, char *why, size_t whylen)
+{
+    if (!h || !h->name) {
+        snprintf(why, whylen, "register: handler table without a name");
+        return -EINVAL;
+    }
+    if (!valid_name(h->name)) {
+        snprintf(why, whylen, "register: '%s' is not a handler name (letters, digits, '_' and '-')",
+                 h->name);
+        return -EINVAL;
+    }
+    if (h->abi_version != EDDY_ABI_VERSION) {
+        snprintf(why, whylen, "register: handler '%s' has ABI version %u, this eddy has %u",
+                 h->name, h->abi_version, EDDY_ABI_VERSION);
+        return -EINVAL;
+    }
+    if (registered(r, h->name)) {
+        snprintf(why, whylen, "register: a handler named '%s' is registered already", h->name);
+        return -EEXIST;
+    }
+    const eddy_handler **t = realloc(r->tables, (r->n + 1) * sizeof(*t));
+    if (!t) {
+        snprintf(why, whylen, "register: %s", eddy_strerror(-ENOMEM));
+        return -ENOMEM;
+    }
+    t[r->n++] = h;
+    r->tables = t;
+    return 0;
+}
+
+void eddy__registry_free(eddy__registry *r)
+{
+    free(r->tables);
+    r->tables = NULL;
+    r->n = 0;
+}
+
+int eddy__plugin_load(const char *name, const eddy__registry *builtins, const char *plugin_dir,
+                      const eddy_handler **h, void **dl, char *why, size_t whylen)
 {
     *dl = NULL;
     if (strchr(name, '/'))
         return open_file(name, h, dl, why, whylen);
-    if ((*h = builtin(name)))
+    if ((*h = registered(builtins, name)))
         return 0;
     if (!valid_name(name)) {
         snprintf(why, whylen, "'%s' is not a handler name (letters, digits, '_' and '-'; or a path "

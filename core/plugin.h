@@ -1,5 +1,6 @@
-/* core/plugin.h - find a handler by name: built in, or a plugin (.so)
- * loaded with dlopen and checked before use. */
+/* core/plugin.h - find a handler by name: one the program registered, or
+ * a plugin (.so) loaded with dlopen and checked before use.  The library
+ * itself names no handler. */
 #ifndef EDDY_CORE_PLUGIN_H
 #define EDDY_CORE_PLUGIN_H
 
@@ -7,15 +8,29 @@
 
 #include "eddy/handler.h"
 
-/* Resolve NAME: a built-in handler, NAME.so in plugin_dir (when NULL: the
- * build tree's plugins/ beside the running program, the install's plugin
- * directory relative to the running program (../lib/eddy), then the one
- * compiled in), or, when NAME holds a '/', that file.  On success
- * *h is the table and *dl the handle to eddy__plugin_unload() after the
- * handler's fini() (NULL for a built-in).  On failure, why says what is
+/* The handlers a program registered by name (eddyd's echo and stats), in
+ * the order given. */
+typedef struct eddy__registry {
+    const eddy_handler **tables;
+    size_t n;
+} eddy__registry;
+
+/* Add h under its name: 0; -EINVAL (no table, no name, a name a config
+ * cannot write, another ABI version) or -EEXIST (the name is taken), with
+ * why filled in; -ENOMEM. */
+int eddy__registry_add(eddy__registry *r, const eddy_handler *h, char *why, size_t whylen);
+void eddy__registry_free(eddy__registry *r);
+
+/* Resolve NAME: a handler in builtins (may be NULL), then NAME.so in
+ * plugin_dir (when NULL: the build tree's plugins/ beside the running
+ * program, the install's plugin directory relative to the running program
+ * (../lib/eddy), then the one compiled in), or, when NAME holds a '/',
+ * that file.  On success *h is the table and *dl the handle to
+ * eddy__plugin_unload() after the handler's fini() (NULL for a registered
+ * one).  On failure, why says what is
  * wrong, naming the file (or every directory searched). */
-int eddy__plugin_load(const char *name, const char *plugin_dir, const eddy_handler **h, void **dl,
-                      char *why, size_t whylen);
+int eddy__plugin_load(const char *name, const eddy__registry *builtins, const char *plugin_dir,
+                      const eddy_handler **h, void **dl, char *why, size_t whylen);
 void eddy__plugin_unload(void *dl);
 
 #endif

@@ -17,7 +17,6 @@
 #include "config.h"
 #include "conn.h"
 #include "params.h"
-#include "plugin.h"
 
 enum { MAX_WORKERS = 1024, MAX_POOL_THREADS = 256 };
 
@@ -121,13 +120,6 @@ int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max)
     return 0;
 }
 
-int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
-{
-    if (on && l->transport == EDDY__UDP)
-        return -EINVAL;
-    l->proxy_protocol = on != 0;
-    return 0;
-}
 
 unsigned eddy_server_max_connections(const eddy_server *s)
 {
@@ -140,6 +132,13 @@ int eddy_server_set_max_connections(eddy_server *s, unsigned max)
         return fail(s, -EINVAL, "max_connections must be at least 1");
     s->shared.max_connections = max;
     return 0;
+}
+
+int eddy_server_register_handler(eddy_server *s, const eddy_handler *h)
+{
+    char why[200];
+    int rc = eddy__registry_add(&s->handlers, h, why, sizeof(why));
+    return rc < 0 ? fail(s, rc, "%s", why) : 0;
 }
 
 int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
@@ -176,6 +175,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     snprintf(l->name, sizeof(l->name), "%s", address);
     snprintf(l->bound, sizeof(l->bound), "%s", address);
     l->handler = h;
+    l->server = s;
     l->high_water = (size_t)EDDY__DEFAULT(high_water);
     l->low_water = eddy__low_water(l->high_water);
     l->max_message = (size_t)EDDY__DEFAULT(max_message);
@@ -212,10 +212,26 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     return 0;
 }
 
+/* A listener setter's refusal: -EINVAL, with "listen ADDRESS: why" in its
+ * server's eddy_server_error(), as eddy.h promises for every call. */
+static int refuse(eddy_listener *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int refuse(eddy_listener *l, const char *fmt, ...)
+{
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return fail(l->server, -EINVAL, "listen %s: %s", l->name, why);
+}
+
 int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
 {
-    if (high == 0 || low > high)
-        return -EINVAL;
+    if (high == 0)
+        return refuse(l, "high_water must be at least 1 byte");
+    if (low > high)
+        return refuse(l, "low_water (%zu) is above high_water (%zu)", low, high);
     l->high_water = high;
     l->low_water = low;
     return 0;
@@ -224,25 +240,37 @@ int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
 int eddy_listener_set_max_message(eddy_listener *l, size_t max)
 {
     if (max == 0 || max > EDDY__BUF_MAX)
-        return -EINVAL;
+        return refuse(l, "max_message must be 1 to %zu bytes, not %zu", EDDY__BUF_MAX, max);
     l->max_message = max;
     return 0;
 }
 
 int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d)
 {
-    if (d != EDDY_DISPATCH_INLINE && (d != EDDY_DISPATCH_POOL || l->transport == EDDY__UDP))
-        return -EINVAL;
+    if (d != EDDY_DISPATCH_INLINE && d != EDDY_DISPATCH_POOL)
+        return refuse(l, "dispatch %d is neither inline nor pool", (int)d);
+    if (d == EDDY_DISPATCH_POOL && l->transport == EDDY__UDP)
+        return refuse(l, "dispatch pool does not apply to udp");
     l->dispatch = d;
     return 0;
 }
 
 int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms)
 {
-    if (idle_ms < 0 || first_byte_ms < 0 || idle_ms > 86400000L || first_byte_ms > 86400000L)
-        return -EINVAL;
+    if (idle_ms < 0 || idle_ms > 86400000L)
+        return refuse(l, "idle_timeout must be 0 to 24h, not %ld ms", idle_ms);
+    if (first_byte_ms < 0 || first_byte_ms > 86400000L)
+        return refuse(l, "first_byte_timeout must be 0 to 24h, not %ld ms", first_byte_ms);
     l->idle_timeout_ms = idle_ms;
     l->first_byte_timeout_ms = first_byte_ms;
+    return 0;
+}
+
+int eddy_listener_set_proxy_protocol(eddy_listener *l, int on)
+{
+    if (on && l->transport == EDDY__UDP)
+        return refuse(l, "proxy_protocol does not apply to udp");
+    l->proxy_protocol = on != 0;
     return 0;
 }
 
@@ -255,7 +283,7 @@ int eddy_listener_set_ipv6only(eddy_listener *l, int on)
 int eddy_listener_set_mode(eddy_listener *l, unsigned mode)
 {
     if (mode > 0777)
-        return -EINVAL;
+        return refuse(l, "mode must be 0 to 0777, not 0%o", mode);
     l->mode = mode;
     return 0;
 }
@@ -263,7 +291,7 @@ int eddy_listener_set_mode(eddy_listener *l, unsigned mode)
 int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
 {
     if (factor > 1000)
-        return -EINVAL;
+        return refuse(l, "max_amplification must be 0 to 1000, not %u", factor);
     l->max_amplification = factor;
     return 0;
 }
@@ -271,8 +299,11 @@ int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor)
 int eddy_listener_set_fdname(eddy_listener *l, const char *name)
 {
     size_t len = name ? strlen(name) : 0;
-    if (len >= sizeof(l->fdname) || (name && strchr(name, ':')))
-        return -EINVAL;
+    if (len >= sizeof(l->fdname))
+        return refuse(l, "a systemd socket name has at most %zu bytes, not %zu",
+                      sizeof(l->fdname) - 1, len);
+    if (name && strchr(name, ':'))
+        return refuse(l, "a systemd socket name has no ':' ('%s')", name);
     memcpy(l->fdname, name ? name : "", len + 1);
     return 0;
 }
@@ -378,9 +409,10 @@ static int apply_log(eddy_server *s, const eddy_config *c)
     return 0;
 }
 
-/* eddy_server_configure; a reload's scratch server leaves the log alone
- * (with_log 0) until the reload can no longer fail. */
-static int configure(eddy_server *s, eddy_config *c, int with_log)
+/* eddy_server_configure, with the handlers registered on names; a
+ * reload's scratch server takes the running server's names and leaves the
+ * log alone (with_log 0) until the reload can no longer fail. */
+static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, int with_log)
 {
     int rc = eddy_server_set_workers(s, (int)c->workers);
     if (rc == 0)
@@ -399,7 +431,8 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
         void *dl;
         char why[512];
         int handler_line = cl->seen[EDDY__L_handler] ? cl->seen[EDDY__L_handler] : cl->line;
-        rc = eddy__plugin_load(cl->handler, c->plugin_dir, &h, &dl, why, sizeof(why));
+        rc = eddy__plugin_load(cl->handler, &names->handlers, c->plugin_dir, &h, &dl, why,
+                               sizeof(why));
         if (rc < 0)
             return fail(s, rc, "%s:%d: %s", c->name, handler_line, why);
         eddy_listener *l;
@@ -438,7 +471,7 @@ static int configure(eddy_server *s, eddy_config *c, int with_log)
 
 int eddy_server_configure(eddy_server *s, eddy_config *c)
 {
-    return configure(s, c, 1);
+    return configure(s, c, s, 1);
 }
 
 static void *worker_main(void *arg)
@@ -580,7 +613,7 @@ static int reload(eddy_server *s, eddy_config *c)
     int rc = eddy_server_new(&next);
     if (rc < 0)
         return fail(s, rc, "reload: %s", eddy_strerror(rc));
-    rc = configure(next, c, 0);
+    rc = configure(next, c, s, 0);
     int use_pool = 0;
     for (eddy_listener *n = next->listeners; rc == 0 && n; n = n->next) {
         use_pool |= n->dispatch == EDDY_DISPATCH_POOL;
@@ -641,6 +674,7 @@ static int reload(eddy_server *s, eddy_config *c)
     for (eddy_listener *n = s->listeners; n; n = n->next) {
         free(n->reload_fds);
         n->reload_fds = NULL;
+        n->server = s; /* no longer the scratch server's */
     }
     while (old) {
         eddy_listener *o = old;
@@ -699,6 +733,7 @@ void eddy_server_free(eddy_server *s)
         s->listeners = l->next;
         eddy__listener_release(l);
     }
+    eddy__registry_free(&s->handlers);
     eddy__iplimit_destroy(&s->shared.iplimit);
     free(s);
 }

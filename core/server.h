@@ -10,6 +10,7 @@
 #include "iplimit.h"
 #include "listener.h"
 #include "loop.h"
+#include "plugin.h"
 #include "pool.h"
 
 struct eddy_server {
@@ -18,6 +19,7 @@ struct eddy_server {
     int pool_threads;
     eddy__pool pool;
     eddy_listener *listeners;
+    eddy__registry handlers; /* eddy_server_register_handler's, found by name first */
     eddy__loop *loops;
     pthread_t *threads;
     atomic_ullong reloads_ok, reloads_failed; /* eddy_server_reload's outcomes */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin.h"
 #include "eddy/eddy.h"
 #include "eddy/handler.h"
 

@@ -1,4 +1,4 @@
-/* handlers/stats.c - the built-in `stats` handler: eddy's counters, per
+/* handlers/stats.c - eddyd's built-in `stats` handler: eddy's counters, per
  * worker and in total.  An HTTP/1.x GET gets them in the Prometheus text
  * format (point a scraper at a `listen tcp ... { handler stats }` block),
  * HEAD the same headers alone; any other line (what `eddyd --stats` sends over the Unix control socket)
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin.h"
 #include "eddy/eddy.h"
 #include "eddy/handler.h"
 

@@ -2,14 +2,18 @@
  *
  *   eddy_server *s;
  *   eddy_server_new(&s);
- *   eddy_server_listen(s, "127.0.0.1:7777", eddy_echo_handler(), NULL, NULL);
+ *   eddy_server_listen(s, "127.0.0.1:7777", &my_handler, NULL, NULL);
  *   eddy_server_start(s);      spawns the worker threads, returns
  *   ...                        eddy_server_stop(s) from anywhere, even a signal handler
  *   eddy_server_wait(s);       joins the workers
  *   eddy_server_free(s);
  *
- * Every function returns 0 or a negative errno; eddy_server_error() then
- * holds a one-line message naming what failed.
+ * Every call that can fail returns 0 (or a count) or a negative errno.  A
+ * call on a server or on one of its listeners that fails also leaves a
+ * one-line message naming what failed in eddy_server_error() (but
+ * eddy_server_new, which has no server yet, and eddy_server_worker_stats,
+ * which reads only); the eddy_config_* calls write theirs to err; the
+ * params and log calls return the errno alone (eddy_strerror() names it).
  */
 #ifndef EDDY_EDDY_H
 #define EDDY_EDDY_H
@@ -29,14 +33,7 @@ typedef struct eddy_listener eddy_listener;
 
 EDDY_API const char *eddy_version(void);
 
-/* The built-in echo: replies prefix + each chunk read.  Parameters:
- * prefix (default "Received: "), close_after_reply (default off: one read
- * of at most 1024 bytes, one reply, close, as the seed's server does). */
-EDDY_API const eddy_handler *eddy_echo_handler(void);
-/* The built-in stats: counters per worker and in total, as "name value"
- * lines for any line received, or Prometheus text for an HTTP GET. */
-EDDY_API const eddy_handler *eddy_stats_handler(void);
-
+/* 0, or -ENOMEM. */
 EDDY_API int eddy_server_new(eddy_server **out);
 EDDY_API void eddy_server_free(eddy_server *s);
 EDDY_API const char *eddy_server_error(const eddy_server *s);
@@ -55,6 +52,15 @@ EDDY_API unsigned eddy_server_max_connections(const eddy_server *s);
  * default); behind a proxy_protocol listener, the address the header names. */
 EDDY_API int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max);
 
+/* Make h known by its name to eddy_server_configure() and
+ * eddy_server_reload(): a config's `handler NAME` finds the handlers
+ * registered so (the program's built-ins: eddyd registers echo and stats)
+ * before any plugin.  libeddy itself has none.  h must outlive s.  0;
+ * -EINVAL for a table without a name, a name a config cannot write
+ * (letters, digits, '_' and '-') or another ABI version; -EEXIST when the
+ * name is taken; -ENOMEM. */
+EDDY_API int eddy_server_register_handler(eddy_server *s, const eddy_handler *h);
+
 /* Add a listener: "IPv4:PORT" or "[IPv6]:PORT" for TCP (optionally after
  * "tcp:"), "udp:" and such an address for UDP, "unix:PATH" for a Unix
  * stream socket.  Calls the handler's init() with
@@ -64,32 +70,38 @@ EDDY_API int eddy_server_set_max_connections_per_ip(eddy_server *s, unsigned max
 EDDY_API int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
                                 eddy_params *params, eddy_listener **out);
 /* Output above high stops reading the connection until it drains below low
- * (defaults 1 MiB and 256 KiB). */
+ * (defaults 1 MiB and 256 KiB).  The setters below return 0, or -EINVAL
+ * for a value out of the range each names (a message in
+ * eddy_server_error()): here high 0 or low above high. */
 EDDY_API int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low);
-/* Largest input a handler may leave unconsumed (default 1 MiB). */
+/* Largest input a handler may leave unconsumed (default 1 MiB; 1 byte to
+ * 1 GiB). */
 EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
 /* Where data() runs: inline on the connection's worker (the default), or
  * on the server's pool threads, for handlers that block.  A connection
  * with a request in the pool is not read until that request returns, so
- * its replies keep their order. */
+ * its replies keep their order.  -EINVAL for pool on a UDP listener. */
 typedef enum eddy_dispatch { EDDY_DISPATCH_INLINE, EDDY_DISPATCH_POOL } eddy_dispatch;
 EDDY_API int eddy_listener_set_dispatch(eddy_listener *l, eddy_dispatch d);
 /* Close a connection after idle_ms without input, or first_byte_ms after
- * accept when it has sent nothing (0 = never, the default; at most a day).
+ * accept when it has sent nothing (0 = never, the default; at most a day,
+ * -EINVAL past it or below 0).
  * Idle connections with timeouts armed cost no CPU: each worker keeps its
  * connections in order of last activity and sleeps until the oldest is due. */
 EDDY_API int eddy_listener_set_timeouts(eddy_listener *l, long idle_ms, long first_byte_ms);
 /* Expect a PROXY protocol v1 or v2 header (HAProxy's) first on each
  * connection: the client address it names is the one per-IP limits and
- * eddy_conn_peer() see; a malformed header closes the connection. */
+ * eddy_conn_peer() see; a malformed header closes the connection.  -EINVAL
+ * on a UDP listener. */
 EDDY_API int eddy_listener_set_proxy_protocol(eddy_listener *l, int on);
 /* An IPv6 listener takes IPv6 only (the default, as nginx), or IPv4 too. */
 EDDY_API int eddy_listener_set_ipv6only(eddy_listener *l, int on);
 /* A Unix socket file's permission bits (default 0660: never world-writable
- * unless asked). */
+ * unless asked; at most 0777). */
 EDDY_API int eddy_listener_set_mode(eddy_listener *l, unsigned mode);
 /* UDP: reply bytes per request byte on the wire, headers included
- * (default 3, 0 = no limit, for a network where sources cannot be spoofed). */
+ * (default 3, 0 = no limit, for a network where sources cannot be spoofed;
+ * at most 1000). */
 EDDY_API int eddy_listener_set_max_amplification(eddy_listener *l, unsigned factor);
 /* The port bound, once started (useful with port 0); 0 for a Unix socket. */
 EDDY_API int eddy_listener_port(const eddy_listener *l);
@@ -122,12 +134,19 @@ EDDY_API void eddy_config_free(eddy_config *c);
  * again it gives the same configuration and the same text.  A string to
  * free(), or NULL when out of memory. */
 EDDY_API char *eddy_config_dump(const eddy_config *c);
-/* What the daemon does with the process, as written: "pidfile", "user" or
- * "group"; NULL when the file does not say. */
-EDDY_API const char *eddy_config_daemon(const eddy_config *c, const char *directive);
-/* The path of the first `listen unix PATH` block whose handler is `handler`
- * (eddyd --stats finds its control socket so); NULL when there is none. */
-EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char *handler);
+/* The value of a global directive that takes a string ("plugin_dir",
+ * "log_file", "pidfile", "user", "group"), from the file or an override
+ * (a relative plugin_dir taken from the file's directory); NULL when
+ * absent or not such a directive.  libeddy applies plugin_dir and log_file itself;
+ * pidfile, user and group are the running program's to honour (eddyd
+ * does): the library never writes a pidfile or changes its user. */
+EDDY_API const char *eddy_config_string(const eddy_config *c, const char *directive);
+/* The index-th listen block, in file order: its transport ("tcp", "udp"
+ * or "unix"), its address as written (IPv4:PORT, [IPv6]:PORT or a path)
+ * and its handler's name, each stored when its pointer is not NULL.  0, or
+ * -ENOENT past the last. */
+EDDY_API int eddy_config_listener(const eddy_config *c, int index, const char **transport,
+                                  const char **address, const char **handler);
 /* What serving c needs from this machine, checked without changing it (what
  * `eddyd -t` adds to the syntax): the user and group exist; the pidfile's
  * and each unix socket's directory exists and is writable by this process;
@@ -136,21 +155,25 @@ EDDY_API const char *eddy_config_unix_listener(const eddy_config *c, const char 
  * CPUs), which does not stop anything. */
 EDDY_API int eddy_config_check(const eddy_config *c, char *err, size_t errlen);
 /* Apply a config to a new server: the globals, then each listener with its
- * handler (built in, or a plugin loaded from plugin_dir), whose init() runs
+ * handler (registered, or a plugin loaded from plugin_dir), whose init() runs
  * now.  Opens no socket.  eddy_server_error() says "FILE:LINE: ...". */
 EDDY_API int eddy_server_configure(eddy_server *s, eddy_config *c);
 
 /* Serve a listener from a socket someone else bound (systemd socket
  * activation): fd goes to the listener with the same transport and address
- * and is shared by every worker.  -ENOENT when no listener matches. */
+ * and is shared by every worker.  -ENOENT when no listener matches,
+ * -EPROTOTYPE for a socket that is not TCP, UDP or a Unix stream, or the
+ * errno of getsockname() or fcntl() on fd (-ENOTSOCK, -EBADF). */
 EDDY_API int eddy_server_adopt_socket(eddy_server *s, int fd);
 /* The same for a socket systemd passed under a name (LISTEN_FDNAMES, a
  * socket unit's FileDescriptorName=): it goes to the listener given that
  * name, whatever its address, when the transport agrees (-EPROTOTYPE when
- * not); to the listener of its address when no listener has the name. */
+ * not, or when that listener has a socket already); to the listener of
+ * its address when no listener has the name; else as above. */
 EDDY_API int eddy_server_adopt_named_socket(eddy_server *s, int fd, const char *name);
 /* Name the systemd socket a listener serves when there is one (see
- * eddy_server_adopt_named_socket); without it, the listener binds its own. */
+ * eddy_server_adopt_named_socket); without it, the listener binds its own.
+ * -EINVAL for a name of 256 bytes or more, or one with a ':'. */
 EDDY_API int eddy_listener_set_fdname(eddy_listener *l, const char *name);
 
 /* Apply a new configuration to a running server without dropping a
@@ -174,7 +197,8 @@ EDDY_API int eddy_server_start(eddy_server *s);
 EDDY_API void eddy_server_stop(eddy_server *s);
 /* Stop now: close every connection at once.  Async-signal-safe. */
 EDDY_API void eddy_server_stop_now(eddy_server *s);
-/* Bound for a graceful stop (default 10 s; 0 = close at once). */
+/* Bound for a graceful stop (default 10 s; 0 = close at once; at most a
+ * day). */
 EDDY_API int eddy_server_set_shutdown_timeout(eddy_server *s, long ms);
 /* Workers still running: 0 once a stop has completed. */
 EDDY_API int eddy_server_running(const eddy_server *s);
@@ -187,10 +211,13 @@ EDDY_API int eddy_server_heartbeat(eddy_server *s);
 /* Wait until every worker has closed its connections and exited. */
 EDDY_API int eddy_server_wait(eddy_server *s);
 
-/* Parameters for a listener, built by a program or by the config loader. */
+/* Parameters for a listener, built by a program or by the config loader.
+ * 0, or -ENOMEM. */
 EDDY_API int eddy_params_new(eddy_params **out);
 EDDY_API void eddy_params_free(eddy_params *p);
-/* line: where the parameter came from (0 when not from a file). */
+/* line: where the parameter came from (0 when not from a file).  0;
+ * -EINVAL for a NULL argument; -EEXIST when name is there already (also
+ * recorded as the params' error); -ENOMEM. */
 EDDY_API int eddy_params_add(eddy_params *p, const char *name, const char *value, int line);
 
 /* Counters of one worker, or summed over workers. */
@@ -229,9 +256,12 @@ EDDY_API eddy_server *eddy_conn_server(const eddy_conn *c);
  * in order; a level shows its own lines and those above it. */
 enum { EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO, EDDY_LOG_DEBUG };
 EDDY_API void eddy_set_log_level(int level); /* default EDDY_LOG_INFO */
-/* Log to a file (appending) instead of stderr; NULL or "" for stderr. */
+/* Log to a file (appending) instead of stderr; NULL or "" for stderr.  0;
+ * -ENAMETOOLONG for a path of 4096 bytes or more; the errno of open()
+ * (-EACCES, -ENOENT, ...), the log then going where it went. */
 EDDY_API int eddy_set_log_file(const char *path);
-/* Reopen the log file (after logrotate moved it). */
+/* Reopen the log file (after logrotate moved it): 0 (also when logging to
+ * stderr), or as eddy_set_log_file. */
 EDDY_API int eddy_log_reopen(void);
 /* 1 while the log goes to a file, 0 while it goes to stderr. */
 EDDY_API int eddy_log_to_file(void);

@@ -73,7 +73,13 @@ EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
 
 /* Queue bytes for the peer.  Written at once when nothing is queued; the
  * rest is kept and flushed when the socket is writable.  Returns 0, or
- * -EPIPE once the connection is closing or closed (the bytes are dropped). */
+ * (the bytes dropped):
+ *   -EPIPE    the connection is closing or closed: after eddy_close(), or
+ *             a write that failed (reset, broken pipe)
+ *   -ENOMEM   no memory to queue the rest; the connection is closed
+ *   -ENOBUFS  the queue would pass 1 GiB; the connection is closed
+ *   -EINVAL   iovcnt below 0, or from a pool thread, a connection other
+ *             than the one whose data() runs there */
 EDDY_API int eddy_send(eddy_conn *c, const void *buf, size_t len);
 EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
 
@@ -86,7 +92,10 @@ EDDY_API void eddy_close(eddy_conn *c);
  * timer restarts it; stopping an idle one does nothing.  A connection's
  * timers are freed when it closes (after which the handle is gone), or
  * earlier with eddy_timer_free().  Not for pool threads: from one,
- * eddy_timer_new() returns NULL and the others do nothing. */
+ * eddy_timer_new() returns NULL, eddy_timer_start() -EINVAL and the others
+ * do nothing.  eddy_timer_new() also returns NULL for a NULL fn or out of
+ * memory; eddy_timer_start() returns 0, -EINVAL for ms outside 0 to a day
+ * (86,400,000), or -ENOMEM. */
 typedef struct eddy_timer eddy_timer;
 typedef void (*eddy_timer_fn)(eddy_conn *c, void *arg);
 EDDY_API eddy_timer *eddy_timer_new(eddy_conn *c, eddy_timer_fn fn, void *arg);

@@ -18,7 +18,8 @@
     X(config)               \
     X(proxy)                \
     X(resp)                 \
-    X(log)
+    X(log)                  \
+    X(api)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "config.h"
 #include "eddy/eddy.h"
 #include "listener.h"
@@ -998,6 +999,7 @@ START_TEST(files_configure)
         eddy_config *c = load_ok(files[i]);
         eddy_server *s;
         ck_assert_int_eq(eddy_server_new(&s), 0);
+        ck_assert_int_eq(eddy_builtin_register(s), 0); /* as eddyd does */
         int rc = eddy_server_configure(s, c);
         ck_assert_msg(rc == 0, "%s: %s", files[i], eddy_server_error(s));
         for (size_t j = 0; j < c->nlisteners; j++) {
@@ -1353,6 +1355,7 @@ static int configure(const char *text, char *err, size_t n)
     eddy_config *c = parse_ok(text);
     eddy_server *s;
     ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_builtin_register(s), 0); /* as eddyd does */
     int rc = eddy_server_configure(s, c);
     snprintf(err, n, "%s", rc < 0 ? eddy_server_error(s) : "");
     eddy_server_free(s);
@@ -1476,6 +1479,7 @@ START_TEST(configure_echo)
                               "listen tcp 127.0.0.1:2 { handler echo; low_water 1k }\n");
     eddy_server *s;
     ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_builtin_register(s), 0); /* as eddyd does */
     int rc = eddy_server_configure(s, c);
     snprintf(err, sizeof(err), "%s", eddy_server_error(s));
     ck_assert_msg(rc == 0, "%s", err);

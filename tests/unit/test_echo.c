@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "conn.h"
 #include "eddy/eddy.h"
 #include "server.h"
@@ -204,6 +206,55 @@ START_TEST(timers_fire_in_order_and_close)
 }
 END_TEST
 
+/* Every error eddy_send/eddy_sendv documents, on a live connection. */
+START_TEST(send_error_returns)
+{
+    fixture f;
+    setup(&f, NULL);
+    struct iovec one = {.iov_base = "x", .iov_len = 1};
+    ck_assert_int_eq(eddy_sendv(f.conn, &one, -1), -EINVAL);
+    ck_assert_int_eq(eddy_sendv(f.conn, &one, 0), 0); /* nothing: fine */
+    /* Past 1 GiB queued (the peer reads nothing): refused before a byte of
+     * the source past what the socket took is read; the pages are never
+     * touched but by that write. */
+    size_t len = ((size_t)1 << 30) + ((size_t)16 << 20);
+    void *zeros = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck_assert_ptr_ne(zeros, MAP_FAILED);
+    ck_assert_int_eq(eddy_send(f.conn, zeros, len), -ENOBUFS);
+    munmap(zeros, len);
+    ck_assert_int_ne(f.conn->h.flags & EDDY__CONN_FAILED, 0); /* the loop closes it */
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    teardown(&f);
+    setup(&f, NULL);
+    eddy_close(f.conn);
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    ck_assert_int_eq(eddy_sendv(f.conn, &one, -1), -EINVAL);
+    teardown(&f);
+}
+END_TEST
+
+static void never(eddy_conn *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+    ck_abort_msg("a timer that was never started fired");
+}
+
+/* eddy_timer_new and eddy_timer_start refuse what handler.h says. */
+START_TEST(timer_error_returns)
+{
+    fixture f;
+    setup(&f, NULL);
+    ck_assert_ptr_null(eddy_timer_new(f.conn, NULL, NULL));
+    eddy_timer *t = eddy_timer_new(f.conn, never, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(eddy_timer_start(t, -1), -EINVAL);
+    ck_assert_int_eq(eddy_timer_start(t, 86400001L), -EINVAL);
+    eddy_timer_free(t);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(bad_parameters_refused)
 {
     eddy_server *s;
@@ -236,6 +287,8 @@ Suite *echo_suite(void)
     tcase_add_test(tc, queues_what_the_socket_refuses_and_pauses);
     tcase_add_test(tc, bad_parameters_refused);
     tcase_add_test(tc, timers_fire_in_order_and_close);
+    tcase_add_test(tc, send_error_returns);
+    tcase_add_test(tc, timer_error_returns);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "builtin.h"
 #include "eddy/eddy.h"
 #include "params.h"
 #include "suites.h"

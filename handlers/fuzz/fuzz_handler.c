@@ -1,9 +1,10 @@
-/* core/fuzz_handler.c - eddy-fuzz-handler: checks anyone's handler the way
+/* handlers/fuzz/fuzz_handler.c - eddy-fuzz-handler: checks anyone's handler the way
  * eddy's own are checked.
  *
  *   eddy-fuzz-handler [-n RUNS] [-s SEED] [-p name=value]... HANDLER [INPUT...]
  *
- * HANDLER is a plugin (.so, or a name found as eddyd finds it).  Each INPUT
+ * HANDLER is a plugin (.so, or a name found as eddyd finds it: eddyd's
+ * built-in echo and stats, then the plugin directories).  Each INPUT
  * (a file, or every file of a directory; with none, random bytes) is fed to
  * the handler through the real connection code - a connection whose peer is
  * the other end of a socketpair, read by eddy's own read path, answered
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "conn.h"
 #include "eddy/eddy.h"
 #include "params.h"
@@ -271,8 +273,13 @@ int main(int argc, char **argv)
         return 2;
     }
     void *dl = NULL;
-    char why[512];
-    if (eddy__plugin_load(argv[optind], NULL, &hs.h, &dl, why, sizeof(why)) < 0) {
+    char why[512] = "out of memory";
+    eddy_server *names = NULL; /* holds the built-ins, as eddyd's server does */
+    int found = eddy_server_new(&names) == 0 && eddy_builtin_register(names) == 0 &&
+                eddy__plugin_load(argv[optind], &names->handlers, NULL, &hs.h, &dl, why,
+                                  sizeof(why)) == 0;
+    eddy_server_free(names);
+    if (!found) {
         fprintf(stderr, "eddy-fuzz-handler: %s\n", why);
         return 2;
     }

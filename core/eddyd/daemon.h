@@ -1,4 +1,4 @@
-/* core/daemon.h - what eddyd does with its process, beyond serving: the
+/* core/eddyd/daemon.h - what eddyd does with its process, beyond serving: the
  * pidfile, dropping privileges, telling systemd how it is doing, and
  * taking the sockets systemd opened for it. */
 #ifndef EDDY_CORE_DAEMON_H

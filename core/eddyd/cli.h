@@ -1,4 +1,4 @@
-/* core/cli.h - eddyd's command line, turned into a configuration. */
+/* core/eddyd/cli.h - eddyd's command line, turned into a configuration. */
 #ifndef EDDY_CORE_CLI_H
 #define EDDY_CORE_CLI_H
 

@@ -1,4 +1,4 @@
-/* core/daemon.c - see daemon.h. */
+/* core/eddyd/daemon.c - see daemon.h. */
 #include "daemon.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* core/cli.c - eddyd's command line, parsed with getopt_long.
+/* core/eddyd/cli.c - eddyd's command line, parsed with getopt_long.
  *
  * Without --config the daemon runs a built-in configuration (the seed's
  * echo on 127.0.0.1:7777); flags are applied to the configuration as if the

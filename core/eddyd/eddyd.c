@@ -1,4 +1,4 @@
-/* core/eddyd.c - the daemon: turn the command line and the config file
+/* core/eddyd/eddyd.c - the daemon: turn the command line and the config file
  * into a configuration, build a server from it with the public API, serve
  * until SIGINT or SIGTERM, then stop cleanly.
  *
@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "builtin.h"
 #include "cli.h"
 #include "daemon.h"
 #include "eddy/eddy.h"
@@ -60,10 +61,21 @@ static void raise_fd_limit(unsigned max_connections)
                  (unsigned long long)rl.rlim_cur, max_connections, RESERVE);
 }
 
+/* The path of the first `listen unix PATH { handler stats }` block: the
+ * control socket eddyd --stats asks; NULL when there is none. */
+static const char *control_socket(const eddy_config *c)
+{
+    const char *transport, *path, *handler;
+    for (int i = 0; eddy_config_listener(c, i, &transport, &path, &handler) == 0; i++)
+        if (strcmp(transport, "unix") == 0 && strcmp(handler, "stats") == 0)
+            return path;
+    return NULL;
+}
+
 /* eddyd --stats: ask the running eddyd over its control socket. */
 static int print_stats(const eddy_config *c, const char *name)
 {
-    const char *path = eddy_config_unix_listener(c, "stats");
+    const char *path = control_socket(c);
     if (!path) {
         fprintf(stderr, "eddyd: %s has no `listen unix PATH { handler stats }` block to ask\n",
                 name);
@@ -186,7 +198,7 @@ static int start(eddy_server *s, eddy_config *c, int *pidfd, char *why, size_t w
     /* The pidfile while still root (it usually lives in a root-owned
      * directory such as /run), then privileges go: privileged ports and
      * socket files are ours by now. */
-    const char *pidfile = eddy_config_daemon(c, "pidfile");
+    const char *pidfile = eddy_config_string(c, "pidfile");
     long holder = 0;
     *pidfd = pidfile ? eddyd_pidfile_write(pidfile, &holder) : -1;
     if (*pidfd < 0 && holder > 0) {
@@ -207,8 +219,8 @@ static int start(eddy_server *s, eddy_config *c, int *pidfd, char *why, size_t w
             rc = 1;
         }
     }
-    if (rc == 0 && eddyd_drop_privileges(eddy_config_daemon(c, "user"),
-                                         eddy_config_daemon(c, "group"), why, whylen) < 0)
+    if (rc == 0 && eddyd_drop_privileges(eddy_config_string(c, "user"),
+                                         eddy_config_string(c, "group"), why, whylen) < 0)
         rc = 1;
     if (rc != 0) {
         eddyd_pidfile_remove(pidfile, *pidfd);
@@ -248,7 +260,7 @@ int main(int argc, char **argv)
     eddy_server *s = NULL;
     char why[600] = "out of memory";
     int rc = eddy_server_new(&s) < 0 ? 1 : 0;
-    if (rc == 0 && eddy_server_configure(s, o.config) < 0) {
+    if (rc == 0 && (eddy_builtin_register(s) < 0 || eddy_server_configure(s, o.config) < 0)) {
         snprintf(why, sizeof(why), "%s", eddy_server_error(s));
         rc = 1;
     }
@@ -280,7 +292,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "eddyd: %s\n", why);
         }
     }
-    const char *pidfile = eddy_config_daemon(o.config, "pidfile");
+    const char *pidfile = eddy_config_string(o.config, "pidfile");
     char *pidfile_copy = rc == 0 && !o.test_only && pidfile ? strdup(pidfile) : NULL;
     eddy_config_free(o.config);
     if (rc != 0 || o.test_only) {
