@@ -650,6 +650,31 @@ class Resp(EddyTestCase):
             ("TTL", "a"), ("KEYS", "s"), ("FLUSHALL",), ("EXEC",), ("DBSIZE",),
         ])
 
+    def mget_readers(self, d, keys, n):
+        """n threads, each on its own connection, MGET keys 50 times; each
+        reply's set of values goes to the list returned with them."""
+        seen = []
+
+        def reader():
+            s = eddytest.connect(d.port)
+            r = Replies(s)
+            for _ in range(50):
+                s.sendall(command("MGET", *keys))
+                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
+            s.close()
+
+        readers = [threading.Thread(target=reader) for _ in range(n)]
+        for t in readers:
+            t.start()
+        return readers, seen
+
+    def assert_never_mixed(self, readers, seen):
+        for t in readers:
+            t.join(eddytest.IO_TIMEOUT)
+        self.assertEqual(len(seen), 50 * len(readers))
+        for values in seen:
+            self.assertEqual(len(values), 1, values)
+
     def test_transaction_applied_at_exec(self):
         # redis-py's pipeline(): nothing inside MULTI runs before EXEC, and
         # another client never sees half of a transaction.
@@ -667,26 +692,12 @@ class Resp(EddyTestCase):
         # every read sees the keys all before or all after each EXEC
         keys = ["c%d" % i for i in range(100)]
         txn = command("MULTI") + b"".join(command("INCR", k) for k in keys) + command("EXEC")
-        seen = []
-
-        def reader():
-            s = eddytest.connect(d.port)
-            r = Replies(s)
-            for _ in range(50):
-                s.sendall(command("MGET", *keys))
-                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
-            s.close()
-
-        t = threading.Thread(target=reader)
-        t.start()
+        readers, seen = self.mget_readers(d, keys, 1)
         for i in range(20):
             a.sendall(txn)
             for _ in range(102):
                 ar.one()
-        t.join(eddytest.IO_TIMEOUT)
-        self.assertEqual(len(seen), 50)
-        for values in seen:
-            self.assertEqual(len(values), 1, values)
+        self.assert_never_mixed(readers, seen)
         self.assertEqual(self.call(b, br, "GET", "c99"), bulk(b"20"))
         self.stop_eddyd(d)
 
@@ -698,30 +709,14 @@ class Resp(EddyTestCase):
         d = self.start_resp()
         a, ar = self.client(d)
         keys = ["m%d" % i for i in range(100)]
-        seen = []
-
-        def reader():
-            s = eddytest.connect(d.port)
-            r = Replies(s)
-            for _ in range(50):
-                s.sendall(command("MGET", *keys))
-                seen.append(set(re.findall(rb"\$\d+\r\n(\d+)\r\n|\$-1", r.one())))
-            s.close()
-
         # several readers, so that some run on the other worker than the writer
-        readers = [threading.Thread(target=reader) for _ in range(4)]
-        for t in readers:
-            t.start()
+        readers, seen = self.mget_readers(d, keys, 4)
         for i in range(1, 101):
             args = []
             for k in keys:
                 args += [k, str(i)]
             self.assertEqual(self.call(a, ar, "MSET", *args), OK)
-        for t in readers:
-            t.join(eddytest.IO_TIMEOUT)
-        self.assertEqual(len(seen), 200)
-        for values in seen:
-            self.assertEqual(len(values), 1, values)
+        self.assert_never_mixed(readers, seen)
         self.stop_eddyd(d)
 
     def test_scan_like_redis(self):
