@@ -24,6 +24,16 @@
  *   datagram  one UDP datagram (udp listeners only; a handler without it
  *          cannot serve one).  It may answer once with eddy_dgram_reply();
  *          the buffer and the eddy_dgram live only during the call.
+ *
+ * From ABI 3, all optional:
+ *   peer_shutdown  the peer ended its side (a FIN): no more data() will
+ *          come, and the handler may still send, then eddy_close().
+ *          Without it the connection closes once its output is sent.
+ *   drained  the output queued for the peer fell below the listener's
+ *          low_water after it had passed high_water: send more.
+ *   worker_init / worker_fini  once per worker thread that serves the
+ *          listener, on that thread, before its first connection and after
+ *          its last: per-worker state without locks (eddy_conn_worker_state).
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -56,6 +66,11 @@ typedef struct eddy_handler {
     size_t (*data)(eddy_conn *c, const char *buf, size_t len);
     void (*close)(eddy_conn *c);
     void (*datagram)(eddy_dgram *d, const char *buf, size_t len);
+    /* ABI 3 */
+    void (*peer_shutdown)(eddy_conn *c);
+    void (*drained)(eddy_conn *c);
+    int (*worker_init)(void *state, int worker, void **worker_state);
+    void (*worker_fini)(void *state, int worker, void *worker_state);
 } eddy_handler;
 
 /* The symbol a plugin exports, declared here so that a plugin built with

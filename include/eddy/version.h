@@ -4,7 +4,12 @@
  * header would make a plugin built against the old headers misbehave when
  * loaded by the new library (a field added, removed or reordered in
  * eddy_handler or eddy_param, a callback's signature changed, a function
- * removed).  Adding a new public function does not change it.  The plugin
+ * removed or its contract changed).  Adding a new public function does not
+ * change it.
+ *
+ * History: 2 - the first published contract; 3 - peer_shutdown, drained,
+ * worker_init and worker_fini in eddy_handler, outgoing connections,
+ * posts from any thread, output caps.  The plugin
  * loader refuses any handler whose table carries a different value, and
  * names both numbers.  EDDY_VERSION_* follow semantic versioning of the API.
  */
@@ -16,6 +21,6 @@
 #define EDDY_VERSION_PATCH 0
 #define EDDY_VERSION_STRING "0.1.0"
 
-#define EDDY_ABI_VERSION 2u
+#define EDDY_ABI_VERSION 3u
 
 #endif
