@@ -26,10 +26,7 @@ void eddy__accept_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls
     if (s->label[0])
         return;
     eddy__listener_format(ls, s->label, sizeof(s->label));
-    atomic_store_explicit(&s->stats_next,
-                          atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
+    eddy__loop_publish(l, s);
 }
 
 /* Serve ls on fd in this worker through lsock s. */

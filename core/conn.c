@@ -165,6 +165,22 @@ static void conn_opened(eddy_conn *c)
         c->h.flags |= EDDY__CONN_CLOSING;
 }
 
+/* c takes fd, on s, serving ls: numbered, on s's fresh list, counted. */
+static void conn_start(eddy_conn *c, eddy__lsock *s, eddy_listener *ls, int fd)
+{
+    eddy__loop *l = s->loop;
+    c->id = l->conn_id;
+    l->conn_id += l->conn_id_step;
+    c->h.fd = fd;
+    c->h.kind = EDDY__KIND_CONN;
+    c->lsock = s;
+    c->listener = ls;
+    eddy__listener_hold(ls);
+    c->last = l->now;
+    list_append(&s->fresh, c);
+    eddy__count(&s->n.accepted, 1);
+}
+
 void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer, int counted)
 {
     eddy__loop *l = s->loop;
@@ -193,16 +209,7 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
         ext->counted = counted;
         c->ext = ext;
     }
-    c->id = l->conn_id;
-    l->conn_id += l->conn_id_step;
-    c->h.fd = fd;
-    c->h.kind = EDDY__KIND_CONN;
-    c->lsock = s;
-    c->listener = s->listener;
-    eddy__listener_hold(s->listener);
-    c->last = l->now;
-    list_append(&s->fresh, c);
-    eddy__count(&s->n.accepted, 1);
+    conn_start(c, s, s->listener, fd);
     if (debug)
         eddy__conn_log_line(c, NULL, EDDY__LOG_DEBUG, "open on %s", ls->bound);
     if (ls->proxy_protocol)
@@ -210,6 +217,27 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
     else
         conn_opened(c);
     settle(c);
+}
+
+eddy_conn *eddy__conn_attach(eddy__lsock *s, eddy_listener *ls, int fd,
+                             const struct sockaddr_storage *peer, int *err)
+{
+    eddy_conn *c = calloc(1, sizeof(*c));
+    eddy__conn_ext *ext = calloc(1, sizeof(*ext)); /* the peer, for logs after a reset */
+    int rc = !c || !ext ? -ENOMEM
+                        : eddy__poller_add(s->loop->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c);
+    if (rc < 0) {
+        free(c);
+        free(ext);
+        *err = rc;
+        return NULL;
+    }
+    ext->addr = *peer;
+    ext->has_addr = 1;
+    c->ext = ext;
+    conn_start(c, s, ls, fd);
+    c->h.flags |= EDDY__CONN_OUTGOING | EDDY__CONN_CONNECTING | EDDY__CONN_OPENED;
+    return c;
 }
 
 /* A listener with proxy_protocol: the header comes before anything else.
@@ -390,7 +418,7 @@ static void conn_read(eddy_conn *c)
     }
     /* Draining: what has arrived is answered; once nothing more is to be
      * read this turn, the connection closes after its output is sent. */
-    if (l->draining && !(c->h.flags & EDDY__CONN_INPOOL) && !c->h.queued)
+    if (l->draining && !(c->h.flags & (EDDY__CONN_INPOOL | EDDY__CONN_OUTGOING)) && !c->h.queued)
         c->h.flags |= EDDY__CONN_CLOSING;
     settle(c);
 }
@@ -520,11 +548,14 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return -EINVAL;
     if (j) /* on a pool thread: collect, the loop sends */
         return eddy__job_send(j, iov, iovcnt);
-    if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)))
-        return -EPIPE;
     eddy__loop *l = c->lsock->loop;
     size_t skip = 0;
-    if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
+    if (c->h.fd < 0 ||
+        (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_CONNECTING))) {
+        if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)))
+            return -EPIPE;
+        /* connecting: queue it all, flushed once connected */
+    } else if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
         ssize_t n = eddy__io_write(c, iov, iovcnt);
         if (n < 0 && n != -EAGAIN) {
             eddy__count(&c->lsock->n.errors_io, 1);
@@ -574,7 +605,12 @@ void eddy_close(eddy_conn *c)
             j->close = 1;
         return;
     }
+    /* Queued, so that the loop acts on it this turn even when it is
+     * another connection's callback that closes it (a proxy closing its
+     * backend). */
     c->h.flags |= EDDY__CONN_CLOSING;
+    if (c->h.fd >= 0)
+        eddy__loop_queue(c->lsock->loop, &c->h);
 }
 
 void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)

@@ -20,6 +20,8 @@ enum {
     EDDY__CONN_ACTIVE = 1 << 6,  /* has sent a byte: on lsock->active, not lsock->fresh */
     EDDY__CONN_PROXY_WAIT = 1 << 7, /* the PROXY header has not come yet: open() waits too */
     EDDY__CONN_OPENED = 1 << 8,  /* open() was called: close() will be */
+    EDDY__CONN_CONNECTING = 1 << 9, /* outgoing, connect under way: sends queue, nothing is read */
+    EDDY__CONN_OUTGOING = 1 << 10,  /* opened by eddy_connect (connect.c), not accepted */
 };
 
 struct eddy_conn {
@@ -42,6 +44,7 @@ typedef struct eddy__conn_ext {
     int has_addr;
     int counted;                  /* addr holds a place in the server's per-IP count */
     struct eddy_timer *timers;    /* the handler's */
+    struct eddy__dial *dial;      /* an outgoing connection's connect under way (connect.c) */
 } eddy__conn_ext;
 
 /* c's extension, made on first use; NULL when out of memory. */
@@ -57,6 +60,14 @@ static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
  * address from accept, or NULL; counted: it already holds a place in the
  * per-IP count. */
 void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer, int counted);
+/* An outgoing connection (connect.c): fd, connecting to peer, on the
+ * worker's outgoing socket s, serving ls (held): registered with the
+ * poller, numbered, on s's fresh list, CONNECTING, and its close()
+ * promised (OPENED: the handler holds it from the start).  NULL and a
+ * negative errno in *err when it could not be made; fd stays the
+ * caller's. */
+eddy_conn *eddy__conn_attach(eddy__lsock *s, eddy_listener *ls, int fd,
+                             const struct sockaddr_storage *peer, int *err);
 /* The poller saw the connection ready: EDDY__READABLE, WRITABLE, HANGUP. */
 void eddy__conn_event(eddy_conn *c, unsigned ready);
 /* Its turn on the ready list: read on where the budget stopped. */

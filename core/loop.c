@@ -25,6 +25,7 @@
 
 #include "accept.h"
 #include "conn.h"
+#include "connect.h"
 #include "listener.h"
 #include "udp.h"
 
@@ -151,6 +152,14 @@ void eddy__loop_run_ready(eddy__loop *l)
     }
 }
 
+void eddy__loop_publish(eddy__loop *l, eddy__lsock *s)
+{
+    atomic_store_explicit(&s->stats_next,
+                          atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
+}
+
 void eddy__loop_post(eddy__loop *l, eddy__post *p)
 {
     pthread_mutex_lock(&l->post_mu);
@@ -222,6 +231,7 @@ void eddy__loop_close_conns(eddy__loop *l)
         while (l->lsocks[i]->active.head)
             eddy__conn_destroy(l->lsocks[i]->active.head, "closed (stopped)");
     }
+    eddy__connect_close_all(l);
     for (eddy__handle *h = l->ready; h; h = h->ready_next)
         if (h->kind == EDDY__KIND_CONN && h->fd < 0) { /* closed while queued */
             eddy_conn *c = (eddy_conn *)h;
@@ -311,6 +321,9 @@ void eddy__loop_run(eddy__loop *l)
             if (h->kind == EDDY__KIND_CONN) {
                 if (h->fd >= 0)
                     eddy__conn_event((eddy_conn *)h, events[i].flags);
+            } else if (h->kind == EDDY__KIND_CONNECTING) {
+                if (h->fd >= 0)
+                    eddy__connect_event((eddy_conn *)h, events[i].flags);
             } else if (h->kind == EDDY__KIND_LISTEN) {
                 if (h->fd >= 0 && !((eddy__lsock *)h)->paused)
                     eddy__accept_some(l, (eddy__lsock *)h);
@@ -366,6 +379,7 @@ void eddy__loop_destroy(eddy__loop *l)
     l->wake.fd = -1;
     eddy__bufpool_destroy(&l->buffers);
     eddy__udp_free(l);
+    eddy__connect_free(l);
     eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);
 }

@@ -18,7 +18,13 @@
 
 typedef struct eddy__loop eddy__loop;
 
-enum { EDDY__KIND_CONN, EDDY__KIND_LISTEN, EDDY__KIND_UDP, EDDY__KIND_WAKE };
+enum {
+    EDDY__KIND_CONN,
+    EDDY__KIND_LISTEN,
+    EDDY__KIND_UDP,
+    EDDY__KIND_WAKE,
+    EDDY__KIND_CONNECTING, /* an outgoing connection until its connect is over (connect.c) */
+};
 
 /* What a poller event points at: the first member of a connection, a
  * listening socket and the wake eventfd. */
@@ -111,6 +117,7 @@ struct eddy__loop {
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     eddy__timers timers;     /* the handlers' timers */
+    struct eddy__outgoing *outgoing; /* outgoing connections (connect.c), from the first */
     /* Each socket this worker has served, once labelled, newest first:
      * only ever prepended, so the stats walk it from any thread (acquire)
      * while the worker adds to it (release); freed with the loop. */
@@ -137,6 +144,10 @@ static inline const eddy__lsock *eddy__loop_stats_next(const eddy__lsock *s)
 {
     return atomic_load_explicit(&((eddy__lsock *)s)->stats_next, memory_order_relaxed);
 }
+
+/* Show s, already labelled, to the stats: once, on the worker's (or,
+ * before the workers start, the starter's) thread. */
+void eddy__loop_publish(eddy__loop *l, eddy__lsock *s);
 
 /* A worker's loop for the listeners of server s, whose shared part is sh;
  * number id of sh->nloops. */

@@ -39,6 +39,7 @@
 #define EDDY_HANDLER_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "eddy/error.h"
@@ -98,7 +99,10 @@ EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
 EDDY_API int eddy_send(eddy_conn *c, const void *buf, size_t len);
 EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
 
-/* Close after everything queued so far is sent.  No further data() call. */
+/* Close after everything queued so far is sent.  No further data() call.
+ * It may close another connection of the same worker than the one whose
+ * callback is running (a proxy closing its backend): it takes effect in the
+ * same turn of the loop. */
 EDDY_API void eddy_close(eddy_conn *c);
 
 /* Timers on a connection, for handlers: fn(c, arg) runs on the
@@ -140,6 +144,87 @@ EDDY_API int eddy_dgram_replyv(eddy_dgram *d, const struct iovec *iov, int iovcn
 EDDY_API void *eddy_dgram_state(const eddy_dgram *d);
 /* The sender as text, "127.0.0.1:5353" or "[::1]:5353". */
 EDDY_API void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len);
+
+/* Outgoing connections (ABI 3).
+ *
+ * A handler opens a TCP (IPv4, IPv6) or Unix stream connection from the
+ * worker of one of its connections, usually on that connection's behalf
+ * (a proxy, a gateway, a cache in front of a database).  The new
+ * connection is an eddy_conn like an accepted one: eddy_send, eddy_sendv,
+ * eddy_close, eddy_timer_*, eddy_conn_data, eddy_conn_peer and
+ * eddy_conn_state (the listener's state of the connection it was opened
+ * from) work on it; it reads into the same buffers, stops reading above
+ * the listener's high_water until its output drains below low_water, and
+ * counts in the stats under the listener label "outgoing".  It counts
+ * against max_connections like any other descriptor (as nginx's
+ * worker_connections does), but is never refused by it.  The listener's
+ * idle and first-byte timeouts do not apply to it: its connect timeout
+ * does, and the handler's own timers.  A graceful stop does not end it:
+ * it lives until its handler closes it, or until the worker's accepted
+ * connections are all gone, when it is closed like the rest.
+ *
+ * Addresses: eddy_connect() never resolves a name (that would block the
+ * loop).  Resolve names in init(), where blocking is allowed: getaddrinfo()
+ * there, copy the result into an eddy_addr, and keep it in the listener's
+ * state (handlers/examples/forward.c parses a numeric `backend`). */
+typedef struct eddy_addr {
+    struct sockaddr_storage ss; /* AF_INET, AF_INET6 or AF_UNIX */
+    socklen_t len;              /* the length connect(2) takes */
+} eddy_addr;
+
+/* Parse a numeric address: "192.0.2.1:80", "[2001:db8::1]:80" (each
+ * optionally after "tcp:"), or "unix:/run/backend.sock".  Never looks a
+ * name up.  Returns 0, or -EINVAL (not one of those forms, port 0, a Unix
+ * path too long); *out is written only on success.  Any thread. */
+EDDY_API int eddy_addr_parse(const char *text, eddy_addr *out);
+
+/* The callbacks of an outgoing connection: a const table, like the
+ * handler's, that must outlive its connections (it lives in the plugin).
+ * Every callback runs on the worker that opened the connection, never on a
+ * pool thread, and one at a time per connection.  Order: connected()
+ * exactly once, first; then data(), peer_shutdown() and drained() as for
+ * an accepted connection; then close() exactly once, last, after which the
+ * eddy_conn is gone.
+ *
+ *   connected  required.  err 0: the connection is up (bytes sent before
+ *          it are on their way).  err < 0: it failed, and close() follows
+ *          at once: -ECONNREFUSED, -ETIMEDOUT (the connect timeout passed,
+ *          or the kernel's), -ENETUNREACH, -EHOSTUNREACH, -ECONNRESET, or
+ *          -ECANCELED (the handler closed it while it was connecting with
+ *          nothing queued, or the worker stopped).
+ *   data   required; as eddy_handler's (returns the bytes consumed).
+ *   peer_shutdown, drained, close  optional; as eddy_handler's. */
+typedef struct eddy_client {
+    void (*connected)(eddy_conn *c, int err);
+    size_t (*data)(eddy_conn *c, const char *buf, size_t len);
+    void (*peer_shutdown)(eddy_conn *c);
+    void (*drained)(eddy_conn *c);
+    void (*close)(eddy_conn *c);
+} eddy_client;
+
+/* Open a non-blocking connection to `to` from the worker that owns `from`,
+ * with callbacks cb and per-connection data (eddy_conn_data()).  Call it
+ * on that worker: from a callback or timer of `from`, or of another
+ * connection of the same worker (an outgoing connection may open another;
+ * they share the origin's listener).  Not from a pool thread.
+ *
+ * Returns 0 and the new connection in *out; connected() follows later,
+ * never inside this call, even when the connection was made at once (a
+ * Unix socket).  Until connected(c, 0), eddy_send() queues (nothing is
+ * written) and eddy_close() closes once the queue is sent; with nothing
+ * queued it cancels the connect (connected(c, -ECANCELED), then close()).
+ * timeout_ms: the connect must complete within it, else connected(c,
+ * -ETIMEDOUT); 0 leaves it to the kernel (about two minutes for TCP).
+ *
+ * Errors, at once (no connection, no callback): -EINVAL (a NULL argument,
+ * cb without connected or data, timeout_ms < 0 or over a day, `from`
+ * closed), -EPERM (on a pool thread), -EAFNOSUPPORT (not AF_INET, AF_INET6
+ * or AF_UNIX), -ENOMEM, -EMFILE / -ENFILE (out of descriptors), and what
+ * connect(2) says at once: -ECONNREFUSED or -ENOENT for a Unix socket
+ * nobody listens on, -EAGAIN for one whose backlog is full,
+ * -EADDRNOTAVAIL when no local port is free, -ENETUNREACH. */
+EDDY_API int eddy_connect(eddy_conn *from, const eddy_addr *to, const eddy_client *cb, void *data,
+                          long timeout_ms, eddy_conn **out);
 
 /* Parameters of a listener, for init().  Each getter returns 0 and stores
  * the value (or def when the parameter is absent), or records a precise
