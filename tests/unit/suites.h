@@ -19,7 +19,8 @@
     X(proxy)                \
     X(resp)                 \
     X(log)                  \
-    X(api)
+    X(api)                  \
+    X(connect)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)
