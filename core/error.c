@@ -20,6 +20,11 @@
     X(ENOENT, "no such file or directory")                                \
     X(EPIPE, "connection closed")                                         \
     X(ECONNRESET, "connection reset by peer")                             \
+    X(ECONNREFUSED, "connection refused")                                 \
+    X(ETIMEDOUT, "connection timed out")                                  \
+    X(ENETUNREACH, "network unreachable")                                 \
+    X(EHOSTUNREACH, "host unreachable")                                   \
+    X(ECANCELED, "cancelled")                                             \
     X(EAGAIN, "resource temporarily unavailable")                         \
     X(EINTR, "interrupted system call")                                   \
     X(EBUSY, "already running")                                           \

@@ -294,6 +294,9 @@ class Process:
                     return None
                 self._lock.wait(min(left, 0.5))
 
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
 
 class Eddyd(Process):
     """One running eddyd.
@@ -381,9 +384,6 @@ class Eddyd(Process):
         # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
         ticks = int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
-
-    def fd_count(self):
-        return len(os.listdir("/proc/%d/fd" % self.pid))
 
     def socket_fd_count(self):
         n = 0
