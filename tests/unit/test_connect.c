@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "conn.h"
 #include "connect.h"
 #include "eddy/eddy.h"
