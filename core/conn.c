@@ -548,7 +548,6 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return -EINVAL;
     if (j) /* on a pool thread: collect, the loop sends */
         return eddy__job_send(j, iov, iovcnt);
-    eddy__loop *l = c->lsock->loop;
     size_t skip = 0;
     if (c->h.fd < 0 ||
         (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_CONNECTING))) {
@@ -574,7 +573,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             skip -= len;
             continue;
         }
-        if (!c->out && !(c->out = eddy__bufpool_get(&l->buffers))) {
+        if (!c->out && !(c->out = eddy__bufpool_get(&c->lsock->loop->buffers))) {
             c->h.flags |= EDDY__CONN_FAILED;
             return -ENOMEM;
         }
