@@ -27,7 +27,9 @@ void eddy__registry_free(eddy__registry *r);
  * (../lib/eddy), then the one compiled in), or, when NAME holds a '/',
  * that file.  On success *h is the table and *dl the handle to
  * eddy__plugin_unload() after the handler's fini() (NULL for a registered
- * one).  On failure, why says what is
+ * one).  A plugin file unchanged since it was loaded shares that image; a
+ * new file at the same path (renamed over it) is loaded fresh beside it;
+ * one written over in place is refused (-EBUSY).  On failure, why says what is
  * wrong, naming the file (or every directory searched). */
 int eddy__plugin_load(const char *name, const eddy__registry *builtins, const char *plugin_dir,
                       const eddy_handler **h, void **dl, char *why, size_t whylen);
