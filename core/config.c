@@ -268,7 +268,7 @@ int eddy__cfg_address(const char *transport, const char *address, char *out, siz
     eddy__transport want = strcmp(transport, "udp") == 0    ? EDDY__UDP
                            : strcmp(transport, "unix") == 0 ? EDDY__UNIX
                                                             : EDDY__TCP;
-    if (n < 0 || (size_t)n >= len || eddy__parse_listen(out, &t, &ss, &sl) < 0 || t != want)
+    if (n < 0 || (size_t)n >= len || eddy__addr_parse(out, &t, &ss, &sl) < 0 || t != want)
         return -EINVAL; /* also "listen tcp udp:..." */
     return 0;
 }
@@ -283,9 +283,9 @@ static int same_address(const eddy__cfg_listener *l, const char *transport, cons
     socklen_t la, lb;
     if (eddy__cfg_address(l->transport, l->address, a, sizeof(a)) < 0 ||
         eddy__cfg_address(transport, address, b, sizeof(b)) < 0 ||
-        eddy__parse_listen(a, &ta, &sa, &la) < 0 || eddy__parse_listen(b, &tb, &sb, &lb) < 0)
+        eddy__addr_parse(a, &ta, &sa, &la) < 0 || eddy__addr_parse(b, &tb, &sb, &lb) < 0)
         return 0;
-    return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0 && !eddy__listener_any_port(&sa);
+    return ta == tb && la == lb && memcmp(&sa, &sb, la) == 0 && !eddy__addr_any_port(&sa);
 }
 
 /* ---- the lexer ------------------------------------------------------ */

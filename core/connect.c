@@ -67,8 +67,8 @@ int eddy_addr_parse(const char *text, eddy_addr *out)
 {
     eddy__transport t;
     eddy_addr a;
-    if (!text || !out || eddy__parse_listen(text, &t, &a.ss, &a.len) < 0 || t == EDDY__UDP ||
-        eddy__listener_any_port(&a.ss))
+    if (!text || !out || eddy__addr_parse(text, &t, &a.ss, &a.len) < 0 || t == EDDY__UDP ||
+        eddy__addr_any_port(&a.ss))
         return -EINVAL;
     *out = a;
     return 0;

@@ -1,4 +1,4 @@
-/* core/listener.c - parse listen addresses, open listening sockets. */
+/* core/listener.c - listeners: their handler and settings, their sockets. */
 #include "listener.h"
 
 #include <arpa/inet.h>
@@ -27,89 +27,6 @@ void eddy__listener_release(eddy_listener *l)
     eddy__listener_close(l);
     free(l->reload_fds);
     free(l);
-}
-
-static int parse_port(const char *p, in_port_t *out)
-{
-    if (*p < '0' || *p > '9' || strlen(p) > 5)
-        return -EINVAL;
-    char *end;
-    long port = strtol(p, &end, 10);
-    if (*end || port > 65535)
-        return -EINVAL;
-    *out = htons((uint16_t)port);
-    return 0;
-}
-
-static int parse_inet(const char *text, struct sockaddr_storage *addr, socklen_t *len)
-{
-    memset(addr, 0, sizeof(*addr));
-    char host[INET6_ADDRSTRLEN];
-    if (text[0] == '[') {
-        const char *close = strstr(text, "]:");
-        size_t n = close ? (size_t)(close - text - 1) : 0;
-        if (!close || n == 0 || n >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, text + 1, n);
-        host[n] = '\0';
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
-        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1 ||
-            parse_port(close + 2, &sin6->sin6_port) < 0)
-            return -EINVAL;
-        sin6->sin6_family = AF_INET6;
-        *len = sizeof(*sin6);
-        return 0;
-    }
-    const char *colon = strrchr(text, ':');
-    if (!colon || colon == text || (size_t)(colon - text) >= INET_ADDRSTRLEN)
-        return -EINVAL;
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    struct sockaddr_in *sin = (struct sockaddr_in *)addr;
-    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1 || parse_port(colon + 1, &sin->sin_port) < 0)
-        return -EINVAL;
-    sin->sin_family = AF_INET;
-    *len = sizeof(*sin);
-    return 0;
-}
-
-int eddy__parse_listen(const char *text, eddy__transport *t, struct sockaddr_storage *addr,
-                       socklen_t *len)
-{
-    if (!text)
-        return -EINVAL;
-    if (strncmp(text, "unix:", 5) == 0) {
-        const char *path = text + 5;
-        struct sockaddr_un *sun = (struct sockaddr_un *)addr;
-        if (!*path || strlen(path) >= sizeof(sun->sun_path))
-            return -EINVAL;
-        memset(addr, 0, sizeof(*addr));
-        sun->sun_family = AF_UNIX;
-        strcpy(sun->sun_path, path);
-        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-        *t = EDDY__UNIX;
-        return 0;
-    }
-    *t = EDDY__TCP;
-    if (strncmp(text, "tcp:", 4) == 0) {
-        text += 4;
-    } else if (strncmp(text, "udp:", 4) == 0) {
-        text += 4;
-        *t = EDDY__UDP;
-    }
-    return parse_inet(text, addr, len);
-}
-
-static in_port_t *port_of(struct sockaddr_storage *a)
-{
-    return a->ss_family == AF_INET6 ? &((struct sockaddr_in6 *)a)->sin6_port
-                                    : &((struct sockaddr_in *)a)->sin_port;
-}
-
-int eddy__listener_any_port(const struct sockaddr_storage *a)
-{
-    struct sockaddr_storage copy = *a;
-    return (a->ss_family == AF_INET || a->ss_family == AF_INET6) && *port_of(&copy) == 0;
 }
 
 static int socket_type(const eddy_listener *l)
@@ -147,7 +64,7 @@ int eddy__listener_probe(const eddy_listener *l)
     if (l->transport == EDDY__UNIX)
         return unix_probe(l);
     struct sockaddr_storage a = l->addr;
-    if (*port_of(&a) == 0)
+    if (*eddy__addr_port(&a) == 0)
         return 0;
     int fd = socket(a.ss_family, socket_type(l) | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -206,7 +123,7 @@ int eddy__listener_open_socket(eddy_listener *l)
         return -errno;
     int one = 1;
     if (l->port > 0)
-        *port_of(&a) = htons((uint16_t)l->port);
+        *eddy__addr_port(&a) = htons((uint16_t)l->port);
     if ((l->transport == EDDY__TCP &&
          setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
@@ -220,7 +137,7 @@ int eddy__listener_open_socket(eddy_listener *l)
     }
     socklen_t len = sizeof(a);
     if (getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        l->port = ntohs(*port_of(&a));
+        l->port = ntohs(*eddy__addr_port(&a));
     return fd;
 }
 
@@ -233,7 +150,7 @@ int eddy__listener_matches(const eddy_listener *l, const struct sockaddr_storage
         return strcmp(((const struct sockaddr_un *)a)->sun_path,
                       ((const struct sockaddr_un *)&l->addr)->sun_path) == 0;
     struct sockaddr_storage want = l->addr, got = *a;
-    if (*port_of(&want) && *port_of(&want) != *port_of(&got))
+    if (*eddy__addr_port(&want) && *eddy__addr_port(&want) != *eddy__addr_port(&got))
         return 0;
     if (a->ss_family == AF_INET6)
         return memcmp(&((struct sockaddr_in6 *)&want)->sin6_addr,
@@ -253,22 +170,6 @@ void eddy__listener_close(eddy_listener *l)
     l->owns_file = 0;
 }
 
-void eddy__sockaddr_format(const struct sockaddr_storage *a, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (a->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%d", host, ntohs(s6->sin6_port));
-    } else if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%d", host, ntohs(s4->sin_port));
-    } else {
-        snprintf(buf, len, "%s", a->ss_family == AF_UNIX ? "unix" : "unknown");
-    }
-}
-
 void eddy__listener_format(const eddy_listener *l, char *buf, size_t len)
 {
     if (l->transport == EDDY__UNIX) {
@@ -276,7 +177,7 @@ void eddy__listener_format(const eddy_listener *l, char *buf, size_t len)
         return;
     }
     struct sockaddr_storage a = l->addr;
-    *port_of(&a) = htons((uint16_t)l->port);
+    *eddy__addr_port(&a) = htons((uint16_t)l->port);
     char text[INET6_ADDRSTRLEN + 16];
     eddy__sockaddr_format(&a, text, sizeof(text));
     snprintf(buf, len, "%s%s", l->transport == EDDY__UDP ? "udp:" : "", text);

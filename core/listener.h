@@ -11,9 +11,9 @@
 
 #include <stdatomic.h>
 
+#include "addr.h"
 #include "eddy/eddy.h"
 
-typedef enum eddy__transport { EDDY__TCP, EDDY__UDP, EDDY__UNIX } eddy__transport;
 
 struct eddy_listener {
     struct eddy_listener *next;
@@ -43,19 +43,10 @@ struct eddy_listener {
     void *dl; /* the plugin that holds handler, or NULL */
 };
 
-/* Does the address ask for any free port (port 0)?  Two such listeners are
- * two sockets, never the same one. */
-int eddy__listener_any_port(const struct sockaddr_storage *a);
-
 /* A reference for a connection; the last release ends the listener: its
  * handler's fini(), its plugin unloaded, its memory freed. */
 void eddy__listener_hold(eddy_listener *l);
 void eddy__listener_release(eddy_listener *l);
-
-/* Parse a listen address: "A.B.C.D:PORT", "[IPv6]:PORT", each optionally
- * after "tcp:" or "udp:", or "unix:PATH".  0 or -EINVAL. */
-int eddy__parse_listen(const char *text, eddy__transport *t, struct sockaddr_storage *addr,
-                       socklen_t *len);
 
 /* Before any socket is opened: refuse an address that something already
  * listens on, even with SO_REUSEPORT (which would share the port silently);
@@ -74,10 +65,6 @@ int eddy__listener_matches(const eddy_listener *l, const struct sockaddr_storage
 /* After the workers stopped: close the shared socket, remove a Unix socket
  * file we made. */
 void eddy__listener_close(eddy_listener *l);
-
-/* An address as text with its own port: "127.0.0.1:80", "[::1]:80",
- * "unix" or "unknown". */
-void eddy__sockaddr_format(const struct sockaddr_storage *a, char *buf, size_t len);
 
 /* The address actually bound, as text ("127.0.0.1:45123", "[::1]:7777",
  * "udp:127.0.0.1:9000", "unix:/run/eddy.sock"). */

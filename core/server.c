@@ -154,7 +154,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     eddy_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return fail(s, -ENOMEM, "listen %s: %s", address, eddy_strerror(-ENOMEM));
-    if (eddy__parse_listen(address, &l->transport, &l->addr, &l->addrlen) < 0) {
+    if (eddy__addr_parse(address, &l->transport, &l->addr, &l->addrlen) < 0) {
         free(l);
         return fail(s, -EINVAL,
                     "'%s' is not an address: expected IPv4:PORT or [IPv6]:PORT (after udp: for "
@@ -168,7 +168,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
                     address, udp ? "datagram" : "data");
     }
     for (eddy_listener *o = s->listeners; o; o = o->next)
-        if (strcmp(o->name, address) == 0 && !eddy__listener_any_port(&l->addr)) {
+        if (strcmp(o->name, address) == 0 && !eddy__addr_any_port(&l->addr)) {
             free(l);
             return fail(s, -EEXIST, "listen %s: given twice", address);
         }
@@ -570,7 +570,7 @@ int eddy_server_start(eddy_server *s)
  * as written.  Port 0 means any free port: such a listener is always new. */
 static eddy_listener *find_listener(eddy_listener *list, const eddy_listener *n)
 {
-    if (eddy__listener_any_port(&n->addr))
+    if (eddy__addr_any_port(&n->addr))
         return NULL;
     for (; list; list = list->next)
         if (strcmp(list->name, n->name) == 0)
