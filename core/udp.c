@@ -41,12 +41,15 @@ struct eddy_dgram {
     int dropped;
 };
 
+/* A socket's batch buffers, each slot starting on a page as eddy's stream
+ * buffers do (buf.h): malloc would put 1 MiB 16 bytes into a mapping, and
+ * the kernel copies into and out of every slot. */
 static struct eddy__udp *udp_new(void)
 {
     struct eddy__udp *u = calloc(1, sizeof(*u));
     if (u) {
-        u->in_buf = malloc((size_t)UDP_BATCH * UDP_BUF);
-        u->out_buf = malloc((size_t)UDP_BATCH * UDP_BUF);
+        u->in_buf = aligned_alloc(4096, (size_t)UDP_BATCH * UDP_BUF);
+        u->out_buf = aligned_alloc(4096, (size_t)UDP_BATCH * UDP_BUF);
     }
     if (u && (!u->in_buf || !u->out_buf)) {
         free(u->in_buf);

@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         worker *w = &ws[i];
         w->lfd = peer_listen(port, &port);
         w->ep = epoll_create1(EPOLL_CLOEXEC);
-        w->buf = malloc(PEER_RDBUF);
+        w->buf = peer_rdbuf_new();
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         if (w->ep < 0 || !w->buf || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev) < 0) {
             perror("setup");

@@ -205,7 +205,7 @@ int main(int argc, char **argv)
         worker *w = &ws[i];
         w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
         w->lfd = peer_listen(port, &port);
-        w->buf = malloc(PEER_RDBUF);
+        w->buf = peer_rdbuf_new();
         if (!w->loop || !w->buf) {
             fprintf(stderr, "peer-libev: setup failed\n");
             return 1;

@@ -269,7 +269,7 @@ int main(int argc, char **argv)
             return 1;
         }
         w->lfd = peer_listen(port, &port);
-        w->buf = malloc(PEER_RDBUF);
+        w->buf = peer_rdbuf_new();
         w->lev = event_new(w->base, w->lfd, EV_READ | EV_PERSIST, accept_cb, w);
         if (!w->buf || !w->lev || event_add(w->lev, NULL) < 0) {
             fprintf(stderr, "peer-libevent: setup failed\n");

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.workers; i++) {
         worker *w = &ws[i];
         int fd = peer_listen(port, &port);
-        w->buf = malloc(PEER_RDBUF);
+        w->buf = peer_rdbuf_new();
         if (!w->buf || uv_loop_init(&w->loop) < 0 || uv_tcp_init(&w->loop, &w->server) < 0 ||
             uv_tcp_open(&w->server, fd) < 0 ||
             uv_listen((uv_stream_t *)&w->server, 4096, on_connection) < 0) {

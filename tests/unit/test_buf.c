@@ -235,7 +235,7 @@ START_TEST(large_buffers_are_mapped_and_unmapped)
     eddy__buf *b = eddy__bufpool_get(&p);
     ck_assert_ptr_nonnull(b);
 #ifdef EDDY_TEST_MAPPED_BUFFERS
-    ck_assert_uint_eq((uintptr_t)b % (uintptr_t)sysconf(_SC_PAGESIZE), 0); /* its own mapping */
+    ck_assert_uint_eq((uintptr_t)b->data % (uintptr_t)sysconf(_SC_PAGESIZE), 0); /* its own mapping */
 #endif
     static char in[300 << 10], out[300 << 10];
     for (size_t i = 0; i < sizeof(in); i++)
@@ -292,6 +292,42 @@ START_TEST(large_buffers_are_mapped_and_unmapped)
 }
 END_TEST
 
+/* Every buffer's data[] starts on a cache line, and a mapped one's on a
+ * page, whatever its capacity, from the pool, new, or grown (by doubling,
+ * or to a limit that is not a power of two): the kernel copies into and
+ * out of it on every read and write, and a misaligned destination made
+ * that copy several times slower. */
+START_TEST(data_is_aligned)
+{
+    static const size_t caps[] = {1, 12, 64, 100, 4096, 60000, 64 << 10, 1 << 20};
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        eddy__buf *b = eddy__buf_new(caps[i]);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_uint_eq((uintptr_t)b->data % EDDY__BUF_ALIGN, 0);
+        eddy__buf_free(b);
+    }
+    eddy__bufpool p;
+    ck_assert_int_eq(eddy__bufpool_init(&p, 64 << 10, 2), 0);
+    eddy__buf *b = eddy__bufpool_get(&p);
+    ck_assert_uint_eq((uintptr_t)b->data % EDDY__BUF_ALIGN, 0);
+#ifdef EDDY_TEST_MAPPED_BUFFERS
+    ck_assert_uint_eq((uintptr_t)b->data % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+#endif
+    eddy__bufpool_put(&p, b);
+    eddy__bufpool_destroy(&p);
+
+    static char in[3000];
+    eddy__buf *g = eddy__buf_new(64);
+    ck_assert_int_eq(eddy__buf_append(&g, in, 200, 1 << 20), 0); /* doubled to 256 */
+    ck_assert_uint_eq(g->cap, 256);
+    ck_assert_uint_eq((uintptr_t)g->data % EDDY__BUF_ALIGN, 0);
+    ck_assert_int_eq(eddy__buf_append(&g, in, 2800, 3000), 0); /* stopped at the limit */
+    ck_assert_uint_eq(g->cap, 3000);
+    ck_assert_uint_eq((uintptr_t)g->data % EDDY__BUF_ALIGN, 0);
+    eddy__buf_free(g);
+}
+END_TEST
+
 Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -306,6 +342,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, pool_recycles);
     tcase_add_test(tc, pool_trim_frees_what_went_unused);
     tcase_add_test(tc, large_buffers_are_mapped_and_unmapped);
+    tcase_add_test(tc, data_is_aligned);
     suite_add_tcase(s, tc);
     return s;
 }
