@@ -31,6 +31,7 @@
 #include "io.h"
 #include "pool.h"
 #include "proxy.h"
+#include "ref.h"
 #include "timer.h"
 
 /* settle()'s slow path: the connection ends, with the reason its flags give. */
@@ -307,14 +308,13 @@ static int input_room(eddy_conn *c)
     return want && eddy__buf_reserve(&c->in, want, max) == 0 ? 0 : -1;
 }
 
-/* The job came back from the pool (posted to the loop): send what data()
- * sent, and read what came meanwhile. */
-static void job_done(eddy__post *p)
+/* The job came back from the pool (a call on the connection's reference,
+ * which kept it open): send what data() sent, run the calls that waited
+ * for it, and read what came meanwhile. */
+static void job_done(eddy_conn *c, void *arg)
 {
-    eddy__job *j = (eddy__job *)p;
-    eddy_conn *c = j->conn;
+    eddy__job *j = arg;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
-    c->lsock->loop->outstanding--;
     eddy__count(&c->lsock->loop->pool_pending, (unsigned long long)-1); /* a gauge: one fewer */
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
@@ -329,7 +329,14 @@ static void job_done(eddy__post *p)
     }
     eddy__buf_free(j->out);
     free(j);
-    if (settle(c) == 0)
+    eddy__call *waited = eddy__ref_take_deferred(c);
+    int open = settle(c) == 0;
+    while (waited) { /* they see c closed if it is */
+        eddy__call *next = (eddy__call *)waited->post.next;
+        eddy__ref_run(waited);
+        waited = next;
+    }
+    if (open && c->h.fd >= 0)
         eddy__loop_queue(c->lsock->loop, &c->h); /* read what came meanwhile */
 }
 
@@ -337,18 +344,20 @@ static void job_done(eddy__post *p)
 static void dispatch_to_pool(eddy_conn *c)
 {
     eddy__job *j = calloc(1, sizeof(*j));
-    if (!j) {
+    if (!j || !(j->ref = eddy__ref_take(c))) {
+        free(j);
+        eddy__count(&c->lsock->n.errors_nomem, 1);
         eddy__conn_destroy(c, "closed (out of memory)");
         return;
     }
-    j->done.run = job_done;
+    j->done.fn = job_done;
+    j->done.arg = j;
+    j->done.pool = 1;
     j->conn = c;
     j->data = eddy__conn_listener(c)->handler->data;
-    j->loop = c->lsock->loop;
     j->len = c->in->len;
     j->input = eddy__buf_linearize(c->in);
     c->h.flags |= EDDY__CONN_INPOOL;
-    c->lsock->loop->outstanding++;
     eddy__count(&c->lsock->loop->pool_pending, 1);
     eddy__pool_submit(c->lsock->loop->shared->pool, j);
 }
@@ -514,6 +523,8 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
     eddy__conn_free_timers(c);
+    if (c->ext && c->ext->ref)
+        eddy__ref_detach(c);
     linger(c);
     close(c->h.fd);
     c->h.fd = -1;

@@ -45,6 +45,8 @@ typedef struct eddy__conn_ext {
     int counted;                  /* addr holds a place in the server's per-IP count */
     struct eddy_timer *timers;    /* the handler's */
     struct eddy__dial *dial;      /* an outgoing connection's connect under way (connect.c) */
+    struct eddy_ref *ref;         /* its reference for other threads (ref.h), or NULL */
+    struct eddy__call *deferred;  /* calls waiting for its pool job to come back */
 } eddy__conn_ext;
 
 /* c's extension, made on first use; NULL when out of memory. */

@@ -160,17 +160,23 @@ void eddy__loop_publish(eddy__loop *l, eddy__lsock *s)
     atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
 }
 
+_Thread_local eddy__loop *eddy__loop_self __attribute__((tls_model("initial-exec")));
+
+/* The wake is written under the lock, and only for the first post of a
+ * batch (the loop takes the whole list at once): many threads posting
+ * cost one eventfd write per wake, and once the loop has taken the list
+ * no poster touches the loop any more (ref.c relies on it). */
 void eddy__loop_post(eddy__loop *l, eddy__post *p)
 {
     pthread_mutex_lock(&l->post_mu);
     p->next = l->posted;
     l->posted = p;
+    if (!p->next)
+        eddy__loop_wake(l);
     pthread_mutex_unlock(&l->post_mu);
-    eddy__loop_wake(l);
 }
 
-/* Run what other threads posted, oldest first. */
-static void run_posted(eddy__loop *l)
+void eddy__loop_run_posted(eddy__loop *l)
 {
     pthread_mutex_lock(&l->post_mu);
     eddy__post *p = l->posted;
@@ -196,7 +202,7 @@ static void on_wake(eddy__loop *l)
     uint64_t v;
     ssize_t r = read(l->wake.fd, &v, sizeof(v));
     (void)r;
-    run_posted(l);
+    eddy__loop_run_posted(l);
     unsigned gen = atomic_load_explicit(&l->shared->reload_gen, memory_order_acquire);
     if (gen != l->reload_gen)
         eddy__accept_reload(l, gen);
@@ -223,13 +229,21 @@ eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
     return s->fresh.head ? s->fresh.head : s->active.head;
 }
 
+/* Close each connection of list; one whose pool job is out is only
+ * marked, and closes when the job comes back. */
+static void close_list(eddy__conn_list *list)
+{
+    for (eddy_conn *c = list->head, *next; c; c = next) {
+        next = c->next;
+        eddy__conn_destroy(c, "closed (stopped)");
+    }
+}
+
 void eddy__loop_close_conns(eddy__loop *l)
 {
     for (unsigned i = 0; i < l->nlsocks; i++) {
-        while (l->lsocks[i]->fresh.head)
-            eddy__conn_destroy(l->lsocks[i]->fresh.head, "closed (stopped)");
-        while (l->lsocks[i]->active.head)
-            eddy__conn_destroy(l->lsocks[i]->active.head, "closed (stopped)");
+        close_list(&l->lsocks[i]->fresh);
+        close_list(&l->lsocks[i]->active);
     }
     eddy__connect_close_all(l);
     for (eddy__handle *h = l->ready; h; h = h->ready_next)
@@ -275,6 +289,7 @@ void eddy__loop_run(eddy__loop *l)
     eddy__poll_event events[LOOP_EVENTS];
     eddy__shared *srv = l->shared;
     eddy__log_thread("w", l->id);
+    eddy__loop_self = l;
     /* Worker i numbers its connections i+1, i+1+n, i+1+2n...: unique
      * without a shared counter. */
     l->conn_id_step = srv->nloops > 0 ? (uint32_t)srv->nloops : 1;
@@ -293,7 +308,7 @@ void eddy__loop_run(eddy__loop *l)
         }
         long timeout = expire(l);
         if (l->draining) {
-            if (!has_connections(l) && !l->outstanding)
+            if (!has_connections(l) && !atomic_load_explicit(&l->holds, memory_order_acquire))
                 break;
             long left = (long)(int32_t)(drain_deadline - l->now);
             if (left <= 0) {
@@ -341,14 +356,17 @@ void eddy__loop_run(eddy__loop *l)
         eddy__loop_run_ready(l);
         free_dead(l);
     }
-    /* Stopped: no more accepts, the work out on other threads back (the
-     * pool's jobs), every connection closed (handlers see close()), every
-     * byte of memory given back. */
+    /* Stopped: no more accepts, every connection closed (handlers see
+     * close(); one whose pool job is out once it is back), the references
+     * held elsewhere dropped (their calls run, told the connection is
+     * gone), every byte of memory given back. */
     eddy__accept_close_all(l);
-    while (l->outstanding) {
+    eddy__loop_close_conns(l);
+    while (atomic_load_explicit(&l->holds, memory_order_acquire)) {
         struct pollfd p = {.fd = l->wake.fd, .events = POLLIN};
         poll(&p, 1, -1);
         on_wake(l);
+        free_dead(l);
     }
     eddy__loop_close_conns(l);
     atomic_fetch_sub_explicit(&srv->running, 1, memory_order_release);
@@ -372,6 +390,8 @@ void eddy__loop_destroy(eddy__loop *l)
     }
     free(l->lsocks);
     l->lsocks = NULL;
+    pthread_mutex_lock(&l->post_mu); /* a thread that dropped the last hold is done with l */
+    pthread_mutex_unlock(&l->post_mu);
     if (l->wake.fd >= 0)
         close(l->wake.fd);
     eddy__poller_destroy(l->poller);

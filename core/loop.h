@@ -111,8 +111,10 @@ struct eddy__loop {
     eddy__handle *ready;     /* more to do without waiting for the poller */
     eddy__handle **ready_tail;
     eddy_conn *dead;         /* closed this turn, freed at its end */
-    unsigned outstanding;    /* work out on other threads that will be posted back:
-                                the loop does not end before it has come */
+    /* References on its connections held elsewhere (ref.h: the handlers',
+     * calls in flight, pool jobs): the loop does not end before they are
+     * dropped.  Changed from any thread. */
+    atomic_uint holds;
     pthread_mutex_t post_mu; /* guards posted */
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
@@ -161,6 +163,12 @@ void eddy__loop_destroy(eddy__loop *l);
 
 /* From any thread: have p->run(p) called on l's thread, and wake it. */
 void eddy__loop_post(eddy__loop *l, eddy__post *p);
+/* Run what was posted to l, oldest first (the loop does it when woken;
+ * for drivers that run a loop by hand). */
+void eddy__loop_run_posted(eddy__loop *l);
+
+/* The loop the calling thread runs, or NULL. */
+extern _Thread_local eddy__loop *eddy__loop_self __attribute__((tls_model("initial-exec")));
 
 /* Put a handle on the ready list (once). */
 void eddy__loop_queue(eddy__loop *l, eddy__handle *h);

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdlib.h>
 
-
 _Thread_local eddy__job *eddy__current_job __attribute__((tls_model("initial-exec")));
 
 static void *pool_main(void *arg)
@@ -27,7 +26,7 @@ static void *pool_main(void *arg)
         eddy__current_job = j;
         j->consumed = j->data(j->conn, j->input, j->len);
         eddy__current_job = NULL;
-        eddy__loop_post(j->loop, &j->done);
+        eddy__ref_call(j->ref, &j->done);
 
         pthread_mutex_lock(&p->mu);
     }

@@ -5,7 +5,8 @@
  * A job carries one connection's buffered input to a pool thread.  While
  * the job is out the loop neither reads the connection nor frees it; what
  * the handler sends is collected in the job, and the finished job goes
- * back to the owning loop's queue with an eventfd wakeup.  The loop then
+ * back to the owning loop as a call on the connection's reference (ref.h,
+ * the path of eddy_ref_post), woken through its eventfd.  The loop then
  * sends the replies and reads on, so replies keep their order.
  */
 #ifndef EDDY_CORE_POOL_H
@@ -17,13 +18,14 @@
 #include "buf.h"
 #include "eddy/handler.h"
 #include "loop.h"
+#include "ref.h"
 
 typedef struct eddy__job {
-    eddy__post done;   /* first: posted back to the loop when data() returned */
+    eddy__call done;   /* first: posted back to the loop when data() returned */
     struct eddy__job *next; /* the pool's queue */
     eddy_conn *conn;
     size_t (*data)(eddy_conn *c, const char *buf, size_t len); /* its handler's */
-    eddy__loop *loop;
+    eddy_ref *ref;     /* on conn: the loop waits for the job */
     const char *input; /* the connection's buffered input, left alone by the loop */
     size_t len;
     size_t consumed;   /* data()'s answer */

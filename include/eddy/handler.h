@@ -122,6 +122,35 @@ EDDY_API int eddy_timer_start(eddy_timer *t, long ms);
 EDDY_API void eddy_timer_stop(eddy_timer *t);
 EDDY_API void eddy_timer_free(eddy_timer *t);
 
+/* Replies from any thread.  A handler that hands work to a thread of its
+ * own (a library with its own threads, a blocking call) takes a reference
+ * on the connection and later posts a function to run on the connection's
+ * worker, where it may send and close as data() does:
+ *
+ *   eddy_conn_ref     on the connection's worker only (not from a pool
+ *                     thread): a reference, or NULL (out of memory, or the
+ *                     connection is closed).  Each call returns one more
+ *                     count on the same reference; each is released once.
+ *   eddy_ref_post     from any thread, while holding a count: fn(c, arg)
+ *                     runs on the worker, after the callbacks already
+ *                     running there, in the order posted by this thread;
+ *                     never at the same time as another callback of the
+ *                     connection (while its data() is out on a pool thread,
+ *                     fn waits for it).  c is NULL when the connection
+ *                     closed meanwhile (close() has run): fn then only
+ *                     frees arg.  Returns 0, -ENOMEM (fn will not run) or
+ *                     -EINVAL (r or fn NULL).
+ *   eddy_ref_release  from any thread, once per count; a reference may
+ *                     outlive its connection.  NULL does nothing.
+ *
+ * Nothing is freed under a holder: the connection's worker does not stop
+ * (eddy_server_wait does not return) until every count is released, so a
+ * handler releases each one, at the latest when its threads end. */
+typedef struct eddy_ref eddy_ref;
+EDDY_API eddy_ref *eddy_conn_ref(eddy_conn *c);
+EDDY_API int eddy_ref_post(eddy_ref *r, void (*fn)(eddy_conn *c, void *arg), void *arg);
+EDDY_API void eddy_ref_release(eddy_ref *r);
+
 /* The client's address as text ("127.0.0.1:5353", "[::1]:80"; the one a
  * PROXY header named, on a listener with proxy_protocol), "unix" or
  * "unknown". */

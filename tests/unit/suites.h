@@ -20,7 +20,8 @@
     X(resp)                 \
     X(log)                  \
     X(api)                  \
-    X(connect)
+    X(connect)              \
+    X(handler_api)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)

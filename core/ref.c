@@ -1,0 +1,141 @@
+/* core/ref.c - see ref.h. */
+#include "ref.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "conn.h"
+#include "pool.h"
+
+/* One count fewer; the last frees r. */
+static void unref(eddy_ref *r)
+{
+    if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_acq_rel) == 1)
+        free(r);
+}
+
+/* One hold fewer on l.  From another thread the last one wakes the loop
+ * (it may be waiting to stop), under the post lock so that the loop cannot
+ * be destroyed between the count and the wake. */
+static void hold_drop(eddy__loop *l)
+{
+    if (eddy__loop_self == l) {
+        atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
+        return;
+    }
+    pthread_mutex_lock(&l->post_mu);
+    if (atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release) == 1)
+        eddy__loop_wake(l);
+    pthread_mutex_unlock(&l->post_mu);
+}
+
+eddy_ref *eddy__ref_take(eddy_conn *c)
+{
+    eddy__conn_ext *ext = eddy__conn_ext_get(c);
+    if (!ext)
+        return NULL;
+    eddy_ref *r = ext->ref;
+    if (!r) {
+        if (!(r = malloc(sizeof(*r))))
+            return NULL;
+        atomic_init(&r->count, 1); /* the connection's */
+        r->conn = c;
+        r->loop = c->lsock->loop;
+        ext->ref = r;
+    }
+    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->loop->holds, 1, memory_order_relaxed);
+    return r;
+}
+
+void eddy__ref_drop(eddy_ref *r)
+{
+    eddy__loop *l = r->loop;
+    unref(r);
+    hold_drop(l);
+}
+
+void eddy__ref_detach(eddy_conn *c)
+{
+    eddy_ref *r = c->ext->ref;
+    c->ext->ref = NULL;
+    r->conn = NULL;
+    unref(r);
+}
+
+eddy__call *eddy__ref_take_deferred(eddy_conn *c)
+{
+    eddy__call *d = c->ext ? c->ext->deferred : NULL;
+    if (d)
+        c->ext->deferred = NULL;
+    return d;
+}
+
+/* While the connection's pool job is out its handler is busy on another
+ * thread: a call waits, in order, for the job to come back. */
+static void defer(eddy_conn *c, eddy__call *call)
+{
+    eddy__call **p = &c->ext->deferred;
+    while (*p)
+        p = (eddy__call **)&(*p)->post.next;
+    call->post.next = NULL;
+    *p = call;
+}
+
+void eddy__ref_run(eddy__call *call)
+{
+    eddy_ref *r = call->ref;
+    eddy_conn *c = r->conn;
+    if (c && (c->h.flags & EDDY__CONN_INPOOL) && !call->pool) {
+        defer(c, call);
+        return;
+    }
+    int owned = call->owned, pool = call->pool;
+    call->fn(c, call->arg); /* a pool job's frees the call */
+    if (c && !pool)
+        eddy__conn_settle(c);
+    if (owned)
+        free(call);
+    eddy__ref_drop(r);
+}
+
+static void run_posted_call(eddy__post *p)
+{
+    eddy__ref_run((eddy__call *)p);
+}
+
+void eddy__ref_call(eddy_ref *r, eddy__call *call)
+{
+    call->ref = r;
+    call->post.run = run_posted_call;
+    eddy__loop_post(r->loop, &call->post);
+}
+
+eddy_ref *eddy_conn_ref(eddy_conn *c)
+{
+    if (eddy__current_job || c->h.fd < 0)
+        return NULL;
+    return eddy__ref_take(c);
+}
+
+int eddy_ref_post(eddy_ref *r, void (*fn)(eddy_conn *c, void *arg), void *arg)
+{
+    if (!r || !fn)
+        return -EINVAL;
+    eddy__call *call = calloc(1, sizeof(*call));
+    if (!call)
+        return -ENOMEM;
+    call->fn = fn;
+    call->arg = arg;
+    call->owned = 1;
+    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->loop->holds, 1, memory_order_relaxed);
+    eddy__ref_call(r, call);
+    return 0;
+}
+
+void eddy_ref_release(eddy_ref *r)
+{
+    if (r)
+        eddy__ref_drop(r);
+}

@@ -1,0 +1,249 @@
+/* tests/unit/test_handler_api.c - the calls of handler ABI 3 against a
+ * connection whose peer is the other end of a socketpair, on a loop driven
+ * by hand: references and posts from other threads. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "eddy/eddy.h"
+#include "ref.h"
+#include "server.h"
+#include "suites.h"
+
+/* What the test handler saw. */
+typedef struct seen {
+    int closes;
+} seen;
+static seen S;
+
+static size_t h_data(eddy_conn *c, const char *buf, size_t len)
+{
+    eddy_send(c, buf, len);
+    return len;
+}
+
+static void h_close(eddy_conn *c)
+{
+    (void)c;
+    S.closes++;
+}
+
+static eddy_handler H = {
+    .abi_version = EDDY_ABI_VERSION,
+    .name = "t",
+    .data = h_data,
+    .close = h_close,
+};
+
+typedef struct fixture {
+    eddy_server *server;
+    eddy_listener *listener;
+    eddy__loop loop;
+    eddy_conn *conn;
+    int peer;
+} fixture;
+
+static void setup(fixture *f)
+{
+    memset(&S, 0, sizeof(S));
+    ck_assert_int_eq(eddy_server_new(&f->server), 0);
+    ck_assert_int_eq(eddy_server_listen(f->server, "127.0.0.1:0", &H, NULL, &f->listener), 0);
+    ck_assert_int_eq(
+        eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0), 0);
+    eddy__loop_self = &f->loop;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
+    ck_assert_ptr_nonnull(f->conn);
+    f->peer = sv[1];
+}
+
+static void teardown(fixture *f)
+{
+    eddy__loop_close_conns(&f->loop);
+    ck_assert_uint_eq(atomic_load(&f->loop.holds), 0); /* every reference was released */
+    eddy__loop_destroy(&f->loop);
+    eddy_server_free(f->server);
+    if (f->peer >= 0)
+        close(f->peer);
+}
+
+static size_t drain(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+    ssize_t n;
+    while (got < cap && (n = read(fd, out + got, cap - got)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+/* A post's record of its call: the connection it was given. */
+typedef struct call_seen {
+    int ran;
+    eddy_conn *conn;
+} call_seen;
+
+static void record(eddy_conn *c, void *arg)
+{
+    call_seen *cs = arg;
+    cs->ran++;
+    cs->conn = c;
+    if (c)
+        eddy_send(c, "posted", 6);
+}
+
+START_TEST(post_runs_on_the_worker_with_the_connection)
+{
+    fixture f;
+    setup(&f);
+    eddy_ref *r = eddy_conn_ref(f.conn);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_eq(eddy_conn_ref(f.conn), r); /* one reference, two counts */
+    eddy_ref_release(r);
+    call_seen cs = {0};
+    ck_assert_int_eq(eddy_ref_post(r, record, &cs), 0);
+    ck_assert_int_eq(cs.ran, 0); /* not before the loop runs it */
+    eddy__loop_run_posted(&f.loop);
+    ck_assert_int_eq(cs.ran, 1);
+    ck_assert_ptr_eq(cs.conn, f.conn);
+    char out[16];
+    ck_assert_uint_eq(drain(f.peer, out, sizeof(out)), 6);
+    ck_assert_mem_eq(out, "posted", 6);
+    ck_assert_int_eq(eddy_ref_post(r, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(eddy_ref_post(NULL, record, &cs), -EINVAL);
+    eddy_ref_release(r);
+    eddy_ref_release(NULL);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(post_to_a_closed_connection_gets_null)
+{
+    fixture f;
+    setup(&f);
+    eddy_ref *r = eddy_conn_ref(f.conn);
+    call_seen before = {0}, after = {0};
+    ck_assert_int_eq(eddy_ref_post(r, record, &before), 0); /* in flight at the close */
+    eddy__conn_destroy(f.conn, "closed (test)");
+    ck_assert_int_eq(S.closes, 1);
+    ck_assert_ptr_null(eddy_conn_ref(f.conn)); /* closed: no new reference */
+    ck_assert_int_eq(eddy_ref_post(r, record, &after), 0);
+    eddy__loop_run_posted(&f.loop);
+    ck_assert_int_eq(before.ran, 1);
+    ck_assert_ptr_null(before.conn);
+    ck_assert_int_eq(after.ran, 1);
+    ck_assert_ptr_null(after.conn);
+    ck_assert_uint_eq(atomic_load(&f.loop.holds), 1); /* ours */
+    eddy_ref_release(r); /* after the close: the last count frees it (ASan: no leak) */
+    teardown(&f);
+}
+END_TEST
+
+static void *release_later(void *arg)
+{
+    eddy_ref_release(arg);
+    return NULL;
+}
+
+START_TEST(reference_released_after_close_on_another_thread)
+{
+    fixture f;
+    setup(&f);
+    eddy_ref *r = eddy_conn_ref(f.conn);
+    eddy__conn_destroy(f.conn, "closed (test)");
+    eddy__loop_close_conns(&f.loop); /* the connection's memory is gone */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, release_later, r), 0);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(atomic_load(&f.loop.holds), 0);
+    teardown(&f);
+}
+END_TEST
+
+enum { POSTERS = 8, POSTS = 2000 };
+
+typedef struct poster {
+    eddy_ref *ref;
+    int id;
+    int next_seen; /* on the worker: the next sequence number expected */
+    int out_of_order;
+} poster;
+
+typedef struct numbered {
+    poster *p;
+    int seq;
+} numbered;
+
+static void count_in_order(eddy_conn *c, void *arg)
+{
+    numbered *n = arg;
+    if (c && n->seq != n->p->next_seen)
+        n->p->out_of_order++;
+    n->p->next_seen++;
+    free(n);
+}
+
+static void *post_many(void *arg)
+{
+    poster *p = arg;
+    for (int i = 0; i < POSTS; i++) {
+        numbered *n = malloc(sizeof(*n));
+        n->p = p;
+        n->seq = i;
+        ck_assert_int_eq(eddy_ref_post(p->ref, count_in_order, n), 0);
+    }
+    eddy_ref_release(p->ref);
+    return NULL;
+}
+
+START_TEST(posts_from_eight_threads_at_once)
+{
+    fixture f;
+    setup(&f);
+    poster ps[POSTERS];
+    pthread_t t[POSTERS];
+    for (int i = 0; i < POSTERS; i++) {
+        ps[i] = (poster){.ref = eddy_conn_ref(f.conn), .id = i};
+        ck_assert_ptr_nonnull(ps[i].ref);
+    }
+    for (int i = 0; i < POSTERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, post_many, &ps[i]), 0);
+    /* the worker: wait for the wake, run what came, until every call ran */
+    int done = 0;
+    while (!done) {
+        struct pollfd p = {.fd = f.loop.wake.fd, .events = POLLIN};
+        poll(&p, 1, 100);
+        uint64_t v;
+        ssize_t r = read(f.loop.wake.fd, &v, sizeof(v)); /* EAGAIN after a timeout */
+        (void)r;
+        eddy__loop_run_posted(&f.loop);
+        done = 1;
+        for (int i = 0; i < POSTERS; i++)
+            done &= ps[i].next_seen == POSTS;
+    }
+    for (int i = 0; i < POSTERS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(ps[i].out_of_order, 0);
+    }
+    teardown(&f);
+}
+END_TEST
+
+Suite *handler_api_suite(void)
+{
+    Suite *s = suite_create("handler_api");
+    TCase *tc = tcase_create("refs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, post_runs_on_the_worker_with_the_connection);
+    tcase_add_test(tc, post_to_a_closed_connection_gets_null);
+    tcase_add_test(tc, reference_released_after_close_on_another_thread);
+    tcase_add_test(tc, posts_from_eight_threads_at_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
