@@ -66,6 +66,8 @@
       "...until its output drains below this")                                                   \
     X(max_message, SIZE, 1, 1L << 30, 1L << 20, (NULL), NULL,                                      \
       "the most input a handler may leave unconsumed; past it the connection is closed")         \
+    X(max_output, SIZE, 1, 1L << 30, 4L << 20, (NULL), NULL,                                       \
+      "the most output queued for a peer that does not read; past it the connection is closed")  \
     X(ipv6only, BOOL, 0, 1, 1, (NULL), NULL, "IPv6 addresses: take IPv6 only, or IPv4 too")      \
     X(mode, OCTAL, 0, 0777, 0660, (NULL), NULL, "unix sockets: the socket file's permissions")    \
     X(max_amplification, NUMBER, 0, 1000, 3, (NULL), NULL,                                         \
@@ -96,7 +98,7 @@ typedef struct eddy__cfg_listener {
     int line;            /* of the listen directive */
     char *handler, *systemd_socket;
     long dispatch;       /* -1: the handler's choice */
-    long high_water, low_water, max_message; /* low_water 0: derived from high_water */
+    long high_water, low_water, max_message, max_output; /* low_water 0: derived from high_water */
     long ipv6only, mode, max_amplification, proxy_protocol;
     long idle_timeout, first_byte_timeout; /* ms; 0: never */
     eddy_params *params; /* everything else in the block: the handler's */

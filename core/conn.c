@@ -71,6 +71,18 @@ void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const cha
     va_end(ap);
 }
 
+/* A send would queue more than max_output for c's peer: close it (after
+ * the callback), counted and logged at most once a second. */
+static int over_output_limit(eddy_conn *c)
+{
+    eddy__count(&c->lsock->n.errors_output_limit, 1);
+    eddy__conn_log(c, &c->lsock->loop->rl_output, EDDY__LOG_WARN,
+                   "closing: output queued for the peer over max_output (%zu bytes) on %s",
+                   eddy__conn_listener(c)->max_output, eddy__conn_listener(c)->bound);
+    c->h.flags |= EDDY__CONN_FAILED;
+    return -ENOBUFS;
+}
+
 eddy__conn_ext *eddy__conn_ext_get(eddy_conn *c)
 {
     if (!c->ext)
@@ -316,6 +328,8 @@ static void job_done(eddy_conn *c, void *arg)
     eddy__job *j = arg;
     c->h.flags &= (uint16_t)~EDDY__CONN_INPOOL;
     eddy__count(&c->lsock->loop->pool_pending, (unsigned long long)-1); /* a gauge: one fewer */
+    if (j->over)
+        over_output_limit(c);
     if (!(c->h.flags & EDDY__CONN_FAILED) && !j->failed) {
         eddy__buf_consume(c->in, j->consumed < j->len ? j->consumed : j->len);
         struct iovec iov[2];
@@ -468,9 +482,15 @@ static void conn_flush(eddy_conn *c)
         eddy__bufpool_put(&l->buffers, c->out);
         c->out = NULL;
     }
-    if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= eddy__conn_listener(c)->low_water) {
+    const eddy_listener *ls = eddy__conn_listener(c);
+    if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= ls->low_water) {
         c->h.flags &= (uint16_t)~EDDY__CONN_PAUSED;
         eddy__loop_queue(l, &c->h); /* the edge may have passed: read on */
+        /* Not while its data() is out on a pool thread: callbacks of one
+         * connection never run at once (that data() sees the room). */
+        if (ls->handler->drained && (c->h.flags & EDDY__CONN_OPENED) &&
+            !(c->h.flags & (EDDY__CONN_INPOOL | EDDY__CONN_CLOSING | EDDY__CONN_FAILED)))
+            ls->handler->drained(c);
     }
     settle(c);
 }
@@ -584,6 +604,8 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             skip -= len;
             continue;
         }
+        if (eddy__buf_len(c->out) + (len - skip) > eddy__conn_listener(c)->max_output)
+            return over_output_limit(c);
         if (!c->out && !(c->out = eddy__bufpool_get(&c->lsock->loop->buffers))) {
             c->h.flags |= EDDY__CONN_FAILED;
             return -ENOMEM;
@@ -621,6 +643,14 @@ void eddy_close(eddy_conn *c)
     c->h.flags |= EDDY__CONN_CLOSING;
     if (c->h.fd >= 0)
         eddy__loop_queue(c->lsock->loop, &c->h);
+}
+
+size_t eddy_conn_queued(const eddy_conn *c)
+{
+    eddy__job *j = eddy__current_job;
+    if (j) /* on a pool thread: what this data() has sent so far */
+        return j->conn == c ? eddy__buf_len(j->out) : 0;
+    return eddy__buf_len(c->out);
 }
 
 void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)

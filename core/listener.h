@@ -29,6 +29,7 @@ struct eddy_listener {
     eddy_server *server; /* whose eddy_server_error() its setters' messages go to */
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;
+    size_t max_output; /* output queued per connection past which it is closed */
     int port;          /* bound port, once open (TCP, UDP) */
     int ipv6only;      /* IPV6_V6ONLY for an IPv6 address (default on) */
     unsigned mode;     /* a Unix socket file's permissions (default 0660) */

@@ -49,6 +49,7 @@ typedef struct eddy__counters {
     atomic_ullong timeouts; /* connections closed by idle or first-byte timeouts */
     atomic_ullong reads, sends;
     atomic_ullong errors_io, errors_too_large, errors_nomem, errors_proxy;
+    atomic_ullong errors_output_limit; /* closed: output queued over max_output */
     atomic_ullong refused_per_ip;
 } eddy__counters;
 
@@ -127,7 +128,7 @@ struct eddy__loop {
     atomic_ullong pool_pending; /* a gauge: jobs out in the pool now */
     atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
     unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */
-    eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy;
+    eddy__ratelimit rl_refused, rl_nofile, rl_error, rl_per_ip, rl_proxy, rl_output;
 };
 
 /* Owner-thread increment of a counter that others may read. */

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "conn.h"
+
 _Thread_local eddy__job *eddy__current_job __attribute__((tls_model("initial-exec")));
 
 static void *pool_main(void *arg)
@@ -88,11 +90,16 @@ void eddy__pool_stop(eddy__pool *p)
 
 int eddy__job_send(eddy__job *j, const struct iovec *iov, int iovcnt)
 {
-    if (j->close)
+    if (j->close || j->failed)
         return -EPIPE;
+    size_t max = eddy__conn_listener(j->conn)->max_output;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_len)
             continue;
+        if (eddy__buf_len(j->out) + iov[i].iov_len > max) {
+            j->failed = j->over = 1;
+            return -ENOBUFS;
+        }
         if (!j->out && !(j->out = eddy__buf_new(iov[i].iov_len))) {
             j->failed = 1;
             return -ENOMEM;

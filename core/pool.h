@@ -31,7 +31,8 @@ typedef struct eddy__job {
     size_t consumed;   /* data()'s answer */
     eddy__buf *out;    /* what data() sent */
     int close;         /* data() called eddy_close() */
-    int failed;        /* a send failed (out of memory) */
+    int failed;        /* a send failed (out of memory, or over max_output) */
+    int over;          /* data() sent more than max_output */
 } eddy__job;
 
 typedef struct eddy__pool {

@@ -179,6 +179,7 @@ int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *
     l->high_water = (size_t)EDDY__DEFAULT(high_water);
     l->low_water = eddy__low_water(l->high_water);
     l->max_message = (size_t)EDDY__DEFAULT(max_message);
+    l->max_output = (size_t)EDDY__DEFAULT(max_output);
     atomic_init(&l->refs, 1);
     l->ipv6only = (int)EDDY__DEFAULT(ipv6only);
     l->mode = (unsigned)EDDY__DEFAULT(mode);
@@ -242,6 +243,14 @@ int eddy_listener_set_max_message(eddy_listener *l, size_t max)
     if (max == 0 || max > EDDY__BUF_MAX)
         return refuse(l, "max_message must be 1 to %zu bytes, not %zu", EDDY__BUF_MAX, max);
     l->max_message = max;
+    return 0;
+}
+
+int eddy_listener_set_max_output(eddy_listener *l, size_t max)
+{
+    if (max == 0 || max > EDDY__BUF_MAX)
+        return -EINVAL;
+    l->max_output = max;
     return 0;
 }
 
@@ -465,6 +474,7 @@ static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, i
             return fail(s, -EINVAL, "%s:%d: low_water (%zu) is above high_water (%zu)", c->name,
                         cl->line, low, high);
         eddy_listener_set_max_message(l, (size_t)cl->max_message);
+        eddy_listener_set_max_output(l, (size_t)cl->max_output);
     }
     return with_log ? apply_log(s, c) : 0;
 }
@@ -775,6 +785,7 @@ void eddy__counters_add(const eddy__counters *n, eddy_stats *out)
     out->errors_nomem += load(&n->errors_nomem);
     out->refused_per_ip += load(&n->refused_per_ip);
     out->errors_proxy += load(&n->errors_proxy);
+    out->errors_output_limit += load(&n->errors_output_limit);
 }
 
 /* One worker's counters: those of every socket it served, and its pool. */

@@ -24,7 +24,7 @@ static const struct metric {
     M(bytes_in),       M(bytes_out),     M(reads),            M(sends),
     M(datagrams_in),   M(datagrams_out), M(datagrams_dropped), M(timeouts),
     M(errors_io),      M(errors_too_large), M(errors_nomem),  M(errors_proxy),
-    M(accept_pauses),  M(pool_pending),
+    M(errors_output_limit), M(accept_pauses), M(pool_pending),
 #undef M
 };
 
@@ -54,10 +54,11 @@ static const struct family {
     F("eddy_errors_total", "reason=\"io\"", "counter", errors_io,
       "Connections closed or refused by an error, by reason: io (a read or write error, "
       "resets included), too_large (unconsumed input over max_message), nomem (out of memory), "
-      "proxy (a malformed PROXY protocol header)."),
+      "proxy (a malformed PROXY protocol header), output_limit (output queued over max_output)."),
     F("eddy_errors_total", "reason=\"too_large\"", "counter", errors_too_large, NULL),
     F("eddy_errors_total", "reason=\"nomem\"", "counter", errors_nomem, NULL),
     F("eddy_errors_total", "reason=\"proxy\"", "counter", errors_proxy, NULL),
+    F("eddy_errors_total", "reason=\"output_limit\"", "counter", errors_output_limit, NULL),
     F("eddy_accept_pauses_total", NULL, "counter", accept_pauses,
       "Times accepting paused: out of file descriptors."),
 #undef F

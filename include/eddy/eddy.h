@@ -77,6 +77,11 @@ EDDY_API int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t
 /* Largest input a handler may leave unconsumed (default 1 MiB; 1 byte to
  * 1 GiB). */
 EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
+/* The most output a connection may have queued for its peer (default 4
+ * MiB): a send past it closes the connection, counted as errors_output_limit
+ * and logged at most once a second per worker.  1 to 1 GiB, else -EINVAL;
+ * keep it above high_water, where reading stops. */
+EDDY_API int eddy_listener_set_max_output(eddy_listener *l, size_t max);
 /* Where data() runs: inline on the connection's worker (the default), or
  * on the server's pool threads, for handlers that block.  A connection
  * with a request in the pool is not read until that request returns, so
@@ -239,6 +244,7 @@ typedef struct eddy_stats {
     unsigned long long pool_pending;      /* requests in the worker pool now */
     unsigned long long refused_per_ip;    /* closed at once: over max_connections_per_ip */
     unsigned long long errors_proxy;      /* closed: malformed PROXY protocol header */
+    unsigned long long errors_output_limit; /* closed: output queued over max_output */
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
 /* One worker's counters (0 <= worker < eddy_server_worker_count()); -EINVAL

@@ -30,7 +30,9 @@
  *          come, and the handler may still send, then eddy_close().
  *          Without it the connection closes once its output is sent.
  *   drained  the output queued for the peer fell below the listener's
- *          low_water after it had passed high_water: send more.
+ *          low_water after it had passed high_water: send more.  Not
+ *          called once the connection is closing, nor while its data()
+ *          is out on a pool thread.
  *   worker_init / worker_fini  once per worker thread that serves the
  *          listener, on that thread, before its first connection and after
  *          its last: per-worker state without locks (eddy_conn_worker_state).
@@ -93,11 +95,21 @@ EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
  *   -EPIPE    the connection is closing or closed: after eddy_close(), or
  *             a write that failed (reset, broken pipe)
  *   -ENOMEM   no memory to queue the rest; the connection is closed
- *   -ENOBUFS  the queue would pass 1 GiB; the connection is closed
+ *   -ENOBUFS  the queue would pass the listener's max_output (default 4
+ *             MiB): the connection is closed, counted (errors_output_limit)
+ *             and logged
  *   -EINVAL   iovcnt below 0, or from a pool thread, a connection other
- *             than the one whose data() runs there */
+ *             than the one whose data() runs there
+ * Above high_water the connection stops reading until the queue drains
+ * below low_water, when drained() is called: a handler that sends on its
+ * own (a timer, a post) watches eddy_conn_queued() and waits for drained(). */
 EDDY_API int eddy_send(eddy_conn *c, const void *buf, size_t len);
 EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Bytes queued for the peer, not yet taken by the socket; on the
+ * connection's worker.  From data() on a pool thread: what that data() has
+ * sent so far. */
+EDDY_API size_t eddy_conn_queued(const eddy_conn *c);
 
 /* Close after everything queued so far is sent.  No further data() call.
  * It may close another connection of the same worker than the one whose

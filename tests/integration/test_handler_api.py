@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """integration.handler_api - handler ABI 3 against the real eddyd.
 
+    python3 test_handler_api.py PATH/TO/eddyd --plugins DIR [unittest args]
+
+DIR holds the test plugins built from tests/integration/plugins.
+
 - async (handlers/examples/async.c): each line is answered from the
   plugin's own thread through eddy_conn_ref/eddy_ref_post; answers keep
   their order over several clients at once; clients that leave before
@@ -8,15 +12,49 @@
   more than before, and a SIGTERM while answers are still on the plugin's
   thread exits 0 (eddyd waits for the references; sanitizer builds check
   for use-after-free and leaks).
+- flood (plugins/flood.c, issue 17's case): a timer sends 16 KiB every ms
+  to a client that never reads.  eddyd's RSS stays within a few MB of its
+  start (max_output 4m closes the connection: counted as
+  errors_output_limit, one log line) while an echo client beside it is
+  served.  With `polite on` the handler waits for drained() instead: the
+  connection is never closed, RSS stays as low, and once the client reads,
+  drained() restarts the flood.
 """
 
 import os
+import socket
+import sys
 import threading
 import time
 
 import eddytest
 import opstest
 from eddytest import HOST
+
+
+PLUGINS = None  # --plugins DIR
+
+
+def take_plugins_arg():
+    global PLUGINS
+    if "--plugins" in sys.argv:
+        i = sys.argv.index("--plugins")
+        PLUGINS = os.path.abspath(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
+
+
+def test_plugin(name):
+    if PLUGINS is None:
+        raise AssertionError("--plugins DIR was not given on the command line")
+    return os.path.join(PLUGINS, name + ".so")
+
+
+def rss_kib(d):
+    with open("/proc/%d/status" % d.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
 
 
 def fd_count(d):
@@ -109,5 +147,75 @@ class Async(opstest.OpsTestCase):
             c.close()
 
 
+class Flood(opstest.OpsTestCase):
+    MIB = 1024
+
+    def start(self, polite="off"):
+        self.stats_path = self.path("stats.sock")
+        conf = self.config(
+            "listen tcp %s:0 {\n    handler %s\n    polite %s\n"
+            "    high_water 256k\n    low_water 64k\n}\n"
+            "listen tcp %s:%d {\n    handler echo\n    prefix \"\"\n}\n"
+            "listen unix %s {\n    handler stats\n}\n"
+            % (HOST, test_plugin("flood"), polite, HOST, opstest.free_port(),
+               self.stats_path), workers=1)
+        d = self.run_conf(conf, listeners=3)
+        ports = {os.path.basename(h): opstest.split_addr(a)[1] for a, h in d.listening
+                 if not a.startswith("unix")}
+        return d, ports["flood.so"] if "flood.so" in ports else ports["flood"], ports["echo"]
+
+    def watch(self, d, echo, seconds, s):
+        """For `seconds`: echo round trips, each answered; returns the
+        highest RSS seen (KiB)."""
+        e = eddytest.connect(echo)
+        peak = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.assertEqual(opstest.echo_request(e, b"still here"), b"still here")
+            peak = max(peak, rss_kib(d))
+            time.sleep(0.02)
+        e.close()
+        return peak
+
+    def test_rss_stays_flat_under_a_timer_that_floods(self):
+        d, flood, echo = self.start()
+        eddytest.echo_once(echo, prefix=b"")
+        base = rss_kib(d)
+        s = eddytest.connect(flood, rcvbuf=4096)  # and never read
+        peak = self.watch(d, echo, 4.0, s)
+        eddytest.log("flood: RSS %d KiB at start, %d KiB at most" % (base, peak))
+        # 4 MiB of queued output at most (uncapped, 16 MiB a second).
+        self.assertLess(peak - base, 8 * self.MIB, "RSS grew from %d to %d KiB" % (base, peak))
+        totals, _ = opstest.stats_at(self.stats_path)
+        self.assertEqual(totals["errors_output_limit"], 1, totals)
+        lines = [l for l in d.stderr_lines() if "over max_output" in l]
+        self.assertEqual(len(lines), 1, lines)
+        _, how = eddytest.read_until_eof(s)  # what was sent, then the end
+        s.close()
+        self.assert_up(d)
+        self.stop(d)
+
+    def test_polite_flood_waits_for_drained(self):
+        d, flood, echo = self.start(polite="on")
+        eddytest.echo_once(echo, prefix=b"")
+        base = rss_kib(d)
+        s = eddytest.connect(flood, rcvbuf=4096)
+        peak = self.watch(d, echo, 1.5, s)
+        self.assertLess(peak - base, 8 * self.MIB, "RSS grew from %d to %d KiB" % (base, peak))
+        totals, _ = opstest.stats_at(self.stats_path)
+        self.assertEqual(totals["errors_output_limit"], 0, totals)
+        # Reading now: drained() restarts the timer, far past what was queued.
+        s.settimeout(eddytest.IO_TIMEOUT)
+        got = 0
+        while got < 16 << 20:
+            chunk = s.recv(1 << 20)
+            self.assertTrue(chunk, "closed after %d bytes" % got)
+            got += len(chunk)
+        s.close()
+        self.assert_up(d)
+        self.stop(d)
+
+
 if __name__ == "__main__":
+    take_plugins_arg()
     opstest.main()

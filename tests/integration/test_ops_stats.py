@@ -44,7 +44,7 @@ from eddytest import HOST, log
 NAMES = ["accepted", "refused", "refused_per_ip", "open", "bytes_in", "bytes_out",
          "reads", "sends", "datagrams_in", "datagrams_out", "datagrams_dropped",
          "timeouts", "errors_io", "errors_too_large", "errors_nomem", "errors_proxy",
-         "accept_pauses", "pool_pending"]
+         "errors_output_limit", "accept_pauses", "pool_pending"]
 GAUGES = {"open", "pool_pending"}
 # Each "name value" counter and its Prometheus metric (with the labels that
 # pick it out of a metric shared with others).
@@ -65,6 +65,7 @@ PROM = {
     "errors_too_large": ("eddy_errors_total", {"reason": "too_large"}),
     "errors_nomem": ("eddy_errors_total", {"reason": "nomem"}),
     "errors_proxy": ("eddy_errors_total", {"reason": "proxy"}),
+    "errors_output_limit": ("eddy_errors_total", {"reason": "output_limit"}),
     "accept_pauses": ("eddy_accept_pauses_total", {}),
     "pool_pending": ("eddy_pool_pending_requests", {}),
 }

@@ -162,6 +162,16 @@ static const struct {
      "t.conf:3: max_message: must be a size from 1 to 1g (e.g. 64k, 1m), not '12q'"},
     {T(BLOCK("    max_message -1")),
      "t.conf:3: max_message: must be a size from 1 to 1g (e.g. 64k, 1m), not '-1'"},
+    {T(BLOCK("    max_output 0")),
+     "t.conf:3: max_output: must be a size from 1 to 1g (e.g. 64k, 1m), not '0'"},
+    {T(BLOCK("    max_output 2g")),
+     "t.conf:3: max_output: must be a size from 1 to 1g (e.g. 64k, 1m), not '2g'"},
+    {T(BLOCK("    max_output 512k")),
+     "t.conf:3: max_output (524288) is below high_water (1048576): the connection would be "
+     "closed before reading stops"},
+    {T(BLOCK("    max_output 4m\n    high_water 8m")),
+     "t.conf:4: max_output (4194304) is below high_water (8388608): the connection would be "
+     "closed before reading stops"},
     {T(BLOCK("    max_message 1kb")),
      "t.conf:3: max_message: must be a size from 1 to 1g (e.g. 64k, 1m), not '1kb'"},
     {T(BLOCK("    max_message 1025m")),
@@ -1620,6 +1630,7 @@ START_TEST(dump_every_default)
                      "    high_water 1m\n"
                      "    low_water 256k\n"
                      "    max_message 1m\n"
+                     "    max_output 4m\n"
                      "    ipv6only on\n"
                      "    mode 0660\n"
                      "    max_amplification 3\n"

@@ -18,7 +18,7 @@
 
 /* What the test handler saw. */
 typedef struct seen {
-    int closes;
+    int closes, drained;
 } seen;
 static seen S;
 
@@ -34,11 +34,18 @@ static void h_close(eddy_conn *c)
     S.closes++;
 }
 
+static void h_drained(eddy_conn *c)
+{
+    S.drained++;
+    ck_assert_uint_le(eddy_conn_queued(c), 16 * 1024); /* below low water */
+}
+
 static eddy_handler H = {
     .abi_version = EDDY_ABI_VERSION,
     .name = "t",
     .data = h_data,
     .close = h_close,
+    .drained = h_drained,
 };
 
 typedef struct fixture {
@@ -235,6 +242,70 @@ START_TEST(posts_from_eight_threads_at_once)
 }
 END_TEST
 
+/* Send 8 KiB chunks until the socket refuses and the queue passes at
+ * least `past`; returns the last eddy_send() result. */
+static int send_until(fixture *f, size_t past)
+{
+    static char chunk[8192];
+    int rc = 0;
+    while (rc == 0 && eddy_conn_queued(f->conn) <= past)
+        rc = eddy_send(f->conn, chunk, sizeof(chunk));
+    return rc;
+}
+
+START_TEST(queued_and_drained_after_high_water)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(eddy_listener_set_water_marks(f.listener, 64 * 1024, 16 * 1024), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    ck_assert_uint_eq(eddy_conn_queued(f.conn), 0);
+    ck_assert_int_eq(send_until(&f, 64 * 1024), 0);
+    ck_assert_uint_gt(eddy_conn_queued(f.conn), 64 * 1024);
+    ck_assert_uint_eq(eddy_conn_queued(f.conn), eddy__buf_len(f.conn->out));
+    ck_assert_int_eq(S.drained, 0);
+    /* the peer reads a little: still above low water, no drained() */
+    char sink[65536];
+    ck_assert_int_gt(read(f.peer, sink, 8192), 0);
+    eddy__conn_event(f.conn, EDDY__WRITABLE);
+    ck_assert_int_eq(S.drained, 0);
+    /* the peer reads everything: drained() once */
+    while (eddy_conn_queued(f.conn)) {
+        while (read(f.peer, sink, sizeof(sink)) > 0)
+            ;
+        eddy__conn_event(f.conn, EDDY__WRITABLE);
+    }
+    ck_assert_int_eq(S.drained, 1);
+    /* under high water and back: no second call */
+    ck_assert_int_eq(eddy_send(f.conn, sink, 100), 0);
+    while (read(f.peer, sink, sizeof(sink)) > 0)
+        ;
+    eddy__conn_event(f.conn, EDDY__WRITABLE);
+    ck_assert_int_eq(S.drained, 1);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(output_over_max_output_closes)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(eddy_listener_set_max_output(f.listener, 0), -EINVAL);
+    ck_assert_int_eq(eddy_listener_set_max_output(f.listener, 128 * 1024), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    ck_assert_int_eq(send_until(&f, 1 << 20), -ENOBUFS);
+    ck_assert_uint_le(eddy_conn_queued(f.conn), 128 * 1024); /* never past the cap */
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    eddy__conn_settle(f.conn); /* after the callback: closed */
+    ck_assert_int_lt(f.conn->h.fd, 0);
+    ck_assert_int_eq(S.closes, 1);
+    ck_assert_uint_eq(atomic_load(&f.conn->lsock->n.errors_output_limit), 1);
+    teardown(&f);
+}
+END_TEST
+
 Suite *handler_api_suite(void)
 {
     Suite *s = suite_create("handler_api");
@@ -244,6 +315,11 @@ Suite *handler_api_suite(void)
     tcase_add_test(tc, post_to_a_closed_connection_gets_null);
     tcase_add_test(tc, reference_released_after_close_on_another_thread);
     tcase_add_test(tc, posts_from_eight_threads_at_once);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("backpressure");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, queued_and_drained_after_high_water);
+    tcase_add_test(tc, output_over_max_output_closes);
     suite_add_tcase(s, tc);
     return s;
 }
