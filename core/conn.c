@@ -376,12 +376,27 @@ static void dispatch_to_pool(eddy_conn *c)
     eddy__pool_submit(c->lsock->loop->shared->pool, j);
 }
 
+/* The peer's FIN.  A handler with peer_shutdown() is told, and the
+ * connection stays open (for writing) until it closes; without one the
+ * connection closes once its output is sent.  Returns -1 when it is gone. */
+static int peer_shutdown(eddy_conn *c)
+{
+    const eddy_handler *h = eddy__conn_listener(c)->handler;
+    if (!h->peer_shutdown || !(c->h.flags & EDDY__CONN_OPENED)) {
+        c->h.flags |= EDDY__CONN_EOF;
+        return 0;
+    }
+    c->h.flags |= EDDY__CONN_SHUTRD;
+    h->peer_shutdown(c);
+    return settle(c);
+}
+
 static void conn_read(eddy_conn *c)
 {
     eddy__loop *l = c->lsock->loop;
     size_t budget = l->read_budget;
     while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
-                           EDDY__CONN_INPOOL))) {
+                           EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD))) {
         if (input_room(c) < 0) {
             eddy__count(&c->lsock->n.errors_too_large, 1);
             eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
@@ -424,7 +439,8 @@ static void conn_read(eddy_conn *c)
             }
             budget -= (size_t)n;
         } else if (n == 0) {
-            c->h.flags |= EDDY__CONN_EOF;
+            if (peer_shutdown(c) < 0)
+                return;
         } else if (n == -EAGAIN) {
             break;
         } else {
@@ -497,6 +513,12 @@ static void conn_flush(eddy_conn *c)
 
 void eddy__conn_event(eddy_conn *c, unsigned ready)
 {
+    if ((ready & EDDY__GONE) && (c->h.flags & EDDY__CONN_SHUTRD)) {
+        /* half-closed, and now the rest is gone too (reset, or closed):
+         * nothing will read what the handler would send */
+        eddy__conn_destroy(c, "closed by client");
+        return;
+    }
     if (ready & EDDY__HANGUP)
         c->h.flags |= EDDY__CONN_RDHUP;
     if ((ready & EDDY__WRITABLE) && eddy__buf_len(c->out)) {
@@ -521,7 +543,8 @@ void eddy__conn_resume(eddy_conn *c)
 static void linger(eddy_conn *c)
 {
     if (eddy__conn_listener(c)->transport == EDDY__UDP ||
-        !(c->h.flags & EDDY__CONN_CLOSING) || (c->h.flags & (EDDY__CONN_FAILED | EDDY__CONN_EOF)))
+        !(c->h.flags & EDDY__CONN_CLOSING) ||
+        (c->h.flags & (EDDY__CONN_FAILED | EDDY__CONN_EOF | EDDY__CONN_SHUTRD)))
         return;
     eddy__io_shutdown(c);
     char sink[4096];

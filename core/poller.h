@@ -20,6 +20,7 @@ enum {
     EDDY__WRITABLE = POLLOUT,
     /* the peer ended its side, or the socket failed: read to the end */
     EDDY__HANGUP = POLLRDHUP | POLLHUP | POLLERR,
+    EDDY__GONE = POLLHUP | POLLERR, /* both directions are closed, or reset */
 };
 
 /* How to watch a descriptor (eddy__poller_add). */

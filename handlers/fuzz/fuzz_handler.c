@@ -10,7 +10,10 @@
  * the other end of a socketpair, read by eddy's own read path, answered
  * through eddy_send() - first in one piece, then RUNS times split at random
  * points, interleaved with reads that find nothing (EAGAIN), the peer's
- * half-close at the end, and in some runs a reset at a random point.  It
+ * half-close at the end, and in some runs a reset at a random point.  A
+ * handler with drained() gets a small socket buffer and water marks, so
+ * that its output queues and drains; one with peer_shutdown() is told of
+ * the half-close and may answer after it (its timers run then).  It
  * checks that the handler never crashes (build with ASan to check memory
  * and leaks too), and that for the same bytes its replies do not depend on
  * how the input was split: a handler whose answer changes with the TCP
@@ -125,6 +128,11 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
         perror("eddy-fuzz-handler");
         exit(2);
     }
+    if (hs->h->drained) { /* replies queue and drain: drained() is called */
+        int small = 4096;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+        eddy_listener_set_water_marks(l, 8192, 2048);
+    }
     eddy_conn *c = eddy__loop_open_local(&loop, l, sv[0]);
     if (!c) {
         fprintf(stderr, "eddy-fuzz-handler: cannot open a connection: out of memory\n");
@@ -153,7 +161,9 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
     if (sv[1] >= 0) {
         shutdown(sv[1], SHUT_WR); /* half-close: what is queued must still arrive */
         for (int i = 0; i < 64 && c->h.fd >= 0; i++) {
-            turn(&loop, c, EDDY__READABLE | EDDY__HANGUP);
+            turn(&loop, c, EDDY__READABLE | (EDDY__HANGUP & ~EDDY__GONE)); /* a FIN */
+            loop.now += 100; /* what peer_shutdown() deferred to a timer */
+            eddy__timers_run(&loop.timers, loop.now);
             pump(c, sv[1], &out);
         }
         pump(c, sv[1], &out);

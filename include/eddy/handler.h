@@ -27,7 +27,10 @@
  *
  * From ABI 3, all optional:
  *   peer_shutdown  the peer ended its side (a FIN): no more data() will
- *          come, and the handler may still send, then eddy_close().
+ *          come (every byte before the FIN has been given to data()), and
+ *          the handler may still send, at once or later (a timer, a
+ *          post), then eddy_close(): the connection stays open until then,
+ *          or until the peer is gone altogether (a reset) or a timeout.
  *          Without it the connection closes once its output is sent.
  *   drained  the output queued for the peer fell below the listener's
  *          low_water after it had passed high_water: send more.  Not

@@ -19,6 +19,9 @@ DIR holds the test plugins built from tests/integration/plugins.
   served.  With `polite on` the handler waits for drained() instead: the
   connection is never closed, RSS stays as low, and once the client reads,
   drained() restarts the flood.
+- halfclose (plugins/halfclose.c): after a real shutdown(SHUT_WR) the
+  handler is told (peer_shutdown) and still answers, 20 ms later, with the
+  count of every byte sent before the FIN; then EOF, not a reset.
 """
 
 import os
@@ -212,6 +215,23 @@ class Flood(opstest.OpsTestCase):
             self.assertTrue(chunk, "closed after %d bytes" % got)
             got += len(chunk)
         s.close()
+        self.assert_up(d)
+        self.stop(d)
+
+
+class HalfClose(opstest.OpsTestCase):
+
+    def test_answer_after_the_peers_fin(self):
+        conf = self.config("listen tcp %s:0 {\n    handler %s\n}\n"
+                           % (HOST, test_plugin("halfclose")))
+        d = self.run_conf(conf)
+        for size in (0, 5, 1 << 20):
+            s = eddytest.connect(d.port())
+            s.sendall(b"h" * size)
+            s.shutdown(socket.SHUT_WR)
+            data, how = eddytest.read_until_eof(s)
+            self.assertEqual((data, how), (b"got %d bytes\n" % size, "eof"))
+            s.close()
         self.assert_up(d)
         self.stop(d)
 

@@ -16,9 +16,13 @@
 #include "server.h"
 #include "suites.h"
 
+/* What epoll reports for a FIN: input and RDHUP, not HUP. */
+#define FIN ((unsigned)POLLRDHUP)
+
 /* What the test handler saw. */
 typedef struct seen {
-    int closes, drained;
+    int closes, drained, shutdowns;
+    int close_on_shutdown; /* peer_shutdown() answers "bye" and closes */
 } seen;
 static seen S;
 
@@ -40,12 +44,22 @@ static void h_drained(eddy_conn *c)
     ck_assert_uint_le(eddy_conn_queued(c), 16 * 1024); /* below low water */
 }
 
+static void h_peer_shutdown(eddy_conn *c)
+{
+    S.shutdowns++;
+    if (S.close_on_shutdown) {
+        ck_assert_int_eq(eddy_send(c, "bye", 3), 0);
+        eddy_close(c);
+    }
+}
+
 static eddy_handler H = {
     .abi_version = EDDY_ABI_VERSION,
     .name = "t",
     .data = h_data,
     .close = h_close,
     .drained = h_drained,
+    .peer_shutdown = h_peer_shutdown,
 };
 
 typedef struct fixture {
@@ -306,6 +320,74 @@ START_TEST(output_over_max_output_closes)
 }
 END_TEST
 
+/* The peer's FIN: data first, then peer_shutdown(), and the connection
+ * stays open for the handler's answer. */
+START_TEST(peer_shutdown_then_answer_and_close)
+{
+    fixture f;
+    setup(&f);
+    S.close_on_shutdown = 1;
+    ck_assert_int_eq(write(f.peer, "hi", 2), 2);
+    ck_assert_int_eq(shutdown(f.peer, SHUT_WR), 0);
+    eddy__conn_event(f.conn, EDDY__READABLE | FIN);
+    ck_assert_int_eq(S.shutdowns, 1);
+    char out[16];
+    ck_assert_uint_eq(drain(f.peer, out, sizeof(out)), 5);
+    ck_assert_mem_eq(out, "hibye", 5);
+    ck_assert_int_lt(f.conn->h.fd, 0); /* closed once "bye" went out */
+    ck_assert_int_eq(read(f.peer, out, 1), 0); /* EOF */
+    teardown(&f);
+}
+END_TEST
+
+/* Without closing in peer_shutdown() the connection waits for the
+ * handler: here a post answers later, then closes. */
+static void answer_late(eddy_conn *c, void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(eddy_send(c, "late", 4), 0);
+    eddy_close(c);
+}
+
+START_TEST(peer_shutdown_keeps_the_connection_for_a_later_answer)
+{
+    fixture f;
+    setup(&f);
+    eddy_ref *r = eddy_conn_ref(f.conn);
+    ck_assert_int_eq(shutdown(f.peer, SHUT_WR), 0);
+    eddy__conn_event(f.conn, EDDY__READABLE | FIN);
+    eddy__conn_event(f.conn, EDDY__READABLE | FIN); /* told once */
+    ck_assert_int_eq(S.shutdowns, 1);
+    ck_assert_int_ge(f.conn->h.fd, 0);
+    ck_assert_int_eq(eddy_ref_post(r, answer_late, NULL), 0);
+    eddy_ref_release(r);
+    eddy__loop_run_posted(&f.loop);
+    char out[16];
+    ck_assert_uint_eq(drain(f.peer, out, sizeof(out)), 4);
+    ck_assert_mem_eq(out, "late", 4);
+    ck_assert_int_lt(f.conn->h.fd, 0);
+    teardown(&f);
+}
+END_TEST
+
+/* Half-closed, then the peer is gone altogether: closed, close() called. */
+START_TEST(peer_gone_after_shutdown_closes)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(shutdown(f.peer, SHUT_WR), 0);
+    eddy__conn_event(f.conn, EDDY__READABLE | FIN);
+    ck_assert_int_ge(f.conn->h.fd, 0);
+    close(f.peer);
+    f.peer = -1;
+    eddy__conn_event(f.conn, EDDY__HANGUP);
+    ck_assert_int_lt(f.conn->h.fd, 0);
+    ck_assert_int_eq(S.closes, 1);
+    teardown(&f);
+}
+END_TEST
+
 Suite *handler_api_suite(void)
 {
     Suite *s = suite_create("handler_api");
@@ -320,6 +402,12 @@ Suite *handler_api_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, queued_and_drained_after_high_water);
     tcase_add_test(tc, output_over_max_output_closes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("half_close");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, peer_shutdown_then_answer_and_close);
+    tcase_add_test(tc, peer_shutdown_keeps_the_connection_for_a_later_answer);
+    tcase_add_test(tc, peer_gone_after_shutdown_closes);
     suite_add_tcase(s, tc);
     return s;
 }
