@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "listener.h"
+#include "worker.h"
 
 enum { ACCEPT_BUDGET = 64 }; /* accepts per listener per turn */
 
@@ -60,6 +61,28 @@ int eddy__accept_open_listeners(eddy__loop *l, eddy_listener *listeners, eddy_li
     return 0;
 }
 
+/* s serves its listener on this worker: the handler's per-worker state is
+ * made (worker_init, on this thread) before the first connection.  When it
+ * cannot be, s stops: the other workers serve the listener. */
+static void lsock_stop(eddy__loop *l, eddy__lsock *s);
+static void lsock_hold(eddy__loop *l, eddy__lsock *s)
+{
+    if (s->h.fd < 0 || s->worker_held || !eddy__worker_wanted(s->listener))
+        return;
+    if (eddy__worker_hold(l, s->listener) < 0) {
+        eddy__log(EDDY__LOG_ERROR, "worker %d does not serve %s", l->id, s->listener->bound);
+        lsock_stop(l, s);
+        return;
+    }
+    s->worker_held = 1;
+}
+
+void eddy__accept_begin(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++)
+        lsock_hold(l, l->lsocks[i]);
+}
+
 /* Stop accepting on s and close its socket.  It leaves the poller first:
  * the socket of a shared listener is a dup, and its events would go on
  * coming while another descriptor holds it open. */
@@ -67,6 +90,10 @@ static void lsock_stop(eddy__loop *l, eddy__lsock *s)
 {
     if (s->h.fd < 0)
         return;
+    if (s->worker_held) {
+        s->worker_held = 0;
+        eddy__worker_release(l, s->listener);
+    }
     eddy__poller_delete(l->poller, s->h.fd);
     close(s->h.fd);
     s->h.fd = -1;
@@ -89,8 +116,13 @@ void eddy__accept_reload(eddy__loop *l, unsigned gen)
             continue;
         eddy_listener *old = s->listener, *next = old->successor;
         if (next) {
+            int held = s->worker_held;
             s->listener = next;
             eddy__listener_hold(next);
+            s->worker_held = 0;
+            lsock_hold(l, s); /* the new one's worker_init, then the old one's fini */
+            if (held)
+                eddy__worker_release(l, old);
             eddy__listener_release(old);
             continue;
         }
@@ -114,6 +146,7 @@ void eddy__accept_reload(eddy__loop *l, unsigned gen)
             continue;
         }
         l->lsocks[l->nlsocks++] = s;
+        lsock_hold(l, s);
     }
     l->reload_gen = gen;
     atomic_fetch_add_explicit(&srv->reload_acks, 1, memory_order_release);

@@ -23,6 +23,8 @@ void eddy__accept_some(eddy__loop *l, eddy__lsock *s);
 void eddy__accept_resume(eddy__loop *l);
 /* Stop accepting: close every listening socket of the worker. */
 void eddy__accept_close_all(eddy__loop *l);
+/* The worker starts: its sockets' handlers get their per-worker state. */
+void eddy__accept_begin(eddy__loop *l);
 
 /* The client a PROXY header named: take its place under
  * max_connections_per_ip.  0 (*counted: it holds one), or the limit it is

@@ -33,11 +33,13 @@
 #include "proxy.h"
 #include "ref.h"
 #include "timer.h"
+#include "worker.h"
 
 /* settle()'s slow path: the connection ends, with the reason its flags give. */
 static void __attribute__((noinline)) settle_close(eddy_conn *c, uint16_t f)
 {
-    eddy__conn_destroy(c, (f & EDDY__CONN_FAILED) ? "closed (error)"
+    eddy__conn_destroy(c, (f & EDDY__CONN_RESET)    ? "closed (reset by the handler)"
+                          : (f & EDDY__CONN_FAILED) ? "closed (error)"
                           : (f & EDDY__CONN_EOF) ? "closed by client"
                           : c->lsock->loop->draining ? "closed (stopping)"
                                                      : "closed by server");
@@ -58,16 +60,34 @@ static inline int settle(eddy_conn *c)
     return -1;
 }
 
+/* A line about c: "#42 127.0.0.1:5555: " before the message. */
+static void conn_vlog(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, va_list ap)
+{
+    char addr[INET6_ADDRSTRLEN + 16], who[sizeof(addr) + 16];
+    eddy_conn_peer(c, addr, sizeof(addr));
+    snprintf(who, sizeof(who), "#%u %s", (unsigned)c->id, addr);
+    eddy__log_vline(rl, level, who, fmt, ap);
+}
+
 void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)
 {
     if (!eddy__log_pass(rl, level))
         return;
-    char addr[INET6_ADDRSTRLEN + 16], who[sizeof(addr) + 16];
-    eddy_conn_peer(c, addr, sizeof(addr));
-    snprintf(who, sizeof(who), "#%u %s", (unsigned)c->id, addr);
     va_list ap;
     va_start(ap, fmt);
-    eddy__log_vline(rl, level, who, fmt, ap);
+    conn_vlog(c, rl, level, fmt, ap);
+    va_end(ap);
+}
+
+void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
+{
+    if (level < EDDY_LOG_ERROR)
+        level = EDDY_LOG_ERROR;
+    if (!eddy__log_on(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    conn_vlog(c, NULL, level, fmt, ap);
     va_end(ap);
 }
 
@@ -204,8 +224,13 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
      * reset (getpeername() fails then). */
     int debug = eddy__log_on(EDDY__LOG_DEBUG);
     eddy__conn_ext *ext = peer && (counted || debug) ? calloc(1, sizeof(*ext)) : NULL;
-    int rc = !c || (counted && !ext) ? -ENOMEM
-             : eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c);
+    int rc = !c || (counted && !ext) ? -ENOMEM : 0;
+    int per_worker = eddy__worker_wanted(ls);
+    if (rc == 0 && per_worker)
+        rc = eddy__worker_hold(l, s->listener); /* made here by hand-driven loops only */
+    if (rc == 0 && (rc = eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c)) < 0 &&
+        per_worker)
+        eddy__worker_release(l, s->listener);
     if (rc < 0) {
         eddy__count(&s->n.errors_nomem, 1);
         eddy__log_limited(&l->rl_error, EDDY__LOG_ERROR, "cannot take a connection on %s: %s",
@@ -575,6 +600,8 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     eddy__bufpool_put(&l->buffers, c->out);
     c->in = c->out = NULL;
     list_remove(list_of(c), c);
+    if (eddy__worker_wanted(c->listener))
+        eddy__worker_release(l, c->listener);
     eddy__listener_release(c->listener);
     struct sockaddr_storage counted;
     int was_counted = c->ext && c->ext->counted;
@@ -685,6 +712,45 @@ void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len)
     else if (c->h.fd < 0 || getpeername(c->h.fd, (struct sockaddr *)&a, &sl) < 0)
         a.ss_family = AF_UNSPEC;
     eddy__sockaddr_format(&a, buf, len);
+}
+
+/* The length of an address kept from accept or a PROXY header. */
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET    ? sizeof(struct sockaddr_in)
+           : a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                      : sizeof(sa_family_t);
+}
+
+int eddy_conn_peer_addr(const eddy_conn *c, struct sockaddr_storage *out, socklen_t *len)
+{
+    if (c->ext && c->ext->has_addr) {
+        *out = c->ext->addr;
+        *len = addr_len(out);
+        return 0;
+    }
+    *len = sizeof(*out);
+    if (c->h.fd < 0)
+        return -ENOTCONN;
+    return getpeername(c->h.fd, (struct sockaddr *)out, len) < 0 ? -errno : 0;
+}
+
+int eddy_conn_local_addr(const eddy_conn *c, struct sockaddr_storage *out, socklen_t *len)
+{
+    *len = sizeof(*out);
+    if (c->h.fd < 0)
+        return -ENOTCONN;
+    return getsockname(c->h.fd, (struct sockaddr *)out, len) < 0 ? -errno : 0;
+}
+
+void eddy_conn_reset(eddy_conn *c)
+{
+    if (eddy__current_job || c->h.fd < 0)
+        return;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->h.flags |= EDDY__CONN_FAILED | EDDY__CONN_RESET; /* nothing more is sent */
+    eddy__loop_queue(c->lsock->loop, &c->h);  /* closed this turn, as eddy_close() is */
 }
 
 void *eddy_conn_state(const eddy_conn *c)

@@ -22,6 +22,7 @@ enum {
     EDDY__CONN_OPENED = 1 << 8,  /* open() was called: close() will be */
     EDDY__CONN_CONNECTING = 1 << 9, /* outgoing, connect under way: sends queue, nothing is read */
     EDDY__CONN_OUTGOING = 1 << 10,  /* opened by eddy_connect (connect.c), not accepted */
+    EDDY__CONN_RESET = 1 << 12,  /* eddy_conn_reset(): closes with a RST */
     EDDY__CONN_SHUTRD = 1 << 11, /* the peer sent FIN and peer_shutdown() took it: open until
                                     the handler closes */
 };

@@ -28,6 +28,7 @@
 #include "connect.h"
 #include "listener.h"
 #include "udp.h"
+#include "worker.h"
 
 enum {
     LOOP_EVENTS = 256,         /* events taken from one wait */
@@ -226,7 +227,7 @@ eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
     eddy__accept_publish(l, s, listener);
     atomic_fetch_add(&l->shared->open, 1); /* as admission does */
     eddy__conn_open(s, fd, NULL, 0);
-    return s->fresh.head ? s->fresh.head : s->active.head;
+    return s->fresh.tail ? s->fresh.tail : s->active.tail; /* the one just opened */
 }
 
 /* Close each connection of list; one whose pool job is out is only
@@ -290,6 +291,7 @@ void eddy__loop_run(eddy__loop *l)
     eddy__shared *srv = l->shared;
     eddy__log_thread("w", l->id);
     eddy__loop_self = l;
+    eddy__accept_begin(l);
     /* Worker i numbers its connections i+1, i+1+n, i+1+2n...: unique
      * without a shared counter. */
     l->conn_id_step = srv->nloops > 0 ? (uint32_t)srv->nloops : 1;
@@ -400,6 +402,7 @@ void eddy__loop_destroy(eddy__loop *l)
     eddy__bufpool_destroy(&l->buffers);
     eddy__udp_free(l);
     eddy__connect_free(l);
+    eddy__worker_destroy(l);
     eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);
 }

@@ -63,6 +63,7 @@ typedef struct eddy__lsock {
     eddy__counters n;       /* what this worker did on this listener */
     char label[160];        /* the listener's address, for the stats */
     struct eddy__lsock *_Atomic stats_next; /* the loop's list for the stats */
+    int worker_held;        /* holds its listener's worker state (worker.h) */
 } eddy__lsock;
 
 /* Work that another thread hands to a loop: run() is called on the loop's
@@ -120,6 +121,8 @@ struct eddy__loop {
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
     eddy__timers timers;     /* the handlers' timers */
+    struct eddy__wstate *wstates;          /* handlers' per-worker state (worker.h) */
+    struct eddy_worker_timer *wtimers;     /* handlers' timers not tied to a connection */
     struct eddy__outgoing *outgoing; /* outgoing connections (connect.c), from the first */
     /* Each socket this worker has served, once labelled, newest first:
      * only ever prepended, so the stats walk it from any thread (acquire)

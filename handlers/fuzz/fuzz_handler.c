@@ -133,6 +133,7 @@ static bytes run(const harness *hs, const char *in, size_t len, int mode)
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
         eddy_listener_set_water_marks(l, 8192, 2048);
     }
+    eddy__loop_self = &loop; /* this thread runs it: worker_init() sees its worker */
     eddy_conn *c = eddy__loop_open_local(&loop, l, sv[0]);
     if (!c) {
         fprintf(stderr, "eddy-fuzz-handler: cannot open a connection: out of memory\n");

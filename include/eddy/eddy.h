@@ -259,8 +259,8 @@ EDDY_API eddy_server *eddy_conn_server(const eddy_conn *c);
 
 /* The log: one line per event, "TIMESTAMP LEVEL [THREAD] message", or
  * "<N>LEVEL [THREAD] message" under journald (JOURNAL_STREAM set).  Levels
- * in order; a level shows its own lines and those above it. */
-enum { EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO, EDDY_LOG_DEBUG };
+ * in order (EDDY_LOG_*, in eddy/handler.h); a level shows its own lines
+ * and those above it. */
 EDDY_API void eddy_set_log_level(int level); /* default EDDY_LOG_INFO */
 /* Log to a file (appending) instead of stderr; NULL or "" for stderr.  0;
  * -ENAMETOOLONG for a path of 4096 bytes or more; the errno of open()

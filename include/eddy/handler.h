@@ -38,7 +38,8 @@
  *          is out on a pool thread.
  *   worker_init / worker_fini  once per worker thread that serves the
  *          listener, on that thread, before its first connection and after
- *          its last: per-worker state without locks (eddy_conn_worker_state).
+ *          its last: per-worker state without locks (eddy_conn_worker_state;
+ *          see "Workers" below, reloads included).
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -170,6 +171,75 @@ EDDY_API void eddy_ref_release(eddy_ref *r);
  * PROXY header named, on a listener with proxy_protocol), "unix" or
  * "unknown". */
 EDDY_API void eddy_conn_peer(const eddy_conn *c, char *buf, size_t len);
+
+/* The peer's and the local address, as struct sockaddr (AF_INET,
+ * AF_INET6 or AF_UNIX): *len is set to the address's length.  The peer is
+ * the client a PROXY header named, on a listener with proxy_protocol; the
+ * local address is always the socket's own.  From any thread that runs the
+ * connection's callbacks.  0, -ENOTCONN once the connection is closed, or
+ * getpeername()/getsockname()'s error. */
+EDDY_API int eddy_conn_peer_addr(const eddy_conn *c, struct sockaddr_storage *out, socklen_t *len);
+EDDY_API int eddy_conn_local_addr(const eddy_conn *c, struct sockaddr_storage *out, socklen_t *len);
+
+/* Abortive close: the connection ends with a TCP reset (SO_LINGER 0), in
+ * the current turn of its worker; what is queued is dropped and close()
+ * is called as for any close.  On the connection's worker; from a pool
+ * thread, or on a closed connection, it does nothing. */
+EDDY_API void eddy_conn_reset(eddy_conn *c);
+
+/* A line in eddyd's log (its file or stderr, as configured), at level
+ * EDDY_LOG_ERROR .. EDDY_LOG_DEBUG, shown when the log level lets it
+ * through (nothing is formatted otherwise), naming the connection as the
+ * core's own lines do: "... warn [w1] #42 127.0.0.1:5555: message".  From
+ * any thread that runs the connection's callbacks.  Not rate-limited: a
+ * handler that may log per message limits itself. */
+enum { EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO, EDDY_LOG_DEBUG };
+EDDY_API void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Workers.  Each worker thread runs one loop; a handler sees it as an
+ * eddy_worker, to keep timers that belong to no connection (a periodic
+ * flush, a pool of backend connections' keepalive) and, through
+ * worker_init/worker_fini in its table, state per worker and listener
+ * that its connections on that worker share without locks.
+ *
+ *   eddy_conn_worker        the worker of a connection (valid while the
+ *                           server runs; the same for all its connections
+ *                           on that thread).
+ *   eddy_worker_self        the worker running the calling thread, or NULL
+ *                           (a pool thread, the main thread): from
+ *                           worker_init() too.
+ *   eddy_worker_id          its number, 0 .. workers-1, as worker_init() got.
+ *   eddy_conn_worker_state  what worker_init() stored for the connection's
+ *                           listener on its worker (NULL without one); on
+ *                           the worker's thread only.
+ *
+ * worker_init(state, worker, &ws) runs on the worker's thread before the
+ * first connection of the listener there (at the start, or at the reload
+ * that adds the listener); returning <0 keeps that worker from serving the
+ * listener (logged).  worker_fini(state, worker, ws) runs there after the
+ * last one: at the stop, or once the last connection of a listener that a
+ * reload replaced has closed (the new listener has had its own
+ * worker_init by then).  Both before the listener's fini().
+ *
+ * Worker timers: fn(w, arg) runs on the worker once the time given to
+ * eddy_worker_timer_start() (0 ms to 24 h; -EINVAL otherwise, -ENOMEM) has
+ * passed; starting an armed timer restarts it, stopping an idle one does
+ * nothing.  On the worker's thread only (from a pool thread _new returns
+ * NULL and the others do nothing).  A handler frees its timers, at the
+ * latest in worker_fini(); the worker frees those left when it ends. */
+typedef struct eddy_worker eddy_worker;
+typedef struct eddy_worker_timer eddy_worker_timer;
+typedef void (*eddy_worker_timer_fn)(eddy_worker *w, void *arg);
+EDDY_API eddy_worker *eddy_conn_worker(const eddy_conn *c);
+EDDY_API eddy_worker *eddy_worker_self(void);
+EDDY_API int eddy_worker_id(const eddy_worker *w);
+EDDY_API void *eddy_conn_worker_state(const eddy_conn *c);
+EDDY_API eddy_worker_timer *eddy_worker_timer_new(eddy_worker *w, eddy_worker_timer_fn fn,
+                                                  void *arg);
+EDDY_API int eddy_worker_timer_start(eddy_worker_timer *t, long ms);
+EDDY_API void eddy_worker_timer_stop(eddy_worker_timer *t);
+EDDY_API void eddy_worker_timer_free(eddy_worker_timer *t);
 
 /* The listener's state from init(), and a per-connection pointer that the
  * handler owns (NULL until set; the handler frees it in close()). */

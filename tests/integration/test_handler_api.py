@@ -22,9 +22,18 @@ DIR holds the test plugins built from tests/integration/plugins.
 - halfclose (plugins/halfclose.c): after a real shutdown(SHUT_WR) the
   handler is told (peer_shutdown) and still answers, 20 ms later, with the
   count of every byte sent before the FIN; then EOF, not a reset.
+- peerinfo (plugins/peerinfo.c): peer and local addresses as struct
+  sockaddr equal the client's own view (IPv4 and IPv6); `reset` gives the
+  client ECONNRESET; `log` writes a warn line naming the connection's id
+  and peer; per-worker state from worker_init counts the worker's
+  connections, and a worker timer ticks; a reload that replaces the
+  listener runs the new worker_init before new connections are served,
+  the old connection keeps the old state, and the old worker_fini runs
+  after it closes (and every fini at the stop).
 """
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -234,6 +243,83 @@ class HalfClose(opstest.OpsTestCase):
             s.close()
         self.assert_up(d)
         self.stop(d)
+
+
+class PeerInfo(opstest.OpsTestCase):
+
+    def conf(self, tag, extra=""):
+        return self.config("listen tcp %s:%d {\n    handler %s\n    tag %s\n}\n%s"
+                           % (HOST, self.port, test_plugin("peerinfo"), tag, extra),
+                           workers=2)
+
+    def ask(self, s, line):
+        s.sendall(line + b"\n")
+        return read_lines(s, 1)[0].decode()
+
+    def test_addresses_reset_and_log(self):
+        self.port = opstest.free_port()
+        six = opstest.free_port(socket.SOCK_STREAM)
+        d = self.run_conf(self.conf("a", "listen tcp [::1]:%d {\n    handler %s\n}\n"
+                                    % (six, test_plugin("peerinfo"))), listeners=2)
+        s = eddytest.connect(self.port)
+        me, them = s.getsockname(), s.getpeername()
+        self.assertEqual(self.ask(s, b"addr"),
+                         "peer %s:%d local %s:%d" % (me[0], me[1], them[0], them[1]))
+        self.assertEqual(self.ask(s, b"log hello there"), "logged")
+        line = d.wait_for_log(r"said hello there")
+        self.assertIsNotNone(line, d.stderr())
+        self.assertRegex(line, r" warn \[w\d\] #\d+ 127\.0\.0\.1:%d: said hello there" % me[1])
+        s.sendall(b"reset\n")
+        s.settimeout(eddytest.IO_TIMEOUT)
+        with self.assertRaises(ConnectionResetError):
+            while s.recv(100):
+                pass
+        s.close()
+        s6 = socket.create_connection(("::1", six), timeout=eddytest.IO_TIMEOUT)
+        me6 = s6.getsockname()
+        self.assertEqual(self.ask(s6, b"addr"),
+                         "peer [%s]:%d local [::1]:%d" % (me6[0], me6[1], six))
+        s6.close()
+        self.assert_up(d)
+        self.stop(d)
+
+    def inits(self, d, what):
+        return sorted(l.split("peerinfo: ")[1] for l in d.stderr_lines()
+                      if "peerinfo: %s" % what in l)
+
+    def test_worker_state_across_a_reload(self):
+        self.port = opstest.free_port()
+        conf = self.conf("v1")
+        d = self.run_conf(conf)
+        for w in (0, 1):
+            self.assertIsNotNone(d.wait_for_log(r"worker_init v1 %d" % w), d.stderr())
+        a = eddytest.connect(self.port)
+        first = self.ask(a, b"worker")
+        self.assertRegex(first, r"^tag v1 worker [01] conns 1 ticks \d+$")
+        time.sleep(0.2)
+        ticks = int(self.ask(a, b"worker").split()[-1])
+        self.assertGreater(ticks, int(first.split()[-1]), "the worker timer does not tick")
+        # A reload with a changed parameter: a new listener at the same address.
+        self.conf("v2")  # the same file
+        d.signal(signal.SIGHUP)
+        for w in (0, 1):
+            self.assertIsNotNone(d.wait_for_log(r"worker_init v2 %d" % w), d.stderr())
+        worker = first.split()[3]
+        other = "1" if worker == "0" else "0"
+        # v1 ended at once on the worker without a connection, not on a's
+        self.assertIsNotNone(d.wait_for_log(r"worker_fini v1 %s conns 0" % other), d.stderr())
+        self.assertEqual(self.inits(d, "worker_fini v1"), ["worker_fini v1 %s conns 0" % other])
+        for i in range(6):  # new connections, on both workers: v2's state
+            b = eddytest.connect(self.port)
+            self.assertRegex(self.ask(b, b"worker"), r"^tag v2 worker [01] conns 1 ticks \d+$")
+            b.close()
+        self.assertRegex(self.ask(a, b"worker"), r"^tag v1 ")  # the old one keeps v1
+        a.close()
+        self.assertIsNotNone(d.wait_for_log(r"worker_fini v1 %s conns 0" % worker), d.stderr())
+        self.stop(d)
+        self.assertEqual(len(self.inits(d, "worker_fini v1")), 2, d.stderr())
+        self.assertEqual(self.inits(d, "worker_fini v2"),
+                         ["worker_fini v2 0 conns 0", "worker_fini v2 1 conns 0"])
 
 
 if __name__ == "__main__":

@@ -388,6 +388,129 @@ START_TEST(peer_gone_after_shutdown_closes)
 }
 END_TEST
 
+static void count_tick(eddy_worker *w, void *arg)
+{
+    int *n = arg;
+    ck_assert_ptr_nonnull(w);
+    (*n)++;
+}
+
+START_TEST(worker_timers_fire_without_a_connection)
+{
+    fixture f;
+    setup(&f);
+    eddy_worker *w = eddy_conn_worker(f.conn);
+    ck_assert_ptr_eq(w, eddy_worker_self());
+    ck_assert_int_eq(eddy_worker_id(w), 0);
+    int a = 0, b = 0;
+    eddy_worker_timer *ta = eddy_worker_timer_new(w, count_tick, &a);
+    eddy_worker_timer *tb = eddy_worker_timer_new(w, count_tick, &b);
+    ck_assert_ptr_null(eddy_worker_timer_new(w, NULL, NULL));
+    ck_assert_int_eq(eddy_worker_timer_start(ta, 10), 0);
+    ck_assert_int_eq(eddy_worker_timer_start(tb, 20), 0);
+    ck_assert_int_eq(eddy_worker_timer_start(ta, -1), -EINVAL);
+    eddy__conn_destroy(f.conn, "closed (test)"); /* not tied to it */
+    f.loop.now += 15;
+    eddy__timers_run(&f.loop.timers, f.loop.now);
+    ck_assert_int_eq(a, 1);
+    ck_assert_int_eq(b, 0);
+    eddy_worker_timer_stop(tb);
+    f.loop.now += 15;
+    ck_assert_int_eq(eddy__timers_run(&f.loop.timers, f.loop.now), -1);
+    ck_assert_int_eq(b, 0);
+    eddy_worker_timer_free(ta);
+    ck_assert_int_eq(eddy_worker_timer_start(tb, 5), 0); /* left armed: the loop frees it */
+    teardown(&f);
+}
+END_TEST
+
+/* worker_init/worker_fini around the connections of a hand-driven loop. */
+static int winits, wfinis;
+static int h_worker_init(void *state, int worker, void **ws)
+{
+    (void)state;
+    ck_assert_int_eq(worker, 0);
+    winits++;
+    *ws = &winits;
+    return 0;
+}
+
+static void h_worker_fini(void *state, int worker, void *ws)
+{
+    (void)state;
+    (void)worker;
+    ck_assert_ptr_eq(ws, &winits);
+    wfinis++;
+}
+
+START_TEST(worker_state_lives_with_the_workers_connections)
+{
+    H.worker_init = h_worker_init;
+    H.worker_fini = h_worker_fini;
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(winits, 1);
+    ck_assert_ptr_eq(eddy_conn_worker_state(f.conn), &winits);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    eddy_conn *c2 = eddy__loop_open_local(&f.loop, f.listener, sv[0]);
+    ck_assert_ptr_eq(eddy_conn_worker_state(c2), &winits);
+    ck_assert_int_eq(winits, 1); /* one per worker, not per connection */
+    eddy__conn_destroy(f.conn, "closed (test)");
+    ck_assert_int_eq(wfinis, 0);
+    eddy__conn_destroy(c2, "closed (test)");
+    ck_assert_int_eq(wfinis, 1); /* after the last */
+    close(sv[1]);
+    teardown(&f);
+    H.worker_init = NULL;
+    H.worker_fini = NULL;
+}
+END_TEST
+
+START_TEST(addresses_and_a_log_line)
+{
+    fixture f;
+    setup(&f);
+    struct sockaddr_storage a;
+    socklen_t len;
+    ck_assert_int_eq(eddy_conn_local_addr(f.conn, &a, &len), 0);
+    ck_assert_int_eq(a.ss_family, AF_UNIX);
+    ck_assert_int_eq(eddy_conn_peer_addr(f.conn, &a, &len), 0);
+    ck_assert_int_eq(a.ss_family, AF_UNIX);
+    char path[] = "/tmp/eddy-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(eddy_set_log_file(path), 0);
+    eddy_set_log_level(EDDY_LOG_INFO);
+    eddy_conn_log(f.conn, EDDY_LOG_WARN, "about %d things", 42);
+    eddy_conn_log(f.conn, EDDY_LOG_DEBUG, "not shown");
+    eddy_set_log_file(NULL);
+    char text[512] = {0};
+    ck_assert_int_gt(read(fd, text, sizeof(text) - 1), 0);
+    close(fd);
+    unlink(path);
+    ck_assert_ptr_nonnull(strstr(text, " warn [main] #1 unix: about 42 things\n"));
+    ck_assert_ptr_null(strstr(text, "not shown"));
+    eddy__conn_destroy(f.conn, "closed (test)");
+    ck_assert_int_eq(eddy_conn_peer_addr(f.conn, &a, &len), -ENOTCONN);
+    ck_assert_int_eq(eddy_conn_local_addr(f.conn, &a, &len), -ENOTCONN);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(reset_closes_in_the_same_turn)
+{
+    fixture f;
+    setup(&f);
+    eddy_conn_reset(f.conn);
+    ck_assert_int_ge(f.conn->h.fd, 0); /* after the callback, on the ready list */
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    eddy__loop_run_ready(&f.loop);
+    ck_assert_int_eq(S.closes, 1);
+    teardown(&f);
+}
+END_TEST
+
 Suite *handler_api_suite(void)
 {
     Suite *s = suite_create("handler_api");
@@ -408,6 +531,13 @@ Suite *handler_api_suite(void)
     tcase_add_test(tc, peer_shutdown_then_answer_and_close);
     tcase_add_test(tc, peer_shutdown_keeps_the_connection_for_a_later_answer);
     tcase_add_test(tc, peer_gone_after_shutdown_closes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rest");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, worker_timers_fire_without_a_connection);
+    tcase_add_test(tc, worker_state_lives_with_the_workers_connections);
+    tcase_add_test(tc, addresses_and_a_log_line);
+    tcase_add_test(tc, reset_closes_in_the_same_turn);
     suite_add_tcase(s, tc);
     return s;
 }
