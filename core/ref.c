@@ -2,16 +2,28 @@
 #include "ref.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "conn.h"
+#include "listener.h"
 #include "pool.h"
 
-/* One count fewer; the last frees r. */
-static void unref(eddy_ref *r)
+/* The last count is gone: on the worker's thread. */
+static void ref_free(eddy_ref *r)
 {
-    if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_acq_rel) == 1)
-        free(r);
+    eddy__listener_release(r->listener);
+    free(r);
+}
+
+/* The last count was dropped on another thread, which kept its hold on
+ * the loop for this post. */
+static void ref_free_posted(eddy__post *p)
+{
+    eddy_ref *r = (eddy_ref *)((char *)p - offsetof(eddy_ref, last));
+    eddy__loop *l = r->loop;
+    ref_free(r);
+    atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
 }
 
 /* One hold fewer on l.  From another thread the last one wakes the loop
@@ -41,6 +53,8 @@ eddy_ref *eddy__ref_take(eddy_conn *c)
         atomic_init(&r->count, 1); /* the connection's */
         r->conn = c;
         r->loop = c->lsock->loop;
+        r->listener = c->listener;
+        eddy__listener_hold(r->listener);
         ext->ref = r;
     }
     atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
@@ -51,8 +65,15 @@ eddy_ref *eddy__ref_take(eddy_conn *c)
 void eddy__ref_drop(eddy_ref *r)
 {
     eddy__loop *l = r->loop;
-    unref(r);
-    hold_drop(l);
+    if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_acq_rel) != 1) {
+        hold_drop(l);
+    } else if (eddy__loop_self == l) {
+        ref_free(r);
+        atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
+    } else {
+        r->last.run = ref_free_posted;
+        eddy__loop_post(l, &r->last);
+    }
 }
 
 void eddy__ref_detach(eddy_conn *c)
@@ -60,7 +81,8 @@ void eddy__ref_detach(eddy_conn *c)
     eddy_ref *r = c->ext->ref;
     c->ext->ref = NULL;
     r->conn = NULL;
-    unref(r);
+    if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_acq_rel) == 1)
+        ref_free(r);
 }
 
 eddy__call *eddy__ref_take_deferred(eddy_conn *c)

@@ -8,7 +8,10 @@
  * is read and cleared only on the worker, so a call learns there whether
  * the connection is still open.  The loop counts the holds that are not a
  * connection's own (loop->holds) and does not stop before they are gone:
- * nothing a holder may still touch is freed under it. */
+ * nothing a holder may still touch is freed under it.  A reference also
+ * holds its connection's listener, so that the plugin whose functions its
+ * calls name is not unloaded (hot swap) before they have run; the last
+ * count is dropped on the worker, where a listener is released. */
 #ifndef EDDY_CORE_REF_H
 #define EDDY_CORE_REF_H
 
@@ -21,6 +24,8 @@ struct eddy_ref {
     atomic_uint count;
     eddy_conn *conn; /* NULL once closed; the worker's thread only */
     eddy__loop *loop;
+    eddy_listener *listener; /* held: the handler's code stays loaded for its calls */
+    eddy__post last;         /* the last count dropped elsewhere: freed on the worker */
 };
 
 /* A function to run on a reference's worker, posted from any thread. */

@@ -161,7 +161,9 @@ EDDY_API void eddy_timer_free(eddy_timer *t);
  *
  * Nothing is freed under a holder: the connection's worker does not stop
  * (eddy_server_wait does not return) until every count is released, so a
- * handler releases each one, at the latest when its threads end. */
+ * handler releases each one, at the latest when its threads end.  Until
+ * then the handler's listener stays (its fini() waits; a hot-swapped
+ * plugin stays loaded), so a posted fn always has its code. */
 typedef struct eddy_ref eddy_ref;
 EDDY_API eddy_ref *eddy_conn_ref(eddy_conn *c);
 EDDY_API int eddy_ref_post(eddy_ref *r, void (*fn)(eddy_conn *c, void *arg), void *arg);
@@ -226,8 +228,9 @@ EDDY_API void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
  * eddy_worker_timer_start() (0 ms to 24 h; -EINVAL otherwise, -ENOMEM) has
  * passed; starting an armed timer restarts it, stopping an idle one does
  * nothing.  On the worker's thread only (from a pool thread _new returns
- * NULL and the others do nothing).  A handler frees its timers, at the
- * latest in worker_fini(); the worker frees those left when it ends. */
+ * NULL and the others do nothing).  A handler must free its timers at the
+ * latest in worker_fini(): after it, a hot swap may unload the plugin
+ * that a timer's fn lives in (the worker frees any left when it ends). */
 typedef struct eddy_worker eddy_worker;
 typedef struct eddy_worker_timer eddy_worker_timer;
 typedef void (*eddy_worker_timer_fn)(eddy_worker *w, void *arg);
