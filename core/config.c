@@ -529,11 +529,219 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
     return 0;
 }
 
+/* ---- TLS ------------------------------------------------------------ */
+
+/* The tls_* directives take several values, and tls_certificate with
+ * tls_certificate_key repeat (one pair per certificate: SNI, ECDSA beside
+ * RSA), so they have their own table: each setter gets the statement. */
+typedef int (*tls_setter)(parser *P, eddy__tls_settings *t, const statement *st);
+
+/* A directive given once (*line: where, 0 before), with one value or
+ * (many) one or more. */
+static int once(parser *P, int *line, const statement *st, int many)
+{
+    if (*line)
+        return fail(P, st->line, "'%s' given twice (first at line %d)", st->args[0], *line);
+    if (st->nargs < 2 || (!many && st->nargs != 2))
+        return fail(P, st->line, "'%s' takes %s, got %d", st->args[0],
+                    many ? "one or more values" : "one value", st->nargs - 1);
+    *line = st->line;
+    return 0;
+}
+
+static int tls_strdup(parser *P, char **slot, const statement *st)
+{
+    if (!*st->args[1])
+        return fail(P, st->line, "%s: must not be empty", st->args[0]);
+    if (!(*slot = strdup(st->args[1])))
+        return fail(P, st->line, "out of memory");
+    return 0;
+}
+
+static int tls_certificate(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (st->nargs != 2)
+        return fail(P, st->line, "'tls_certificate' takes one value, got %d", st->nargs - 1);
+    if (t->npairs && !t->pairs[t->npairs - 1].key)
+        return fail(P, st->line, "tls_certificate at line %d has no tls_certificate_key yet",
+                    t->pairs[t->npairs - 1].cert_line);
+    eddy__tls_pair *p = realloc(t->pairs, (t->npairs + 1) * sizeof(*p));
+    if (!p)
+        return fail(P, st->line, "out of memory");
+    t->pairs = p;
+    p = memset(&p[t->npairs++], 0, sizeof(*p));
+    p->cert_line = st->line;
+    return tls_strdup(P, &p->cert, st);
+}
+
+static int tls_certificate_key(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (st->nargs != 2)
+        return fail(P, st->line, "'tls_certificate_key' takes one value, got %d", st->nargs - 1);
+    if (!t->npairs || t->pairs[t->npairs - 1].key)
+        return fail(P, st->line, "tls_certificate_key: each follows its tls_certificate");
+    t->pairs[t->npairs - 1].key_line = st->line;
+    return tls_strdup(P, &t->pairs[t->npairs - 1].key, st);
+}
+
+static int tls_protocols(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (once(P, &t->protocols_line, st, 1) < 0)
+        return -1;
+    t->protocols = 0;
+    for (int i = 1; i < st->nargs; i++) {
+        if (strcmp(st->args[i], "TLSv1.2") == 0)
+            t->protocols |= EDDY__TLS_V12;
+        else if (strcmp(st->args[i], "TLSv1.3") == 0)
+            t->protocols |= EDDY__TLS_V13;
+        else
+            return fail(P, st->line, "tls_protocols: '%s' is not TLSv1.2 or TLSv1.3 (nothing "
+                                     "older is offered)", st->args[i]);
+    }
+    return 0;
+}
+
+static int tls_ciphers(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    return once(P, &t->ciphers_line, st, 0) < 0 ? -1 : tls_strdup(P, &t->ciphers, st);
+}
+
+static int tls_client_certificate(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    return once(P, &t->client_ca_line, st, 0) < 0 ? -1 : tls_strdup(P, &t->client_ca, st);
+}
+
+/* ALPN protocol names, in the server's order of preference, to wire form. */
+static int tls_alpn(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (once(P, &t->alpn_line, st, 1) < 0)
+        return -1;
+    size_t len = 0;
+    for (int i = 1; i < st->nargs; i++) {
+        size_t n = strlen(st->args[i]);
+        if (n == 0 || n > 255)
+            return fail(P, st->line, "tls_alpn: a protocol name is 1 to 255 bytes");
+        len += n + 1;
+    }
+    if (!(t->alpn = malloc(len)))
+        return fail(P, st->line, "out of memory");
+    for (int i = 1; i < st->nargs; i++) {
+        size_t n = strlen(st->args[i]);
+        t->alpn[t->alpn_len++] = (unsigned char)n;
+        memcpy(t->alpn + t->alpn_len, st->args[i], n);
+        t->alpn_len += n;
+    }
+    return 0;
+}
+
+static int tls_verify_client(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (once(P, &t->verify_line, st, 0) < 0)
+        return -1;
+    static const char *const words[] = {"off", "on", "optional"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(st->args[1], words[i]) == 0)
+            return t->verify_client = i, 0;
+    return fail(P, st->line, "tls_verify_client: must be off, on or optional, not '%s'",
+                st->args[1]);
+}
+
+static int tls_session_tickets(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    if (once(P, &t->tickets_line, st, 0) < 0)
+        return -1;
+    if (eddy__parse_bool(st->args[1], &t->session_tickets) < 0)
+        return fail(P, st->line, "tls_session_tickets: must be on or off, not '%s'", st->args[1]);
+    return 0;
+}
+
+static int tls_handshake_timeout(parser *P, eddy__tls_settings *t, const statement *st)
+{
+    static const directive_def d = {"tls_handshake_timeout", V_DURATION, 0, 86400000L, 0,
+                                    NULL, NULL, NULL, 0};
+    char why[200];
+    if (once(P, &t->timeout_line, st, 0) < 0)
+        return -1;
+    if (parse_value(&d, st->args[1], &t->handshake_timeout_ms, why, sizeof(why)) < 0)
+        return fail(P, st->line, "tls_handshake_timeout: %s", why);
+    return 0;
+}
+
+static const struct tls_directive {
+    const char *name;
+    tls_setter set;
+} tls_directives[] = {
+    {"tls_certificate", tls_certificate},
+    {"tls_certificate_key", tls_certificate_key},
+    {"tls_protocols", tls_protocols},
+    {"tls_ciphers", tls_ciphers},
+    {"tls_alpn", tls_alpn},
+    {"tls_client_certificate", tls_client_certificate},
+    {"tls_verify_client", tls_verify_client},
+    {"tls_session_tickets", tls_session_tickets},
+    {"tls_handshake_timeout", tls_handshake_timeout},
+    {NULL, NULL},
+};
+static const char *const tls_names[] = {
+    "tls_certificate",   "tls_certificate_key",    "tls_protocols",
+    "tls_ciphers",       "tls_alpn",               "tls_client_certificate",
+    "tls_verify_client", "tls_session_tickets",    "tls_handshake_timeout", NULL};
+
+#define DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS 10000L
+
+/* A tls_* directive in listen block l. */
+static int tls_directive(parser *P, eddy__cfg_listener *l, const statement *st)
+{
+    int i = 0;
+    while (tls_directives[i].name && strcmp(tls_directives[i].name, st->args[0]) != 0)
+        i++;
+    if (!tls_directives[i].name) {
+        const char *hint = eddy__closest(st->args[0], tls_names);
+        if (hint)
+            return fail(P, st->line, "unknown directive '%s' (did you mean '%s'?)", st->args[0],
+                        hint);
+        return fail(P, st->line, "unknown directive '%s'", st->args[0]);
+    }
+    if (!l->tls) {
+        if (!(l->tls = calloc(1, sizeof(*l->tls))))
+            return fail(P, st->line, "out of memory");
+        l->tls->line = st->line;
+        l->tls->protocols = EDDY__TLS_V12 | EDDY__TLS_V13;
+        l->tls->session_tickets = 1;
+        l->tls->handshake_timeout_ms = DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
+    }
+    return tls_directives[i].set(P, l->tls, st);
+}
+
+/* What only the whole block tells about its TLS. */
+static int close_tls(parser *P, const eddy__cfg_listener *l)
+{
+    const eddy__tls_settings *t = l->tls;
+    if (!t)
+        return 0;
+    if (strcmp(l->transport, "udp") == 0)
+        return fail(P, t->line, "TLS does not apply to udp (DTLS is not supported)");
+    if (l->proxy_protocol > 0)
+        return fail(P, t->line, "proxy_protocol with TLS is not supported yet");
+    if (!t->npairs)
+        return fail(P, t->line, "TLS needs a certificate: tls_certificate and "
+                                "tls_certificate_key");
+    if (!t->pairs[t->npairs - 1].key)
+        return fail(P, t->pairs[t->npairs - 1].cert_line,
+                    "tls_certificate has no tls_certificate_key after it");
+    if (t->verify_client != EDDY__TLS_VERIFY_OFF && !t->client_ca)
+        return fail(P, t->verify_line, "tls_verify_client needs tls_client_certificate (the "
+                                       "CAs that client certificates chain to)");
+    return 0;
+}
+
 /* The end of a listen block: what only the whole block can tell. */
 static int close_listener(parser *P, eddy__cfg_listener *l)
 {
     if (!l->handler)
         return fail(P, l->line, "listen block has no 'handler'");
+    if (close_tls(P, l) < 0)
+        return -1;
     int high_line = l->seen[EDDY__L_high_water], low_line = l->seen[EDDY__L_low_water];
     if (low_line && l->low_water > l->high_water)
         return fail(P, low_line > high_line ? low_line : high_line,
@@ -556,6 +764,8 @@ static int in_block(parser *P, eddy__cfg_listener *l, const statement *st)
     if (find_directive(global_directives, name) >= 0)
         return fail(P, st->line, "'%s' is a global directive: move it out of the listen block",
                     name);
+    if (strncmp(name, "tls_", 4) == 0)
+        return tls_directive(P, l, st);
     int i = find_directive(listener_directives, name);
     if (i >= 0)
         return apply_directive(P, &listener_directives[i], l, &l->seen[i], st);
@@ -641,6 +851,9 @@ void eddy_config_free(eddy_config *c)
         free(c->listeners[i].transport);
         free(c->listeners[i].address);
         free_strings(listener_directives, &c->listeners[i]);
+        if (c->listeners[i].tls)
+            eddy__tls_settings_clear(c->listeners[i].tls);
+        free(c->listeners[i].tls);
         eddy_params_free(c->listeners[i].params);
     }
     free(c->listeners);
@@ -701,9 +914,16 @@ static int rebase_paths(eddy_config *c, const char *path)
     const char *dir = slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".";
     char *abs = realpath(dir, NULL);
     int rc = abs ? rebase(&c->plugin_dir, abs) : -errno;
-    for (size_t i = 0; rc == 0 && i < c->nlisteners; i++)
+    for (size_t i = 0; rc == 0 && i < c->nlisteners; i++) {
+        eddy__tls_settings *t = c->listeners[i].tls;
         if (strchr(c->listeners[i].handler, '/'))
             rc = rebase(&c->listeners[i].handler, abs);
+        for (size_t k = 0; rc == 0 && t && k < t->npairs; k++)
+            if ((rc = rebase(&t->pairs[k].cert, abs)) == 0)
+                rc = rebase(&t->pairs[k].key, abs);
+        if (rc == 0 && t)
+            rc = rebase(&t->client_ca, abs);
+    }
     free(abs);
     free(copy);
     return rc;
@@ -830,6 +1050,11 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
         else if (check_dir_of(l->address, dir_why, sizeof(dir_why)) < 0)
             bad = 1, snprintf(why, sizeof(why), "listen unix %s: %s", l->address, dir_why);
     }
+    /* Warnings: a certificate expired or about to, then too many workers. */
+    for (size_t i = 0; !bad && i < c->nlisteners; i++)
+        if (c->listeners[i].tls && eddy__tls_check_expiry(c->listeners[i].tls, c->name, err,
+                                                          errlen) > 0)
+            return 1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (!bad && cpus > 0 && c->workers > cpus)
         line = c->seen[EDDY__G_workers],

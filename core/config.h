@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "eddy/eddy.h"
+#include "tls.h"
 
 #define EDDY__CONFIG_MAX_FILE (1u << 20) /* a config larger than this is refused */
 
@@ -101,6 +102,7 @@ typedef struct eddy__cfg_listener {
     long high_water, low_water, max_message, max_output; /* low_water 0: derived from high_water */
     long ipv6only, mode, max_amplification, proxy_protocol;
     long idle_timeout, first_byte_timeout; /* ms; 0: never */
+    eddy__tls_settings *tls; /* its tls_* directives, or NULL: plain */
     eddy_params *params; /* everything else in the block: the handler's */
     int seen[EDDY__NLISTENER]; /* line of each directive (EDDY__L_name), 0 if not given */
 } eddy__cfg_listener;

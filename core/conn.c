@@ -190,8 +190,7 @@ long eddy__conn_expire(eddy__lsock *s, uint32_t now)
     return next;
 }
 
-/* The handler meets the connection. */
-static void conn_opened(eddy_conn *c)
+void eddy__conn_opened(eddy_conn *c)
 {
     c->h.flags |= EDDY__CONN_OPENED;
     if (c->listener->handler->open && c->listener->handler->open(c) < 0)
@@ -223,8 +222,9 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
      * debugging, so that the close line names the client even after a
      * reset (getpeername() fails then). */
     int debug = eddy__log_on(EDDY__LOG_DEBUG);
-    eddy__conn_ext *ext = peer && (counted || debug) ? calloc(1, sizeof(*ext)) : NULL;
-    int rc = !c || (counted && !ext) ? -ENOMEM : 0;
+    int need_ext = counted || ls->tls;
+    eddy__conn_ext *ext = (peer && debug) || need_ext ? calloc(1, sizeof(*ext)) : NULL;
+    int rc = !c || (need_ext && !ext) ? -ENOMEM : 0;
     int per_worker = eddy__worker_wanted(ls);
     if (rc == 0 && per_worker)
         rc = eddy__worker_hold(l, s->listener); /* made here by hand-driven loops only */
@@ -242,18 +242,27 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
         return;
     }
     if (ext) {
-        ext->addr = *peer;
-        ext->has_addr = 1;
+        if (peer) {
+            ext->addr = *peer;
+            ext->has_addr = 1;
+        }
         ext->counted = counted;
         c->ext = ext;
     }
     conn_start(c, s, s->listener, fd);
     if (debug)
         eddy__conn_log_line(c, NULL, EDDY__LOG_DEBUG, "open on %s", ls->bound);
-    if (ls->proxy_protocol)
+    if (ls->tls) { /* open() once the handshake has completed */
+        if (eddy__tls_conn_start(c, ls->tls) < 0) {
+            eddy__count(&s->n.errors_nomem, 1);
+            eddy__conn_destroy(c, "closed (out of memory)");
+            return;
+        }
+    } else if (ls->proxy_protocol) {
         c->h.flags |= EDDY__CONN_PROXY_WAIT;
-    else
-        conn_opened(c);
+    } else {
+        eddy__conn_opened(c);
+    }
     settle(c);
 }
 
@@ -317,7 +326,7 @@ static int take_proxy_header(eddy_conn *c)
             return -1;
         }
     }
-    conn_opened(c);
+    eddy__conn_opened(c);
     return 1;
 }
 
@@ -538,6 +547,8 @@ static void conn_flush(eddy_conn *c)
 
 void eddy__conn_event(eddy_conn *c, unsigned ready)
 {
+    if (c->h.flags & EDDY__CONN_TLS)
+        ready = eddy__tls_ready(c, ready);
     if ((ready & EDDY__GONE) && (c->h.flags & EDDY__CONN_SHUTRD)) {
         /* half-closed, and now the rest is gone too (reset, or closed):
          * nothing will read what the handler would send */
@@ -594,6 +605,8 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     if (c->ext && c->ext->ref)
         eddy__ref_detach(c);
     linger(c);
+    if (c->h.flags & EDDY__CONN_TLS)
+        eddy__tls_conn_end(c);
     close(c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->buffers, c->in);

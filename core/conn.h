@@ -25,6 +25,7 @@ enum {
     EDDY__CONN_RESET = 1 << 12,  /* eddy_conn_reset(): closes with a RST */
     EDDY__CONN_SHUTRD = 1 << 11, /* the peer sent FIN and peer_shutdown() took it: open until
                                     the handler closes */
+    EDDY__CONN_TLS = 1 << 13,    /* I/O through ext->tls (tls.c); open() after the handshake */
 };
 
 struct eddy_conn {
@@ -50,6 +51,7 @@ typedef struct eddy__conn_ext {
     struct eddy__dial *dial;      /* an outgoing connection's connect under way (connect.c) */
     struct eddy_ref *ref;         /* its reference for other threads (ref.h), or NULL */
     struct eddy__call *deferred;  /* calls waiting for its pool job to come back */
+    struct eddy__tls_conn *tls;   /* EDDY__CONN_TLS: its session */
 } eddy__conn_ext;
 
 /* c's extension, made on first use; NULL when out of memory. */
@@ -91,6 +93,10 @@ void eddy__conn_free(eddy_conn *c);
     } while (0)
 void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The handler meets c: its open() is called (a TLS connection's once its
+ * handshake has completed). */
+void eddy__conn_opened(eddy_conn *c);
 
 /* Free the handler's timers of c (handler_timer.c). */
 void eddy__conn_free_timers(eddy_conn *c);

@@ -1,9 +1,9 @@
 /* core/io.h - the I/O seam under a connection: every byte a connection
  * reads or writes, and its last words, go through these calls.
  *
- * Plain sockets today.  A transport that wraps the socket (TLS) slots in
- * here, selected by a flag on the connection, so that neither the loop nor
- * a handler knows it is there.  Each call retries EINTR itself and returns
+ * Plain sockets, or TLS (tls.c) on a connection with EDDY__CONN_TLS: one
+ * predictable branch, so that neither the loop nor a handler knows it is
+ * there.  Each call retries EINTR itself and returns
  * bytes moved, 0 at the end of input, or a negative errno (-EAGAIN: not
  * ready; wait for the poller's next edge). */
 #ifndef EDDY_CORE_IO_H
@@ -15,10 +15,13 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "tls.h"
 
 /* Read into iov[0..cnt) (cnt 1 or 2). */
 static inline ssize_t eddy__io_read(eddy_conn *c, const struct iovec *iov, int cnt)
 {
+    if (c->h.flags & EDDY__CONN_TLS)
+        return eddy__tls_read(c, iov, cnt);
     ssize_t n;
     do
         n = cnt == 1 ? read(c->h.fd, iov[0].iov_base, iov[0].iov_len) : readv(c->h.fd, iov, cnt);
@@ -29,6 +32,8 @@ static inline ssize_t eddy__io_read(eddy_conn *c, const struct iovec *iov, int c
 /* Write iov[0..cnt) as far as the socket takes it. */
 static inline ssize_t eddy__io_write(eddy_conn *c, const struct iovec *iov, int cnt)
 {
+    if (c->h.flags & EDDY__CONN_TLS)
+        return eddy__tls_write(c, iov, cnt);
     ssize_t n;
     do
         n = writev(c->h.fd, iov, cnt);
@@ -36,9 +41,12 @@ static inline ssize_t eddy__io_write(eddy_conn *c, const struct iovec *iov, int 
     return n < 0 ? -errno : n;
 }
 
-/* End our side of the stream (a FIN), leaving input readable. */
+/* End our side of the stream (close_notify on TLS, then a FIN), leaving
+ * input readable. */
 static inline void eddy__io_shutdown(eddy_conn *c)
 {
+    if (c->h.flags & EDDY__CONN_TLS)
+        eddy__tls_shutdown(c);
     shutdown(c->h.fd, SHUT_WR);
 }
 

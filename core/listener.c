@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "tls.h"
 
 void eddy__listener_hold(eddy_listener *l)
 {
@@ -24,6 +25,7 @@ void eddy__listener_release(eddy_listener *l)
     if (l->handler->fini)
         l->handler->fini(l->state);
     eddy__plugin_unload(l->dl);
+    eddy__tls_free(l->tls);
     eddy__listener_close(l);
     free(l->reload_fds);
     free(l);

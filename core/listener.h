@@ -41,6 +41,7 @@ struct eddy_listener {
     int shared_fd;     /* one socket every worker dups (Unix, or from systemd), or -1 */
     int owns_file;     /* we bound the Unix socket file: remove it at the end */
     eddy_dispatch dispatch;
+    struct eddy__tls *tls; /* its certificates and TLS settings, or NULL: plain */
     void *dl; /* the plugin that holds handler, or NULL */
 };
 

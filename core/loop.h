@@ -51,6 +51,9 @@ typedef struct eddy__counters {
     atomic_ullong errors_io, errors_too_large, errors_nomem, errors_proxy;
     atomic_ullong errors_output_limit; /* closed: output queued over max_output */
     atomic_ullong refused_per_ip;
+    atomic_ullong tls_v12, tls_v13, tls_resumed; /* handshakes completed */
+    atomic_ullong tls_failed_timeout, tls_failed_closed, tls_failed_version,
+        tls_failed_certificate, tls_failed_protocol;
 } eddy__counters;
 
 typedef struct eddy__lsock {

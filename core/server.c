@@ -475,6 +475,8 @@ static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, i
                         cl->line, low, high);
         eddy_listener_set_max_message(l, (size_t)cl->max_message);
         eddy_listener_set_max_output(l, (size_t)cl->max_output);
+        if (cl->tls && eddy__tls_new(cl->tls, c->name, &l->tls, why, sizeof(why)) < 0)
+            return fail(s, -EINVAL, "%s", why);
     }
     return with_log ? apply_log(s, c) : 0;
 }
@@ -786,6 +788,14 @@ void eddy__counters_add(const eddy__counters *n, eddy_stats *out)
     out->refused_per_ip += load(&n->refused_per_ip);
     out->errors_proxy += load(&n->errors_proxy);
     out->errors_output_limit += load(&n->errors_output_limit);
+    out->tls_handshakes_v12 += load(&n->tls_v12);
+    out->tls_handshakes_v13 += load(&n->tls_v13);
+    out->tls_resumed += load(&n->tls_resumed);
+    out->tls_failed_timeout += load(&n->tls_failed_timeout);
+    out->tls_failed_closed += load(&n->tls_failed_closed);
+    out->tls_failed_version += load(&n->tls_failed_version);
+    out->tls_failed_certificate += load(&n->tls_failed_certificate);
+    out->tls_failed_protocol += load(&n->tls_failed_protocol);
 }
 
 /* One worker's counters: those of every socket it served, and its pool. */

@@ -25,6 +25,8 @@ static const struct metric {
     M(datagrams_in),   M(datagrams_out), M(datagrams_dropped), M(timeouts),
     M(errors_io),      M(errors_too_large), M(errors_nomem),  M(errors_proxy),
     M(errors_output_limit), M(accept_pauses), M(pool_pending),
+    M(tls_handshakes_v12), M(tls_handshakes_v13), M(tls_resumed), M(tls_failed_timeout),
+    M(tls_failed_closed), M(tls_failed_version), M(tls_failed_certificate), M(tls_failed_protocol),
 #undef M
 };
 
@@ -61,6 +63,23 @@ static const struct family {
     F("eddy_errors_total", "reason=\"output_limit\"", "counter", errors_output_limit, NULL),
     F("eddy_accept_pauses_total", NULL, "counter", accept_pauses,
       "Times accepting paused: out of file descriptors."),
+    F("eddy_tls_handshakes_total", "version=\"TLSv1.2\"", "counter", tls_handshakes_v12,
+      "TLS handshakes completed, by protocol version."),
+    F("eddy_tls_handshakes_total", "version=\"TLSv1.3\"", "counter", tls_handshakes_v13, NULL),
+    F("eddy_tls_resumed_handshakes_total", NULL, "counter", tls_resumed,
+      "TLS handshakes that resumed a session (a ticket)."),
+    F("eddy_tls_handshake_failures_total", "reason=\"timeout\"", "counter", tls_failed_timeout,
+      "TLS handshakes failed, by reason: timeout (tls_handshake_timeout), closed (the client "
+      "left), version (no common protocol version), certificate (the client's refused), "
+      "protocol (anything else: garbage, no common cipher)."),
+    F("eddy_tls_handshake_failures_total", "reason=\"closed\"", "counter", tls_failed_closed,
+      NULL),
+    F("eddy_tls_handshake_failures_total", "reason=\"version\"", "counter", tls_failed_version,
+      NULL),
+    F("eddy_tls_handshake_failures_total", "reason=\"certificate\"", "counter",
+      tls_failed_certificate, NULL),
+    F("eddy_tls_handshake_failures_total", "reason=\"protocol\"", "counter",
+      tls_failed_protocol, NULL),
 #undef F
 };
 

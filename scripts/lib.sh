@@ -19,7 +19,7 @@ need_packages() {
 }
 
 # The packages every build needs.
-BUILD_PACKAGES=(cmake make gcc pkg-config libc6-dev)
+BUILD_PACKAGES=(cmake make gcc pkg-config libc6-dev libssl-dev)
 
 # build DIR [cmake args...]: configure (once) and build.
 build() {

@@ -245,6 +245,12 @@ typedef struct eddy_stats {
     unsigned long long refused_per_ip;    /* closed at once: over max_connections_per_ip */
     unsigned long long errors_proxy;      /* closed: malformed PROXY protocol header */
     unsigned long long errors_output_limit; /* closed: output queued over max_output */
+    /* TLS handshakes completed, by version, and those that resumed a session */
+    unsigned long long tls_handshakes_v12, tls_handshakes_v13, tls_resumed;
+    /* TLS handshakes failed: too slow, the client left, no common version,
+     * its certificate refused, anything else (garbage, no common cipher) */
+    unsigned long long tls_failed_timeout, tls_failed_closed, tls_failed_version,
+        tls_failed_certificate, tls_failed_protocol;
 } eddy_stats;
 EDDY_API void eddy_server_stats(const eddy_server *s, eddy_stats *out);
 /* One worker's counters (0 <= worker < eddy_server_worker_count()); -EINVAL

@@ -148,7 +148,7 @@ def parse_stats(text):
     Any other line is an error."""
     totals, workers = {}, {}
     for line in text.splitlines():
-        m = re.fullmatch(r"(worker\.(\d+)\.)?([a-z_]+) (\d+)", line)
+        m = re.fullmatch(r"(worker\.(\d+)\.)?([a-z][a-z0-9_]*) (\d+)", line)
         if not m:
             raise AssertionError("bad stats line %r in:\n%s" % (line, text))
         if m.group(1):
