@@ -290,9 +290,10 @@ static int add_pair(eddy__tls *t, const eddy__tls_settings *s, const eddy__tls_p
     into->key_types |= bit;
     if (SSL_CTX_use_certificate_chain_file(into->ctx, p->cert) != 1)
         return fail(err, errlen, file, p->cert_line, "tls_certificate %s", p->cert);
-    if (SSL_CTX_use_PrivateKey_file(into->ctx, p->key, SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(into->ctx, p->key, SSL_FILETYPE_PEM) != 1 &&
+        ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH)
         return fail(err, errlen, file, p->key_line, "tls_certificate_key %s", p->key);
-    if (SSL_CTX_check_private_key(into->ctx) != 1)
+    if (ERR_peek_error() || SSL_CTX_check_private_key(into->ctx) != 1)
         return fail(err, errlen, file, p->key_line,
                     "tls_certificate_key %s does not match the certificate %s", p->key, p->cert);
     return 0;

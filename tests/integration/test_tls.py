@@ -138,7 +138,25 @@ class TLS(unittest.TestCase):
 
     @classmethod
     def listeners(cls):
-        return [("echo", "echo", tls_block(cls.crt, cls.key))]
+        pki = cls.pki
+        a_ec = pki.cert("a.test", ("a.test", "*.a.test"))
+        a_rsa = pki.cert("a.test-rsa", ("a.test", "*.a.test"), kind="rsa")
+        b_ec = pki.cert("b.test")
+        cls.client = pki.cert("client")
+        cls.other_ca = PKI(cls.dir, "otherca")
+        cls.stranger = cls.other_ca.cert("stranger")
+        mtls = "    tls_client_certificate %s\n    tls_verify_client %%s\n" % pki.ca
+        return [
+            ("echo", "echo", tls_block(cls.crt, cls.key)),
+            ("http", "http", tls_block(cls.crt, cls.key, "    tls_alpn http/1.1\n")),
+            ("resp", "resp", tls_block(cls.crt, cls.key)),
+            ("sni", "echo", tls_block(*a_ec) + tls_block(*a_rsa) + tls_block(*b_ec)),
+            ("mtls_on", "echo", tls_block(cls.crt, cls.key, mtls % "on")),
+            ("mtls_optional", "echo", tls_block(cls.crt, cls.key, mtls % "optional")),
+            ("slow", "echo", tls_block(cls.crt, cls.key, "    tls_protocols TLSv1.2\n"
+                                       "    tls_handshake_timeout 300ms\n"
+                                       "    tls_session_tickets off\n")),
+        ]
 
     @classmethod
     def tearDownClass(cls):
@@ -239,6 +257,395 @@ class TLS(unittest.TestCase):
             s.sendall(msg)
             self.assertEqual(read_exact(s, 10 + len(msg)), b"Received: " + msg)
         s.close()
+
+    def test_resumed_with_a_ticket(self):
+        before = self.stats()
+        ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
+        s = tls_connect(self.port["echo"], ctx)
+        s.sendall(b"x")
+        self.assertEqual(read_exact(s, 11), b"Received: x")
+        session = s.session
+        s.close()
+        raw = socket.create_connection((HOST, self.port["echo"]), timeout=IO_TIMEOUT)
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        self.assertTrue(s.session_reused)
+        s.close()
+        self.assertEqual(self.stats()["tls_resumed"] - before["tls_resumed"], 1)
+
+    def test_no_ticket_when_tickets_off(self):
+        ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
+        s = tls_connect(self.port["slow"], ctx)
+        s.sendall(b"x")
+        self.assertEqual(read_exact(s, 11), b"Received: x")
+        session = s.session
+        s.close()
+        raw = socket.create_connection((HOST, self.port["slow"]), timeout=IO_TIMEOUT)
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        self.assertFalse(s.session_reused)
+        s.close()
+
+    # -- http, resp -----------------------------------------------------
+
+    def test_curl_keep_alive(self):
+        url = "https://localhost:%d/" % self.port["http"]
+        p = subprocess.run(["curl", "-sv", "--cacert", self.pki.ca, "--resolve",
+                            "localhost:%d:127.0.0.1" % self.port["http"], url, url],
+                           capture_output=True, text=True, timeout=IO_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "hellohello")
+        self.assertIn("Re-using existing connection", p.stderr)
+        self.assertIn("ALPN: server accepted http/1.1", p.stderr)
+
+    def test_http_pipelined(self):
+        s = tls_connect(self.port["http"], self.ctx())
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 16)
+        want = 16 * len(b"hello")
+        got = b""
+        deadline = time.monotonic() + IO_TIMEOUT
+        while got.count(b"hello") < 16 and time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        s.close()
+        self.assertEqual(got.count(b"HTTP/1.1 200 OK"), 16)
+        self.assertEqual(got.count(b"\r\n\r\nhello"), 16, want)
+
+    def test_close_sends_close_notify(self):
+        """Connection: close: eddyd ends with close_notify, so a client
+        that refuses a ragged end reads a clean end."""
+        s = tls_connect(self.port["http"], self.ctx(), ragged=False)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            b = s.recv(4096)  # raises SSLEOFError on an end without close_notify
+            if not b:
+                break
+            got += b
+        s.close()
+        self.assertTrue(got.endswith(b"hello"), got)
+
+    def test_redis_cli_tls(self):
+        args = ["redis-cli", "--tls", "--cacert", self.pki.ca, "--sni", "localhost", "-h", HOST,
+                "-p", str(self.port["resp"])]
+        p = subprocess.run(args + ["SET", "k", "v1"], capture_output=True, text=True,
+                           timeout=IO_TIMEOUT)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "OK"), p.stderr)
+        p = subprocess.run(args + ["GET", "k"], capture_output=True, text=True, timeout=IO_TIMEOUT)
+        self.assertEqual(p.stdout.strip(), "v1", p.stderr)
+
+    # -- certificates: SNI, ECDSA and RSA, mutual TLS --------------------
+
+    def peer_cn(self, port, name, ctx=None):
+        s = tls_connect(port, ctx or self.ctx(), name=name)
+        cert = s.getpeercert()
+        cipher = s.cipher()
+        s.close()
+        subject = dict(x[0] for x in cert["subject"])
+        return subject["commonName"], cipher
+
+    def test_sni_chooses_the_certificate(self):
+        self.assertEqual(self.peer_cn(self.port["sni"], "b.test")[0], "b.test")
+        self.assertEqual(self.peer_cn(self.port["sni"], "a.test")[0], "a.test")
+        self.assertEqual(self.peer_cn(self.port["sni"], "www.a.test")[0], "a.test")
+        ctx = self.ctx()
+        ctx.check_hostname = False
+        self.assertEqual(self.peer_cn(self.port["sni"], "unknown.test", ctx)[0], "a.test")
+
+    def test_rsa_beside_ecdsa_for_the_same_names(self):
+        ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+        self.assertEqual(self.peer_cn(self.port["sni"], "a.test", ctx)[0], "a.test-rsa")
+        ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        self.assertEqual(self.peer_cn(self.port["sni"], "a.test", ctx)[0], "a.test")
+
+    def handshake_fails(self, port, ctx, name="localhost"):
+        """The handshake (or the first read after it: TLS 1.3 sends the
+        server's verdict on the client certificate after its Finished)
+        fails or the connection ends without a reply."""
+        try:
+            s = tls_connect(port, ctx, name=name)
+            s.sendall(b"x")
+            got = s.recv(64)
+            s.close()
+            return got == b""
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return True
+
+    def test_mutual_tls_accepted_and_refused(self):
+        before = self.stats()
+        s = tls_connect(self.port["mtls_on"], self.ctx(cert=self.client))
+        s.sendall(b"id")
+        self.assertEqual(read_exact(s, 12), b"Received: id")
+        s.close()
+        self.assertTrue(self.handshake_fails(self.port["mtls_on"], self.ctx()))
+        self.assertTrue(self.handshake_fails(self.port["mtls_on"], self.ctx(cert=self.stranger)))
+        self.assertTrue(self.handshake_fails(self.port["mtls_optional"],
+                                             self.ctx(cert=self.stranger)))
+        s = tls_connect(self.port["mtls_optional"], self.ctx())
+        s.sendall(b"anon")
+        self.assertEqual(read_exact(s, 14), b"Received: anon")
+        s.close()
+        after = self.stats()
+        self.assertEqual(after["tls_failed_certificate"] - before["tls_failed_certificate"], 3)
+
+    # -- bad clients ----------------------------------------------------
+
+    def raw(self, port, data):
+        """Send bytes on a plain connection; True when eddyd closes it
+        without a byte of plaintext reply (a TLS alert may come)."""
+        s = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
+        s.sendall(data)
+        got = b""
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+        except ConnectionResetError:
+            pass
+        s.close()
+        return b"Received" not in got and (got == b"" or got[0] == 0x15)  # nothing, or an alert
+
+    def test_garbage_and_sslv2_hello_are_closed(self):
+        before = self.stats()
+        self.assertTrue(self.raw(self.port["echo"], b"GET / HTTP/1.1\r\n\r\n" * 10))
+        sslv2 = bytes.fromhex("80 2e 01 0002 0015 0000 0010 010080 030080 0700c0 060040 "
+                              "020080 040080 000039 000038 000035".replace(" ", "")) + bytes(16)
+        self.assertTrue(self.raw(self.port["echo"], sslv2))
+        self.assertTrue(self.raw(self.port["echo"], os.urandom(3000)))
+        after = self.stats()
+        failed = sum(after[k] - before[k] for k in after if k.startswith("tls_failed_"))
+        self.assertEqual(failed, 3)
+        self.assertEqual(after["tls_failed_timeout"], before["tls_failed_timeout"])
+
+    def client_hello(self):
+        """A real ClientHello's bytes, as Python's ssl would send them."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ctx().wrap_bio(incoming, outgoing, server_hostname="localhost")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return outgoing.read()
+
+    def test_truncated_client_hello_then_close(self):
+        before = self.stats()
+        hello = self.client_hello()
+        self.assertGreater(len(hello), 100)
+        s = socket.create_connection((HOST, self.port["echo"]), timeout=IO_TIMEOUT)
+        s.sendall(hello[:len(hello) // 2])
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(s.recv(4096), b"")
+        s.close()
+        after = self.stats()
+        self.assertEqual(after["tls_failed_closed"] - before["tls_failed_closed"], 1)
+
+    def test_stalled_handshake_times_out(self):
+        """Half a ClientHello, then silence: tls_handshake_timeout (300ms on
+        this listener) closes it; the wait for that is bounded, not timed."""
+        before = self.stats()
+        s = socket.create_connection((HOST, self.port["slow"]), timeout=IO_TIMEOUT * 2)
+        hello = self.client_hello()
+        s.sendall(hello[:40])
+        self.assertEqual(s.recv(4096), b"")
+        s.close()
+        after = self.stats()
+        self.assertEqual(after["tls_failed_timeout"] - before["tls_failed_timeout"], 1)
+
+    def test_tls13_client_on_a_tls12_listener(self):
+        before = self.stats()
+        self.assertTrue(self.handshake_fails(self.port["slow"],
+                                             self.ctx(version=ssl.TLSVersion.TLSv1_3)))
+        after = self.stats()
+        self.assertEqual(after["tls_failed_version"] - before["tls_failed_version"], 1)
+
+    def test_client_leaves_without_close_notify(self):
+        """A client that closes its socket without close_notify: eddyd reads
+        the end of input, closes, and keeps serving."""
+        before = self.stats()
+        raw = socket.create_connection((HOST, self.port["echo"]), timeout=IO_TIMEOUT)
+        s = self.ctx().wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"bye")
+        self.assertEqual(read_exact(s, 13), b"Received: bye")
+        dup = socket.socket(fileno=os.dup(s.fileno()))
+        dup.shutdown(socket.SHUT_RDWR)  # under the TLS layer: no alert goes out
+        dup.close()
+        s.close()
+        deadline = time.monotonic() + IO_TIMEOUT
+        while self.stats()["open"] > before["open"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.stats()["open"], before["open"])
+        s = tls_connect(self.port["echo"], self.ctx())
+        s.sendall(b"again")
+        self.assertEqual(read_exact(s, 15), b"Received: again")
+        s.close()
+
+    def test_many_concurrent_handshakes_memory_bounded(self):
+        """2,000 clients handshake at once and stay open; eddyd's RSS grows
+        by a bounded amount per connection (the peak of 2,000 handshakes in
+        flight: about 44 KiB each; an idle one holds far less, see
+        bench/https_vs_nginx.sh); each then echoes."""
+        n = 2000
+        ctx = self.ctx()
+        rss0 = self.eddyd_rss_kib()
+        socks, pending = [], set()
+        sel = selectors.DefaultSelector()
+        for i in range(n):
+            raw = socket.create_connection((HOST, self.port["echo"]), timeout=IO_TIMEOUT)
+            raw.setblocking(False)
+            s = ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+            socks.append(s)
+            pending.add(s)
+            sel.register(s, selectors.EVENT_WRITE)
+        deadline = time.monotonic() + IO_TIMEOUT * 6
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(1):
+                s = key.fileobj
+                try:
+                    s.do_handshake()
+                    pending.discard(s)
+                    sel.unregister(s)
+                except ssl.SSLWantReadError:
+                    sel.modify(s, selectors.EVENT_READ)
+                except ssl.SSLWantWriteError:
+                    sel.modify(s, selectors.EVENT_WRITE)
+        sel.close()
+        self.assertEqual(len(pending), 0, "handshakes left unfinished")
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(IO_TIMEOUT)
+            s.sendall(b"q")
+        rss1 = self.eddyd_rss_kib()
+        for s in socks:
+            self.assertEqual(read_exact(s, 11), b"Received: q")
+        per_conn = (rss1 - rss0) * 1024 / n
+        log("RSS %d KiB -> %d KiB: %.0f bytes per idle TLS connection" % (rss0, rss1, per_conn))
+        if not eddytest.foreign_allocator():
+            self.assertLess(per_conn, 96 * 1024)
+        for s in socks:
+            s.close()
+        deadline = time.monotonic() + IO_TIMEOUT
+        while self.stats()["open"] > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def eddyd_rss_kib(self):
+        with open("/proc/%d/status" % self.eddyd.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def test_prometheus_counters(self):
+        s = tls_connect(self.port["echo"], self.ctx())
+        s.sendall(b"p")
+        read_exact(s, 11)
+        s.close()
+        u = socket.socket(socket.AF_UNIX)
+        u.settimeout(IO_TIMEOUT)
+        u.connect(self.stats_path)
+        u.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+        data, _ = eddytest.read_until_eof(u)
+        u.close()
+        _, samples = opstest.parse_prometheus(data.decode().split("\r\n\r\n", 1)[1])
+        total = sum(v for (name, labels), v in samples.items()
+                    if name == "eddy_tls_handshakes_total" and ("version", "TLSv1.3") in labels)
+        self.assertGreaterEqual(total, 1)
+        reasons = {dict(labels)["reason"] for (name, labels) in samples
+                   if name == "eddy_tls_handshake_failures_total"}
+        self.assertEqual(reasons, {"timeout", "closed", "version", "certificate", "protocol"})
+
+
+class CheckAndReload(opstest.OpsTestCase):
+    """eddyd -t on certificates, and SIGHUP taking new ones."""
+
+    def setUp(self):
+        super().setUp()
+        self.pki = PKI(self.dir)
+
+    def check(self, body):
+        conf = self.config(body)
+        rc, out, err = eddytest.run_eddyd(["-t", "-c", conf])
+        return conf, rc, out + err
+
+    def listen(self, crt, key, extra=""):
+        return "listen tcp %s:0 {\n    handler echo\n%s}\n" % (HOST, tls_block(crt, key, extra))
+
+    def test_check_good_missing_and_wrong_key(self):
+        crt, key = self.pki.cert("localhost")
+        _, other_key = self.pki.cert("other")
+        conf, rc, out = self.check(self.listen(crt, key))
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("warning", out)
+        # plugin_dir, workers, listen, handler, tls_certificate (5), key (6)
+        conf, rc, out = self.check(self.listen(crt, other_key))
+        self.assertEqual(rc, 1)
+        self.assertIn("%s:6: tls_certificate_key %s does not match the certificate" % (conf, other_key), out)
+        missing = os.path.join(self.dir, "missing.crt")
+        conf, rc, out = self.check(self.listen(missing, key))
+        self.assertEqual(rc, 1)
+        self.assertIn("%s:5: tls_certificate %s: No such file or directory" % (conf, missing), out)
+        os.chmod(key, 0)
+        if os.geteuid() != 0:
+            conf, rc, out = self.check(self.listen(crt, key))
+            self.assertEqual(rc, 1)
+            self.assertIn("%s:6: tls_certificate_key %s: Permission denied" % (conf, key), out)
+
+    def test_check_warns_about_expired_and_expiring(self):
+        crt, key = self.pki.cert("old", start="20200101000000Z", end="20200201000000Z")
+        conf, rc, out = self.check(self.listen(crt, key))
+        self.assertEqual(rc, 0, out)
+        self.assertIn("warning: %s:5: tls_certificate %s expired on 2020-02-01" % (conf, crt), out)
+        crt, key = self.pki.cert("soon", days=10)
+        conf, rc, out = self.check(self.listen(crt, key))
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"warning: %s:5: tls_certificate %s expires in \d+ days"
+                         % (re.escape(conf), re.escape(crt)))
+
+    def test_config_mistakes(self):
+        crt, key = self.pki.cert("localhost")
+        cases = [
+            ("    tls_certificate %s\n" % crt, "5: tls_certificate has no tls_certificate_key"),
+            ("    tls_protocols TLSv1.1\n", "5: tls_protocols: 'TLSv1.1' is not TLSv1.2"),
+            ("    tls_verify_client on\n" + tls_block(crt, key),
+             "5: tls_verify_client needs tls_client_certificate"),
+            ("    tls_certifcate %s\n" % crt,
+             "5: unknown directive 'tls_certifcate' (did you mean 'tls_certificate'?)"),
+            (tls_block(crt, key, "    tls_ciphers NOSUCHCIPHER\n"),
+             "7: tls_ciphers: no cipher of 'NOSUCHCIPHER'"),
+        ]
+        for body, want in cases:
+            conf, rc, out = self.check("listen tcp %s:0 {\n    handler echo\n%s}\n" % (HOST, body))
+            self.assertEqual(rc, 1, out)
+            self.assertIn("%s:%s" % (conf, want), out)
+
+    def test_sighup_takes_new_certificates_keeping_connections(self):
+        crt, key = self.pki.cert("first")
+        live_crt, live_key = os.path.join(self.dir, "live.crt"), os.path.join(self.dir, "live.key")
+        shutil.copy(crt, live_crt)
+        shutil.copy(key, live_key)
+        port = opstest.free_port()
+        conf = self.config("listen tcp %s:%d {\n    handler echo\n%s}\n"
+                           % (HOST, port, tls_block(live_crt, live_key)))
+        d = self.run_conf(conf)
+        ctx = client_context(self.pki.ca)
+        ctx.check_hostname = False
+        held = tls_connect(port, ctx)
+        held.sendall(b"1")
+        self.assertEqual(read_exact(held, 11), b"Received: 1")
+        self.assertEqual(dict(x[0] for x in held.getpeercert()["subject"])["commonName"], "first")
+        crt2, key2 = self.pki.cert("second")
+        shutil.copy(crt2, live_crt)
+        shutil.copy(key2, live_key)
+        start = d.nlines()
+        d.signal(signal.SIGHUP)
+        self.assertIsNotNone(d.wait_for_log(r"\] reload done", start), d.stderr()[-3000:])
+        s = tls_connect(port, ctx)
+        self.assertEqual(dict(x[0] for x in s.getpeercert()["subject"])["commonName"], "second")
+        s.close()
+        held.sendall(b"2")
+        self.assertEqual(read_exact(held, 11), b"Received: 2")
+        held.close()
+        self.stop(d)
 
 
 def main():
