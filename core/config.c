@@ -37,8 +37,10 @@ enum { MAX_ARGS = 4 };
 
 /* ---- directives ---------------------------------------------------- */
 
-enum value_type { V_NUMBER, V_SIZE, V_DURATION, V_BOOL, V_ENUM, V_OCTAL, V_STRING, V_FDNAME };
-#define IS_STRING(t) ((t) == V_STRING || (t) == V_FDNAME)
+enum value_type {
+    V_NUMBER, V_SIZE, V_DURATION, V_BOOL, V_ENUM, V_OCTAL, V_STRING, V_FDNAME, V_WORDS
+};
+#define IS_STRING(t) ((t) == V_STRING || (t) == V_FDNAME || (t) == V_WORDS)
 
 /* A row of config.h's tables: where the value lives (offset into the
  * config or the listener) and how to read and write it. */
@@ -240,6 +242,17 @@ static int set_value(const directive_def *d, void *base, const char *v, char *wh
         snprintf(why, n, "must be a FileDescriptorName: 1 to 255 printable characters, no "
                          "spaces and no ':', not '%s'", v);
         return -1;
+    }
+    for (const char *w = v; d->type == V_WORDS && d->words[0] && *w;) {
+        size_t len = strcspn(w, " ");
+        int k = 0;
+        while (d->words[k] && (strlen(d->words[k]) != len || strncmp(w, d->words[k], len)))
+            k++;
+        if (!d->words[k]) {
+            snprintf(why, n, "'%.*s' is not %s or %s", (int)len, w, d->words[0], d->words[1]);
+            return -1;
+        }
+        w += len + (w[len] == ' ');
     }
     if (IS_STRING(d->type))
         return set_string(string_at(d, base), v, why, n);
@@ -481,12 +494,15 @@ static int read_statement(parser *P, statement *st)
 static int apply_directive(parser *P, const directive_def *d, void *base, int *seen,
                            const statement *st)
 {
-    if (st->nargs != 2)
+    if (st->nargs != 2 && (d->type != V_WORDS || st->nargs < 2))
         return fail(P, st->line, "'%s' takes one value, got %d", d->name, st->nargs - 1);
     if (*seen)
         return fail(P, st->line, "'%s' given twice (first at line %d)", d->name, *seen);
-    char why[200];
-    if (set_value(d, base, st->args[1], why, sizeof(why)) < 0)
+    char why[200], words[MAX_ARGS * 256] = "";
+    for (int i = 1; d->type == V_WORDS && i < st->nargs; i++) /* joined by spaces */
+        snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s", i > 1 ? " " : "",
+                 st->args[i]);
+    if (set_value(d, base, d->type == V_WORDS ? words : st->args[1], why, sizeof(why)) < 0)
         return fail(P, st->line, "%s: %s", d->name, why);
     *seen = st->line;
     return 0;
@@ -531,208 +547,88 @@ static int open_listener(parser *P, eddy_config *c, const statement *st)
 
 /* ---- TLS ------------------------------------------------------------ */
 
-/* The tls_* directives take several values, and tls_certificate with
- * tls_certificate_key repeat (one pair per certificate: SNI, ECDSA beside
- * RSA), so they have their own table: each setter gets the statement. */
-typedef int (*tls_setter)(parser *P, eddy__tls_settings *t, const statement *st);
-
-/* A directive given once (*line: where, 0 before), with one value or
- * (many) one or more. */
-static int once(parser *P, int *line, const statement *st, int many)
+/* tls_certificate and tls_certificate_key repeat, in pairs (one per
+ * certificate: SNI, ECDSA beside RSA), each with its line: outside the
+ * table of one-value directives. */
+static int tls_pair_directive(parser *P, eddy__cfg_listener *l, const statement *st)
 {
-    if (*line)
-        return fail(P, st->line, "'%s' given twice (first at line %d)", st->args[0], *line);
-    if (st->nargs < 2 || (!many && st->nargs != 2))
-        return fail(P, st->line, "'%s' takes %s, got %d", st->args[0],
-                    many ? "one or more values" : "one value", st->nargs - 1);
-    *line = st->line;
-    return 0;
-}
-
-static int tls_strdup(parser *P, char **slot, const statement *st)
-{
+    int key = strcmp(st->args[0], "tls_certificate_key") == 0;
+    eddy__tls_pair *last = l->ntls_pairs ? &l->tls_pairs[l->ntls_pairs - 1] : NULL;
+    if (st->nargs != 2)
+        return fail(P, st->line, "'%s' takes one value, got %d", st->args[0], st->nargs - 1);
     if (!*st->args[1])
         return fail(P, st->line, "%s: must not be empty", st->args[0]);
+    if (key && (!last || last->key))
+        return fail(P, st->line, "tls_certificate_key: each follows its tls_certificate");
+    if (!key && last && !last->key)
+        return fail(P, st->line, "tls_certificate at line %d has no tls_certificate_key yet",
+                    last->cert_line);
+    if (!key) {
+        eddy__tls_pair *p = realloc(l->tls_pairs, (l->ntls_pairs + 1) * sizeof(*p));
+        if (!p)
+            return fail(P, st->line, "out of memory");
+        l->tls_pairs = p;
+        last = memset(&p[l->ntls_pairs++], 0, sizeof(*p));
+    }
+    char **slot = key ? &last->key : &last->cert;
+    *(key ? &last->key_line : &last->cert_line) = st->line;
     if (!(*slot = strdup(st->args[1])))
         return fail(P, st->line, "out of memory");
     return 0;
 }
 
-static int tls_certificate(parser *P, eddy__tls_settings *t, const statement *st)
+/* The first line of l that asks for TLS, or 0. */
+static int tls_line(const eddy__cfg_listener *l)
 {
-    if (st->nargs != 2)
-        return fail(P, st->line, "'tls_certificate' takes one value, got %d", st->nargs - 1);
-    if (t->npairs && !t->pairs[t->npairs - 1].key)
-        return fail(P, st->line, "tls_certificate at line %d has no tls_certificate_key yet",
-                    t->pairs[t->npairs - 1].cert_line);
-    eddy__tls_pair *p = realloc(t->pairs, (t->npairs + 1) * sizeof(*p));
-    if (!p)
-        return fail(P, st->line, "out of memory");
-    t->pairs = p;
-    p = memset(&p[t->npairs++], 0, sizeof(*p));
-    p->cert_line = st->line;
-    return tls_strdup(P, &p->cert, st);
-}
-
-static int tls_certificate_key(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    if (st->nargs != 2)
-        return fail(P, st->line, "'tls_certificate_key' takes one value, got %d", st->nargs - 1);
-    if (!t->npairs || t->pairs[t->npairs - 1].key)
-        return fail(P, st->line, "tls_certificate_key: each follows its tls_certificate");
-    t->pairs[t->npairs - 1].key_line = st->line;
-    return tls_strdup(P, &t->pairs[t->npairs - 1].key, st);
-}
-
-static int tls_protocols(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    if (once(P, &t->protocols_line, st, 1) < 0)
-        return -1;
-    t->protocols = 0;
-    for (int i = 1; i < st->nargs; i++) {
-        if (strcmp(st->args[i], "TLSv1.2") == 0)
-            t->protocols |= EDDY__TLS_V12;
-        else if (strcmp(st->args[i], "TLSv1.3") == 0)
-            t->protocols |= EDDY__TLS_V13;
-        else
-            return fail(P, st->line, "tls_protocols: '%s' is not TLSv1.2 or TLSv1.3 (nothing "
-                                     "older is offered)", st->args[i]);
-    }
-    return 0;
-}
-
-static int tls_ciphers(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    return once(P, &t->ciphers_line, st, 0) < 0 ? -1 : tls_strdup(P, &t->ciphers, st);
-}
-
-static int tls_client_certificate(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    return once(P, &t->client_ca_line, st, 0) < 0 ? -1 : tls_strdup(P, &t->client_ca, st);
-}
-
-/* ALPN protocol names, in the server's order of preference, to wire form. */
-static int tls_alpn(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    if (once(P, &t->alpn_line, st, 1) < 0)
-        return -1;
-    size_t len = 0;
-    for (int i = 1; i < st->nargs; i++) {
-        size_t n = strlen(st->args[i]);
-        if (n == 0 || n > 255)
-            return fail(P, st->line, "tls_alpn: a protocol name is 1 to 255 bytes");
-        len += n + 1;
-    }
-    if (!(t->alpn = malloc(len)))
-        return fail(P, st->line, "out of memory");
-    for (int i = 1; i < st->nargs; i++) {
-        size_t n = strlen(st->args[i]);
-        t->alpn[t->alpn_len++] = (unsigned char)n;
-        memcpy(t->alpn + t->alpn_len, st->args[i], n);
-        t->alpn_len += n;
-    }
-    return 0;
-}
-
-static int tls_verify_client(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    if (once(P, &t->verify_line, st, 0) < 0)
-        return -1;
-    static const char *const words[] = {"off", "on", "optional"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(st->args[1], words[i]) == 0)
-            return t->verify_client = i, 0;
-    return fail(P, st->line, "tls_verify_client: must be off, on or optional, not '%s'",
-                st->args[1]);
-}
-
-static int tls_session_tickets(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    if (once(P, &t->tickets_line, st, 0) < 0)
-        return -1;
-    if (eddy__parse_bool(st->args[1], &t->session_tickets) < 0)
-        return fail(P, st->line, "tls_session_tickets: must be on or off, not '%s'", st->args[1]);
-    return 0;
-}
-
-static int tls_handshake_timeout(parser *P, eddy__tls_settings *t, const statement *st)
-{
-    static const directive_def d = {"tls_handshake_timeout", V_DURATION, 0, 86400000L, 0,
-                                    NULL, NULL, NULL, 0};
-    char why[200];
-    if (once(P, &t->timeout_line, st, 0) < 0)
-        return -1;
-    if (parse_value(&d, st->args[1], &t->handshake_timeout_ms, why, sizeof(why)) < 0)
-        return fail(P, st->line, "tls_handshake_timeout: %s", why);
-    return 0;
-}
-
-static const struct tls_directive {
-    const char *name;
-    tls_setter set;
-} tls_directives[] = {
-    {"tls_certificate", tls_certificate},
-    {"tls_certificate_key", tls_certificate_key},
-    {"tls_protocols", tls_protocols},
-    {"tls_ciphers", tls_ciphers},
-    {"tls_alpn", tls_alpn},
-    {"tls_client_certificate", tls_client_certificate},
-    {"tls_verify_client", tls_verify_client},
-    {"tls_session_tickets", tls_session_tickets},
-    {"tls_handshake_timeout", tls_handshake_timeout},
-    {NULL, NULL},
-};
-static const char *const tls_names[] = {
-    "tls_certificate",   "tls_certificate_key",    "tls_protocols",
-    "tls_ciphers",       "tls_alpn",               "tls_client_certificate",
-    "tls_verify_client", "tls_session_tickets",    "tls_handshake_timeout", NULL};
-
-#define DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS 10000L
-
-/* A tls_* directive in listen block l. */
-static int tls_directive(parser *P, eddy__cfg_listener *l, const statement *st)
-{
-    int i = 0;
-    while (tls_directives[i].name && strcmp(tls_directives[i].name, st->args[0]) != 0)
-        i++;
-    if (!tls_directives[i].name) {
-        const char *hint = eddy__closest(st->args[0], tls_names);
-        if (hint)
-            return fail(P, st->line, "unknown directive '%s' (did you mean '%s'?)", st->args[0],
-                        hint);
-        return fail(P, st->line, "unknown directive '%s'", st->args[0]);
-    }
-    if (!l->tls) {
-        if (!(l->tls = calloc(1, sizeof(*l->tls))))
-            return fail(P, st->line, "out of memory");
-        l->tls->line = st->line;
-        l->tls->protocols = EDDY__TLS_V12 | EDDY__TLS_V13;
-        l->tls->session_tickets = 1;
-        l->tls->handshake_timeout_ms = DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
-    }
-    return tls_directives[i].set(P, l->tls, st);
+    int line = l->ntls_pairs ? l->tls_pairs[0].cert_line : 0;
+    for (int i = EDDY__L_tls_protocols; i <= EDDY__L_tls_handshake_timeout; i++)
+        if (l->seen[i] && (!line || l->seen[i] < line))
+            line = l->seen[i];
+    return line;
 }
 
 /* What only the whole block tells about its TLS. */
 static int close_tls(parser *P, const eddy__cfg_listener *l)
 {
-    const eddy__tls_settings *t = l->tls;
-    if (!t)
+    int line = tls_line(l);
+    if (!line)
         return 0;
     if (strcmp(l->transport, "udp") == 0)
-        return fail(P, t->line, "TLS does not apply to udp (DTLS is not supported)");
+        return fail(P, line, "TLS does not apply to udp (DTLS is not supported)");
     if (l->proxy_protocol > 0)
-        return fail(P, t->line, "proxy_protocol with TLS is not supported yet");
-    if (!t->npairs)
-        return fail(P, t->line, "TLS needs a certificate: tls_certificate and "
-                                "tls_certificate_key");
-    if (!t->pairs[t->npairs - 1].key)
-        return fail(P, t->pairs[t->npairs - 1].cert_line,
-                    "tls_certificate has no tls_certificate_key after it");
-    if (t->verify_client != EDDY__TLS_VERIFY_OFF && !t->client_ca)
-        return fail(P, t->verify_line, "tls_verify_client needs tls_client_certificate (the "
-                                       "CAs that client certificates chain to)");
+        return fail(P, line, "proxy_protocol with TLS is not supported yet");
+    if (!l->ntls_pairs)
+        return fail(P, line, "TLS needs a certificate: tls_certificate and tls_certificate_key");
+    const eddy__tls_pair *last = &l->tls_pairs[l->ntls_pairs - 1];
+    if (!last->key)
+        return fail(P, last->cert_line, "tls_certificate has no tls_certificate_key after it");
+    if (l->tls_verify_client != EDDY__TLS_VERIFY_OFF && !l->tls_client_certificate)
+        return fail(P, l->seen[EDDY__L_tls_verify_client],
+                    "tls_verify_client needs tls_client_certificate (the CAs that client "
+                    "certificates chain to)");
     return 0;
+}
+
+int eddy__cfg_tls(const eddy__cfg_listener *l, eddy__tls_settings *out)
+{
+    if (!l->ntls_pairs)
+        return 0;
+    *out = (eddy__tls_settings){
+        .pairs = l->tls_pairs,
+        .npairs = l->ntls_pairs,
+        .protocols = l->tls_protocols ? l->tls_protocols : "TLSv1.2 TLSv1.3",
+        .ciphers = l->tls_ciphers,
+        .alpn = l->tls_alpn,
+        .client_ca = l->tls_client_certificate,
+        .verify_client = (int)l->tls_verify_client,
+        .session_tickets = (int)l->tls_session_tickets,
+        .handshake_timeout_ms = l->tls_handshake_timeout,
+        .protocols_line = l->seen[EDDY__L_tls_protocols],
+        .ciphers_line = l->seen[EDDY__L_tls_ciphers],
+        .alpn_line = l->seen[EDDY__L_tls_alpn],
+        .client_ca_line = l->seen[EDDY__L_tls_client_certificate],
+    };
+    return 1;
 }
 
 /* The end of a listen block: what only the whole block can tell. */
@@ -764,8 +660,8 @@ static int in_block(parser *P, eddy__cfg_listener *l, const statement *st)
     if (find_directive(global_directives, name) >= 0)
         return fail(P, st->line, "'%s' is a global directive: move it out of the listen block",
                     name);
-    if (strncmp(name, "tls_", 4) == 0)
-        return tls_directive(P, l, st);
+    if (strcmp(name, "tls_certificate") == 0 || strcmp(name, "tls_certificate_key") == 0)
+        return tls_pair_directive(P, l, st);
     int i = find_directive(listener_directives, name);
     if (i >= 0)
         return apply_directive(P, &listener_directives[i], l, &l->seen[i], st);
@@ -851,9 +747,11 @@ void eddy_config_free(eddy_config *c)
         free(c->listeners[i].transport);
         free(c->listeners[i].address);
         free_strings(listener_directives, &c->listeners[i]);
-        if (c->listeners[i].tls)
-            eddy__tls_settings_clear(c->listeners[i].tls);
-        free(c->listeners[i].tls);
+        for (size_t k = 0; k < c->listeners[i].ntls_pairs; k++) {
+            free(c->listeners[i].tls_pairs[k].cert);
+            free(c->listeners[i].tls_pairs[k].key);
+        }
+        free(c->listeners[i].tls_pairs);
         eddy_params_free(c->listeners[i].params);
     }
     free(c->listeners);
@@ -915,14 +813,14 @@ static int rebase_paths(eddy_config *c, const char *path)
     char *abs = realpath(dir, NULL);
     int rc = abs ? rebase(&c->plugin_dir, abs) : -errno;
     for (size_t i = 0; rc == 0 && i < c->nlisteners; i++) {
-        eddy__tls_settings *t = c->listeners[i].tls;
-        if (strchr(c->listeners[i].handler, '/'))
-            rc = rebase(&c->listeners[i].handler, abs);
-        for (size_t k = 0; rc == 0 && t && k < t->npairs; k++)
-            if ((rc = rebase(&t->pairs[k].cert, abs)) == 0)
-                rc = rebase(&t->pairs[k].key, abs);
-        if (rc == 0 && t)
-            rc = rebase(&t->client_ca, abs);
+        eddy__cfg_listener *l = &c->listeners[i];
+        if (strchr(l->handler, '/'))
+            rc = rebase(&l->handler, abs);
+        for (size_t k = 0; rc == 0 && k < l->ntls_pairs; k++)
+            if ((rc = rebase(&l->tls_pairs[k].cert, abs)) == 0)
+                rc = rebase(&l->tls_pairs[k].key, abs);
+        if (rc == 0)
+            rc = rebase(&l->tls_client_certificate, abs);
     }
     free(abs);
     free(copy);
@@ -1051,9 +949,10 @@ int eddy_config_check(const eddy_config *c, char *err, size_t errlen)
             bad = 1, snprintf(why, sizeof(why), "listen unix %s: %s", l->address, dir_why);
     }
     /* Warnings: a certificate expired or about to, then too many workers. */
+    eddy__tls_settings tls;
     for (size_t i = 0; !bad && i < c->nlisteners; i++)
-        if (c->listeners[i].tls && eddy__tls_check_expiry(c->listeners[i].tls, c->name, err,
-                                                          errlen) > 0)
+        if (eddy__cfg_tls(&c->listeners[i], &tls) &&
+            eddy__tls_check_expiry(&tls, c->name, err, errlen) > 0)
             return 1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (!bad && cpus > 0 && c->workers > cpus)
@@ -1182,6 +1081,13 @@ char *eddy_config_dump(const eddy_config *c)
         put_token(f, l.address);
         fputs(" {\n", f);
         dump_table(f, listener_directives, &l, "    ");
+        for (size_t k = 0; k < l.ntls_pairs; k++) {
+            fputs("    tls_certificate ", f);
+            put_token(f, l.tls_pairs[k].cert);
+            fputs("\n    tls_certificate_key ", f);
+            put_token(f, l.tls_pairs[k].key);
+            fputc('\n', f);
+        }
         for (size_t k = 0; k < l.params->n; k++) {
             fputs("    ", f);
             put_token(f, l.params->items[k].name);
@@ -1213,6 +1119,13 @@ static void describe_values(const directive_def *d, char *out, size_t n)
     case V_OCTAL: snprintf(out, n, "octal, up to %s", hi); break;
     case V_STRING: snprintf(out, n, "string"); break;
     case V_FDNAME: snprintf(out, n, "name, no spaces or ':'"); break;
+    case V_WORDS:
+        if (!d->words[0])
+            snprintf(out, n, "words");
+        for (int i = 0; d->words[i] && len >= 0 && (size_t)len < n; i++)
+            len += snprintf(out + len, n - (size_t)len, "%s%s", i ? ", " : "one or more of ",
+                            d->words[i]);
+        break;
     case V_ENUM:
         out[0] = '\0';
         for (int i = 0; d->words[i] && len >= 0 && (size_t)len < n; i++)
@@ -1241,4 +1154,9 @@ void eddy__config_reference(FILE *f)
     fputs("\nIn a `listen TRANSPORT ADDRESS { ... }` block (any other name there is a parameter "
           "of the block's handler):\n\n", f);
     reference_table(f, listener_directives);
+    fputs("| `tls_certificate` | string, repeated | none: plain TCP | TLS: a certificate chain "
+          "(PEM), its key named next; several serve by SNI (the first is the default), an "
+          "ECDSA and an RSA one for the same names side by side |\n"
+          "| `tls_certificate_key` | string, repeated | required with tls_certificate | TLS: "
+          "the private key (PEM) of the tls_certificate before it |\n", f);
 }

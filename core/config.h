@@ -8,7 +8,9 @@
  *            char * for STRING and FDNAME, long for every other type;
  *   TYPE     NUMBER, SIZE (512, 64k, 1m), DURATION (ms, with a unit),
  *            BOOL (on/off), ENUM (one of WORDS, stored as its index),
- *            OCTAL (permission bits), STRING, FDNAME (a systemd socket name);
+ *            OCTAL (permission bits), STRING, FDNAME (a systemd socket name),
+ *            WORDS (one or more words, kept as one string joined by spaces;
+ *            with WORDS listed, each must be one of them);
  *   MIN, MAX the accepted range of a number, size, duration or octal;
  *   DEFAULT  the value when the file does not say it (the only place a
  *            default is written: the server takes it from here too);
@@ -80,7 +82,21 @@
     X(proxy_protocol, BOOL, 0, 1, 0, (NULL), NULL,                                                 \
       "take a PROXY protocol v1 or v2 header first on each connection")                          \
     X(systemd_socket, FDNAME, 0, 0, 0, (NULL), "the socket of the listen address",                 \
-      "under socket activation, serve the socket passed with this FileDescriptorName")
+      "under socket activation, serve the socket passed with this FileDescriptorName")          \
+    X(tls_protocols, WORDS, 0, 0, 0, ("TLSv1.2", "TLSv1.3"), "TLSv1.2 TLSv1.3",                   \
+      "TLS: the versions offered; nothing older is")                                             \
+    X(tls_ciphers, STRING, 0, 0, 0, (NULL), "OpenSSL's default",                                   \
+      "TLS: the TLS 1.2 cipher list, in OpenSSL's syntax (TLS 1.3 suites are OpenSSL's)")        \
+    X(tls_alpn, WORDS, 0, 0, 0, (NULL), "no ALPN",                                                 \
+      "TLS: the ALPN protocols, the server's preference first (e.g. http/1.1)")                  \
+    X(tls_client_certificate, STRING, 0, 0, 0, (NULL), "none",                                     \
+      "TLS: the CA certificates (PEM) that clients' certificates must chain to")                 \
+    X(tls_verify_client, ENUM, 0, 2, 0, ("off", "on", "optional"), "off",                          \
+      "TLS: ask for a client certificate: on requires one, optional checks one if sent")         \
+    X(tls_session_tickets, BOOL, 0, 1, 1, (NULL), "on",                                            \
+      "TLS: resume sessions by tickets, whose keys are new at each reload")                      \
+    X(tls_handshake_timeout, DURATION, 0, 86400000L, 10000, (NULL), "10s",                         \
+      "TLS: close a connection whose handshake takes longer; 0 = never")
 
 /* The named index of each directive in its table and in `seen`. */
 #define EDDY__G_INDEX(name, ...) EDDY__G_##name,
@@ -102,7 +118,12 @@ typedef struct eddy__cfg_listener {
     long high_water, low_water, max_message, max_output; /* low_water 0: derived from high_water */
     long ipv6only, mode, max_amplification, proxy_protocol;
     long idle_timeout, first_byte_timeout; /* ms; 0: never */
-    eddy__tls_settings *tls; /* its tls_* directives, or NULL: plain */
+    char *tls_protocols, *tls_ciphers, *tls_alpn, *tls_client_certificate;
+    long tls_verify_client, tls_session_tickets, tls_handshake_timeout;
+    /* tls_certificate / tls_certificate_key, repeated in pairs (one per
+     * certificate: SNI, ECDSA beside RSA), so outside the table */
+    eddy__tls_pair *tls_pairs;
+    size_t ntls_pairs;
     eddy_params *params; /* everything else in the block: the handler's */
     int seen[EDDY__NLISTENER]; /* line of each directive (EDDY__L_name), 0 if not given */
 } eddy__cfg_listener;
@@ -130,6 +151,10 @@ int eddy__cfg_address(const char *transport, const char *address, char *out, siz
 /* The listener directives that are not handler parameters, NULL-ended:
  * the candidates for "did you mean" next to a handler's own names. */
 extern const char *const eddy__listener_directives[];
+
+/* What listen block l says about TLS, for eddy__tls_new(); 0 when it has
+ * no certificate (a plain listener).  file: the configuration's name. */
+int eddy__cfg_tls(const eddy__cfg_listener *l, eddy__tls_settings *out);
 
 /* The directive reference, from the tables: a Markdown table per scope,
  * as README.md's "Directives" section holds it (a unit test compares). */

@@ -475,7 +475,8 @@ static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, i
                         cl->line, low, high);
         eddy_listener_set_max_message(l, (size_t)cl->max_message);
         eddy_listener_set_max_output(l, (size_t)cl->max_output);
-        if (cl->tls && eddy__tls_new(cl->tls, c->name, &l->tls, why, sizeof(why)) < 0)
+        eddy__tls_settings tls;
+        if (eddy__cfg_tls(cl, &tls) && eddy__tls_new(&tls, c->name, &l->tls, why, sizeof(why)) < 0)
             return fail(s, -EINVAL, "%s", why);
     }
     return with_log ? apply_log(s, c) : 0;

@@ -187,13 +187,12 @@ static SSL_CTX *new_ctx(const eddy__tls_settings *s, eddy__tls *t, const char *f
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
-        fail(err, errlen, file, s->line, "TLS: out of memory");
+        fail(err, errlen, file, s->pairs[0].cert_line, "TLS: out of memory");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, (s->protocols & EDDY__TLS_V12) ? TLS1_2_VERSION
-                                                                      : TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, (s->protocols & EDDY__TLS_V13) ? TLS1_3_VERSION
-                                                                      : TLS1_2_VERSION);
+    int v12 = strstr(s->protocols, "TLSv1.2") != NULL, v13 = strstr(s->protocols, "TLSv1.3") != NULL;
+    SSL_CTX_set_min_proto_version(ctx, v12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, v13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  (s->session_tickets ? 0 : SSL_OP_NO_TICKET));
@@ -299,20 +298,36 @@ static int add_pair(eddy__tls *t, const eddy__tls_settings *s, const eddy__tls_p
     return 0;
 }
 
+/* ALPN's wire form of space-separated names: each after its length byte. */
+static int alpn_wire(eddy__tls *t, const char *words)
+{
+    if (!(t->alpn = malloc(strlen(words) + 1)))
+        return -ENOMEM;
+    for (const char *p = words; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n == 0 || n > 255)
+            return -EINVAL;
+        t->alpn[t->alpn_len++] = (unsigned char)n;
+        memcpy(t->alpn + t->alpn_len, p, n);
+        t->alpn_len += n;
+        p += n + (p[n] == ' ');
+    }
+    return 0;
+}
+
 int eddy__tls_new(const eddy__tls_settings *s, const char *file, eddy__tls **out, char *err,
                   size_t errlen)
 {
     eddy__tls *t = calloc(1, sizeof(*t));
     if (!t)
-        return fail(err, errlen, file, s->line, "out of memory");
+        return fail(err, errlen, file, s->pairs[0].cert_line, "out of memory");
     t->handshake_timeout_ms = s->handshake_timeout_ms;
-    if (s->alpn && !(t->alpn = malloc(s->alpn_len))) {
+    int rc = s->alpn ? alpn_wire(t, s->alpn) : 0;
+    if (rc < 0) {
         eddy__tls_free(t);
-        return fail(err, errlen, file, s->alpn_line, "out of memory");
-    }
-    if (s->alpn) {
-        memcpy(t->alpn, s->alpn, s->alpn_len);
-        t->alpn_len = s->alpn_len;
+        return fail(err, errlen, file, s->alpn_line, "%s",
+                    rc == -ENOMEM ? "out of memory"
+                                  : "tls_alpn: each protocol name is 1 to 255 bytes");
     }
     ERR_clear_error();
     for (size_t i = 0; i < s->npairs; i++)
@@ -363,18 +378,6 @@ int eddy__tls_check_expiry(const eddy__tls_settings *s, const char *file, char *
         return 1;
     }
     return 0;
-}
-
-void eddy__tls_settings_clear(eddy__tls_settings *s)
-{
-    for (size_t i = 0; i < s->npairs; i++) {
-        free(s->pairs[i].cert);
-        free(s->pairs[i].key);
-    }
-    free(s->pairs);
-    free(s->ciphers);
-    free(s->alpn);
-    free(s->client_ca);
 }
 
 /* ---- sessions ------------------------------------------------------- */

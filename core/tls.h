@@ -25,7 +25,6 @@
 
 #include "eddy/eddy.h"
 
-enum { EDDY__TLS_V12 = 1, EDDY__TLS_V13 = 2 };
 enum { EDDY__TLS_VERIFY_OFF, EDDY__TLS_VERIFY_ON, EDDY__TLS_VERIFY_OPTIONAL };
 
 /* A certificate chain (PEM) and its key, with the lines that named them. */
@@ -34,22 +33,19 @@ typedef struct eddy__tls_pair {
     int cert_line, key_line;
 } eddy__tls_pair;
 
-/* The tls_* directives of one listen block, as parsed (config.c), each
- * with its line (0: not given). */
+/* What a listen block says about TLS (config.c's eddy__cfg_tls), each
+ * value with its line for messages; the strings are the config's. */
 typedef struct eddy__tls_settings {
-    eddy__tls_pair *pairs; /* tls_certificate / tls_certificate_key, in order */
+    const eddy__tls_pair *pairs; /* in order; the first is the default */
     size_t npairs;
-    unsigned protocols;    /* EDDY__TLS_V12 | EDDY__TLS_V13 */
-    char *ciphers;         /* TLS 1.2 list, or NULL: OpenSSL's default */
-    unsigned char *alpn;   /* ALPN protocols in wire form (length-prefixed), or NULL */
-    size_t alpn_len;
-    char *client_ca;       /* CAs that client certificates must chain to, or NULL */
+    const char *protocols; /* "TLSv1.2 TLSv1.3" or one of them */
+    const char *ciphers;   /* the TLS 1.2 list, or NULL: OpenSSL's default */
+    const char *alpn;      /* ALPN protocols, space-separated, or NULL */
+    const char *client_ca; /* CAs that client certificates must chain to, or NULL */
     int verify_client;     /* EDDY__TLS_VERIFY_* */
     int session_tickets;   /* resumption by stateless tickets */
     long handshake_timeout_ms;
-    int line; /* the block's first tls_* directive */
-    int protocols_line, ciphers_line, alpn_line, client_ca_line, verify_line, tickets_line,
-        timeout_line;
+    int protocols_line, ciphers_line, alpn_line, client_ca_line;
 } eddy__tls_settings;
 
 typedef struct eddy__tls eddy__tls;
@@ -64,8 +60,6 @@ void eddy__tls_free(eddy__tls *t);
  * "FILE:LINE: ..." in msg; 0 when none does. */
 int eddy__tls_check_expiry(const eddy__tls_settings *s, const char *file, char *msg,
                            size_t msglen);
-/* Free what the parser filled in s (not s itself). */
-void eddy__tls_settings_clear(eddy__tls_settings *s);
 
 /* A connection accepted on a TLS listener: its SSL, its handshake timer.
  * 0 or -ENOMEM. */

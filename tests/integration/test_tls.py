@@ -609,7 +609,7 @@ class CheckAndReload(opstest.OpsTestCase):
             ("    tls_verify_client on\n" + tls_block(crt, key),
              "5: tls_verify_client needs tls_client_certificate"),
             ("    tls_certifcate %s\n" % crt,
-             "5: unknown directive 'tls_certifcate' (did you mean 'tls_certificate'?)"),
+             "5: handler 'echo': tls_certifcate: unknown parameter"),
             (tls_block(crt, key, "    tls_ciphers NOSUCHCIPHER\n"),
              "7: tls_ciphers: no cipher of 'NOSUCHCIPHER'"),
         ]

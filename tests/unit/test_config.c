@@ -411,6 +411,29 @@ static const struct {
     {T("# no newline at the end"), "t.conf: no listen block: nothing to serve"},
     {T(";;;\n"), "t.conf: no listen block: nothing to serve"},
     {T("workers 2\nlog_level debug\n"), "t.conf: no listen block: nothing to serve"},
+    /* TLS: certificates and keys in pairs, and what needs what */
+#define CERT "    tls_certificate a.crt\n    tls_certificate_key a.key\n"
+    {T(LISTEN "    handler echo\n    tls_certificate a.crt\n}\n"),
+     "t.conf:3: tls_certificate has no tls_certificate_key after it"},
+    {T(LISTEN "    handler echo\n    tls_certificate a.crt\n    tls_certificate b.crt\n}\n"),
+     "t.conf:4: tls_certificate at line 3 has no tls_certificate_key yet"},
+    {T(LISTEN "    handler echo\n    tls_certificate_key a.key\n}\n"),
+     "t.conf:3: tls_certificate_key: each follows its tls_certificate"},
+    {T(LISTEN "    handler echo\n    tls_session_tickets off\n}\n"),
+     "t.conf:3: TLS needs a certificate: tls_certificate and tls_certificate_key"},
+    {T(LISTEN "    handler echo\n" CERT "    tls_protocols TLSv1.3 TLSv1.1\n}\n"),
+     "t.conf:5: tls_protocols: 'TLSv1.1' is not TLSv1.2 or TLSv1.3"},
+    {T(LISTEN "    handler echo\n" CERT "    tls_verify_client on\n}\n"),
+     "t.conf:5: tls_verify_client needs tls_client_certificate (the CAs that client "
+     "certificates chain to)"},
+    {T(LISTEN "    handler echo\n" CERT "    tls_verify_client always\n}\n"),
+     "t.conf:5: tls_verify_client: must be off, on or optional, not 'always'"},
+    {T("listen udp 127.0.0.1:1 {\n    handler echo\n" CERT "}\n"),
+     "t.conf:3: TLS does not apply to udp (DTLS is not supported)"},
+    {T(LISTEN "    handler echo\n    proxy_protocol on\n" CERT "}\n"),
+     "t.conf:4: proxy_protocol with TLS is not supported yet"},
+    {T(LISTEN "    handler echo\n" CERT "    tls_handshake_timeout 5\n}\n"),
+     "t.conf:5: tls_handshake_timeout: add a unit: 5s or 5ms"},
 };
 
 START_TEST(parse_errors)
@@ -1638,6 +1661,13 @@ START_TEST(dump_every_default)
                      "    first_byte_timeout 0\n"
                      "    proxy_protocol off\n"
                      "    # systemd_socket: not set (the socket of the listen address)\n"
+                     "    # tls_protocols: not set (TLSv1.2 TLSv1.3)\n"
+                     "    # tls_ciphers: not set (OpenSSL's default)\n"
+                     "    # tls_alpn: not set (no ALPN)\n"
+                     "    # tls_client_certificate: not set (none)\n"
+                     "    # tls_verify_client: not set (off)\n"
+                     "    # tls_session_tickets: not set (on)\n"
+                     "    # tls_handshake_timeout: not set (10s)\n"
                      "}\n");
     free(text);
     eddy_config_free(c);
@@ -1721,6 +1751,37 @@ END_TEST
 
 /* README.md's directive reference is the tables' own output, byte for
  * byte; on a difference the expected text is left in a file to paste. */
+/* TLS in the dump: the pairs in order, several words as one value, and
+ * read back to the same text. */
+START_TEST(dump_tls)
+{
+    eddy_config *c = parse_ok(LISTEN "    handler echo\n    tls_certificate a.crt\n"
+                                     "    tls_certificate_key a.key\n    tls_alpn h2 http/1.1\n"
+                                     "    tls_certificate \"b c.crt\"\n    tls_certificate_key b.key\n"
+                                     "    tls_protocols TLSv1.3\n    tls_handshake_timeout 2s\n}\n");
+    const eddy__cfg_listener *l = &c->listeners[0];
+    eddy__tls_settings t;
+    ck_assert_int_eq(eddy__cfg_tls(l, &t), 1);
+    ck_assert_uint_eq(t.npairs, 2);
+    ck_assert_str_eq(t.pairs[1].cert, "b c.crt");
+    ck_assert_int_eq(t.pairs[1].key_line, 7);
+    ck_assert_str_eq(t.alpn, "h2 http/1.1");
+    ck_assert_str_eq(t.protocols, "TLSv1.3");
+    ck_assert_int_eq(t.handshake_timeout_ms, 2000);
+    ck_assert_int_eq(t.session_tickets, 1);
+    char *text = dump_fixpoint(c);
+    ck_assert_msg(strstr(text, "\n    tls_alpn \"h2 http/1.1\"\n"), "%s", text);
+    ck_assert_msg(strstr(text, "\n    tls_certificate a.crt\n    tls_certificate_key a.key\n"
+                               "    tls_certificate \"b c.crt\"\n    tls_certificate_key b.key\n"),
+                  "%s", text);
+    free(text);
+    eddy_config_free(c);
+    c = parse_ok(LISTEN "    handler echo\n}\n");
+    ck_assert_int_eq(eddy__cfg_tls(&c->listeners[0], &t), 0);
+    eddy_config_free(c);
+}
+END_TEST
+
 START_TEST(readme_reference_is_the_table)
 {
     static const char begin[] = "<!-- directives: begin -->\n", end[] = "<!-- directives: end -->";
@@ -1842,6 +1903,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, dump_values_in_their_largest_unit);
     tcase_add_test(tc, dump_quotes_what_is_not_a_word);
     tcase_add_test(tc, dump_after_overrides);
+    tcase_add_test(tc, dump_tls);
     tcase_add_test(tc, readme_reference_is_the_table);
     tcase_add_test(tc, load_from_a_pipe);
     suite_add_tcase(s, tc);
