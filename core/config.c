@@ -1081,6 +1081,9 @@ char *eddy_config_dump(const eddy_config *c)
         put_token(f, l.address);
         fputs(" {\n", f);
         dump_table(f, listener_directives, &l, "    ");
+        if (!l.ntls_pairs)
+            fputs("    # tls_certificate: not set (none: plain TCP)\n"
+                  "    # tls_certificate_key: not set (none)\n", f);
         for (size_t k = 0; k < l.ntls_pairs; k++) {
             fputs("    tls_certificate ", f);
             put_token(f, l.tls_pairs[k].cert);

@@ -1668,6 +1668,8 @@ START_TEST(dump_every_default)
                      "    # tls_verify_client: not set (off)\n"
                      "    # tls_session_tickets: not set (on)\n"
                      "    # tls_handshake_timeout: not set (10s)\n"
+                     "    # tls_certificate: not set (none: plain TCP)\n"
+                     "    # tls_certificate_key: not set (none)\n"
                      "}\n");
     free(text);
     eddy_config_free(c);
