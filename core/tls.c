@@ -55,6 +55,7 @@ typedef struct eddy__tls_conn {
     eddy_conn *conn;
     unsigned char want;   /* a read waits for a writable edge, or a write for a readable one */
     unsigned char broken; /* a fatal error or a failed handshake: no close_notify */
+    unsigned char drained; /* the last read of the socket was short: it is empty */
 } eddy__tls_conn;
 
 static eddy__tls_conn *tls_of(const eddy_conn *c)
@@ -196,6 +197,7 @@ static SSL_CTX *new_ctx(const eddy__tls_settings *s, eddy__tls *t, const char *f
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  (s->session_tickets ? 0 : SSL_OP_NO_TICKET));
+    SSL_CTX_set_read_ahead(ctx, 1); /* a record's header and body in one read(), and the next */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -392,6 +394,19 @@ static void handshake_expired(eddy__timer *timer)
     eddy__conn_destroy(c, "closed (TLS handshake timeout)");
 }
 
+/* The socket BIO's reads: one shorter than asked emptied the socket, as
+ * on the plain path (the loop's "less than the room means drained"). */
+static long note_read(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                      size_t *processed)
+{
+    (void)argp, (void)argi, (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        eddy__tls_conn *t = (eddy__tls_conn *)BIO_get_callback_arg(b);
+        t->drained = ret <= 0 || !processed || *processed < len;
+    }
+    return ret;
+}
+
 int eddy__tls_conn_start(eddy_conn *c, eddy__tls *tls)
 {
     eddy__tls_conn *t = calloc(1, sizeof(*t));
@@ -403,6 +418,8 @@ int eddy__tls_conn_start(eddy_conn *c, eddy__tls *tls)
         return -ENOMEM;
     }
     SSL_set_accept_state(t->ssl);
+    BIO_set_callback_ex(SSL_get_rbio(t->ssl), note_read);
+    BIO_set_callback_arg(SSL_get_rbio(t->ssl), (char *)t);
     t->conn = c;
     eddy__timer_init(&t->timer, handshake_expired);
     eddy__loop *l = c->lsock->loop;
@@ -493,9 +510,11 @@ static ssize_t broken(eddy__tls_conn *t, int e)
     return e == SSL_ERROR_SYSCALL ? -EPIPE : -EPROTO;
 }
 
-/* Fill iov while records come: a short count means OpenSSL met EAGAIN on
- * the socket (the edge is spent), so that the loop's "less than the room
- * means drained" holds and no plaintext is left inside the session.  The
+/* Fill iov while records come: a short count means the socket is empty
+ * (OpenSSL met EAGAIN, or its last read of the socket was short with
+ * nothing left buffered in the session: no extra read to EAGAIN), so that
+ * the loop's "less than the room means drained" holds and no plaintext is
+ * left inside the session waiting for an edge that will not come.  The
  * end of input (close_notify, or a FIN without it) or an error after some
  * bytes is kept for the next call (RDHUP makes the loop come back). */
 ssize_t eddy__tls_read(eddy_conn *c, const struct iovec *iov, int cnt)
@@ -518,6 +537,8 @@ ssize_t eddy__tls_read(eddy_conn *c, const struct iovec *iov, int cnt)
             if (SSL_read_ex(t->ssl, (char *)iov[i].iov_base + off, iov[i].iov_len - off, &got)) {
                 off += got;
                 total += got;
+                if (t->drained && !SSL_has_pending(t->ssl) && off < iov[i].iov_len)
+                    return (ssize_t)total;
                 continue;
             }
             int e = SSL_get_error(t->ssl, 0);
