@@ -44,7 +44,10 @@ from eddytest import HOST, log
 NAMES = ["accepted", "refused", "refused_per_ip", "open", "bytes_in", "bytes_out",
          "reads", "sends", "datagrams_in", "datagrams_out", "datagrams_dropped",
          "timeouts", "errors_io", "errors_too_large", "errors_nomem", "errors_proxy",
-         "errors_output_limit", "accept_pauses", "pool_pending"]
+         "errors_output_limit", "accept_pauses", "pool_pending",
+         "tls_handshakes_v12", "tls_handshakes_v13", "tls_resumed", "tls_failed_timeout",
+         "tls_failed_closed", "tls_failed_version", "tls_failed_certificate",
+         "tls_failed_protocol"]
 GAUGES = {"open", "pool_pending"}
 # Each "name value" counter and its Prometheus metric (with the labels that
 # pick it out of a metric shared with others).
@@ -68,6 +71,14 @@ PROM = {
     "errors_output_limit": ("eddy_errors_total", {"reason": "output_limit"}),
     "accept_pauses": ("eddy_accept_pauses_total", {}),
     "pool_pending": ("eddy_pool_pending_requests", {}),
+    "tls_handshakes_v12": ("eddy_tls_handshakes_total", {"version": "TLSv1.2"}),
+    "tls_handshakes_v13": ("eddy_tls_handshakes_total", {"version": "TLSv1.3"}),
+    "tls_resumed": ("eddy_tls_resumed_handshakes_total", {}),
+    "tls_failed_timeout": ("eddy_tls_handshake_failures_total", {"reason": "timeout"}),
+    "tls_failed_closed": ("eddy_tls_handshake_failures_total", {"reason": "closed"}),
+    "tls_failed_version": ("eddy_tls_handshake_failures_total", {"reason": "version"}),
+    "tls_failed_certificate": ("eddy_tls_handshake_failures_total", {"reason": "certificate"}),
+    "tls_failed_protocol": ("eddy_tls_handshake_failures_total", {"reason": "protocol"}),
 }
 
 
