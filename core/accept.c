@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "listener.h"
+#include "proxy.h"
 #include "worker.h"
 
 enum { ACCEPT_BUDGET = 64 }; /* accepts per listener per turn */
@@ -217,7 +218,10 @@ static int admit(eddy__loop *l, eddy__lsock *s, const struct sockaddr_storage *p
     return 0;
 }
 
-unsigned eddy__accept_proxied(eddy__loop *l, const struct sockaddr_storage *client, int *counted)
+/* The client a PROXY header named: take its place under
+ * max_connections_per_ip.  0 (*counted: it holds one), or the limit it is
+ * over (nothing taken). */
+static unsigned admit_proxied(eddy__loop *l, const struct sockaddr_storage *client, int *counted)
 {
     eddy__shared *srv = l->shared;
     unsigned per_ip = atomic_load_explicit(&srv->max_connections_per_ip, memory_order_relaxed);
@@ -228,6 +232,45 @@ unsigned eddy__accept_proxied(eddy__loop *l, const struct sockaddr_storage *clie
         return per_ip;
     *counted = 1;
     return 0;
+}
+
+int eddy__accept_proxy_header(eddy_conn *c)
+{
+    eddy__loop *l = c->lsock->loop;
+    eddy__proxy_info pi;
+    int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
+    if (n == EDDY_PARSE_NEED_MORE)
+        return 0;
+    if (n < 0) {
+        eddy__count(&c->lsock->n.errors_proxy, 1);
+        eddy__conn_log(c, &l->rl_proxy, EDDY__LOG_WARN,
+                       "closing: malformed PROXY protocol header on %s", c->listener->bound);
+        eddy__conn_destroy(c, "closed (malformed PROXY header)");
+        return -1;
+    }
+    eddy__buf_consume(c->in, (size_t)n);
+    c->h.flags &= (uint16_t)~EDDY__CONN_PROXY_WAIT;
+    if (!pi.local) { /* the client's address, as the proxy saw it */
+        eddy__conn_ext *ext = eddy__conn_ext_get(c);
+        if (!ext) {
+            eddy__count(&c->lsock->n.errors_nomem, 1);
+            eddy__conn_destroy(c, "closed (out of memory)");
+            return -1;
+        }
+        ext->addr = pi.src;
+        ext->has_addr = 1;
+        unsigned over = admit_proxied(l, &pi.src, &ext->counted);
+        if (over) {
+            eddy__count(&c->lsock->n.refused_per_ip, 1);
+            eddy__conn_log(c, &l->rl_per_ip, EDDY__LOG_WARN,
+                           "refused on %s: max_connections_per_ip (%u) reached",
+                           c->listener->bound, over);
+            eddy__conn_destroy(c, "closed (max_connections_per_ip)");
+            return -1;
+        }
+    }
+    eddy__conn_opened(c);
+    return 1;
 }
 
 void eddy__accept_release(eddy__loop *l, const struct sockaddr_storage *counted)

@@ -26,10 +26,12 @@ void eddy__accept_close_all(eddy__loop *l);
 /* The worker starts: its sockets' handlers get their per-worker state. */
 void eddy__accept_begin(eddy__loop *l);
 
-/* The client a PROXY header named: take its place under
- * max_connections_per_ip.  0 (*counted: it holds one), or the limit it is
- * over (nothing taken; the caller logs and closes). */
-unsigned eddy__accept_proxied(eddy__loop *l, const struct sockaddr_storage *client, int *counted);
+/* A listener with proxy_protocol: the header comes before anything else,
+ * and names the client that max_connections_per_ip counts.  Returns 1 when
+ * it has been taken (the handler's open() has run), 0 while it is
+ * incomplete, -1 when the connection was closed (malformed header, or its
+ * client over the limit; counted and logged). */
+int eddy__accept_proxy_header(eddy_conn *c);
 /* A connection ended: give back its places (counted: the address holding
  * a per-IP place, or NULL), and resume accepting if it was paused. */
 void eddy__accept_release(eddy__loop *l, const struct sockaddr_storage *counted);

@@ -287,49 +287,6 @@ eddy_conn *eddy__conn_attach(eddy__lsock *s, eddy_listener *ls, int fd,
     return c;
 }
 
-/* A listener with proxy_protocol: the header comes before anything else.
- * Returns 1 when it has been taken (the handler's open() has run), 0 while
- * it is incomplete, -1 when the connection was closed (malformed header,
- * or its client over max_connections_per_ip). */
-static int take_proxy_header(eddy_conn *c)
-{
-    eddy__loop *l = c->lsock->loop;
-    eddy__proxy_info pi;
-    int n = eddy__proxy_parse(eddy__buf_linearize(c->in), c->in->len, &pi);
-    if (n == EDDY_PARSE_NEED_MORE)
-        return 0;
-    if (n < 0) {
-        eddy__count(&c->lsock->n.errors_proxy, 1);
-        eddy__conn_log(c, &l->rl_proxy, EDDY__LOG_WARN,
-                       "closing: malformed PROXY protocol header on %s", c->listener->bound);
-        eddy__conn_destroy(c, "closed (malformed PROXY header)");
-        return -1;
-    }
-    eddy__buf_consume(c->in, (size_t)n);
-    c->h.flags &= (uint16_t)~EDDY__CONN_PROXY_WAIT;
-    if (!pi.local) { /* the client's address, as the proxy saw it */
-        eddy__conn_ext *ext = eddy__conn_ext_get(c);
-        if (!ext) {
-            eddy__count(&c->lsock->n.errors_nomem, 1);
-            eddy__conn_destroy(c, "closed (out of memory)");
-            return -1;
-        }
-        ext->addr = pi.src;
-        ext->has_addr = 1;
-        unsigned over = eddy__accept_proxied(l, &pi.src, &ext->counted);
-        if (over) {
-            eddy__count(&c->lsock->n.refused_per_ip, 1);
-            eddy__conn_log(c, &l->rl_per_ip, EDDY__LOG_WARN,
-                           "refused on %s: max_connections_per_ip (%u) reached",
-                           c->listener->bound, over);
-            eddy__conn_destroy(c, "closed (max_connections_per_ip)");
-            return -1;
-        }
-    }
-    eddy__conn_opened(c);
-    return 1;
-}
-
 /* Hand everything buffered to the handler; keep what it did not consume. */
 static int deliver(eddy_conn *c)
 {
@@ -450,7 +407,7 @@ static void conn_read(eddy_conn *c)
             eddy__count(&c->lsock->n.reads, 1);
             touch(c);
             if (c->h.flags & EDDY__CONN_PROXY_WAIT) {
-                int r = take_proxy_header(c);
+                int r = eddy__accept_proxy_header(c);
                 if (r < 0 || (r == 1 && settle(c) < 0))
                     return;
                 if (r == 0 || c->in->len == 0) { /* nothing for the handler yet */
