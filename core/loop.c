@@ -221,13 +221,18 @@ static void free_dead(eddy__loop *l)
 eddy_conn *eddy__loop_open_local(eddy__loop *l, eddy_listener *listener, int fd)
 {
     eddy__lsock *s = l->lsocks[0];
-    s->listener = listener;
-    eddy__listener_hold(listener); /* as a worker's socket does */
+    if (s->listener != listener) { /* the socket holds it once, as a worker's does */
+        if (s->listener)
+            eddy__listener_release(s->listener);
+        s->listener = listener;
+        eddy__listener_hold(listener);
+    }
     s->loop = l;
     eddy__accept_publish(l, s, listener);
     atomic_fetch_add(&l->shared->open, 1); /* as admission does */
+    eddy_conn *before = s->fresh.tail;
     eddy__conn_open(s, fd, NULL, 0);
-    return s->fresh.tail ? s->fresh.tail : s->active.tail; /* the one just opened */
+    return s->fresh.tail != before ? s->fresh.tail : NULL; /* new ones go last */
 }
 
 /* Close each connection of list; one whose pool job is out is only
