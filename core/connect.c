@@ -9,7 +9,7 @@
  *     stats (struct eddy__outgoing);
  *   - a listener for its settings and handler: a "kind" per (listener it
  *     was opened from, client table), the origin's settings copied (water
- *     marks, max_message, and whatever a later setting adds) with the
+ *     marks, max_message, max_output: field by field) with the
  *     client's callbacks as its handler table.  A kind holds its origin
  *     listener, so the plugin stays loaded while its connections live, and
  *     lives exactly as long as its connections: the last one's close drops
@@ -188,16 +188,20 @@ static client_kind *kind_get(eddy__outgoing *o, eddy_listener *origin, const edd
     client_kind *k = malloc(sizeof(*k));
     if (!k)
         return NULL;
-    memcpy(&k->ls, origin, sizeof(k->ls)); /* every setting, then what is not a setting */
-    k->ls.next = k->ls.successor = NULL;
+    /* The origin's settings that apply to a connection, field by field:
+     * the origin is shared with the other workers (its refs and its reload
+     * fields change under them), so it is never copied whole. */
+    memset(&k->ls, 0, sizeof(k->ls));
     atomic_init(&k->ls.refs, 1); /* the list's */
-    k->ls.reload_fds = NULL;
+    k->ls.transport = origin->transport;
+    k->ls.server = origin->server;
+    k->ls.state = origin->state;
+    k->ls.high_water = origin->high_water;
+    k->ls.low_water = origin->low_water;
+    k->ls.max_message = origin->max_message;
+    k->ls.max_output = origin->max_output;
     k->ls.shared_fd = -1;
-    k->ls.owns_file = 0;
-    k->ls.dl = NULL;
     k->ls.dispatch = EDDY_DISPATCH_INLINE; /* a client's callbacks run on the loop */
-    k->ls.proxy_protocol = 0;
-    k->ls.idle_timeout_ms = k->ls.first_byte_timeout_ms = 0;
     snprintf(k->ls.bound, sizeof(k->ls.bound), "outgoing from %.140s", origin->bound);
     k->handler = (eddy_handler){
         .abi_version = EDDY_ABI_VERSION,
