@@ -249,7 +249,7 @@ int eddy_listener_set_max_message(eddy_listener *l, size_t max)
 int eddy_listener_set_max_output(eddy_listener *l, size_t max)
 {
     if (max == 0 || max > EDDY__BUF_MAX)
-        return -EINVAL;
+        return refuse(l, "max_output must be 1 to %zu bytes, not %zu", EDDY__BUF_MAX, max);
     l->max_output = max;
     return 0;
 }

@@ -192,9 +192,10 @@ EDDY_API void eddy_conn_reset(eddy_conn *c);
 /* A line in eddyd's log (its file or stderr, as configured), at level
  * EDDY_LOG_ERROR .. EDDY_LOG_DEBUG, shown when the log level lets it
  * through (nothing is formatted otherwise), naming the connection as the
- * core's own lines do: "... warn [w1] #42 127.0.0.1:5555: message".  From
- * any thread that runs the connection's callbacks.  Not rate-limited: a
- * handler that may log per message limits itself. */
+ * core's own lines do: "... warn [w1] #42 127.0.0.1:5555: message" (a
+ * level below EDDY_LOG_ERROR counts as EDDY_LOG_ERROR).  From any thread
+ * that runs the connection's callbacks.  Not rate-limited: a handler that
+ * may log per message limits itself. */
 enum { EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO, EDDY_LOG_DEBUG };
 EDDY_API void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -228,9 +229,11 @@ EDDY_API void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
  * eddy_worker_timer_start() (0 ms to 24 h; -EINVAL otherwise, -ENOMEM) has
  * passed; starting an armed timer restarts it, stopping an idle one does
  * nothing.  On the worker's thread only (from a pool thread _new returns
- * NULL and the others do nothing).  A handler must free its timers at the
- * latest in worker_fini(): after it, a hot swap may unload the plugin
- * that a timer's fn lives in (the worker frees any left when it ends). */
+ * NULL, _start -EINVAL, and the others do nothing); _new also returns NULL
+ * for a NULL w or fn, or out of memory; _free(NULL) does nothing.  A
+ * handler must free its timers at the latest in worker_fini(): after it, a
+ * hot swap may unload the plugin that a timer's fn lives in (the worker
+ * frees any left when it ends). */
 typedef struct eddy_worker eddy_worker;
 typedef struct eddy_worker_timer eddy_worker_timer;
 typedef void (*eddy_worker_timer_fn)(eddy_worker *w, void *arg);
@@ -254,7 +257,8 @@ EDDY_API void eddy_conn_set_data(eddy_conn *c, void *data);
  * datagram; the reply is dropped (and counted) when it exceeds the largest
  * UDP payload or the listener's amplification limit: on the wire, a reply
  * may be at most max_amplification (default 3) times the request, headers
- * included.  Returns 0, -EBUSY (already answered), -EMSGSIZE (dropped). */
+ * included.  Returns 0, -EBUSY (already answered, or a reply already
+ * dropped), -EMSGSIZE (dropped). */
 EDDY_API int eddy_dgram_reply(eddy_dgram *d, const void *buf, size_t len);
 EDDY_API int eddy_dgram_replyv(eddy_dgram *d, const struct iovec *iov, int iovcnt);
 /* The listener's state from init(). */
@@ -291,8 +295,9 @@ typedef struct eddy_addr {
 
 /* Parse a numeric address: "192.0.2.1:80", "[2001:db8::1]:80" (each
  * optionally after "tcp:"), or "unix:/run/backend.sock".  Never looks a
- * name up.  Returns 0, or -EINVAL (not one of those forms, port 0, a Unix
- * path too long); *out is written only on success.  Any thread. */
+ * name up.  Returns 0, or -EINVAL (a NULL argument, not one of those
+ * forms, a udp: address, port 0, a Unix path too long); *out is written
+ * only on success.  Any thread. */
 EDDY_API int eddy_addr_parse(const char *text, eddy_addr *out);
 
 /* The callbacks of an outgoing connection: a const table, like the
@@ -335,11 +340,12 @@ typedef struct eddy_client {
  *
  * Errors, at once (no connection, no callback): -EINVAL (a NULL argument,
  * cb without connected or data, timeout_ms < 0 or over a day, `from`
- * closed), -EPERM (on a pool thread), -EAFNOSUPPORT (not AF_INET, AF_INET6
- * or AF_UNIX), -ENOMEM, -EMFILE / -ENFILE (out of descriptors), and what
- * connect(2) says at once: -ECONNREFUSED or -ENOENT for a Unix socket
- * nobody listens on, -EAGAIN for one whose backlog is full,
- * -EADDRNOTAVAIL when no local port is free, -ENETUNREACH. */
+ * closed, to->len 0 or over sizeof(to->ss)), -EPERM (on a pool thread),
+ * -EAFNOSUPPORT (not AF_INET, AF_INET6 or AF_UNIX), -ENOMEM, -EMFILE /
+ * -ENFILE (out of descriptors), and what connect(2) says at once:
+ * -ECONNREFUSED or -ENOENT for a Unix socket nobody listens on, -EAGAIN
+ * for one whose backlog is full, -EADDRNOTAVAIL when no local port is
+ * free, -ENETUNREACH. */
 EDDY_API int eddy_connect(eddy_conn *from, const eddy_addr *to, const eddy_client *cb, void *data,
                           long timeout_ms, eddy_conn **out);
 

@@ -200,6 +200,8 @@ START_TEST(listener_setters_say_why)
             "listen 127.0.0.1:1: low_water (11) is above high_water (10)");
     REFUSED(eddy_listener_set_max_message(tcp, 0),
             "listen 127.0.0.1:1: max_message must be 1 to 1073741824 bytes, not 0");
+    REFUSED(eddy_listener_set_max_output(tcp, 0),
+            "listen 127.0.0.1:1: max_output must be 1 to 1073741824 bytes, not 0");
     REFUSED(eddy_listener_set_dispatch(tcp, (eddy_dispatch)7),
             "listen 127.0.0.1:1: dispatch 7 is neither inline nor pool");
     REFUSED(eddy_listener_set_dispatch(udp, EDDY_DISPATCH_POOL),
@@ -221,6 +223,7 @@ START_TEST(listener_setters_say_why)
 #undef REFUSED
     ck_assert_int_eq(eddy_listener_set_water_marks(tcp, 10, 10), 0);
     ck_assert_int_eq(eddy_listener_set_max_message(tcp, 1), 0);
+    ck_assert_int_eq(eddy_listener_set_max_output(tcp, 1), 0);
     ck_assert_int_eq(eddy_listener_set_dispatch(tcp, EDDY_DISPATCH_POOL), 0);
     ck_assert_int_eq(eddy_listener_set_dispatch(udp, EDDY_DISPATCH_INLINE), 0);
     ck_assert_int_eq(eddy_listener_set_timeouts(tcp, 86400000L, 0), 0);
