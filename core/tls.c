@@ -438,7 +438,8 @@ void eddy__tls_conn_end(eddy_conn *c)
 {
     eddy__tls_conn *t = tls_of(c);
     eddy__timers_disarm(&c->lsock->loop->timers, &t->timer);
-    eddy__tls_shutdown(c);
+    if (!(c->h.flags & EDDY__CONN_FAILED)) /* a write failed, or a reset: nothing more is sent */
+        eddy__tls_shutdown(c);
     SSL_free(t->ssl);
     free(t);
     c->ext->tls = NULL;

@@ -64,8 +64,9 @@ int eddy__tls_check_expiry(const eddy__tls_settings *s, const char *file, char *
 /* A connection accepted on a TLS listener: its SSL, its handshake timer.
  * 0 or -ENOMEM. */
 int eddy__tls_conn_start(eddy_conn *c, eddy__tls *t);
-/* Before its socket closes: close_notify when the session is sound, then
- * free its SSL. */
+/* Before its socket closes: close_notify when the session is sound and
+ * the connection did not fail (a write error, eddy_conn_reset), then free
+ * its SSL. */
 void eddy__tls_conn_end(eddy_conn *c);
 
 /* io.h's calls on a TLS connection, with their contract. */

@@ -23,6 +23,7 @@ import unittest
 
 import eddytest
 import opstest
+import test_handler_api  # its --plugins DIR: halfclose.so, peerinfo.so
 from eddytest import HOST, IO_TIMEOUT, log
 
 CA_CONF = """[ ca ]
@@ -153,6 +154,8 @@ class TLS(unittest.TestCase):
             ("sni", "echo", tls_block(*a_ec) + tls_block(*a_rsa) + tls_block(*b_ec)),
             ("mtls_on", "echo", tls_block(cls.crt, cls.key, mtls % "on")),
             ("mtls_optional", "echo", tls_block(cls.crt, cls.key, mtls % "optional")),
+            ("halfclose", test_handler_api.test_plugin("halfclose"), tls_block(cls.crt, cls.key)),
+            ("peerinfo", test_handler_api.test_plugin("peerinfo"), tls_block(cls.crt, cls.key)),
             ("slow", "echo", tls_block(cls.crt, cls.key, "    tls_protocols TLSv1.2\n"
                                        "    tls_handshake_timeout 300ms\n"
                                        "    tls_session_tickets off\n")),
@@ -339,6 +342,34 @@ class TLS(unittest.TestCase):
             got += b
         s.close()
         self.assertTrue(got.endswith(b"hello"), got)
+
+    def test_answer_after_the_clients_end_of_input(self):
+        """The client ends its input (a FIN under TLS); the handler's
+        peer_shutdown() answers over the session after it, then closes
+        with close_notify."""
+        raw = socket.create_connection((HOST, self.port["halfclose"]), timeout=IO_TIMEOUT)
+        s = self.ctx().wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+        s.sendall(b"x" * 5000)
+        dup = socket.socket(fileno=os.dup(s.fileno()))
+        dup.shutdown(socket.SHUT_WR)  # under the TLS layer
+        dup.close()
+        got = b""
+        while True:
+            b = s.recv(4096)  # an end without close_notify raises
+            if not b:
+                break
+            got += b
+        s.close()
+        self.assertEqual(got, b"got 5000 bytes\n")
+
+    def test_reset_sends_no_close_notify(self):
+        """eddy_conn_reset(): the client sees a reset, not a clean end."""
+        s = tls_connect(self.port["peerinfo"], self.ctx(), ragged=False)
+        s.sendall(b"reset\n")
+        with self.assertRaises((ConnectionResetError, ssl.SSLEOFError)):
+            while s.recv(4096):
+                pass
+        s.close()
 
     def test_redis_cli_tls(self):
         args = ["redis-cli", "--tls", "--cacert", self.pki.ca, "--sni", "localhost", "-h", HOST,
@@ -674,6 +705,7 @@ class CheckAndReload(opstest.OpsTestCase):
 
 
 def main():
+    test_handler_api.take_plugins_arg()
     eddytest.main()
 
 
