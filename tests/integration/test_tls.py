@@ -130,11 +130,14 @@ class TLS(unittest.TestCase):
             cls.port[name] = opstest.free_port()
             body += "listen tcp %s:%d {\n    handler %s\n%s}\n" % (HOST, cls.port[name], handler,
                                                                  extra)
+        cls.unix_path = os.path.join(cls.dir, "tls.sock")
+        body += "listen unix %s {\n    handler echo\n%s}\n" % (cls.unix_path,
+                                                              tls_block(cls.crt, cls.key))
         body += "listen unix %s {\n    handler stats\n}\n" % cls.stats_path
         cls.conf = os.path.join(cls.dir, "eddyd.conf")
         with open(cls.conf, "w") as f:
             f.write("plugin_dir %s\nworkers 2\n%s" % (opstest.plugin_dir(), body))
-        cls.eddyd = opstest.OpsEddyd(cls.conf, listeners=len(cls.port) + 1)
+        cls.eddyd = opstest.OpsEddyd(cls.conf, listeners=len(cls.port) + 2)
         cls.eddyd.start()
 
     @classmethod
@@ -229,6 +232,15 @@ class TLS(unittest.TestCase):
         after = self.stats_after(before, {"tls_handshakes_v13": 1, "tls_handshakes_v12": 1})
         self.assertEqual(after["tls_handshakes_v13"] - before["tls_handshakes_v13"], 1)
         self.assertEqual(after["tls_handshakes_v12"] - before["tls_handshakes_v12"], 1)
+
+    def test_unix_socket_listener(self):
+        u = socket.socket(socket.AF_UNIX)
+        u.settimeout(IO_TIMEOUT)
+        u.connect(self.unix_path)
+        s = self.ctx().wrap_socket(u, server_hostname="localhost")
+        s.sendall(b"over unix")
+        self.assertEqual(read_exact(s, 19), b"Received: over unix")
+        s.close()
 
     def test_large_echo_nothing_stranded(self):
         """4 MiB sent while reading: every byte comes back, in order, though
