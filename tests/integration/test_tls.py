@@ -285,16 +285,21 @@ class TLS(unittest.TestCase):
             self.assertEqual(read_exact(s, 10 + len(msg)), b"Received: " + msg)
         s.close()
 
-    def test_resumed_with_a_ticket(self):
-        before = self.stats()
+    def second_connection(self, port):
+        """An exchange over TLS 1.2, then a second connection offering the
+        first one's session: returns it."""
         ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
-        s = tls_connect(self.port["echo"], ctx)
+        s = tls_connect(port, ctx)
         s.sendall(b"x")
         self.assertEqual(read_exact(s, 11), b"Received: x")
         session = s.session
         s.close()
-        raw = socket.create_connection((HOST, self.port["echo"]), timeout=IO_TIMEOUT)
-        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        raw = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
+        return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+
+    def test_resumed_with_a_ticket(self):
+        before = self.stats()
+        s = self.second_connection(self.port["echo"])
         self.assertTrue(s.session_reused)
         s.sendall(b"y")  # a reply: eddyd has read our Finished (and counted)
         self.assertEqual(read_exact(s, 11), b"Received: y")
@@ -303,14 +308,7 @@ class TLS(unittest.TestCase):
         self.assertEqual(after["tls_resumed"] - before["tls_resumed"], 1)
 
     def test_no_ticket_when_tickets_off(self):
-        ctx = self.ctx(version=ssl.TLSVersion.TLSv1_2)
-        s = tls_connect(self.port["slow"], ctx)
-        s.sendall(b"x")
-        self.assertEqual(read_exact(s, 11), b"Received: x")
-        session = s.session
-        s.close()
-        raw = socket.create_connection((HOST, self.port["slow"]), timeout=IO_TIMEOUT)
-        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        s = self.second_connection(self.port["slow"])
         self.assertFalse(s.session_reused)
         s.close()
 
@@ -455,15 +453,7 @@ class TLS(unittest.TestCase):
         without a byte of plaintext reply (a TLS alert may come)."""
         s = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
         s.sendall(data)
-        got = b""
-        try:
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                got += b
-        except ConnectionResetError:
-            pass
+        got, _ = eddytest.read_until_eof(s)
         s.close()
         return b"Received" not in got and (got == b"" or got[0] == 0x15)  # nothing, or an alert
 
