@@ -387,7 +387,7 @@ static void conn_read(eddy_conn *c)
     eddy__loop *l = c->lsock->loop;
     size_t budget = l->read_budget;
     while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
-                           EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD))) {
+                           EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD | EDDY__CONN_HELD))) {
         if (input_room(c) < 0) {
             eddy__count(&c->lsock->n.errors_too_large, 1);
             eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
@@ -489,6 +489,8 @@ static void conn_flush(eddy_conn *c)
         eddy__bufpool_put(&l->buffers, c->out);
         c->out = NULL;
     }
+    if ((c->h.flags & EDDY__CONN_SHUTWR) && !eddy__buf_len(c->out))
+        eddy__io_shutdown(c);
     const eddy_listener *ls = eddy__conn_listener(c);
     if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= ls->low_water) {
         c->h.flags &= (uint16_t)~EDDY__CONN_PAUSED;
@@ -601,8 +603,10 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return eddy__job_send(j, iov, iovcnt);
     size_t skip = 0;
     if (c->h.fd < 0 ||
-        (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_CONNECTING))) {
-        if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED)))
+        (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_CONNECTING |
+                       EDDY__CONN_SHUTWR))) {
+        if (c->h.fd < 0 ||
+            (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
             return -EPIPE;
         /* connecting: queue it all, flushed once connected */
     } else if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
@@ -663,6 +667,40 @@ void eddy_close(eddy_conn *c)
     c->h.flags |= EDDY__CONN_CLOSING;
     if (c->h.fd >= 0)
         eddy__loop_queue(c->lsock->loop, &c->h);
+}
+
+void eddy_conn_pause(eddy_conn *c, int pause)
+{
+    if (c->h.fd < 0 || eddy__current_job)
+        return;
+    if (pause) {
+        c->h.flags |= EDDY__CONN_HELD;
+    } else if (c->h.flags & EDDY__CONN_HELD) {
+        c->h.flags &= (uint16_t)~EDDY__CONN_HELD;
+        if (!(c->h.flags & EDDY__CONN_CONNECTING))
+            eddy__loop_queue(c->lsock->loop, &c->h); /* the edge may have passed: read on */
+    }
+}
+
+void eddy_conn_shutdown(eddy_conn *c)
+{
+    if (c->h.fd < 0 || eddy__current_job ||
+        (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
+        return;
+    c->h.flags |= EDDY__CONN_SHUTWR;
+    if (!eddy__buf_len(c->out) && !(c->h.flags & EDDY__CONN_CONNECTING))
+        eddy__io_shutdown(c);
+}
+
+void eddy_conn_touch(eddy_conn *c)
+{
+    if (c->h.fd >= 0 && !eddy__current_job)
+        touch(c);
+}
+
+size_t eddy_conn_high_water(const eddy_conn *c)
+{
+    return eddy__conn_listener(c)->high_water;
 }
 
 size_t eddy_conn_queued(const eddy_conn *c)

@@ -26,6 +26,8 @@ enum {
     EDDY__CONN_SHUTRD = 1 << 11, /* the peer sent FIN and peer_shutdown() took it: open until
                                     the handler closes */
     EDDY__CONN_TLS = 1 << 13,    /* I/O through ext->tls (tls.c); open() after the handshake */
+    EDDY__CONN_HELD = 1 << 14,   /* eddy_conn_pause(): not reading */
+    EDDY__CONN_SHUTWR = 1 << 15, /* eddy_conn_shutdown(): FIN once the output is sent */
 };
 
 struct eddy_conn {

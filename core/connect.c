@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "io.h"
 #include "listener.h"
 #include "pool.h"
 #include "timer.h"
@@ -158,6 +159,8 @@ void eddy__connect_event(eddy_conn *c, unsigned ready)
     dial_end(c);
     c->last = c->lsock->loop->now;
     kind_of(c)->client->connected(c, 0);
+    if ((c->h.flags & EDDY__CONN_SHUTWR) && !eddy__buf_len(c->out))
+        eddy__io_shutdown(c); /* eddy_conn_shutdown() while connecting, nothing queued */
     eddy__conn_event(c, ready); /* send what was queued, read what came */
     eddy__conn_settle(c);
 }

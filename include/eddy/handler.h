@@ -115,6 +115,31 @@ EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
  * sent so far. */
 EDDY_API size_t eddy_conn_queued(const eddy_conn *c);
 
+/* Stop reading from c (pause 1), or read again (pause 0): backpressure a
+ * handler drives across connections, as a proxy does when it pauses its
+ * client while the upstream's output is above high water and resumes it
+ * in the upstream's drained().  What the peer sends meanwhile waits in the
+ * kernel (whose window then stops the peer).  On the connection's worker,
+ * not from a pool thread; a closed connection is left alone. */
+EDDY_API void eddy_conn_pause(eddy_conn *c, int pause);
+
+/* End our side of the stream (a FIN) once everything queued so far is
+ * sent; reading goes on.  After it eddy_send() returns -EPIPE.  On an
+ * outgoing connection still connecting, the FIN follows the connect.  For
+ * passing a peer's half-close on (a proxy).  On the connection's worker. */
+EDDY_API void eddy_conn_shutdown(eddy_conn *c);
+
+/* Count as activity for the listener's idle_timeout, as bytes read do: for
+ * a connection whose traffic runs through another one (a proxy's client
+ * while the upstream streams to it).  On the connection's worker. */
+EDDY_API void eddy_conn_touch(eddy_conn *c);
+
+/* The listener's high_water for c: above it eddy_conn_queued() makes c
+ * stop reading, and drained() follows once the queue falls below
+ * low_water.  A proxy pauses the other side of a pair at the same mark, so
+ * that drained() is certain to resume it. */
+EDDY_API size_t eddy_conn_high_water(const eddy_conn *c);
+
 /* Close after everything queued so far is sent.  No further data() call.
  * It may close another connection of the same worker than the one whose
  * callback is running (a proxy closing its backend): it takes effect in the
