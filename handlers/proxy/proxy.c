@@ -1,0 +1,516 @@
+/* handlers/proxy/proxy.c - proxy.so: a layer-4 (TCP/Unix) load balancer.
+ *
+ * Each client connection gets one connection to an upstream, chosen by
+ * `balance`; bytes flow both ways unchanged.  See README.md for the
+ * parameters and what each promise costs.
+ *
+ * The shape of it:
+ *   - A pair (client, upstream) is the data of both connections; each
+ *     side's close() forgets itself and closes the other; the second
+ *     close() frees the pair (as handlers/examples/forward.c).
+ *   - The client is paused (eddy_conn_pause) until its upstream has
+ *     connected, so that a failed connect can be retried on another
+ *     upstream with nothing of the client's lost.  Bytes that reach data()
+ *     before that (those that came with a PROXY header) are queued on the
+ *     upstream and end the right to retry: "before any byte was sent".
+ *   - Backpressure both ways: bytes read on one side are queued on the
+ *     other; once that queue passes the listener's high_water the side
+ *     they came from is paused, and the other side's drained() (its queue
+ *     back below low_water) resumes it.  A pair holds at most about
+ *     2 x (high_water + one read) of queued bytes, see README.md.
+ *   - Half-close: a FIN from one side becomes eddy_conn_shutdown() of the
+ *     other once what came before it is sent; the pair closes when both
+ *     sides have ended.
+ *   - Names are never resolved: upstreams are numeric, parsed in init().
+ *   - Counters are per upstream, shared by the workers (relaxed atomics,
+ *     touched once per connect and once per pair close, not per read), and
+ *     go to eddyd's log: when an upstream goes down or comes back, and at
+ *     fini (shutdown or reload).
+ */
+#include <arpa/inet.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eddy/eddy.h"
+#include "eddy/handler.h"
+
+enum { MAX_UPSTREAMS = 64, DEFAULT_CONNECT_MS = 2000, DEFAULT_FAIL_MS = 10000 };
+enum { BALANCE_RR, BALANCE_LEAST, BALANCE_HASH };
+
+typedef struct upstream {
+    eddy_addr addr;
+    char name[80];
+    atomic_ullong conns, failures, bytes_in, bytes_out; /* in: from it; out: to it */
+    atomic_llong active;                                /* established pairs now */
+    atomic_llong down_until;                            /* monotonic ms; 0: up */
+} upstream;
+
+typedef struct proxy_state {
+    upstream *ups;
+    unsigned n;
+    int balance, pp; /* pp: proxy_protocol_send 0 off, 1 v1, 2 v2 */
+    long connect_ms, fail_ms, retries;
+    atomic_uint rr;
+    atomic_llong last_all_down_log; /* monotonic s */
+} proxy_state;
+
+/* A client and its upstream connection; either is NULL once closed. */
+typedef struct pair {
+    eddy_conn *client, *up;
+    upstream *u;
+    unsigned long long tried; /* bit i: upstream i was tried */
+    unsigned attempts;
+    unsigned char connected, committed, client_fin, up_fin;
+    unsigned long long bytes_in, bytes_out;
+} pair;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_upstream(const upstream *u, const char *what)
+{
+    eddy_log(EDDY_LOG_INFO,
+             "proxy: upstream %s %s: connections %llu failures %llu bytes_in %llu bytes_out %llu "
+             "active %lld",
+             u->name, what, atomic_load_explicit(&u->conns, memory_order_relaxed),
+             atomic_load_explicit(&u->failures, memory_order_relaxed),
+             atomic_load_explicit(&u->bytes_in, memory_order_relaxed),
+             atomic_load_explicit(&u->bytes_out, memory_order_relaxed),
+             atomic_load_explicit(&u->active, memory_order_relaxed));
+}
+
+static int proxy_init(void **state, eddy_params *params)
+{
+    const char *list = eddy_params_str(params, "upstream", NULL);
+    if (!list)
+        return eddy_params_reject(params, "upstream", "required: one or more numeric addresses");
+    proxy_state *st = calloc(1, sizeof(*st));
+    if (!st || !(st->ups = calloc(MAX_UPSTREAMS, sizeof(*st->ups)))) {
+        free(st);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    const char *p = list;
+    while (*p && rc == 0) {
+        size_t len = strcspn(p, " \t,");
+        if (len == 0) {
+            p++;
+            continue;
+        }
+        char word[sizeof(st->ups[0].name)];
+        if (st->n == MAX_UPSTREAMS || len >= sizeof(word)) {
+            rc = eddy_params_reject(params, "upstream", "at most %d upstreams, each shorter than %zu",
+                                    MAX_UPSTREAMS, sizeof(word));
+            break;
+        }
+        memcpy(word, p, len);
+        word[len] = '\0';
+        upstream *u = &st->ups[st->n];
+        if (eddy_addr_parse(word, &u->addr) < 0)
+            rc = eddy_params_reject(params, "upstream",
+                                    "'%s' is not IPV4:PORT, [IPV6]:PORT nor unix:PATH (names are not "
+                                    "resolved)",
+                                    word);
+        memcpy(u->name, word, len + 1);
+        st->n++;
+        p += len;
+    }
+    const char *balance = eddy_params_str(params, "balance", "round_robin");
+    const char *pp = eddy_params_str(params, "proxy_protocol_send", "off");
+    if (rc == 0) {
+        if (strcmp(balance, "round_robin") == 0)
+            st->balance = BALANCE_RR;
+        else if (strcmp(balance, "least_conn") == 0)
+            st->balance = BALANCE_LEAST;
+        else if (strcmp(balance, "ip_hash") == 0)
+            st->balance = BALANCE_HASH;
+        else
+            rc = eddy_params_reject(params, "balance",
+                                    "'%s': must be round_robin, least_conn or ip_hash", balance);
+    }
+    if (rc == 0) {
+        if (strcmp(pp, "off") == 0)
+            st->pp = 0;
+        else if (strcmp(pp, "v1") == 0)
+            st->pp = 1;
+        else if (strcmp(pp, "v2") == 0)
+            st->pp = 2;
+        else
+            rc = eddy_params_reject(params, "proxy_protocol_send", "'%s': must be off, v1 or v2", pp);
+    }
+    size_t retries = 0;
+    if (rc == 0 && (eddy_params_msec(params, "connect_timeout", DEFAULT_CONNECT_MS, &st->connect_ms) < 0 ||
+                    eddy_params_msec(params, "fail_timeout", DEFAULT_FAIL_MS, &st->fail_ms) < 0 ||
+                    eddy_params_size(params, "retries", 1, &retries) < 0))
+        rc = -EINVAL;
+    if (rc == 0 && retries >= MAX_UPSTREAMS)
+        rc = eddy_params_reject(params, "retries", "out of range: 0 to %d", MAX_UPSTREAMS - 1);
+    if (rc == 0 && st->n == 0)
+        rc = eddy_params_reject(params, "upstream", "required: one or more numeric addresses");
+    if (rc < 0) {
+        free(st->ups);
+        free(st);
+        return rc;
+    }
+    st->retries = (long)retries;
+    *state = st;
+    return 0;
+}
+
+static void proxy_fini(void *state)
+{
+    proxy_state *st = state;
+    for (unsigned i = 0; i < st->n; i++)
+        log_upstream(&st->ups[i], now_ms() < st->ups[i].down_until ? "(down) at exit" : "(up) at exit");
+    free(st->ups);
+    free(st);
+}
+
+/* The client's IP as text, without the port: what ip_hash hashes. */
+static size_t client_ip(eddy_conn *c, char *buf, size_t len)
+{
+    eddy_conn_peer(c, buf, len);
+    char *colon = strrchr(buf, ':');
+    if (buf[0] == '[' || (colon && strchr(buf, ':') == colon))
+        *(colon ? colon : buf + strlen(buf)) = '\0';
+    return strlen(buf);
+}
+
+/* The upstream for p's next attempt: not tried yet, not down; or -1. */
+static int pick(proxy_state *st, pair *p)
+{
+    long long now = now_ms();
+    unsigned start;
+    if (st->balance == BALANCE_HASH) {
+        char ip[64];
+        size_t n = client_ip(p->client, ip, sizeof(ip));
+        unsigned h = 2166136261u; /* FNV-1a */
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)ip[i]) * 16777619u;
+        start = h;
+    } else {
+        start = atomic_fetch_add_explicit(&st->rr, 1, memory_order_relaxed);
+    }
+    int best = -1;
+    long long best_active = 0;
+    for (unsigned k = 0; k < st->n; k++) {
+        unsigned i = (start + k) % st->n;
+        upstream *u = &st->ups[i];
+        if ((p->tried >> i) & 1 || now < atomic_load_explicit(&u->down_until, memory_order_relaxed))
+            continue;
+        if (st->balance != BALANCE_LEAST)
+            return (int)i;
+        long long a = atomic_load_explicit(&u->active, memory_order_relaxed);
+        if (best < 0 || a < best_active) {
+            best = (int)i;
+            best_active = a;
+        }
+    }
+    return best;
+}
+
+/* The PROXY header naming p's client, for the upstream; 0 when off. */
+static size_t proxy_header(const proxy_state *st, pair *p, char *out, size_t cap)
+{
+    if (!st->pp)
+        return 0;
+    char text[80], ip[64];
+    eddy_conn_peer(p->client, text, sizeof(text));
+    struct in6_addr a6, d6 = {0};
+    struct in_addr a4, d4 = {0};
+    unsigned port = 0, dport = 0;
+    int fam = 0;
+    char *colon = strrchr(text, ':');
+    if (colon) {
+        port = (unsigned)atoi(colon + 1);
+        size_t n = text[0] == '[' ? (size_t)(colon - text) - 2 : (size_t)(colon - text);
+        if (n < sizeof(ip)) {
+            memcpy(ip, text + (text[0] == '['), n);
+            ip[n] = '\0';
+            fam = inet_pton(AF_INET, ip, &a4) == 1 ? 4 : inet_pton(AF_INET6, ip, &a6) == 1 ? 6 : 0;
+        }
+    }
+    /* The address the client reached is not known to a handler: the
+     * upstream's stands in when of the same family, else zeros. */
+    const struct sockaddr_storage *ss = &p->u->addr.ss;
+    if (fam == 4 && ss->ss_family == AF_INET) {
+        d4 = ((const struct sockaddr_in *)ss)->sin_addr;
+        dport = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else if (fam == 6 && ss->ss_family == AF_INET6) {
+        d6 = ((const struct sockaddr_in6 *)ss)->sin6_addr;
+        dport = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    }
+    if (st->pp == 1) {
+        char dst[INET6_ADDRSTRLEN];
+        if (!fam)
+            return (size_t)snprintf(out, cap, "PROXY UNKNOWN\r\n");
+        inet_ntop(fam == 4 ? AF_INET : AF_INET6, fam == 4 ? (void *)&d4 : (void *)&d6, dst, sizeof(dst));
+        return (size_t)snprintf(out, cap, "PROXY TCP%d %s %s %u %u\r\n", fam, ip, dst, port, dport);
+    }
+    static const char sig[12] = "\r\n\r\n\0\r\nQUIT\n";
+    memcpy(out, sig, 12);
+    size_t len = fam == 4 ? 12 : fam == 6 ? 36 : 0;
+    out[12] = fam ? 0x21 : 0x20; /* v2 PROXY, or LOCAL */
+    out[13] = fam == 4 ? 0x11 : fam == 6 ? 0x21 : 0x00;
+    out[14] = (char)(len >> 8);
+    out[15] = (char)len;
+    unsigned char *a = (unsigned char *)out + 16;
+    if (fam == 4) {
+        memcpy(a, &a4, 4);
+        memcpy(a + 4, &d4, 4);
+    } else if (fam == 6) {
+        memcpy(a, &a6, 16);
+        memcpy(a + 16, &d6, 16);
+    }
+    if (fam) {
+        a[len - 4] = (unsigned char)(port >> 8);
+        a[len - 3] = (unsigned char)port;
+        a[len - 2] = (unsigned char)(dport >> 8);
+        a[len - 1] = (unsigned char)dport;
+    }
+    return 16 + len;
+}
+
+static const eddy_client upstream_client;
+
+/* u failed a connect: counted, and skipped for fail_timeout (logged when
+ * it was up). */
+static void mark_failed(const proxy_state *st, upstream *u, int err)
+{
+    atomic_fetch_add_explicit(&u->failures, 1, memory_order_relaxed);
+    if (!st->fail_ms)
+        return;
+    long long now = now_ms();
+    if (now >= atomic_exchange_explicit(&u->down_until, now + st->fail_ms, memory_order_relaxed)) {
+        char why[96];
+        snprintf(why, sizeof(why), "down (%s)", eddy_strerror(err));
+        log_upstream(u, why);
+    }
+}
+
+/* Dial the next upstream for p: 0, or -1 when none is left to try. */
+static int dial(proxy_state *st, pair *p)
+{
+    while (p->attempts <= (unsigned)st->retries) {
+        int i = pick(st, p);
+        if (i < 0)
+            return -1;
+        p->tried |= 1ull << i;
+        p->attempts++;
+        p->u = &st->ups[i];
+        eddy_conn *up;
+        int rc = eddy_connect(p->client, &p->u->addr, &upstream_client, p, st->connect_ms, &up);
+        if (rc == 0) {
+            p->up = up;
+            char hdr[128];
+            size_t n = proxy_header(st, p, hdr, sizeof(hdr));
+            if (n)
+                eddy_send(up, hdr, n);
+            return 0;
+        }
+        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -EADDRNOTAVAIL)
+            return -1; /* ours, not the upstream's */
+        mark_failed(st, p->u, rc);
+    }
+    return -1;
+}
+
+/* No upstream took p's client: close it, and say so once a second. */
+static void all_down(proxy_state *st, pair *p)
+{
+    long long s = now_ms() / 1000, last = atomic_load_explicit(&st->last_all_down_log, memory_order_relaxed);
+    if (s != last && atomic_compare_exchange_strong(&st->last_all_down_log, &last, s)) {
+        char who[80];
+        eddy_conn_peer(p->client, who, sizeof(who));
+        eddy_log(EDDY_LOG_WARN, "proxy: no upstream reachable for %s (%u tried): closing it", who,
+                 p->attempts);
+    }
+    eddy_close(p->client);
+}
+
+/* Pause `from` while `to` holds more than high_water of its bytes. */
+static void forward(eddy_conn *from, eddy_conn *to, const char *buf, size_t len)
+{
+    if (eddy_send(to, buf, len) < 0) {
+        eddy_close(from);
+        return;
+    }
+    if (eddy_conn_queued(to) > eddy_conn_high_water(to))
+        eddy_conn_pause(from, 1);
+}
+
+/* The upstream's side. */
+
+static void up_connected(eddy_conn *b, int err)
+{
+    pair *p = eddy_conn_data(b);
+    proxy_state *st = eddy_conn_state(b);
+    if (!p->client)
+        return;
+    upstream *u = p->u;
+    if (err == 0) {
+        p->connected = 1;
+        atomic_fetch_add_explicit(&u->conns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&u->active, 1, memory_order_relaxed);
+        if (atomic_exchange_explicit(&u->down_until, 0, memory_order_relaxed))
+            log_upstream(u, "up");
+        if (p->client_fin)
+            eddy_conn_shutdown(b);
+        eddy_conn_pause(p->client, 0);
+        return;
+    }
+    if (err == -ECANCELED)
+        return;
+    mark_failed(st, u, err);
+    if (!p->committed && dial(st, p) == 0)
+        return; /* p->up is the new one; b's close() leaves p alone */
+    all_down(st, p);
+}
+
+static size_t up_data(eddy_conn *b, const char *buf, size_t len)
+{
+    pair *p = eddy_conn_data(b);
+    if (!p->client)
+        return len;
+    p->bytes_in += len;
+    forward(b, p->client, buf, len);
+    eddy_conn_touch(p->client);
+    return len;
+}
+
+static void up_drained(eddy_conn *b)
+{
+    pair *p = eddy_conn_data(b);
+    if (p->client)
+        eddy_conn_pause(p->client, 0);
+}
+
+/* The upstream's FIN: the client gets it after the bytes before it. */
+static void up_shutdown(eddy_conn *b)
+{
+    pair *p = eddy_conn_data(b);
+    p->up_fin = 1;
+    if (!p->client || p->client_fin) {
+        eddy_close(b);
+        if (p->client)
+            eddy_close(p->client);
+        return;
+    }
+    eddy_conn_shutdown(p->client);
+}
+
+static void up_close(eddy_conn *b)
+{
+    pair *p = eddy_conn_data(b);
+    if (p->up != b)
+        return; /* an attempt that failed and was retried */
+    if (p->connected) {
+        upstream *u = p->u;
+        atomic_fetch_add_explicit(&u->active, -1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&u->bytes_in, p->bytes_in, memory_order_relaxed);
+        atomic_fetch_add_explicit(&u->bytes_out, p->bytes_out, memory_order_relaxed);
+    }
+    p->up = NULL;
+    if (p->client)
+        eddy_close(p->client); /* after what is queued for it */
+    else
+        free(p);
+}
+
+static const eddy_client upstream_client = {
+    .connected = up_connected,
+    .data = up_data,
+    .peer_shutdown = up_shutdown,
+    .drained = up_drained,
+    .close = up_close,
+};
+
+/* The client's side. */
+
+static int proxy_open(eddy_conn *c)
+{
+    proxy_state *st = eddy_conn_state(c);
+    pair *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->client = c;
+    eddy_conn_set_data(c, p);
+    eddy_conn_pause(c, 1); /* until an upstream is connected */
+    if (dial(st, p) < 0)
+        all_down(st, p);
+    return 0;
+}
+
+static size_t proxy_data(eddy_conn *c, const char *buf, size_t len)
+{
+    pair *p = eddy_conn_data(c);
+    if (!p->up)
+        return len;
+    if (!p->connected)
+        p->committed = 1; /* came with a PROXY header: no retry once queued */
+    p->bytes_out += len;
+    forward(c, p->up, buf, len);
+    return len;
+}
+
+static void proxy_drained(eddy_conn *c)
+{
+    pair *p = eddy_conn_data(c);
+    if (p->up && p->connected)
+        eddy_conn_pause(p->up, 0);
+}
+
+/* The client's FIN: the upstream gets it after the bytes before it. */
+static void proxy_shutdown(eddy_conn *c)
+{
+    pair *p = eddy_conn_data(c);
+    p->client_fin = 1;
+    if (!p->up || p->up_fin) {
+        eddy_close(c);
+        if (p->up)
+            eddy_close(p->up);
+        return;
+    }
+    if (p->connected)
+        eddy_conn_shutdown(p->up); /* else once connected */
+}
+
+static void proxy_close(eddy_conn *c)
+{
+    pair *p = eddy_conn_data(c);
+    if (!p)
+        return;
+    p->client = NULL;
+    if (p->up)
+        eddy_close(p->up);
+    else
+        free(p);
+}
+
+static const char *const proxy_params[] = {"upstream",     "balance", "connect_timeout", "retries",
+                                           "fail_timeout", "proxy_protocol_send", NULL};
+
+static const eddy_handler proxy_handler = {
+    .abi_version = EDDY_ABI_VERSION,
+    .name = "proxy",
+    .params = proxy_params,
+    .init = proxy_init,
+    .fini = proxy_fini,
+    .open = proxy_open,
+    .data = proxy_data,
+    .close = proxy_close,
+    .peer_shutdown = proxy_shutdown,
+    .drained = proxy_drained,
+};
+
+EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)
+{
+    return &proxy_handler;
+}
