@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""integration.proxy - the proxy handler (handlers/proxy) through the real
+eddyd, with real upstreams: eddyd echo, redis-server, and small Python
+servers that record what they were sent.
+
+- echo through the proxy: 16 clients at once, each half-closes after its
+  bytes and reads the echo to EOF (the FIN passes on, the answer still
+  comes back); eddyd's fd count back to its start.
+- upstream down at start: retries reach the live one, every client served,
+  the dead one logged down once; counters in the log at exit.
+- all upstreams down: the client is closed with no byte; one log line for
+  a burst of clients (rate-limited to one a second).
+- fail_timeout: an upstream that was down is tried again once it passed,
+  and then serves.
+- the upstream killed mid-stream: the client sees its connection end,
+  eddyd serves on and holds no more fds than before.
+- a client that never reads while the upstream streams: the upstream stalls
+  (backpressure) and eddyd's RSS stays within a few MB.
+- a client that resets: the upstream's connection ends too.
+- 2,000 pairs at once, then closed: fds back to the start.
+- balance: round_robin spreads 30 connections 10/10/10; least_conn puts the
+  next one on the upstream with fewest; ip_hash sends every connection of
+  one client address to one upstream.
+- proxy_protocol_send v1/v2: the upstream reads a header naming the
+  client's address (127.0.0.3) and port; an eddyd echo with
+  `proxy_protocol on` behind it answers the payload alone.
+- redis-server behind the proxy, through redis-cli.
+Each test ends with eddyd exiting 0 on SIGTERM.  No timing is asserted.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import eddytest
+import opstest
+from eddytest import HOST, IO_TIMEOUT
+
+
+class Upstream:
+    """A threaded TCP server.  mode "echo": echoes; "hold": reads and keeps
+    the connection; "stream": sends forever.  Records each connection's
+    first bytes (up to `keep`) and counts connections opened and ended."""
+
+    def __init__(self, mode="echo", keep=256, port=0):
+        self.mode = mode
+        self.keep = keep
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, port))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.opened = 0
+        self.ended = 0
+        self.first = []
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.opened += 1
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        got = b""
+        try:
+            if self.mode == "stream":
+                chunk = b"s" * 65536
+                c.settimeout(0.5)
+                while not self.stop:
+                    try:
+                        n = c.send(chunk)
+                    except socket.timeout:
+                        continue
+                    with self.lock:
+                        self.sent += n
+                return
+            c.settimeout(IO_TIMEOUT * 4)
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                if len(got) < self.keep:
+                    got += b[:self.keep - len(got)]
+                if self.mode == "echo":
+                    c.sendall(b)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.first.append(got)
+                self.ended += 1
+            c.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def read_to_eof(s, timeout=IO_TIMEOUT):
+    s.settimeout(timeout)
+    out = b""
+    while True:
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not b:
+            break
+        out += b
+    return out
+
+
+def wait_for(cond, timeout=IO_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class ProxyTest(opstest.OpsTestCase):
+
+    def upstream(self, mode="echo", **kw):
+        u = Upstream(mode, **kw)
+        self.addCleanup(u.close)
+        return u
+
+    def proxy(self, upstreams, extra="", workers=1):
+        body = ("log_level info\nlisten tcp %s:0 {\n    handler proxy\n    upstream %s\n%s}\n"
+                % (HOST, ",".join(upstreams), extra))
+        return self.run_conf(self.config(body, workers=workers))
+
+    def echo_upstream(self, extra=()):
+        return self.start_eddyd(workers=1, prefix="", extra=extra)
+
+    @staticmethod
+    def rss(d):
+        with open("/proc/%d/status" % d.pid) as f:
+            return int(f.read().split("VmRSS:")[1].split()[0])
+
+    def roundtrip(self, port, data, src=None):
+        s = opstest.connect_from(port, src)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:  # closed already (no upstream)
+            pass
+        got = read_to_eof(s)
+        s.close()
+        return got
+
+    def test_echo_and_half_close(self):
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds = d.fd_count()
+        results = {}
+
+        def client(i):
+            data = os.urandom(1000 * (i + 1))
+            results[i] = self.roundtrip(d.port(), data) == data
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(IO_TIMEOUT * 2)
+        self.assertEqual(results, {i: True for i in range(16)})
+        self.wait_fds(d, fds)
+        self.stop(d)
+        self.stop_eddyd(echo)
+
+    def test_upstream_down_at_start(self):
+        echo = self.echo_upstream()
+        dead = opstest.free_port()
+        d = self.proxy(["%s:%d" % (HOST, dead), "%s:%d" % (HOST, echo.port)],
+                       "    retries 1\n    fail_timeout 1h\n")
+        for i in range(6):
+            self.assertEqual(self.roundtrip(d.port(), b"ping %d" % i), b"ping %d" % i)
+        self.stop(d)
+        log = d.stderr()
+        self.assertEqual(len(re.findall(r"upstream %s:%d down \(connection refused\)" % (HOST, dead),
+                                        log)), 1, log)
+        self.assertRegex(log, r"upstream %s:%d \(down\) at exit: connections 0 failures 1 "
+                         % (HOST, dead))
+        self.assertRegex(log, r"upstream %s:%d \(up\) at exit: connections 6 failures 0 "
+                         r"bytes_in 36 bytes_out 36 active 0" % (HOST, echo.port))
+        self.stop_eddyd(echo)
+
+    def test_all_down(self):
+        a, b = opstest.free_port(), opstest.free_port()
+        d = self.proxy(["%s:%d" % (HOST, a), "%s:%d" % (HOST, b)],
+                       "    retries 1\n    fail_timeout 0\n")
+        fds = d.fd_count()
+        t0 = time.monotonic()
+        for _ in range(20):
+            s = eddytest.connect(d.port())
+            s.sendall(b"anyone?")
+            self.assertEqual(read_to_eof(s), b"")
+            s.close()
+        seconds = time.monotonic() - t0
+        self.assert_up(d)
+        self.wait_fds(d, fds)
+        self.stop(d)
+        lines = re.findall(r"no upstream reachable", d.stderr())
+        self.assertGreaterEqual(len(lines), 1)
+        self.assertLessEqual(len(lines), int(seconds) + 2, d.stderr())
+
+    def test_fail_timeout_recovery(self):
+        port = opstest.free_port()
+        d = self.proxy(["%s:%d" % (HOST, port)], "    fail_timeout 1s\n")
+        t0 = time.monotonic()
+        self.assertEqual(self.roundtrip(d.port(), b"x"), b"")  # refused: marked down
+        u = self.upstream(port=port)
+        self.assertEqual(self.roundtrip(d.port(), b"y"), b"")
+        if time.monotonic() - t0 < 0.9:  # still down: not tried (a slow machine may pass 1s)
+            self.assertEqual(u.opened, 0)
+        self.assertTrue(wait_for(lambda: self.roundtrip(d.port(), b"back") == b"back"))
+        self.assertIsNotNone(d.wait_for_log(r"upstream %s:%d up" % (HOST, port), timeout=5))
+        self.stop(d)
+
+    def test_upstream_killed_mid_stream(self):
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds = d.fd_count()
+        s = eddytest.connect(d.port())
+        s.sendall(b"a" * 100000)
+        self.assertEqual(len(opstest.recv_exact(s, 100000)), 100000)
+        echo.kill()
+        s.settimeout(IO_TIMEOUT)
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        s.close()
+        self.assert_up(d)
+        self.wait_fds(d, fds)
+        self.stop(d)
+
+    def test_client_never_reads(self):
+        u = self.upstream("stream")
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        rss0 = self.rss(d)
+        s = eddytest.connect(d.port(), rcvbuf=65536)
+        s.sendall(b"go")
+        # The upstream stalls: what it sent stops growing.
+        last = -1
+        while True:
+            time.sleep(0.5)
+            with u.lock:
+                now = u.sent
+            if now == last:
+                break
+            last = now
+        rss = self.rss(d)
+        self.assertGreater(last, 0)
+        # queued in eddyd: at most about 2 x high_water (1m) + reads; RSS well under 16 MB more
+        self.assertLess(last, 64 << 20, "the upstream never stalled")
+        self.assertLess(rss - rss0, 16 << 10, "RSS grew %d KiB" % (rss - rss0))
+        s.close()
+        self.stop(d)
+
+    def test_client_reset(self):
+        u = self.upstream("hold")
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        fds = d.fd_count()
+        for _ in range(10):
+            s = eddytest.connect(d.port())
+            s.sendall(b"hello")
+            self.assertTrue(wait_for(lambda: any(f == b"hello" for f in u.first) or
+                                     u.opened > u.ended))
+            eddytest.set_linger_reset(s)
+            s.close()
+        self.assertTrue(wait_for(lambda: u.ended == 10), (u.opened, u.ended))
+        self.wait_fds(d, fds)
+        self.stop(d)
+
+    def test_many_pairs(self):
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds = d.fd_count()
+        socks = []
+        for i in range(2000):
+            s = eddytest.connect(d.port())
+            s.sendall(b"%05d" % i)
+            socks.append(s)
+        for i, s in enumerate(socks):
+            self.assertEqual(opstest.recv_exact(s, 5), b"%05d" % i)
+        self.assertGreaterEqual(d.fd_count(), fds + 4000)
+        for s in socks:
+            s.close()
+        self.wait_fds(d, fds, timeout=IO_TIMEOUT * 2)
+        self.stop(d)
+        self.stop_eddyd(echo)
+
+    def test_round_robin(self):
+        ups = [self.upstream("hold") for _ in range(3)]
+        d = self.proxy(["%s:%d" % (HOST, u.port) for u in ups])
+        socks = []
+        for _ in range(30):
+            s = eddytest.connect(d.port())
+            s.sendall(b"x")
+            socks.append(s)
+        self.assertTrue(wait_for(lambda: sum(u.opened for u in ups) == 30))
+        self.assertEqual([u.opened for u in ups], [10, 10, 10])
+        for s in socks:
+            s.close()
+        self.stop(d)
+
+    def test_least_conn(self):
+        ups = [self.upstream("echo") for _ in range(3)]
+        d = self.proxy(["%s:%d" % (HOST, u.port) for u in ups], "    balance least_conn\n")
+        # one at a time, each answered (so connected) before the next: 3 each
+        held = []
+        for i in range(9):
+            s = eddytest.connect(d.port())
+            s.sendall(b"x")
+            self.assertEqual(opstest.recv_exact(s, 1), b"x")
+            held.append(s)
+        self.assertEqual(sorted(u.opened for u in ups), [3, 3, 3])
+        # ties go round: clients 0, 3 and 6 share one upstream.  They end,
+        # and the next three all go there
+        busy = [u.opened for u in ups]
+        for s in held[0::3]:
+            s.close()
+        self.assertTrue(wait_for(lambda: sum(u.ended for u in ups) == 3))
+        freed = [u for u in ups if u.ended == 3]
+        self.assertEqual(len(freed), 1, [u.ended for u in ups])
+        for _ in range(3):
+            s = eddytest.connect(d.port())
+            s.sendall(b"y")
+            self.assertEqual(opstest.recv_exact(s, 1), b"y")
+            held.append(s)
+        self.assertEqual(freed[0].opened, 6, (busy, [u.opened for u in ups]))
+        for s in held:
+            s.close()
+        self.stop(d)
+
+    def test_ip_hash(self):
+        ups = [self.upstream("hold") for _ in range(3)]
+        d = self.proxy(["%s:%d" % (HOST, u.port) for u in ups], "    balance ip_hash\n")
+        socks = []
+        for _ in range(12):
+            s = opstest.connect_from(d.port(), "127.0.0.5")
+            s.sendall(b"x")
+            socks.append(s)
+        self.assertTrue(wait_for(lambda: sum(u.opened for u in ups) == 12))
+        self.assertEqual(sorted(u.opened for u in ups), [0, 0, 12])
+        for s in socks:
+            s.close()
+        self.stop(d)
+
+    def check_proxy_protocol(self, version):
+        u = self.upstream("echo", keep=200)
+        d = self.proxy(["%s:%d" % (HOST, u.port)], "    proxy_protocol_send %s\n" % version)
+        s = opstest.connect_from(d.port(), "127.0.0.3")
+        sport = s.getsockname()[1]
+        s.sendall(b"payload")
+        s.shutdown(socket.SHUT_WR)
+        got = read_to_eof(s)
+        s.close()
+        self.assertTrue(wait_for(lambda: u.ended == 1))
+        first = u.first[0]
+        if version == "v1":
+            line = b"PROXY TCP4 127.0.0.3 127.0.0.1 %d %d\r\n" % (sport, u.port)
+            self.assertEqual(first, line + b"payload")
+        else:
+            hdr = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton("127.0.0.3")
+                   + socket.inet_aton("127.0.0.1") + struct.pack("!HH", sport, u.port))
+            self.assertEqual(first, hdr + b"payload")
+        self.assertTrue(got.endswith(b"payload"))
+        # eddyd echo with proxy_protocol on behind it: the payload alone comes back
+        conf = self.config("listen tcp %s:0 {\n    handler echo\n    prefix \"\"\n"
+                           "    proxy_protocol on\n}\n" % HOST, name="echo.conf", workers=1)
+        e = self.run_conf(conf)
+        d2 = self.proxy(["%s:%d" % (HOST, e.port())], "    proxy_protocol_send %s\n" % version)
+        self.assertEqual(self.roundtrip(d2.port(), b"through", src="127.0.0.3"), b"through")
+        self.stop(d2)
+        self.stop(e)
+        self.stop(d)
+
+    def test_proxy_protocol_v1(self):
+        self.check_proxy_protocol("v1")
+
+    def test_proxy_protocol_v2(self):
+        self.check_proxy_protocol("v2")
+
+    def test_redis(self):
+        server = shutil.which("redis-server")
+        cli = shutil.which("redis-cli")
+        if not server or not cli:
+            self.fail("redis-server and redis-cli are needed (Debian: redis-server, redis-tools)")
+        port = opstest.free_port()
+        r = subprocess.Popen([server, "--port", str(port), "--bind", HOST, "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        self.addCleanup(lambda: (r.kill(), r.wait()))
+        self.assertTrue(wait_for(lambda: subprocess.run(
+            [cli, "-p", str(port), "ping"], capture_output=True).stdout == b"PONG\n"))
+        d = self.proxy(["%s:%d" % (HOST, port)])
+        p = str(d.port())
+        out = subprocess.run([cli, "-p", p, "set", "k", "through"], capture_output=True)
+        self.assertEqual(out.stdout, b"OK\n")
+        out = subprocess.run([cli, "-p", p, "get", "k"], capture_output=True)
+        self.assertEqual(out.stdout, b"through\n")
+        self.stop(d)
+
+    def test_bad_parameters(self):
+        for extra, want in (("    upstream localhost:80\n", "names are not resolved"),
+                            ("    upstream 127.0.0.1:1\n    balance random\n", "round_robin"),
+                            ("    upstream 127.0.0.1:1\n    proxy_protocol_send v3\n", "v1 or v2")):
+            conf = self.config("listen tcp %s:0 {\n    handler proxy\n%s}\n" % (HOST, extra))
+            out = subprocess.run([eddytest.EDDYD, "-t", "-c", conf], capture_output=True)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn(want, out.stderr.decode())
+
+
+if __name__ == "__main__":
+    eddytest.main()
