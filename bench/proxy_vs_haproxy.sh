@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# bench/proxy_vs_haproxy.sh - eddyd's proxy handler against HAProxy (mode
+# tcp, nbthread 1) and nginx stream (1 worker), all three in front of the
+# same backend (eddyd echo, 1 worker), with the same load generators
+# (build/bench/eddy-load and eddy-connrate), on 127.0.0.1 only.
+#
+#   bench/proxy_vs_haproxy.sh [--runs N] [--duration S] [--no-pin]
+#
+# Workloads: 64 connections x 64 B ping-pong; 1,000 connections x 4 KiB;
+# 16 connections streaming 64 KiB messages (4 in flight each); connection
+# rate (a new connection per 64 B request, 4 client threads).  Each run
+# measures the three proxies one after the other, the order rotating every
+# round; the claim is the ratio of medians.  Each proxy's CPU time per
+# message (user + system of its serving process over the window, from
+# /proc/PID/stat) is reported beside its rate: on a shared machine it is
+# the figure that still compares the proxies' own cost.
+# Defaults: 3 runs of 5 s after a 1 s warm-up.  With 2+ CPUs the proxies
+# run on CPU 0, the backend and the load generator on CPU 1 (taskset).
+# Installs what is missing (haproxy, nginx-light, libnginx-mod-stream, the
+# build tools), builds a Release tree in build-release/ with EDDY_BENCH
+# (EDDY_BUILD overrides), stops everything it started, prints a table.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+
+runs=3
+duration=5
+pin=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --no-pin) pin=0; shift ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "proxy_vs_haproxy: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+need_packages "${BUILD_PACKAGES[@]}" haproxy nginx-light libnginx-mod-stream python3 util-linux procps
+build_dir=${EDDY_BUILD:-$root/build-release}
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEDDY_BENCH=ON >/dev/null
+cmake --build "$build_dir" -j"$(nproc)" --target eddyd proxy eddy-load eddy-connrate >/dev/null
+eddyd=$build_dir/eddyd
+load=$build_dir/bench/eddy-load
+connrate=$build_dir/bench/eddy-connrate
+
+work=$(mktemp -d /tmp/eddy-proxy-bench.XXXXXX)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+proxy_cpu=() side_cpu=()
+if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    proxy_cpu=(taskset -c 0)
+    side_cpu=(taskset -c 1)
+fi
+ulimit -n "$(ulimit -Hn)" # 20,000 here: each proxy stays under it
+
+# --- the backend: eddyd echo ------------------------------------------------
+backend_port=$(free_port)
+"${side_cpu[@]}" "$eddyd" -w 1 -p '' -m 9000 -l "127.0.0.1:$backend_port" 2>"$work/backend.log" &
+pids+=($!)
+
+# --- eddyd proxy ------------------------------------------------------------
+eddy_port=$(free_port)
+cat >"$work/eddyd.conf" <<EOF
+workers 1
+max_connections 9000
+log_level warn
+listen tcp 127.0.0.1:$eddy_port {
+    handler proxy
+    upstream 127.0.0.1:$backend_port
+}
+EOF
+"${proxy_cpu[@]}" "$eddyd" -c "$work/eddyd.conf" 2>"$work/eddyd.log" &
+eddy_pid=$!
+pids+=($eddy_pid)
+
+# --- HAProxy ----------------------------------------------------------------
+haproxy_port=$(free_port)
+cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend f
+    bind 127.0.0.1:$haproxy_port
+    default_backend b
+backend b
+    server s1 127.0.0.1:$backend_port
+EOF
+"${proxy_cpu[@]}" haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" &
+haproxy_pid=$!
+pids+=($haproxy_pid)
+
+# --- nginx stream -----------------------------------------------------------
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 9000; }
+stream {
+    server {
+        listen 127.0.0.1:$nginx_port;
+        proxy_pass 127.0.0.1:$backend_port;
+    }
+}
+EOF
+"${proxy_cpu[@]}" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+nginx_master=$!
+pids+=($nginx_master)
+
+wait_echo() { # PORT: until a byte comes back, at most 10 s
+    local i
+    for i in $(seq 100); do
+        python3 - "$1" <<'EOF' 2>/dev/null && return 0
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+s.sendall(b"x")
+assert s.recv(16) == b"x"
+EOF
+        sleep 0.1
+    done
+    echo "proxy_vs_haproxy: nothing echoes on port $1" >&2
+    cat "$work"/*.log "$work/nginx/error.log" >&2 2>/dev/null || true
+    exit 1
+}
+for p in "$backend_port" "$eddy_port" "$haproxy_port" "$nginx_port"; do
+    wait_echo "$p"
+done
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+[ -n "$nginx_worker" ] || { echo "proxy_vs_haproxy: no nginx worker" >&2; exit 1; }
+
+declare -A port=([eddy]=$eddy_port [haproxy]=$haproxy_port [nginx]=$nginx_port)
+declare -A pid=([eddy]=$eddy_pid [haproxy]=$haproxy_pid [nginx]=$nginx_worker)
+names=(eddy haproxy nginx)
+workloads=("64x64B" "1000x4KiB" "16x64KiB" "connrate")
+
+# One measurement: WORKLOAD NAME -> "rate cpu_us_per_unit" on stdout.
+measure() {
+    local out
+    case $1 in
+    64x64B) out=$("${side_cpu[@]}" "$load" -q -p "${port[$2]}" -c 64 -s 64 -D "$duration" -w 1 --pid "${pid[$2]}" --json) ;;
+    1000x4KiB) out=$("${side_cpu[@]}" "$load" -q -p "${port[$2]}" -c 1000 -s 4096 -D "$duration" -w 1 --pid "${pid[$2]}" --json) ;;
+    16x64KiB) out=$("${side_cpu[@]}" "$load" -q -p "${port[$2]}" -c 16 -s 65536 -d 4 -D "$duration" -w 1 --pid "${pid[$2]}" --json) ;;
+    connrate) out=$("${side_cpu[@]}" "$connrate" -p "${port[$2]}" -t 4 -D "$duration" --pid "${pid[$2]}") ;;
+    esac
+    python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); w = sys.argv[2]
+if w == "connrate":
+    print(d["conns_per_s"], d["server_cpu_us_per_conn"], d["errors"])
+else:
+    rate = d["mb_per_s"] if w == "16x64KiB" else d["msgs_per_s"]
+    print(rate, d["server"]["cpu_us_per_msg"], d["errors"]["total"])
+' "$out" "$1"
+}
+
+echo "uptime: $(uptime)" >&2
+results=$work/results.txt
+: >"$results"
+for w in "${workloads[@]}"; do
+    for r in $(seq "$runs"); do
+        order=("${names[@]:$(((r - 1) % 3))}" "${names[@]:0:$(((r - 1) % 3))}")
+        for n in "${order[@]}"; do
+            line=$(measure "$w" "$n")
+            echo "$w $n $line" >>"$results"
+            echo "  $w run $r $n: $line" >&2
+        done
+    done
+done
+echo "uptime: $(uptime)" >&2
+
+python3 - "$results" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    w, n, rate, cpu, err = line.split()
+    rows.setdefault((w, n), []).append((float(rate), float(cpu), int(err)))
+unit = {"64x64B": "msg/s", "1000x4KiB": "msg/s", "16x64KiB": "MB/s", "connrate": "conn/s"}
+print("| workload | eddy | HAProxy | nginx | eddy/HAProxy rate | eddy/HAProxy CPU per msg | eddy/nginx rate | eddy/nginx CPU per msg |")
+print("|---|---|---|---|---|---|---|---|")
+for w in unit:
+    med = {}
+    for n in ("eddy", "haproxy", "nginx"):
+        v = rows.get((w, n), [])
+        med[n] = (statistics.median(r for r, _, _ in v), statistics.median(c for _, c, _ in v),
+                  sum(e for _, _, e in v))
+    cell = lambda n: "%.0f %s, %.2f us%s" % (med[n][0], unit[w], med[n][1],
+                                             " (%d errors)" % med[n][2] if med[n][2] else "")
+    ratio = lambda a, b, i: "%.2f" % (med[a][i] / med[b][i]) if med[b][i] else "-"
+    print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        w, cell("eddy"), cell("haproxy"), cell("nginx"),
+        ratio("eddy", "haproxy", 0), ratio("eddy", "haproxy", 1),
+        ratio("eddy", "nginx", 0), ratio("eddy", "nginx", 1)))
+EOF
