@@ -17,6 +17,8 @@ servers that record what they were sent.
 - a client that never reads while the upstream streams: the upstream stalls
   (backpressure) and eddyd's RSS stays within a few MB.
 - a client that resets: the upstream's connection ends too.
+- idle_timeout is the pair's: bytes from the upstream keep a silent client
+  open; a pair with no byte either way is closed, upstream too.
 - 2,000 pairs at once, then closed: fds back to the start.
 - balance: round_robin spreads 30 connections 10/10/10; least_conn puts the
   next one on the upstream with fewest; ip_hash sends every connection of
@@ -45,7 +47,7 @@ from eddytest import HOST, IO_TIMEOUT
 
 class Upstream:
     """A threaded TCP server.  mode "echo": echoes; "hold": reads and keeps
-    the connection; "stream": sends forever.  Records each connection's
+    the connection; "stream": sends forever; "tick": a byte every 100 ms.  Records each connection's
     first bytes (up to `keep`) and counts connections opened and ended."""
 
     def __init__(self, mode="echo", keep=256, port=0):
@@ -81,6 +83,11 @@ class Upstream:
     def conn(self, c):
         got = b""
         try:
+            if self.mode == "tick":  # a byte every 100 ms
+                while not self.stop:
+                    c.sendall(b"t")
+                    time.sleep(0.1)
+                return
             if self.mode == "stream":
                 chunk = b"s" * 65536
                 c.settimeout(0.5)
@@ -277,7 +284,30 @@ class ProxyTest(opstest.OpsTestCase):
         # queued in eddyd: at most about 2 x high_water (1m) + reads; RSS well under 16 MB more
         self.assertLess(last, 64 << 20, "the upstream never stalled")
         self.assertLess(rss - rss0, 16 << 10, "RSS grew %d KiB" % (rss - rss0))
+        # paused, not closed: reading lets the upstream send again
+        self.assertEqual(len(opstest.recv_exact(s, 4 << 20)), 4 << 20)
+        self.assertTrue(wait_for(lambda: u.sent > last), "the upstream never resumed")
         s.close()
+        self.stop(d)
+
+    def test_idle_timeout_is_the_pairs(self):
+        u = self.upstream("tick")
+        d = self.proxy(["%s:%d" % (HOST, u.port)], "    idle_timeout 1s\n")
+        s = eddytest.connect(d.port())  # never sends: the upstream's bytes keep it open
+        s.settimeout(IO_TIMEOUT)
+        got, t0 = b"", time.monotonic()
+        while time.monotonic() - t0 < 3:
+            b = s.recv(100)
+            self.assertNotEqual(b, b"", "closed while bytes flowed")
+            got += b
+        s.close()
+        h = self.upstream("hold")
+        d2 = self.proxy(["%s:%d" % (HOST, h.port)], "    idle_timeout 300ms\n")
+        s = eddytest.connect(d2.port())
+        self.assertEqual(read_to_eof(s), b"")  # nothing either way: closed
+        s.close()
+        self.assertTrue(wait_for(lambda: h.ended == 1))
+        self.stop(d2)
         self.stop(d)
 
     def test_client_reset(self):
