@@ -20,7 +20,9 @@
  *     2 x (high_water + one read) of queued bytes, see README.md.
  *   - Half-close: a FIN from one side becomes eddy_conn_shutdown() of the
  *     other once what came before it is sent; the pair closes when both
- *     sides have ended.
+ *     sides have ended.  A side that ends otherwise (a reset, a write
+ *     error, a timeout) resets the other (eddy_conn_reset), as HAProxy
+ *     does: the peer learns the transfer was cut, not finished.
  *   - Names are never resolved: upstreams are numeric, parsed in init().
  *   - Counters are per upstream, shared by the workers (relaxed atomics,
  *     touched once per connect and once per pair close, not per read), and
@@ -64,6 +66,7 @@ typedef struct pair {
     unsigned long long tried; /* bit i: upstream i was tried */
     unsigned attempts;
     unsigned char connected, committed, client_fin, up_fin;
+    unsigned char ended_client, ended_up; /* we closed that side (else it ended on its own) */
     unsigned long long bytes_in, bytes_out;
 } pair;
 
@@ -216,64 +219,48 @@ static int pick(proxy_state *st, pair *p)
     return best;
 }
 
-/* The PROXY header naming p's client, for the upstream; 0 when off. */
+/* The PROXY header naming p's client (the address a PROXY header named,
+ * on a listener with proxy_protocol) and the address it reached; 0 when
+ * off. */
 static size_t proxy_header(const proxy_state *st, pair *p, char *out, size_t cap)
 {
     if (!st->pp)
         return 0;
-    char text[80], ip[64];
-    eddy_conn_peer(p->client, text, sizeof(text));
-    struct in6_addr a6, d6 = {0};
-    struct in_addr a4, d4 = {0};
-    unsigned port = 0, dport = 0;
+    struct sockaddr_storage src, dst;
+    socklen_t sl, dl;
     int fam = 0;
-    char *colon = strrchr(text, ':');
-    if (colon) {
-        port = (unsigned)atoi(colon + 1);
-        size_t n = text[0] == '[' ? (size_t)(colon - text) - 2 : (size_t)(colon - text);
-        if (n < sizeof(ip)) {
-            memcpy(ip, text + (text[0] == '['), n);
-            ip[n] = '\0';
-            fam = inet_pton(AF_INET, ip, &a4) == 1 ? 4 : inet_pton(AF_INET6, ip, &a6) == 1 ? 6 : 0;
-        }
-    }
-    /* The address the client reached is not known to a handler: the
-     * upstream's stands in when of the same family, else zeros. */
-    const struct sockaddr_storage *ss = &p->u->addr.ss;
-    if (fam == 4 && ss->ss_family == AF_INET) {
-        d4 = ((const struct sockaddr_in *)ss)->sin_addr;
-        dport = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    } else if (fam == 6 && ss->ss_family == AF_INET6) {
-        d6 = ((const struct sockaddr_in6 *)ss)->sin6_addr;
-        dport = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-    }
+    if (eddy_conn_peer_addr(p->client, &src, &sl) == 0 &&
+        eddy_conn_local_addr(p->client, &dst, &dl) == 0 && src.ss_family == dst.ss_family)
+        fam = src.ss_family == AF_INET ? 4 : src.ss_family == AF_INET6 ? 6 : 0;
+    const struct sockaddr_in *s4 = (const void *)&src, *d4 = (const void *)&dst;
+    const struct sockaddr_in6 *s6 = (const void *)&src, *d6 = (const void *)&dst;
+    const void *sa = fam == 4 ? (const void *)&s4->sin_addr : (const void *)&s6->sin6_addr;
+    const void *da = fam == 4 ? (const void *)&d4->sin_addr : (const void *)&d6->sin6_addr;
+    unsigned sport = fam == 4 ? ntohs(s4->sin_port) : ntohs(s6->sin6_port);
+    unsigned dport = fam == 4 ? ntohs(d4->sin_port) : ntohs(d6->sin6_port);
     if (st->pp == 1) {
-        char dst[INET6_ADDRSTRLEN];
+        char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
         if (!fam)
             return (size_t)snprintf(out, cap, "PROXY UNKNOWN\r\n");
-        inet_ntop(fam == 4 ? AF_INET : AF_INET6, fam == 4 ? (void *)&d4 : (void *)&d6, dst, sizeof(dst));
-        return (size_t)snprintf(out, cap, "PROXY TCP%d %s %s %u %u\r\n", fam, ip, dst, port, dport);
+        inet_ntop(fam == 4 ? AF_INET : AF_INET6, sa, a, sizeof(a));
+        inet_ntop(fam == 4 ? AF_INET : AF_INET6, da, b, sizeof(b));
+        return (size_t)snprintf(out, cap, "PROXY TCP%d %s %s %u %u\r\n", fam, a, b, sport, dport);
     }
     static const char sig[12] = "\r\n\r\n\0\r\nQUIT\n";
+    size_t alen = fam == 4 ? 4 : 16, len = fam ? 2 * alen + 4 : 0;
     memcpy(out, sig, 12);
-    size_t len = fam == 4 ? 12 : fam == 6 ? 36 : 0;
     out[12] = fam ? 0x21 : 0x20; /* v2 PROXY, or LOCAL */
     out[13] = fam == 4 ? 0x11 : fam == 6 ? 0x21 : 0x00;
     out[14] = (char)(len >> 8);
     out[15] = (char)len;
-    unsigned char *a = (unsigned char *)out + 16;
-    if (fam == 4) {
-        memcpy(a, &a4, 4);
-        memcpy(a + 4, &d4, 4);
-    } else if (fam == 6) {
-        memcpy(a, &a6, 16);
-        memcpy(a + 16, &d6, 16);
-    }
+    unsigned char *x = (unsigned char *)out + 16;
     if (fam) {
-        a[len - 4] = (unsigned char)(port >> 8);
-        a[len - 3] = (unsigned char)port;
-        a[len - 2] = (unsigned char)(dport >> 8);
-        a[len - 1] = (unsigned char)dport;
+        memcpy(x, sa, alen);
+        memcpy(x + alen, da, alen);
+        x[2 * alen] = (unsigned char)(sport >> 8);
+        x[2 * alen + 1] = (unsigned char)sport;
+        x[2 * alen + 2] = (unsigned char)(dport >> 8);
+        x[2 * alen + 3] = (unsigned char)dport;
     }
     return 16 + len;
 }
@@ -322,6 +309,20 @@ static int dial(proxy_state *st, pair *p)
     return -1;
 }
 
+/* Close a side of p ourselves: its close() then passes a FIN on, not a
+ * reset. */
+static void end_client(pair *p)
+{
+    p->ended_client = 1;
+    eddy_close(p->client);
+}
+
+static void end_up(pair *p)
+{
+    p->ended_up = 1;
+    eddy_close(p->up);
+}
+
 /* No upstream took p's client: close it, and say so once a second. */
 static void all_down(proxy_state *st, pair *p)
 {
@@ -332,18 +333,18 @@ static void all_down(proxy_state *st, pair *p)
         eddy_log(EDDY_LOG_WARN, "proxy: no upstream reachable for %s (%u tried): closing it", who,
                  p->attempts);
     }
-    eddy_close(p->client);
+    end_client(p);
 }
 
-/* Pause `from` while `to` holds more than high_water of its bytes. */
-static void forward(eddy_conn *from, eddy_conn *to, const char *buf, size_t len)
+/* Pause `from` while `to` holds more than high_water of its bytes; 0, or
+ * -1 when `to` cannot take them (it is closing). */
+static int forward(eddy_conn *from, eddy_conn *to, const char *buf, size_t len)
 {
-    if (eddy_send(to, buf, len) < 0) {
-        eddy_close(from);
-        return;
-    }
+    if (eddy_send(to, buf, len) < 0)
+        return -1;
     if (eddy_conn_queued(to) > eddy_conn_high_water(to))
         eddy_conn_pause(from, 1);
+    return 0;
 }
 
 /* The upstream's side. */
@@ -380,7 +381,8 @@ static size_t up_data(eddy_conn *b, const char *buf, size_t len)
     if (!p->client)
         return len;
     p->bytes_in += len;
-    forward(b, p->client, buf, len);
+    if (forward(b, p->client, buf, len) < 0)
+        end_up(p);
     eddy_conn_touch(p->client);
     return len;
 }
@@ -398,9 +400,9 @@ static void up_shutdown(eddy_conn *b)
     pair *p = eddy_conn_data(b);
     p->up_fin = 1;
     if (!p->client || p->client_fin) {
-        eddy_close(b);
+        end_up(p);
         if (p->client)
-            eddy_close(p->client);
+            end_client(p);
         return;
     }
     eddy_conn_shutdown(p->client);
@@ -417,11 +419,14 @@ static void up_close(eddy_conn *b)
         atomic_fetch_add_explicit(&u->bytes_in, p->bytes_in, memory_order_relaxed);
         atomic_fetch_add_explicit(&u->bytes_out, p->bytes_out, memory_order_relaxed);
     }
+    int aborted = !p->ended_up && !p->up_fin;
     p->up = NULL;
-    if (p->client)
-        eddy_close(p->client); /* after what is queued for it */
-    else
+    if (!p->client)
         free(p);
+    else if (aborted && p->connected && !p->ended_client)
+        eddy_conn_reset(p->client); /* the upstream reset: so does the client */
+    else
+        end_client(p); /* after what is queued for it */
 }
 
 static const eddy_client upstream_client = {
@@ -456,7 +461,8 @@ static size_t proxy_data(eddy_conn *c, const char *buf, size_t len)
     if (!p->connected)
         p->committed = 1; /* came with a PROXY header: no retry once queued */
     p->bytes_out += len;
-    forward(c, p->up, buf, len);
+    if (forward(c, p->up, buf, len) < 0)
+        end_client(p);
     return len;
 }
 
@@ -473,9 +479,9 @@ static void proxy_shutdown(eddy_conn *c)
     pair *p = eddy_conn_data(c);
     p->client_fin = 1;
     if (!p->up || p->up_fin) {
-        eddy_close(c);
+        end_client(p);
         if (p->up)
-            eddy_close(p->up);
+            end_up(p);
         return;
     }
     if (p->connected)
@@ -487,11 +493,14 @@ static void proxy_close(eddy_conn *c)
     pair *p = eddy_conn_data(c);
     if (!p)
         return;
+    int aborted = !p->ended_client && !p->client_fin;
     p->client = NULL;
-    if (p->up)
-        eddy_close(p->up);
-    else
+    if (!p->up)
         free(p);
+    else if (aborted && p->connected && !p->ended_up)
+        eddy_conn_reset(p->up); /* the client reset (or timed out): so does the upstream */
+    else
+        end_up(p); /* a connect under way is cancelled */
 }
 
 static const char *const proxy_params[] = {"upstream",     "balance", "connect_timeout", "retries",

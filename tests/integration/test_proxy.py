@@ -16,7 +16,8 @@ servers that record what they were sent.
   eddyd serves on and holds no more fds than before.
 - a client that never reads while the upstream streams: the upstream stalls
   (backpressure) and eddyd's RSS stays within a few MB.
-- a client that resets: the upstream's connection ends too.
+- a client that resets: the upstream's connection is reset too; an
+  upstream that resets: the client's is reset.
 - idle_timeout is the pair's: bytes from the upstream keep a silent client
   open; a pair with no byte either way is closed, upstream too.
 - 2,000 pairs at once, then closed: fds back to the start.
@@ -62,6 +63,8 @@ class Upstream:
         self.ended = 0
         self.first = []
         self.sent = 0
+        self.resets = 0
+        self.reset_all = False  # the next bytes get a reset
         self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -106,8 +109,14 @@ class Upstream:
                     break
                 if len(got) < self.keep:
                     got += b[:self.keep - len(got)]
+                if self.reset_all:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
                 if self.mode == "echo":
                     c.sendall(b)
+        except ConnectionResetError:
+            with self.lock:
+                self.resets += 1
         except OSError:
             pass
         finally:
@@ -322,7 +331,25 @@ class ProxyTest(opstest.OpsTestCase):
             eddytest.set_linger_reset(s)
             s.close()
         self.assertTrue(wait_for(lambda: u.ended == 10), (u.opened, u.ended))
+        self.assertEqual(u.resets, 10)  # passed on as resets, not FINs
         self.wait_fds(d, fds)
+        self.stop(d)
+
+    def test_upstream_reset(self):
+        u = self.upstream("echo")
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        s = eddytest.connect(d.port())
+        s.sendall(b"hi")
+        self.assertEqual(opstest.recv_exact(s, 2), b"hi")
+        # the upstream's side resets: the Python server's socket, closed with linger 0
+        self.assertTrue(wait_for(lambda: u.opened == 1))
+        u.reset_all = True
+        s.sendall(b"bye")
+        s.settimeout(IO_TIMEOUT)
+        with self.assertRaises(ConnectionResetError):
+            while s.recv(65536):
+                pass
+        s.close()
         self.stop(d)
 
     def test_many_pairs(self):
@@ -412,11 +439,11 @@ class ProxyTest(opstest.OpsTestCase):
         self.assertTrue(wait_for(lambda: u.ended == 1))
         first = u.first[0]
         if version == "v1":
-            line = b"PROXY TCP4 127.0.0.3 127.0.0.1 %d %d\r\n" % (sport, u.port)
+            line = b"PROXY TCP4 127.0.0.3 127.0.0.1 %d %d\r\n" % (sport, d.port())
             self.assertEqual(first, line + b"payload")
         else:
             hdr = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton("127.0.0.3")
-                   + socket.inet_aton("127.0.0.1") + struct.pack("!HH", sport, u.port))
+                   + socket.inet_aton("127.0.0.1") + struct.pack("!HH", sport, d.port()))
             self.assertEqual(first, hdr + b"payload")
         self.assertTrue(got.endswith(b"payload"))
         # eddyd echo with proxy_protocol on behind it: the payload alone comes back
