@@ -70,6 +70,7 @@ typedef struct pair {
     unsigned long long bytes_in, bytes_out;
 } pair;
 
+/* Monotonic milliseconds, coarse (a tick is enough for fail_timeout). */
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -77,6 +78,7 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One line with u's counters, in eddyd's log. */
 static void log_upstream(const upstream *u, const char *what)
 {
     eddy_log(EDDY_LOG_INFO,
@@ -89,6 +91,7 @@ static void log_upstream(const upstream *u, const char *what)
              atomic_load_explicit(&u->active, memory_order_relaxed));
 }
 
+/* The parameters, checked and parsed once: numeric upstreams only. */
 static int proxy_init(void **state, eddy_params *params)
 {
     const char *list = eddy_params_str(params, "upstream", NULL);
@@ -167,6 +170,7 @@ static int proxy_init(void **state, eddy_params *params)
     return 0;
 }
 
+/* The counters of each upstream go to the log, then the state. */
 static void proxy_fini(void *state)
 {
     proxy_state *st = state;
@@ -176,14 +180,25 @@ static void proxy_fini(void *state)
     free(st);
 }
 
-/* The client's IP as text, without the port: what ip_hash hashes. */
-static size_t client_ip(eddy_conn *c, char *buf, size_t len)
+/* FNV-1a of the client's IP address (not its port): ip_hash's key.  A
+ * Unix client hashes as the empty address. */
+static unsigned client_hash(eddy_conn *c)
 {
-    eddy_conn_peer(c, buf, len);
-    char *colon = strrchr(buf, ':');
-    if (buf[0] == '[' || (colon && strchr(buf, ':') == colon))
-        *(colon ? colon : buf + strlen(buf)) = '\0';
-    return strlen(buf);
+    struct sockaddr_storage a = {.ss_family = AF_UNSPEC};
+    socklen_t len;
+    const unsigned char *p = NULL;
+    size_t n = 0;
+    if (eddy_conn_peer_addr(c, &a, &len) == 0 && a.ss_family == AF_INET) {
+        p = (const unsigned char *)&((const struct sockaddr_in *)&a)->sin_addr;
+        n = 4;
+    } else if (a.ss_family == AF_INET6) {
+        p = (const unsigned char *)&((const struct sockaddr_in6 *)&a)->sin6_addr;
+        n = 16;
+    }
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
 }
 
 /* The upstream for p's next attempt: not tried yet, not down; or -1. */
@@ -192,12 +207,7 @@ static int pick(proxy_state *st, pair *p)
     long long now = now_ms();
     unsigned start;
     if (st->balance == BALANCE_HASH) {
-        char ip[64];
-        size_t n = client_ip(p->client, ip, sizeof(ip));
-        unsigned h = 2166136261u; /* FNV-1a */
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ (unsigned char)ip[i]) * 16777619u;
-        start = h;
+        start = client_hash(p->client);
     } else {
         start = atomic_fetch_add_explicit(&st->rr, 1, memory_order_relaxed);
     }
@@ -349,6 +359,8 @@ static int forward(eddy_conn *from, eddy_conn *to, const char *buf, size_t len)
 
 /* The upstream's side. */
 
+/* Up: the client may be read.  Failed: the upstream is marked down and
+ * the next one tried, while nothing of the client's has been sent. */
 static void up_connected(eddy_conn *b, int err)
 {
     pair *p = eddy_conn_data(b);
@@ -375,6 +387,7 @@ static void up_connected(eddy_conn *b, int err)
     all_down(st, p);
 }
 
+/* Upstream bytes go to the client; they count as the pair's activity. */
 static size_t up_data(eddy_conn *b, const char *buf, size_t len)
 {
     pair *p = eddy_conn_data(b);
@@ -387,6 +400,7 @@ static size_t up_data(eddy_conn *b, const char *buf, size_t len)
     return len;
 }
 
+/* The upstream took the client's backlog: read the client again. */
 static void up_drained(eddy_conn *b)
 {
     pair *p = eddy_conn_data(b);
@@ -408,6 +422,8 @@ static void up_shutdown(eddy_conn *b)
     eddy_conn_shutdown(p->client);
 }
 
+/* The upstream is gone: counted, and the client follows (reset when the
+ * upstream ended without a FIN).  The second close frees the pair. */
 static void up_close(eddy_conn *b)
 {
     pair *p = eddy_conn_data(b);
@@ -439,6 +455,8 @@ static const eddy_client upstream_client = {
 
 /* The client's side. */
 
+/* A client: its pair, and the first upstream dialled; not read until
+ * that one connects. */
 static int proxy_open(eddy_conn *c)
 {
     proxy_state *st = eddy_conn_state(c);
@@ -453,6 +471,7 @@ static int proxy_open(eddy_conn *c)
     return 0;
 }
 
+/* Client bytes go to the upstream. */
 static size_t proxy_data(eddy_conn *c, const char *buf, size_t len)
 {
     pair *p = eddy_conn_data(c);
@@ -466,6 +485,7 @@ static size_t proxy_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
+/* The client took the upstream's backlog: read the upstream again. */
 static void proxy_drained(eddy_conn *c)
 {
     pair *p = eddy_conn_data(c);
@@ -488,6 +508,8 @@ static void proxy_shutdown(eddy_conn *c)
         eddy_conn_shutdown(p->up); /* else once connected */
 }
 
+/* The client is gone: the upstream follows (reset when the client ended
+ * without a FIN).  The second close frees the pair. */
 static void proxy_close(eddy_conn *c)
 {
     pair *p = eddy_conn_data(c);
