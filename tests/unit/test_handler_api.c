@@ -515,6 +515,88 @@ START_TEST(reset_closes_in_the_same_turn)
 }
 END_TEST
 
+/* eddy_conn_pause(): no data() while paused, even with bytes waiting;
+ * resuming reads them without a new event (the edge has passed). */
+START_TEST(pause_stops_reading_until_resumed)
+{
+    fixture f;
+    setup(&f);
+    eddy_conn_pause(f.conn, 1);
+    ck_assert_int_eq(write(f.peer, "held", 4), 4);
+    eddy__conn_event(f.conn, EDDY__READABLE);
+    char out[16];
+    ck_assert_int_eq(read(f.peer, out, sizeof(out)), -1); /* not echoed: not read */
+    ck_assert_int_eq(errno, EAGAIN);
+    eddy_conn_pause(f.conn, 0);
+    eddy__loop_run_ready(&f.loop);
+    ck_assert_uint_eq(drain(f.peer, out, sizeof(out)), 4);
+    ck_assert_mem_eq(out, "held", 4);
+    teardown(&f);
+}
+END_TEST
+
+/* eddy_conn_shutdown(): the peer gets the queued bytes, then EOF, while
+ * the connection still reads; later sends are refused. */
+START_TEST(shutdown_sends_fin_after_queued_output)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(eddy_send(f.conn, "last", 4), 0);
+    eddy_conn_shutdown(f.conn);
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
+    char out[16];
+    ck_assert_uint_eq(drain(f.peer, out, sizeof(out)), 4);
+    ck_assert_mem_eq(out, "last", 4);
+    ck_assert_int_eq(read(f.peer, out, 1), 0); /* EOF */
+    ck_assert_int_ge(f.conn->h.fd, 0);          /* still open */
+    ck_assert_int_eq(write(f.peer, "in", 2), 2);
+    eddy__conn_event(f.conn, EDDY__READABLE); /* read: data() runs (its echo is refused) */
+    ck_assert_int_eq(S.closes, 0);
+    teardown(&f);
+}
+END_TEST
+
+/* With output queued, the FIN waits for it to be written. */
+START_TEST(shutdown_waits_for_the_queue)
+{
+    fixture f;
+    setup(&f);
+    static char big[1 << 20];
+    ck_assert_int_eq(eddy_send(f.conn, big, sizeof(big)), 0);
+    ck_assert_uint_gt(eddy_conn_queued(f.conn), 0);
+    eddy_conn_shutdown(f.conn);
+    size_t got = 0;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(f.peer, buf, sizeof(buf));
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            break;
+        ck_assert_int_eq(errno, EAGAIN);
+        eddy__conn_event(f.conn, EDDY__WRITABLE);
+    }
+    ck_assert_uint_eq(got, sizeof(big));
+    teardown(&f);
+}
+END_TEST
+
+/* eddy_conn_high_water() is the listener's; eddy_conn_touch() moves the
+ * connection to the active list, as a read would. */
+START_TEST(high_water_and_touch)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_uint_eq(eddy_conn_high_water(f.conn), f.listener->high_water);
+    ck_assert(!(f.conn->h.flags & EDDY__CONN_ACTIVE));
+    eddy_conn_touch(f.conn);
+    ck_assert(f.conn->h.flags & EDDY__CONN_ACTIVE);
+    teardown(&f);
+}
+END_TEST
+
 Suite *handler_api_suite(void)
 {
     Suite *s = suite_create("handler_api");
@@ -542,6 +624,13 @@ Suite *handler_api_suite(void)
     tcase_add_test(tc, worker_state_lives_with_the_workers_connections);
     tcase_add_test(tc, addresses_and_a_log_line);
     tcase_add_test(tc, reset_closes_in_the_same_turn);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("proxy_calls");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, pause_stops_reading_until_resumed);
+    tcase_add_test(tc, shutdown_sends_fin_after_queued_output);
+    tcase_add_test(tc, shutdown_waits_for_the_queue);
+    tcase_add_test(tc, high_water_and_touch);
     suite_add_tcase(s, tc);
     return s;
 }
