@@ -52,12 +52,13 @@ GROUPS = {
     "http": ("test_http", []),
     "resp": ("test_resp", []),
     "emfile": ("test_emfile", []),
+    "proxy": ("test_proxy", []),
 }
 
 # The groups started through eddytest.Eddyd (the ops_* groups start eddyd
 # through opstest.OpsEddyd, which does not honour EDDY_TEST_PRELOAD/WRAP).
 FAULT_GROUPS = ["seed", "concurrency_1", "concurrency_64", "backpressure", "reset",
-                "half_close", "max_connections", "signals", "emfile", "http", "resp"]
+                "half_close", "max_connections", "signals", "emfile", "http", "resp", "proxy"]
 # Under valgrind eddyd runs 20-50x slower: the groups (or tests) that keep
 # their loads small.  memcheck_concurrency: 1 client x 4 KiB and 64 clients x 64 B only.
 MEMCHECK_GROUPS = ["seed", "half_close", "reset", "max_connections", "memcheck_concurrency",
