@@ -4,11 +4,12 @@
 # same backend (eddyd echo, 1 worker), with the same load generators
 # (build/bench/eddy-load and eddy-connrate), on 127.0.0.1 only.
 #
-#   bench/proxy_vs_haproxy.sh [--runs N] [--duration S] [--no-pin]
+#   bench/proxy_vs_haproxy.sh [--runs N] [--duration S] [--only WORKLOAD] [--no-pin]
 #
 # Workloads: 64 connections x 64 B ping-pong; 1,000 connections x 4 KiB;
 # 16 connections streaming 64 KiB messages (4 in flight each); connection
-# rate (a new connection per 64 B request, 4 client threads).  Each run
+# rate (a new connection per 64 B request, 4 client threads); --only runs
+# one of them (64x64B, 1000x4KiB, 16x64KiB, connrate).  Each run
 # measures the three proxies one after the other, the order rotating every
 # round; the claim is the ratio of medians.  Each proxy's CPU time per
 # message (user + system of its serving process over the window, from
@@ -26,13 +27,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 runs=3
 duration=5
+only=
 pin=1
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) runs=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "proxy_vs_haproxy: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -157,6 +160,12 @@ declare -A port=([eddy]=$eddy_port [haproxy]=$haproxy_port [nginx]=$nginx_port)
 declare -A pid=([eddy]=$eddy_pid [haproxy]=$haproxy_pid [nginx]=$nginx_worker)
 names=(eddy haproxy nginx)
 workloads=("64x64B" "1000x4KiB" "16x64KiB" "connrate")
+if [ -n "$only" ]; then
+    case " ${workloads[*]} " in
+    *" $only "*) workloads=("$only") ;;
+    *) echo "proxy_vs_haproxy: --only takes one of: ${workloads[*]}" >&2; exit 2 ;;
+    esac
+fi
 
 # One measurement: WORKLOAD NAME -> "rate cpu_us_per_unit" on stdout.
 measure() {
@@ -203,6 +212,8 @@ unit = {"64x64B": "msg/s", "1000x4KiB": "msg/s", "16x64KiB": "MB/s", "connrate":
 print("| workload | eddy | HAProxy | nginx | eddy/HAProxy rate | eddy/HAProxy CPU per msg | eddy/nginx rate | eddy/nginx CPU per msg |")
 print("|---|---|---|---|---|---|---|---|")
 for w in unit:
+    if not any(k[0] == w for k in rows):
+        continue
     med = {}
     for n in ("eddy", "haproxy", "nginx"):
         v = rows.get((w, n), [])
