@@ -643,7 +643,9 @@ static int close_listener(parser *P, eddy__cfg_listener *l)
         return fail(P, low_line > high_line ? low_line : high_line,
                     "low_water (%ld) is above high_water (%ld)", l->low_water, l->high_water);
     int max_line = l->seen[EDDY__L_max_output];
-    if (max_line && l->max_output < l->high_water)
+    if (!max_line && l->max_output < l->high_water)
+        l->max_output = l->high_water; /* the default never closes before reading stops */
+    else if (max_line && l->max_output < l->high_water)
         return fail(P, max_line > high_line ? max_line : high_line,
                     "max_output (%ld) is below high_water (%ld): the connection would be closed "
                     "before reading stops", l->max_output, l->high_water);

@@ -1751,6 +1751,23 @@ START_TEST(dump_after_overrides)
 }
 END_TEST
 
+/* max_output not given and high_water above its 4m default: it follows
+ * high_water, so that the dump (which gives it) reads back (the fuzzer's
+ * round trip found the 4m written out below a 1g high_water refused). */
+START_TEST(dump_max_output_follows_high_water)
+{
+    eddy_config *c = parse_ok(LISTEN "    handler echo\n    high_water 1g\n}\n");
+    ck_assert_int_eq(c->listeners[0].max_output, 1L << 30);
+    char *text = dump_fixpoint(c);
+    ck_assert_msg(strstr(text, "\n    max_output 1g\n"), "%s", text);
+    free(text);
+    eddy_config_free(c);
+    c = parse_ok(LISTEN "    handler echo\n    high_water 64k\n}\n");
+    ck_assert_int_eq(c->listeners[0].max_output, 4L << 20);
+    eddy_config_free(c);
+}
+END_TEST
+
 /* README.md's directive reference is the tables' own output, byte for
  * byte; on a difference the expected text is left in a file to paste. */
 /* TLS in the dump: the pairs in order, several words as one value, and
@@ -1906,6 +1923,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, dump_quotes_what_is_not_a_word);
     tcase_add_test(tc, dump_after_overrides);
     tcase_add_test(tc, dump_tls);
+    tcase_add_test(tc, dump_max_output_follows_high_water);
     tcase_add_test(tc, readme_reference_is_the_table);
     tcase_add_test(tc, load_from_a_pipe);
     suite_add_tcase(s, tc);
