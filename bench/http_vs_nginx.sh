@@ -29,6 +29,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
+. "$root/bench/lib.sh"
 
 runs=3
 duration=10
@@ -52,24 +53,7 @@ cmake --build "$build_dir" -j"$(nproc)" --target eddyd http >/dev/null # only wh
 eddyd=$build_dir/eddyd
 [ -f "$build_dir/plugins/http.so" ] || { echo "http_vs_nginx: no $build_dir/plugins/http.so" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/eddy-http-bench.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_workdir http
 
 server_cpu=() wrk_cpu=()
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
@@ -132,8 +116,6 @@ wait_http "$nginx_port"
 wait_http "$eddy_port"
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 [ -n "$nginx_worker" ] || { echo "http_vs_nginx: no nginx worker process" >&2; exit 1; }
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, all threads
 
 # 16 requests per write: wrk counts the requests in the string.
 cat >"$work/pipeline.lua" <<'EOF'
@@ -152,26 +134,10 @@ EOF
 status=0
 # run_wrk NAME PORT PID MODE SECONDS: prints "requests/s CPU-us/request".
 run_wrk() {
-    local name=$1 port=$2 pid=$3 mode=$4 secs=$5 out script=() c0 c1
-    [ "$mode" = pipelined ] && script=(-s "$work/pipeline.lua")
-    out="$work/wrk-$name-$mode-$RANDOM.txt"
-    c0=$(cpu_ticks "$pid")
-    if ! timeout $((secs + 30)) "${wrk_cpu[@]}" wrk -t1 -c"$conns" -d"${secs}s" "${script[@]}" \
-        "http://127.0.0.1:$port/" >"$out" 2>&1; then
-        echo "http_vs_nginx: wrk against $name failed:" >&2
-        cat "$out" >&2
-        status=1
-    fi
-    c1=$(cpu_ticks "$pid")
-    if grep -qE "Socket errors|Non-2xx" "$out"; then
-        echo "http_vs_nginx: $name ($mode): $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')" >&2
-        status=1
-    fi
-    awk -v c=$((c1 - c0)) -v t="$tck" '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2}
-        END {printf "%s %.2f\n", r, (n > 0 ? c * 1e6 / t / n : 0)}' "$out"
+    local script=()
+    [ "$4" = pipelined ] && script=(-s "$work/pipeline.lua")
+    wrk_measure "$1 $4" "$3" "$5" "Socket errors|Non-2xx" "${script[@]}" "http://127.0.0.1:$2/"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "# eddyd http vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk -t1 -c$conns -d${duration}s," \
      "$runs runs each, alternating; pinned: $([ ${#server_cpu[@]} -gt 0 ] && echo 'servers CPU 0, wrk CPU 1' || echo no)"

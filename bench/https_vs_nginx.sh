@@ -27,6 +27,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
+. "$root/bench/lib.sh"
 
 runs=3
 duration=10
@@ -52,29 +53,12 @@ cmake --build "$build_dir" -j"$(nproc)" --target eddyd http >/dev/null
 eddyd=$build_dir/eddyd
 ulimit -n "$(ulimit -Hn)" # the idle connections: both servers and the client
 
-work=$(mktemp -d /tmp/eddy-https-bench.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir https
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-server_cpu=() client_cpu=()
+server_cpu=() wrk_cpu=()
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
     server_cpu=(taskset -c 0)
-    client_cpu=(taskset -c 1)
+    wrk_cpu=(taskset -c 1)
 fi
 
 # --- the certificate: ECDSA P-256, self-signed for localhost ------------------
@@ -141,32 +125,17 @@ wait_https "$nginx_port"
 wait_https "$eddy_port"
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 [ -n "$nginx_worker" ] || { echo "https_vs_nginx: no nginx worker process" >&2; exit 1; }
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, all threads
 
 status=0
 # run_wrk NAME PORT PID MODE SECONDS: prints "requests/s CPU-us/request".
+# With a new connection per request, only failed connects and timeouts
+# count as errors (a closed connection's read error is the mode itself).
 run_wrk() {
-    local name=$1 port=$2 pid=$3 mode=$4 secs=$5 out hdr=() c0 c1
-    [ "$mode" = handshakes ] && hdr=(-H "Connection: close")
-    out="$work/wrk-$name-$mode-$RANDOM.txt"
-    c0=$(cpu_ticks "$pid")
-    if ! timeout $((secs + 30)) "${client_cpu[@]}" wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" \
-        "https://127.0.0.1:$port/" >"$out" 2>&1; then
-        echo "https_vs_nginx: wrk against $name failed:" >&2
-        cat "$out" >&2
-        status=1
-    fi
-    c1=$(cpu_ticks "$pid")
-    if grep -qE "Non-2xx|Socket errors: connect [1-9]|timeout [1-9]" "$out"; then
-        echo "https_vs_nginx: $name ($mode): $(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ')" >&2
-        status=1
-    fi
-    awk -v c=$((c1 - c0)) -v t="$tck" '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2}
-        END {printf "%s %.2f\n", r, (n > 0 ? c * 1e6 / t / n : 0)}' "$out"
+    local hdr=()
+    [ "$4" = handshakes ] && hdr=(-H "Connection: close")
+    wrk_measure "$1 $4" "$3" "$5" "Non-2xx|Socket errors: connect [1-9]|timeout [1-9]" \
+        "${hdr[@]}" "https://127.0.0.1:$2/"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "# eddyd https vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), TLS 1.3, ECDSA P-256, wrk -t1" \
      "-c$conns -d${duration}s, $runs runs each, alternating; pinned:" \
@@ -202,7 +171,7 @@ done
 # idle_rss NAME PORT PID: N TLS connections held idle; prints bytes of RSS
 # growth per connection.
 idle_rss() {
-    "${client_cpu[@]}" python3 - "$1" "$2" "$3" "$idle" <<'EOF'
+    "${wrk_cpu[@]}" python3 - "$1" "$2" "$3" "$idle" <<'EOF'
 import selectors, socket, ssl, sys, time
 name, port, pid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def rss():

@@ -24,6 +24,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
+. "$root/bench/lib.sh"
 
 runs=3
 duration=5
@@ -48,24 +49,7 @@ eddyd=$build_dir/eddyd
 load=$build_dir/bench/eddy-load
 connrate=$build_dir/bench/eddy-connrate
 
-work=$(mktemp -d /tmp/eddy-proxy-bench.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_workdir proxy
 proxy_cpu=() side_cpu=()
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
     proxy_cpu=(taskset -c 0)

@@ -31,6 +31,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
+. "$root/bench/lib.sh"
 
 runs=3
 requests=200000
@@ -77,24 +78,7 @@ cmake --build "$build_dir" -j"$(nproc)" --target eddyd resp >/dev/null # only wh
 eddyd=$build_dir/eddyd
 [ -f "$build_dir/plugins/resp.so" ] || { echo "resp_vs_redis: no $build_dir/plugins/resp.so" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/eddy-resp-bench.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_workdir resp
 
 server_cpu=(nice -n "$niceness") client_cpu=(nice -n "$niceness")
 if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ]; then
@@ -137,7 +121,6 @@ wait_ping "$eddy_port"
 
 status=0
 # CPU time (user + system, all threads) of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 # run_bench NAME PORT PIPELINE REQUESTS: the CSV of one redis-benchmark run
@@ -171,8 +154,6 @@ run_bench() {
 rps() {
     awk -F, -v t="\"$2\"" '$1 == t {gsub(/"/, "", $2); print $2}' "$1"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}')," \
      "redis-benchmark -t ping,set,get -c $clients -n $requests --csv, $runs runs each," \
