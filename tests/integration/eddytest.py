@@ -469,6 +469,46 @@ def wait_sent(s, timeout=IO_TIMEOUT):
         time.sleep(0.01)
 
 
+class ThreadedServer:
+    """A TCP server on HOST for a test to talk to through eddyd: a thread
+    accepts (counting `opened`) and hands each connection to a thread of
+    its own running self.conn(c), which a subclass writes."""
+
+    def __init__(self, port=0, backlog=64):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, port))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.opened = 0
+        self.ended = 0
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.opened += 1
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        raise NotImplementedError
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
 def read_until_eof(s, timeout=IO_TIMEOUT, limit=1 << 30):
     """Read until EOF; returns (data, how) with how 'eof' or 'reset'."""
     s.settimeout(timeout)

@@ -33,36 +33,14 @@ import opstest
 from eddytest import HOST, IO_TIMEOUT, log
 
 
-class LineBackend:
+class LineBackend(eddytest.ThreadedServer):
     """A threaded TCP server: each line gets "re: " + line; counts
     connections opened and ended.  mode "close_after_first": answers the
     first line, then closes; "reset": resets on the first line."""
 
     def __init__(self, mode="answer"):
         self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind((HOST, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.opened = 0
-        self.ended = 0
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        self.sock.settimeout(0.2)
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.opened += 1
-            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+        super().__init__()
 
     def conn(self, c):
         c.settimeout(IO_TIMEOUT)
@@ -89,24 +67,9 @@ class LineBackend:
             with self.lock:
                 self.ended += 1
 
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.sock.close()
 
-
-def read_until_eof(s, timeout=IO_TIMEOUT):
-    s.settimeout(timeout)
-    out = b""
-    while True:
-        try:
-            b = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not b:
-            break
-        out += b
-    return out
+def read_until_eof(s):
+    return eddytest.read_until_eof(s)[0]
 
 
 def read_lines(s, n):

@@ -46,7 +46,7 @@ import opstest
 from eddytest import HOST, IO_TIMEOUT
 
 
-class Upstream:
+class Upstream(eddytest.ThreadedServer):
     """A threaded TCP server.  mode "echo": echoes; "hold": reads and keeps
     the connection; "stream": sends forever; "tick": a byte every 100 ms.  Records each connection's
     first bytes (up to `keep`) and counts connections opened and ended."""
@@ -54,34 +54,11 @@ class Upstream:
     def __init__(self, mode="echo", keep=256, port=0):
         self.mode = mode
         self.keep = keep
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((HOST, port))
-        self.sock.listen(512)
-        self.port = self.sock.getsockname()[1]
-        self.opened = 0
-        self.ended = 0
         self.first = []
         self.sent = 0
         self.resets = 0
         self.reset_all = False  # the next bytes get a reset
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        self.sock.settimeout(0.2)
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.opened += 1
-            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+        super().__init__(port=port, backlog=512)
 
     def conn(self, c):
         got = b""
@@ -125,24 +102,9 @@ class Upstream:
                 self.ended += 1
             c.close()
 
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.sock.close()
 
-
-def read_to_eof(s, timeout=IO_TIMEOUT):
-    s.settimeout(timeout)
-    out = b""
-    while True:
-        try:
-            b = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not b:
-            break
-        out += b
-    return out
+def read_to_eof(s):
+    return eddytest.read_until_eof(s)[0]
 
 
 def wait_for(cond, timeout=IO_TIMEOUT):
