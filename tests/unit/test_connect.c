@@ -17,18 +17,13 @@
 
 #include "builtin.h"
 #include "conn.h"
+#include "conn_fixture.h"
 #include "connect.h"
 #include "eddy/eddy.h"
 #include "server.h"
 #include "suites.h"
 
-typedef struct fixture {
-    eddy_server *server;
-    eddy_listener *listener;
-    eddy__loop loop;
-    eddy_conn *from; /* the accepted connection a handler connects from */
-    int peer;
-} fixture;
+typedef conn_fixture fixture; /* its conn: the accepted connection a handler connects from */
 
 /* What the client callbacks saw. */
 static struct seen {
@@ -78,26 +73,13 @@ static long now_ms(void)
 static void setup(fixture *f)
 {
     memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(eddy_server_new(&f->server), 0);
-    ck_assert_int_eq(eddy_server_listen(f->server, "127.0.0.1:0", eddy_echo_handler(), NULL,
-                                        &f->listener),
-                     0);
-    ck_assert_int_eq(
-        eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0), 0);
+    conn_fixture_setup(f, eddy_echo_handler(), NULL);
     f->loop.now = (uint32_t)now_ms();
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    f->from = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
-    ck_assert_ptr_nonnull(f->from);
-    f->peer = sv[1];
 }
 
 static void teardown(fixture *f)
 {
-    eddy__loop_close_conns(&f->loop);
-    eddy__loop_destroy(&f->loop);
-    eddy_server_free(f->server);
-    close(f->peer);
+    conn_fixture_teardown(f);
 }
 
 /* One turn of the loop, as eddy__loop_run serves it. */
@@ -194,19 +176,19 @@ START_TEST(bad_arguments_refused_at_once)
     eddy_conn *c = NULL;
     static const eddy_client no_data = {.connected = on_connected};
     static const eddy_client no_connected = {.data = on_data};
-    ck_assert_int_eq(eddy_connect(f.from, &a, NULL, NULL, 0, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, &a, &no_data, NULL, 0, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, &a, &no_connected, NULL, 0, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, NULL, -1, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, NULL, 86400001, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, NULL, NULL, 0, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &no_data, NULL, 0, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &no_connected, NULL, 0, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, NULL, -1, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, NULL, 86400001, &c), -EINVAL);
     ck_assert_int_eq(eddy_connect(NULL, &a, &client, NULL, 0, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, NULL, &client, NULL, 0, &c), -EINVAL);
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, NULL, 0, NULL), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, NULL, &client, NULL, 0, &c), -EINVAL);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, NULL, 0, NULL), -EINVAL);
     eddy_addr unspec = {.len = sizeof(struct sockaddr_in)};
-    ck_assert_int_eq(eddy_connect(f.from, &unspec, &client, NULL, 0, &c), -EAFNOSUPPORT);
+    ck_assert_int_eq(eddy_connect(f.conn, &unspec, &client, NULL, 0, &c), -EAFNOSUPPORT);
     eddy_addr nopath; /* a Unix path nobody listens on fails at once */
     ck_assert_int_eq(eddy_addr_parse("unix:/nonexistent/eddy-test.sock", &nopath), 0);
-    ck_assert_int_eq(eddy_connect(f.from, &nopath, &client, NULL, 0, &c), -ENOENT);
+    ck_assert_int_eq(eddy_connect(f.conn, &nopath, &client, NULL, 0, &c), -ENOENT);
     ck_assert_ptr_null(c);
     ck_assert_int_eq(seen.connected + seen.closes, 0);
     ck_assert_int_eq(atomic_load(&f.server->shared.open), 1); /* only from */
@@ -225,11 +207,11 @@ START_TEST(connects_sends_and_closes)
     int lfd = listen_tcp(8, &a);
     int refs = atomic_load(&f.listener->refs);
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 5000, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 5000, &c), 0);
     ck_assert_int_eq(seen.connected, 0); /* never inside eddy_connect */
     ck_assert_int_eq(eddy_send(c, "ping\n", 5), 0);
     ck_assert_int_gt(atomic_load(&f.listener->refs), refs);
-    ck_assert_ptr_eq(eddy_conn_state(c), eddy_conn_state(f.from));
+    ck_assert_ptr_eq(eddy_conn_state(c), eddy_conn_state(f.conn));
     char peer[64];
     eddy_conn_peer(c, peer, sizeof(peer));
     char want[64];
@@ -273,7 +255,7 @@ START_TEST(refused)
     eddy_addr a;
     close(listen_tcp(1, &a)); /* a port nobody listens on now */
     eddy_conn *c;
-    int rc = eddy_connect(f.from, &a, &client, &seen, 5000, &c);
+    int rc = eddy_connect(f.conn, &a, &client, &seen, 5000, &c);
     if (rc == 0) { /* loopback usually reports it later */
         turn_until(&f, &seen.closes);
         ck_assert_int_eq(seen.connected, 1);
@@ -307,7 +289,7 @@ START_TEST(connect_timeout)
     eddy_addr a;
     int filler, lfd = full_backlog(&a, &filler);
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 50, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 50, &c), 0);
     turn_until(&f, &seen.closes);
     ck_assert_int_eq(seen.connected, 1);
     ck_assert_int_eq(seen.err, -ETIMEDOUT);
@@ -329,14 +311,14 @@ START_TEST(cancelled)
     eddy_addr a;
     int filler, lfd = full_backlog(&a, &filler);
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 0, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 0, &c), 0);
     eddy_close(c);
     turn(&f, 0);
     ck_assert_int_eq(seen.connected, 1);
     ck_assert_int_eq(seen.err, -ECANCELED);
     ck_assert_int_eq(seen.closes, 1);
     memset(&seen, 0, sizeof(seen));
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 60000, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 60000, &c), 0);
     ck_assert_uint_eq(f.loop.timers.n, 1);
     eddy__loop_close_conns(&f.loop);
     ck_assert_int_eq(seen.connected, 1);
@@ -369,7 +351,7 @@ START_TEST(unix_socket)
     ck_assert_int_eq(eddy_addr_parse(text, &a), 0);
     seen.close_in_connected = 1;
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 1000, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 1000, &c), 0);
     ck_assert_int_eq(seen.connected, 0);
     turn_until(&f, &seen.closes);
     ck_assert_int_eq(seen.connected, 1);
@@ -389,7 +371,7 @@ START_TEST(backend_closes)
     eddy_addr a;
     int lfd = listen_tcp(8, &a);
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 5000, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 5000, &c), 0);
     turn_until(&f, &seen.connected);
     int b = accept_turning(&f, lfd);
     ck_assert_int_eq(write(b, "bye\n", 4), 4);
@@ -413,7 +395,7 @@ START_TEST(backend_resets_mid_write)
     eddy_addr a;
     int lfd = listen_tcp(8, &a);
     eddy_conn *c;
-    ck_assert_int_eq(eddy_connect(f.from, &a, &client, &seen, 5000, &c), 0);
+    ck_assert_int_eq(eddy_connect(f.conn, &a, &client, &seen, 5000, &c), 0);
     turn_until(&f, &seen.connected);
     int b = accept_turning(&f, lfd);
     static char chunk[256 * 1024];

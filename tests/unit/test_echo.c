@@ -12,45 +12,29 @@
 
 #include "builtin.h"
 #include "conn.h"
+#include "conn_fixture.h"
 #include "eddy/eddy.h"
 #include "server.h"
 #include "suites.h"
 #include "timer.h"
 
-typedef struct fixture {
-    eddy_server *server;
-    eddy_listener *listener;
-    eddy__loop loop;
-    eddy_conn *conn;
-    int peer;
-} fixture;
+typedef conn_fixture fixture;
 
 /* A connection on an echo listener with the given parameters (NULL-ended
  * name/value pairs). */
 static void setup(fixture *f, const char *const *kv)
 {
     eddy_params *p;
-    ck_assert_int_eq(eddy_server_new(&f->server), 0);
     ck_assert_int_eq(eddy_params_new(&p), 0);
     for (; kv && kv[0]; kv += 2)
         ck_assert_int_eq(eddy_params_add(p, kv[0], kv[1], 1), 0);
-    ck_assert_int_eq(
-        eddy_server_listen(f->server, "127.0.0.1:0", eddy_echo_handler(), p, &f->listener), 0);
+    conn_fixture_setup(f, eddy_echo_handler(), p);
     eddy_params_free(p);
-    ck_assert_int_eq(eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0), 0);
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
-    ck_assert_ptr_nonnull(f->conn);
-    f->peer = sv[1];
 }
 
 static void teardown(fixture *f)
 {
-    eddy__loop_close_conns(&f->loop);
-    eddy__loop_destroy(&f->loop);
-    eddy_server_free(f->server);
-    close(f->peer);
+    conn_fixture_teardown(f);
 }
 
 static size_t feed(fixture *f, const char *data, size_t len)

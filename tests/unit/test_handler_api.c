@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_fixture.h"
 #include "eddy/eddy.h"
 #include "ref.h"
 #include "server.h"
@@ -62,37 +63,20 @@ static eddy_handler H = {
     .peer_shutdown = h_peer_shutdown,
 };
 
-typedef struct fixture {
-    eddy_server *server;
-    eddy_listener *listener;
-    eddy__loop loop;
-    eddy_conn *conn;
-    int peer;
-} fixture;
+typedef conn_fixture fixture;
 
 static void setup(fixture *f)
 {
     memset(&S, 0, sizeof(S));
-    ck_assert_int_eq(eddy_server_new(&f->server), 0);
-    ck_assert_int_eq(eddy_server_listen(f->server, "127.0.0.1:0", &H, NULL, &f->listener), 0);
-    ck_assert_int_eq(
-        eddy__loop_init(&f->loop, f->server, &f->server->shared, f->server->listeners, 0), 0);
+    conn_fixture_setup(f, &H, NULL);
     eddy__loop_self = &f->loop;
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    f->conn = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
-    ck_assert_ptr_nonnull(f->conn);
-    f->peer = sv[1];
 }
 
 static void teardown(fixture *f)
 {
     eddy__loop_close_conns(&f->loop);
     ck_assert_uint_eq(atomic_load(&f->loop.holds), 0); /* every reference was released */
-    eddy__loop_destroy(&f->loop);
-    eddy_server_free(f->server);
-    if (f->peer >= 0)
-        close(f->peer);
+    conn_fixture_teardown(f);
 }
 
 static size_t drain(int fd, char *out, size_t cap)
