@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 
 import eddytest
 import opstest
@@ -39,13 +40,13 @@ def listen_block(address=None, transport="tcp", body="    handler echo\n"):
 class Check(opstest.OpsTestCase):
     """Each bad setting: -t and a start say the same, FILE:LINE, exit 1."""
 
-    def check_refused(self, text, line, message, argv_prefix=()):
+    def check_refused(self, text, line, message, eddyd=None):
+        """eddyd: the command that runs eddyd, when not run_eddyd's."""
         conf = self.write("bad.conf", text)
         want = "eddyd: %s:%d: %s\n" % (conf, line, message)
         for args in (["-t", "-c", conf], ["-c", conf]):
-            if argv_prefix:
-                p = subprocess.run(list(argv_prefix) + [eddytest.EDDYD] + args,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            if eddyd:
+                p = subprocess.run(eddyd + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, timeout=eddytest.STARTUP_TIMEOUT)
                 rc, out, err = p.returncode, p.stdout.decode(), p.stderr.decode()
             else:
@@ -74,23 +75,33 @@ class Check(opstest.OpsTestCase):
                            "pidfile %s: %s is not a directory" % (pidfile, notdir))
 
     def unwritable_dir(self):
-        """A directory eddyd may not write to, and how to run eddyd so:
-        as nobody when we are root (root writes anywhere), else as us."""
+        """A directory eddyd may not write to, how to run eddyd so, and as
+        which uid: as nobody when we are root (root writes anywhere), from
+        a copy of eddyd and libeddy that nobody can reach (the build tree
+        may sit in a private folder, such as a mktemp -d clone), else as
+        us.  Returns (directory, command, uid)."""
         d = self.path("ro")
         os.mkdir(d, 0o555)
         self.addCleanup(os.chmod, d, 0o755)
-        if os.geteuid() == 0:
-            setpriv = shutil.which("setpriv")
-            self.assertIsNotNone(setpriv, "setpriv (util-linux) not found")
-            return d, [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"], 65534
-        return d, [], os.geteuid()
+        if os.geteuid() != 0:
+            return d, None, os.geteuid()
+        setpriv = shutil.which("setpriv")
+        self.assertIsNotNone(setpriv, "setpriv (util-linux) not found")
+        bin_dir = tempfile.mkdtemp(prefix="eddy-nobody-")
+        self.addCleanup(shutil.rmtree, bin_dir, True)
+        os.chmod(bin_dir, 0o755)
+        build = os.path.dirname(os.path.abspath(eddytest.EDDYD))
+        for name in ["eddyd"] + [f for f in os.listdir(build) if f.startswith("libeddy.so")]:
+            shutil.copy2(os.path.join(build, name), bin_dir)
+        return d, [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                   "env", "LD_LIBRARY_PATH=" + bin_dir, os.path.join(bin_dir, "eddyd")], 65534
 
     def test_pidfile_in_a_directory_not_writable(self):
-        d, prefix, uid = self.unwritable_dir()
+        d, command, uid = self.unwritable_dir()
         pidfile = os.path.join(d, "eddyd.pid")
         self.check_refused("workers 1\npidfile %s\n" % pidfile + listen_block(), 2,
                            "pidfile %s: directory %s is not writable by uid %d: permission denied"
-                           % (pidfile, d, uid), argv_prefix=prefix)
+                           % (pidfile, d, uid), eddyd=command)
 
     def test_unix_socket_in_a_missing_directory(self):
         sock = self.path("sockets/e.sock")
@@ -99,11 +110,11 @@ class Check(opstest.OpsTestCase):
                            % (sock, self.path("sockets")))
 
     def test_unix_socket_in_a_directory_not_writable(self):
-        d, prefix, uid = self.unwritable_dir()
+        d, command, uid = self.unwritable_dir()
         sock = os.path.join(d, "e.sock")
         self.check_refused("workers 1\n" + listen_block(sock, "unix"), 2,
                            "listen unix %s: directory %s is not writable by uid %d: "
-                           "permission denied" % (sock, d, uid), argv_prefix=prefix)
+                           "permission denied" % (sock, d, uid), eddyd=command)
 
     def test_unix_socket_path_is_a_regular_file(self):
         f = self.write("data.txt", "keep me\n")
