@@ -138,21 +138,32 @@ const char *eddy__closest(const char *word, const char *const *candidates)
     return best;
 }
 
-static int known(const char *name, const char *const *list)
+static const eddy_param *spec(const char *name, const eddy_param *list)
 {
-    for (const char *const *k = list; k && *k; k++)
-        if (strcmp(*k, name) == 0)
-            return 1;
-    return 0;
+    for (const eddy_param *k = list; k && k->name; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+/* The closest of the handler's parameter names (the first 64). */
+static const char *closest_param(const char *word, const eddy_param *list)
+{
+    const char *names[65];
+    size_t n = 0;
+    for (const eddy_param *k = list; k && k->name && n < 64; k++)
+        names[n++] = k->name;
+    names[n] = NULL;
+    return eddy__closest(word, names);
 }
 
 int eddy__params_check(eddy_params *p, const eddy_handler *h, const char *const *also)
 {
     for (size_t i = 0; p && i < p->n; i++) {
         const char *name = p->items[i].name;
-        if (known(name, h->params))
+        if (spec(name, h->params))
             continue;
-        const char *hint = eddy__closest(name, h->params);
+        const char *hint = closest_param(name, h->params);
         if (!hint)
             hint = eddy__closest(name, also);
         if (hint)

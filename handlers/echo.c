@@ -73,7 +73,7 @@ static void echo_datagram(eddy_dgram *d, const char *buf, size_t len)
     eddy_dgram_replyv(d, iov, 2); /* too large or over the amplification limit: dropped, counted */
 }
 
-static const char *const echo_params[] = {"prefix", "close_after_reply", NULL};
+static const eddy_param echo_params[] = {{"prefix", 0}, {"close_after_reply", 0}, {NULL, 0}};
 
 static const eddy_handler echo_handler = {
     .abi_version = EDDY_ABI_VERSION,

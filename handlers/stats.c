@@ -108,7 +108,7 @@ static size_t stats_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
-static const char *const stats_params[] = {NULL};
+static const eddy_param stats_params[] = {{NULL, 0}};
 
 static const eddy_handler stats_handler = {
     .abi_version = EDDY_ABI_VERSION,

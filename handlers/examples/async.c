@@ -162,7 +162,7 @@ static size_t async_data(eddy_conn *c, const char *buf, size_t len)
     return used;
 }
 
-static const char *const async_params[] = {"delay", NULL};
+static const eddy_param async_params[] = {{"delay", 0}, {NULL, 0}};
 
 static const eddy_handler async_handler = {
     .abi_version = EDDY_ABI_VERSION,

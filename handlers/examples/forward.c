@@ -221,7 +221,8 @@ static void forward_close(eddy_conn *c)
         free(p);
 }
 
-static const char *const forward_params[] = {"backend", "connect_timeout", "max_line", NULL};
+static const eddy_param forward_params[] = {
+    {"backend", 0}, {"connect_timeout", 0}, {"max_line", 0}, {NULL, 0}};
 
 static const eddy_handler forward_handler = {
     .abi_version = EDDY_ABI_VERSION,

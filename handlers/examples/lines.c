@@ -189,7 +189,7 @@ too_long:
     return len;
 }
 
-static const char *const lines_params[] = {"prefix", "max_line", NULL};
+static const eddy_param lines_params[] = {{"prefix", 0}, {"max_line", 0}, {NULL, 0}};
 
 static const eddy_handler lines_handler = {
     .abi_version = EDDY_ABI_VERSION,

@@ -75,7 +75,7 @@ static size_t slow_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
-static const char *const slow_params[] = {"delay", NULL};
+static const eddy_param slow_params[] = {{"delay", 0}, {NULL, 0}};
 
 static const eddy_handler slow_handler = {
     .abi_version = EDDY_ABI_VERSION,

@@ -465,8 +465,9 @@ static void http_close(eddy_conn *c)
     free(eddy_conn_data(c));
 }
 
-static const char *const http_params[] = {"status", "body", "content_type", "header",
-                                          "max_header", "max_body", "body_mode", NULL};
+static const eddy_param http_params[] = {
+    {"status", 0},     {"body", 0},     {"content_type", 0}, {"header", 0},
+    {"max_header", 0}, {"max_body", 0}, {"body_mode", 0},    {NULL, 0}};
 
 static const eddy_handler http_handler = {
     .abi_version = EDDY_ABI_VERSION,

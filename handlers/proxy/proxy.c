@@ -525,8 +525,10 @@ static void proxy_close(eddy_conn *c)
         end_up(p); /* a connect under way is cancelled */
 }
 
-static const char *const proxy_params[] = {"upstream",     "balance", "connect_timeout", "retries",
-                                           "fail_timeout", "proxy_protocol_send", NULL};
+static const eddy_param proxy_params[] = {
+    {"upstream", 0}, {"balance", 0},      {"connect_timeout", 0},
+    {"retries", 0},  {"fail_timeout", 0}, {"proxy_protocol_send", 0},
+    {NULL, 0}};
 
 static const eddy_handler proxy_handler = {
     .abi_version = EDDY_ABI_VERSION,

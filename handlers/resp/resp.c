@@ -1546,8 +1546,9 @@ static void resp_fini(void *state)
     free(st);
 }
 
-static const char *const resp_params[] = {"max_args",  "max_bulk",   "max_inline",
-                                          "max_query", "max_memory", NULL};
+static const eddy_param resp_params[] = {{"max_args", 0},   {"max_bulk", 0},
+                                         {"max_inline", 0}, {"max_query", 0},
+                                         {"max_memory", 0}, {NULL, 0}};
 
 static const eddy_handler resp_handler = {
     .abi_version = EDDY_ABI_VERSION,

@@ -40,6 +40,13 @@
  *          listener, on that thread, before its first connection and after
  *          its last: per-worker state without locks (eddy_conn_worker_state;
  *          see "Workers" below, reloads included).
+ *
+ * From ABI 4, optional:
+ *   metrics  the handler's own counters and gauges, for the stats output
+ *          (eddyd's `stats` handler, text and Prometheus): called with the
+ *          listener's state whenever the stats are read, on the thread
+ *          that reads them, while workers run: it reads what it counts
+ *          with atomics, and reports each sample with eddy_metric().
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -62,10 +69,24 @@ typedef struct eddy_dgram eddy_dgram;
 /* flags */
 #define EDDY_HANDLER_BLOCKING 1u /* data() may block: dispatch to the pool by default */
 
+/* A parameter the handler accepts, as nginx's directives are data: its
+ * name, and its flags.  Without EDDY_PARAM_LIST it takes exactly one value,
+ * given once; with it, one or more values, on one line or on several
+ * (`upstream a b` then `upstream c` give a, b, c: eddy_params_count and
+ * eddy_params_value read them).  The list ends with {NULL, 0}. */
+#define EDDY_PARAM_LIST 1u
+typedef struct eddy_param {
+    const char *name;
+    unsigned flags;
+} eddy_param;
+
+/* A handler's own metrics: see eddy_metric(). */
+typedef struct eddy_metrics eddy_metrics;
+
 typedef struct eddy_handler {
     unsigned abi_version;       /* EDDY_ABI_VERSION of the headers it was built with */
     const char *name;
-    const char *const *params;  /* parameter names it accepts, NULL-terminated */
+    const eddy_param *params;   /* the parameters it accepts, ended by {NULL, 0} */
     unsigned flags;
     int (*init)(void **state, eddy_params *params);
     void (*fini)(void *state);
@@ -78,6 +99,8 @@ typedef struct eddy_handler {
     void (*drained)(eddy_conn *c);
     int (*worker_init)(void *state, int worker, void **worker_state);
     void (*worker_fini)(void *state, int worker, void *worker_state);
+    /* ABI 4 */
+    void (*metrics)(void *state, eddy_metrics *m);
 } eddy_handler;
 
 /* The symbol a plugin exports, declared here so that a plugin built with

@@ -9,7 +9,9 @@
  *
  * History: 2 - the first published contract; 3 - peer_shutdown, drained,
  * worker_init and worker_fini in eddy_handler, outgoing connections,
- * posts from any thread, output caps.  The plugin
+ * posts from any thread, output caps; 4 - eddy_handler's params became
+ * eddy_param {name, flags} (EDDY_PARAM_LIST: parameters with several
+ * values) and the metrics callback was added.  The plugin
  * loader refuses any handler whose table carries a different value, and
  * names both numbers.  EDDY_VERSION_* follow semantic versioning of the API.
  */
@@ -21,6 +23,6 @@
 #define EDDY_VERSION_PATCH 0
 #define EDDY_VERSION_STRING "0.1.0"
 
-#define EDDY_ABI_VERSION 3u
+#define EDDY_ABI_VERSION 4u
 
 #endif

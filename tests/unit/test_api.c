@@ -20,7 +20,7 @@ static size_t upper_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
-static const char *const no_params[] = {NULL};
+static const eddy_param no_params[] = {{NULL, 0}};
 static const eddy_handler upper = {
     .abi_version = EDDY_ABI_VERSION, .name = "upper", .params = no_params, .data = upper_data};
 

@@ -57,7 +57,7 @@ static void flood_drained(eddy_conn *c)
     eddy_timer_start(eddy_conn_data(c), 0);
 }
 
-static const char *const flood_params[] = {"polite", NULL};
+static const eddy_param flood_params[] = {{"polite", 0}, {NULL, 0}};
 
 static const eddy_handler flood_handler = {
     .abi_version = EDDY_ABI_VERSION,

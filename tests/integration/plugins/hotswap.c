@@ -43,7 +43,7 @@ static size_t hotswap_data(eddy_conn *c, const char *buf, size_t len)
     return len;
 }
 
-static const char *const hotswap_params[] = {"marker", NULL};
+static const eddy_param hotswap_params[] = {{"marker", 0}, {NULL, 0}};
 
 static const eddy_handler hotswap_handler = {
     .abi_version = EDDY_ABI_VERSION,

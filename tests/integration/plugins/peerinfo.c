@@ -143,7 +143,7 @@ static size_t pi_data(eddy_conn *c, const char *buf, size_t len)
     return used;
 }
 
-static const char *const pi_params[] = {"tag", NULL};
+static const eddy_param pi_params[] = {{"tag", 0}, {NULL, 0}};
 
 static const eddy_handler pi_handler = {
     .abi_version = EDDY_ABI_VERSION,
