@@ -30,6 +30,7 @@ struct eddy_listener {
     void *state; /* from handler->init */
     size_t high_water, low_water, max_message;
     size_t max_output; /* output queued per connection past which it is closed */
+    int max_output_set; /* given by eddy_listener_set_max_output, else it follows high_water */
     int port;          /* bound port, once open (TCP, UDP) */
     int ipv6only;      /* IPV6_V6ONLY for an IPv6 address (default on) */
     unsigned mode;     /* a Unix socket file's permissions (default 0660) */

@@ -235,6 +235,9 @@ int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
         return refuse(l, "low_water (%zu) is above high_water (%zu)", low, high);
     l->high_water = high;
     l->low_water = low;
+    if (!l->max_output_set) /* the default never closes before reading stops */
+        l->max_output = high > (size_t)EDDY__DEFAULT(max_output) ? high
+                                                                  : (size_t)EDDY__DEFAULT(max_output);
     return 0;
 }
 
@@ -251,6 +254,7 @@ int eddy_listener_set_max_output(eddy_listener *l, size_t max)
     if (max == 0 || max > EDDY__BUF_MAX)
         return refuse(l, "max_output must be 1 to %zu bytes, not %zu", EDDY__BUF_MAX, max);
     l->max_output = max;
+    l->max_output_set = 1;
     return 0;
 }
 
@@ -474,7 +478,8 @@ static int configure(eddy_server *s, eddy_config *c, const eddy_server *names, i
             return fail(s, -EINVAL, "%s:%d: low_water (%zu) is above high_water (%zu)", c->name,
                         cl->line, low, high);
         eddy_listener_set_max_message(l, (size_t)cl->max_message);
-        eddy_listener_set_max_output(l, (size_t)cl->max_output);
+        if (cl->seen[EDDY__L_max_output]) /* else it follows high_water, as above */
+            eddy_listener_set_max_output(l, (size_t)cl->max_output);
         eddy__tls_settings tls;
         if (eddy__cfg_tls(cl, &tls) && eddy__tls_new(&tls, c->name, &l->tls, why, sizeof(why)) < 0)
             return fail(s, -EINVAL, "%s", why);

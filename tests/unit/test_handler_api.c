@@ -308,6 +308,24 @@ START_TEST(output_over_max_output_closes)
 }
 END_TEST
 
+/* A high water mark above the default max_output, set through the API
+ * as an embedder would: max_output follows it until it is set itself, so
+ * the queue reaches the mark (where reading stops) without a close. */
+START_TEST(max_output_follows_high_water_until_set)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(eddy_listener_set_water_marks(f.listener, 8u << 20, 2u << 20), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    ck_assert_int_eq(send_until(&f, 6u << 20), 0); /* past the 4 MiB default */
+    ck_assert_int_eq(eddy_listener_set_max_output(f.listener, 7u << 20), 0);
+    ck_assert_int_eq(send_until(&f, 8u << 20), -ENOBUFS); /* the value set wins */
+    ck_assert_uint_le(eddy_conn_queued(f.conn), 7u << 20);
+    teardown(&f);
+}
+END_TEST
+
 /* The peer's FIN: data first, then peer_shutdown(), and the connection
  * stays open for the handler's answer. */
 START_TEST(peer_shutdown_then_answer_and_close)
@@ -595,6 +613,7 @@ Suite *handler_api_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, queued_and_drained_after_high_water);
     tcase_add_test(tc, output_over_max_output_closes);
+    tcase_add_test(tc, max_output_follows_high_water_until_set);
     suite_add_tcase(s, tc);
     tc = tcase_create("half_close");
     tcase_set_timeout(tc, 60);
