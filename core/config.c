@@ -32,7 +32,7 @@
 #include "listener.h"
 #include "params.h"
 
-enum { MAX_ARGS = 4 };
+enum { MAX_ARGS = 65 }; /* a directive and 64 values: a handler's list on one line */
 #define LOW_WATER_CAP ((size_t)256 << 10) /* the derived low_water's ceiling */
 
 /* ---- directives ---------------------------------------------------- */
@@ -667,11 +667,11 @@ static int in_block(parser *P, eddy__cfg_listener *l, const statement *st)
     int i = find_directive(listener_directives, name);
     if (i >= 0)
         return apply_directive(P, &listener_directives[i], l, &l->seen[i], st);
-    if (st->nargs != 2)
-        return fail(P, st->line, "'%s' takes one value, got %d", name, st->nargs - 1);
-    int rc = eddy_params_add(l->params, name, st->args[1], st->line);
-    if (rc == -EEXIST)
-        return fail(P, st->line, "'%s' given twice in this listen block", name);
+    /* The handler's, with every value: how many it takes and whether it
+     * may repeat is in its table, known once the block names it, so
+     * eddy__params_check judges (at this line) when the listener is made. */
+    int rc = eddy__params_add_line(l->params, name, (const char *const *)st->args + 1,
+                                   (size_t)st->nargs - 1, st->line);
     return rc < 0 ? fail(P, st->line, "out of memory") : 0;
 }
 
@@ -1093,11 +1093,14 @@ char *eddy_config_dump(const eddy_config *c)
             put_token(f, l.tls_pairs[k].key);
             fputc('\n', f);
         }
-        for (size_t k = 0; k < l.params->n; k++) {
+        for (size_t k = 0; k < l.params->n; k++) { /* as given: a list keeps its lines */
+            const eddy__param *it = &l.params->items[k];
             fputs("    ", f);
-            put_token(f, l.params->items[k].name);
-            fputc(' ', f);
-            put_token(f, l.params->items[k].value);
+            put_token(f, it->name);
+            for (size_t v = 0; v < it->nvalues; v++) {
+                fputc(' ', f);
+                put_token(f, it->values[v]);
+            }
             fputc('\n', f);
         }
         fputs("}\n", f);

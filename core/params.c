@@ -1,7 +1,9 @@
 /* core/params.c - listener parameters and their typed getters (see
  * eddy/handler.h).  A getter that meets a bad value records the error with
  * the parameter's line, so a plugin author writes one call per parameter
- * and the operator still gets "file:line: what is wrong". */
+ * and the operator still gets "file:line: what is wrong".  Parameters are
+ * kept as given, statement by statement (a list's values may span lines);
+ * eddy__params_check holds them to the handler's table. */
 #include "params.h"
 
 #include <errno.h>
@@ -20,34 +22,57 @@ int eddy_params_new(eddy_params **out)
     return *out ? 0 : -ENOMEM;
 }
 
+/* Free one statement's strings. */
+static void statement_free(eddy__param *it)
+{
+    free(it->name);
+    for (size_t k = 0; k < it->nvalues; k++)
+        free(it->values[k]);
+    free(it->values);
+}
+
 void eddy_params_free(eddy_params *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->items[i].name);
-        free(p->items[i].value);
-    }
+    for (size_t i = 0; i < p->n; i++)
+        statement_free(&p->items[i]);
     free(p->items);
     free(p);
 }
 
+/* The first statement of name, or NULL. */
 static const eddy__param *find(const eddy_params *p, const char *name)
 {
-    for (size_t i = 0; p && i < p->n; i++)
+    for (size_t i = 0; p && name && i < p->n; i++)
         if (strcmp(p->items[i].name, name) == 0)
             return &p->items[i];
     return NULL;
 }
 
-int eddy_params_add(eddy_params *p, const char *name, const char *value, int line)
+/* The statement holding value i of name (as eddy_params_value counts),
+ * with *k its index there; NULL past the last value. */
+static const eddy__param *find_value(const eddy_params *p, const char *name, size_t i, size_t *k)
 {
-    if (!p || !name || !value)
-        return -EINVAL;
-    if (find(p, name)) {
-        eddy_params_reject(p, NULL, "parameter '%s' given twice", name);
-        return -EEXIST;
+    for (size_t j = 0; p && name && j < p->n; j++) {
+        const eddy__param *it = &p->items[j];
+        if (strcmp(it->name, name) != 0)
+            continue;
+        if (i < it->nvalues)
+            return *k = i, it;
+        i -= it->nvalues;
     }
+    return NULL;
+}
+
+int eddy__params_add_line(eddy_params *p, const char *name, const char *const *values, size_t n,
+                          int line)
+{
+    if (!p || !name || (n && !values))
+        return -EINVAL;
+    for (size_t k = 0; k < n; k++)
+        if (!values[k])
+            return -EINVAL;
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 4;
         eddy__param *items = realloc(p->items, cap * sizeof(*items));
@@ -57,16 +82,26 @@ int eddy_params_add(eddy_params *p, const char *name, const char *value, int lin
         p->cap = cap;
     }
     eddy__param *it = &p->items[p->n];
-    it->name = strdup(name);
-    it->value = strdup(value);
-    it->line = line;
-    if (!it->name || !it->value) {
-        free(it->name);
-        free(it->value);
+    /* room for one value at least, for eddy__params_set */
+    *it = (eddy__param){.name = strdup(name), .values = calloc(n ? n : 1, sizeof(char *)),
+                        .line = line};
+    int ok = it->name && it->values;
+    for (size_t k = 0; ok && k < n; k++)
+        ok = (it->values[k] = strdup(values[k])) != NULL;
+    it->nvalues = it->values ? n : 0; /* the rest of a failed copy is NULL */
+    if (!ok) {
+        statement_free(it);
         return -ENOMEM;
     }
     p->n++;
     return 0;
+}
+
+int eddy_params_add(eddy_params *p, const char *name, const char *value, int line)
+{
+    if (!value)
+        return -EINVAL;
+    return eddy__params_add_line(p, name, &value, 1, line);
 }
 
 int eddy__params_set(eddy_params *p, const char *name, const char *value, int line)
@@ -77,26 +112,87 @@ int eddy__params_set(eddy_params *p, const char *name, const char *value, int li
     char *copy = strdup(value);
     if (!copy)
         return -ENOMEM;
-    free(it->value);
-    it->value = copy;
+    for (size_t k = 0; k < it->nvalues; k++)
+        free(it->values[k]);
+    it->values[0] = copy;
+    it->nvalues = 1;
     it->line = line;
+    size_t kept = (size_t)(it - p->items) + 1;
+    for (size_t j = kept; j < p->n; j++) {
+        if (strcmp(p->items[j].name, name) == 0)
+            statement_free(&p->items[j]);
+        else
+            p->items[kept++] = p->items[j];
+    }
+    p->n = kept;
     return 0;
+}
+
+size_t eddy_params_count(const eddy_params *p, const char *name)
+{
+    size_t n = 0;
+    for (size_t j = 0; p && name && j < p->n; j++)
+        if (strcmp(p->items[j].name, name) == 0)
+            n += p->items[j].nvalues;
+    return n;
+}
+
+const char *eddy_params_value(const eddy_params *p, const char *name, size_t i)
+{
+    size_t k;
+    const eddy__param *it = find_value(p, name, i, &k);
+    return it ? it->values[k] : NULL;
+}
+
+/* Record the first error: "NAME: why" (or just why, for a NULL name),
+ * against line. */
+static int record(eddy_params *p, int line, const char *name, const char *fmt, va_list ap)
+{
+    if (!p || p->error[0]) /* keep the first error: it is the cause */
+        return -EINVAL;
+    p->error_line = line;
+    int n = 0;
+    if (name)
+        n = snprintf(p->error, sizeof(p->error), "%s: ", name);
+    vsnprintf(p->error + n, sizeof(p->error) - (size_t)n, fmt, ap);
+    return -EINVAL;
 }
 
 int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
 {
-    if (!p || p->error[0]) /* keep the first error: it is the cause */
-        return -EINVAL;
     const eddy__param *it = name ? find(p, name) : NULL;
-    p->error_line = it ? it->line : 0;
-    int n = 0;
-    if (name)
-        n = snprintf(p->error, sizeof(p->error), "%s: ", name);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->error + n, sizeof(p->error) - (size_t)n, fmt, ap);
+    int rc = record(p, it ? it->line : 0, name, fmt, ap);
     va_end(ap);
-    return -EINVAL;
+    return rc;
+}
+
+int eddy_params_reject_value(eddy_params *p, const char *name, size_t i, const char *fmt, ...)
+{
+    size_t k;
+    const eddy__param *it = find_value(p, name, i, &k);
+    if (!it)
+        it = find(p, name);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = record(p, it ? it->line : 0, name, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* A statement's own error, at its line, without the "NAME: " lead (the
+ * message names it). */
+static int reject_statement(eddy_params *p, const eddy__param *it, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reject_statement(eddy_params *p, const eddy__param *it, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = record(p, it->line, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static size_t edit_distance(const char *a, const char *b)
@@ -160,25 +256,35 @@ static const char *closest_param(const char *word, const eddy_param *list)
 int eddy__params_check(eddy_params *p, const eddy_handler *h, const char *const *also)
 {
     for (size_t i = 0; p && i < p->n; i++) {
-        const char *name = p->items[i].name;
-        if (spec(name, h->params))
+        const eddy__param *it = &p->items[i];
+        const eddy_param *k = spec(it->name, h->params);
+        if (!k) {
+            const char *hint = closest_param(it->name, h->params);
+            if (!hint)
+                hint = eddy__closest(it->name, also);
+            if (hint)
+                return eddy_params_reject(
+                    p, it->name, "unknown parameter for handler '%s' (did you mean '%s'?)",
+                    h->name, hint);
+            return eddy_params_reject(p, it->name, "unknown parameter for handler '%s'", h->name);
+        }
+        if (k->flags & EDDY_PARAM_LIST) {
+            if (it->nvalues == 0)
+                return reject_statement(p, it, "'%s' takes one or more values", it->name);
             continue;
-        const char *hint = closest_param(name, h->params);
-        if (!hint)
-            hint = eddy__closest(name, also);
-        if (hint)
-            return eddy_params_reject(p, name,
-                                      "unknown parameter for handler '%s' (did you mean '%s'?)",
-                                      h->name, hint);
-        return eddy_params_reject(p, name, "unknown parameter for handler '%s'", h->name);
+        }
+        if (it->nvalues != 1)
+            return reject_statement(p, it, "'%s' takes one value, got %zu", it->name, it->nvalues);
+        if (find(p, it->name) != it)
+            return reject_statement(p, it, "'%s' given twice in this listen block", it->name);
     }
     return 0;
 }
 
 const char *eddy_params_str(const eddy_params *p, const char *name, const char *def)
 {
-    const eddy__param *it = find(p, name);
-    return it ? it->value : def;
+    const char *v = eddy_params_value(p, name, 0);
+    return v ? v : def;
 }
 
 /* A decimal number with an optional unit suffix from units[]; the result

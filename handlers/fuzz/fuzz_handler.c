@@ -3,6 +3,8 @@
  *
  *   eddy-fuzz-handler [-n RUNS] [-s SEED] [-p name=value]... HANDLER [INPUT...]
  *
+ * -p gives the handler a parameter; the same name again adds a value, for
+ * a list (-p upstream=A -p upstream=B), as a second config line does.
  * HANDLER is a plugin (.so, or a name found as eddyd finds it: eddyd's
  * built-in echo and stats, then the plugin directories).  Each INPUT
  * (a file, or every file of a directory; with none, random bytes) is fed to
@@ -270,7 +272,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             *eq = '\0';
-            eddy_params_add(hs.params, optarg, eq + 1, 0);
+            if (eddy_params_add(hs.params, optarg, eq + 1, 0) < 0) {
+                fprintf(stderr, "eddy-fuzz-handler: out of memory\n");
+                return 2;
+            }
             break;
         default:
             fprintf(stderr, "usage: eddy-fuzz-handler [-n RUNS] [-s SEED] [-p name=value]... "

@@ -63,9 +63,11 @@ EDDY_API int eddy_server_register_handler(eddy_server *s, const eddy_handler *h)
 
 /* Add a listener: "IPv4:PORT" or "[IPv6]:PORT" for TCP (optionally after
  * "tcp:"), "udp:" and such an address for UDP, "unix:PATH" for a Unix
- * stream socket.  Calls the handler's init() with
- * params (which may be NULL, and which the caller still owns) at once, so a
- * bad parameter is reported before any socket is opened.  *out, when given,
+ * stream socket.  Checks params against the handler's table (names it
+ * knows; one value, given once, for each parameter without
+ * EDDY_PARAM_LIST), then calls the handler's init() with params (which may
+ * be NULL, and which the caller still owns) at once, so a bad parameter is
+ * reported before any socket is opened.  *out, when given,
  * receives the listener for the setters below. */
 EDDY_API int eddy_server_listen(eddy_server *s, const char *address, const eddy_handler *h,
                                 eddy_params *params, eddy_listener **out);
@@ -221,9 +223,12 @@ EDDY_API int eddy_server_wait(eddy_server *s);
  * 0, or -ENOMEM. */
 EDDY_API int eddy_params_new(eddy_params **out);
 EDDY_API void eddy_params_free(eddy_params *p);
-/* line: where the parameter came from (0 when not from a file).  0;
- * -EINVAL for a NULL argument; -EEXIST when name is there already (also
- * recorded as the params' error); -ENOMEM. */
+/* One value of parameter name; line: where it came from (0 when not from
+ * a file).  A name added again adds a value after the ones before: right
+ * for a parameter the handler flags EDDY_PARAM_LIST, and for any other
+ * eddy_server_listen() refuses it (-EINVAL, "'name' given twice in this
+ * listen block"), as it refuses a name the handler does not know.  0;
+ * -EINVAL for a NULL argument; -ENOMEM. */
 EDDY_API int eddy_params_add(eddy_params *p, const char *name, const char *value, int line);
 
 /* Counters of one worker, or summed over workers. */

@@ -402,16 +402,30 @@ EDDY_API int eddy_connect(eddy_conn *from, const eddy_addr *to, const eddy_clien
  * error against that parameter and returns -EINVAL.
  * Sizes accept a k/m/g suffix (powers of 1024); durations need a unit,
  * ms/s/m/h (a bare number other than 0 is refused: "add a unit: 30s or
- * 30ms"); booleans on/off, yes/no, true/false, 1/0. */
+ * 30ms"); booleans on/off, yes/no, true/false, 1/0.  eddy_params_str() of
+ * an EDDY_PARAM_LIST parameter returns its first value. */
 EDDY_API const char *eddy_params_str(const eddy_params *p, const char *name, const char *def);
 EDDY_API int eddy_params_size(eddy_params *p, const char *name, size_t def, size_t *out);
 EDDY_API int eddy_params_bool(eddy_params *p, const char *name, int def, int *out);
 EDDY_API int eddy_params_msec(eddy_params *p, const char *name, long def, long *out);
 
+/* The values of an EDDY_PARAM_LIST parameter, in the order given, over
+ * all its lines (`upstream a b` then `upstream c`: 3 values, a, b, c):
+ * how many there are (0 when absent), and value i (NULL from i == count
+ * on).  For any other parameter, count is 1 when it is given.  The
+ * strings belong to the params, as eddy_params_str()'s do. */
+EDDY_API size_t eddy_params_count(const eddy_params *p, const char *name);
+EDDY_API const char *eddy_params_value(const eddy_params *p, const char *name, size_t i);
+
 /* Reject parameter NAME (NULL: the listener as a whole) with a message;
- * returns -EINVAL for init() to return. */
+ * returns -EINVAL for init() to return.  The error names the line of
+ * NAME's first statement; eddy_params_reject_value() names the line of
+ * value i (as eddy_params_value() counts; past the last, NAME's first
+ * line), for a list whose values may come on several lines. */
 EDDY_API int eddy_params_reject(eddy_params *p, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+EDDY_API int eddy_params_reject_value(eddy_params *p, const char *name, size_t i,
+                                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #ifdef __cplusplus
 }

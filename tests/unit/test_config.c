@@ -39,6 +39,11 @@
 #define ESCAPES "(use \\\\ \\\" \\n \\r \\t \\xHH)"
 #define ADDRESS_HELP "(IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7777)"
 /* A Unix socket path one byte too long for sun_path (108 bytes). */
+/* 64 values: as many as a line holds after its directive's name. */
+#define EIGHT_WORDS "a b c d e f g h"
+#define SIXTY_FOUR_WORDS                                                                           \
+    EIGHT_WORDS " " EIGHT_WORDS " " EIGHT_WORDS " " EIGHT_WORDS " " EIGHT_WORDS " " EIGHT_WORDS   \
+                " " EIGHT_WORDS " " EIGHT_WORDS
 #define PATH108 \
     "/tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
     "xxxxxxxxxxxxxxxxxx"
@@ -67,10 +72,11 @@ static const eddy__param *param(const eddy__cfg_listener *l, const char *name)
     return NULL;
 }
 
+/* The first value of name's first statement, or NULL. */
 static const char *param_value(const eddy__cfg_listener *l, const char *name)
 {
     const eddy__param *p = param(l, name);
-    return p ? p->value : NULL;
+    return p && p->nvalues ? p->values[0] : NULL;
 }
 
 /* ---- every parse error, with its exact message --------------------- */
@@ -110,15 +116,14 @@ static const struct {
     {T("workers\n"), "t.conf:1: 'workers' takes one value, got 0"},
     {T("workers 1 2\n"), "t.conf:1: 'workers' takes one value, got 2"},
     {T("workers 1 2 3\n"), "t.conf:1: 'workers' takes one value, got 3"},
-    {T("workers 1 2 3 4\n"), "t.conf:1: too many values for 'workers'"},
+    {T("workers 1 2 3 4\n"), "t.conf:1: 'workers' takes one value, got 4"},
+    {T("workers " SIXTY_FOUR_WORDS " x\n"), "t.conf:1: too many values for 'workers'"},
+    {T(BLOCK("    upstream " SIXTY_FOUR_WORDS " x")), "t.conf:3: too many values for 'upstream'"},
     {T("log_level;\n"), "t.conf:1: 'log_level' takes one value, got 0"},
     {T(BLOCK("    dispatch")), "t.conf:3: 'dispatch' takes one value, got 0"},
     {T(LISTEN "    handler\n}\n"), "t.conf:2: 'handler' takes one value, got 0"},
     {T(LISTEN "    handler echo echo\n}\n"), "t.conf:2: 'handler' takes one value, got 2"},
     {T(BLOCK("    max_message 1k 2k")), "t.conf:3: 'max_message' takes one value, got 2"},
-    {T(BLOCK("    prefix")), "t.conf:3: 'prefix' takes one value, got 0"},
-    {T(BLOCK("    prefix a b")), "t.conf:3: 'prefix' takes one value, got 2"},
-    {T(BLOCK("    prefix a b c d")), "t.conf:3: too many values for 'prefix'"},
     /* numbers */
     {T("workers -1\n"), "t.conf:1: workers: must be a number from 0 to 1024, not '-1'"},
     {T("workers 1025\n"), "t.conf:1: workers: must be a number from 0 to 1024, not '1025'"},
@@ -327,7 +332,9 @@ static const struct {
                                   "'listen tcp 127.0.0.1:7777 {'"},
     {T("listen tcp 127.0.0.1:1 x {\n"), "t.conf:1: 'listen' takes a transport and an address, "
                                         "e.g. 'listen tcp 127.0.0.1:7777 {'"},
-    {T("listen tcp 127.0.0.1:1 x y {\n"), "t.conf:1: too many values for 'listen'"},
+    {T("listen tcp 127.0.0.1:1 x y {\n"), "t.conf:1: 'listen' takes a transport and an address, "
+                                          "e.g. 'listen tcp 127.0.0.1:7777 {'"},
+    {T("listen tcp " SIXTY_FOUR_WORDS " {\n"), "t.conf:1: too many values for 'listen'"},
     {T("listen sctp 127.0.0.1:1 {\n    handler echo\n}\n"),
      "t.conf:1: transport 'sctp' is not supported (tcp, udp or unix)"},
     {T("listen TCP 127.0.0.1:1 {\n    handler echo\n}\n"),
@@ -397,8 +404,6 @@ static const struct {
      "t.conf:4: 'low_water' given twice (first at line 3)"},
     {T(BLOCK("    max_message 1k\n\n    max_message 2k")),
      "t.conf:5: 'max_message' given twice (first at line 3)"},
-    {T(BLOCK("    prefix a\n    prefix b")), "t.conf:4: 'prefix' given twice in this listen block"},
-    {T(BLOCK("    prefix a; prefix a")), "t.conf:3: 'prefix' given twice in this listen block"},
     /* a block without a handler */
     {T(LISTEN "}\n"), "t.conf:1: listen block has no 'handler'"},
     {T("\n" LISTEN "    prefix x\n}\n"), "t.conf:2: listen block has no 'handler'"},
@@ -759,11 +764,11 @@ START_TEST(comments)
     ck_assert_uint_eq(l->params->n, 2);
     eddy_config_free(c);
 
-    /* a comment where a value should be takes the value away */
-    char err[256];
-    ck_assert_int_eq(eddy_config_parse(&c, "t.conf", T(BLOCK("    color #red")), err, sizeof(err)),
-                     -EINVAL);
-    ck_assert_str_eq(err, "t.conf:3: 'color' takes one value, got 0");
+    /* a comment where a value should be takes the value away (the
+     * handler's table says whether that is right: configure_param_values) */
+    c = parse_ok(BLOCK("    color #red"));
+    ck_assert_uint_eq(param(&c->listeners[0], "color")->nvalues, 0);
+    eddy_config_free(c);
 }
 END_TEST
 
@@ -1002,9 +1007,12 @@ static int check_dir(const char *dir)
             ck_assert_int_eq(a->line, b->line);
             ck_assert_uint_eq(a->params->n, b->params->n);
             for (size_t j = 0; j < a->params->n; j++) {
-                ck_assert_str_eq(a->params->items[j].name, b->params->items[j].name);
-                ck_assert_str_eq(a->params->items[j].value, b->params->items[j].value);
-                ck_assert_int_eq(a->params->items[j].line, b->params->items[j].line);
+                const eddy__param *pa = &a->params->items[j], *pb = &b->params->items[j];
+                ck_assert_str_eq(pa->name, pb->name);
+                ck_assert_uint_eq(pa->nvalues, pb->nvalues);
+                for (size_t k = 0; k < pa->nvalues; k++)
+                    ck_assert_str_eq(pa->values[k], pb->values[k]);
+                ck_assert_int_eq(pa->line, pb->line);
             }
         }
         eddy_config_free(m);
@@ -1353,6 +1361,22 @@ START_TEST(override_handler_parameters)
     ck_assert_str_eq(param_value(&c->listeners[1], "prefix"), "B: ");
     ck_assert_uint_eq(c->listeners[1].params->n, 1);
     eddy_config_free(c);
+    /* a name the file gave on several lines, several values each: one
+     * value from now on, where its first line was */
+    c = parse_ok(BLOCK("    prefix a b\n    x 1\n    prefix c\n    y 2\n    prefix"));
+    l = &c->listeners[0];
+    ck_assert_int_eq(eddy_config_override(c, "prefix", "Z", err, sizeof(err)), 0);
+    ck_assert_uint_eq(l->params->n, 3);
+    ck_assert_str_eq(l->params->items[0].name, "prefix");
+    ck_assert_uint_eq(l->params->items[0].nvalues, 1);
+    ck_assert_str_eq(l->params->items[0].values[0], "Z");
+    ck_assert_str_eq(l->params->items[1].name, "x");
+    ck_assert_str_eq(l->params->items[2].name, "y");
+    eddy_config_free(c);
+    c = parse_ok(BLOCK("    prefix"));
+    ck_assert_int_eq(eddy_config_override(c, "prefix", "Q", err, sizeof(err)), 0);
+    ck_assert_str_eq(param_value(&c->listeners[0], "prefix"), "Q");
+    eddy_config_free(c);
 }
 END_TEST
 
@@ -1381,20 +1405,58 @@ END_TEST
 
 /* ---- eddy_server_configure ------------------------------------------ */
 
-/* Parse text, apply it to a new server; returns the rc, the message in
- * err (empty on success). */
-static int configure(const char *text, char *err, size_t n)
+/* Parse text, apply it to a new server with the built-ins and `extra`
+ * (may be NULL) registered; returns the rc, the message in err (empty on
+ * success). */
+static int configure_with(const char *text, const eddy_handler *extra, char *err, size_t n)
 {
     eddy_config *c = parse_ok(text);
     eddy_server *s;
     ck_assert_int_eq(eddy_server_new(&s), 0);
     ck_assert_int_eq(eddy_builtin_register(s), 0); /* as eddyd does */
+    if (extra)
+        ck_assert_int_eq(eddy_server_register_handler(s, extra), 0);
     int rc = eddy_server_configure(s, c);
     snprintf(err, n, "%s", rc < 0 ? eddy_server_error(s) : "");
     eddy_server_free(s);
     eddy_config_free(c);
     return rc;
 }
+
+static int configure(const char *text, char *err, size_t n)
+{
+    return configure_with(text, NULL, err, n);
+}
+
+/* A handler with a list parameter (`item`) and a one-value one (`one`):
+ * init() writes what it read into list_seen, "one=V item=A,B,C". */
+static char list_seen[256];
+
+static int list_init(void **state, eddy_params *p)
+{
+    size_t n = eddy_params_count(p, "item");
+    int len = snprintf(list_seen, sizeof(list_seen), "one=%s item=",
+                       eddy_params_str(p, "one", "-"));
+    for (size_t i = 0; i < n && len >= 0 && (size_t)len < sizeof(list_seen); i++)
+        len += snprintf(list_seen + len, sizeof(list_seen) - (size_t)len, "%s%s", i ? "," : "",
+                        eddy_params_value(p, "item", i));
+    ck_assert_ptr_null(eddy_params_value(p, "item", n));
+    *state = NULL;
+    return 0;
+}
+
+static size_t list_data(eddy_conn *c, const char *buf, size_t len)
+{
+    (void)c, (void)buf;
+    return len;
+}
+
+static const eddy_param list_params[] = {{"item", EDDY_PARAM_LIST}, {"one", 0}, {NULL, 0}};
+static const eddy_handler list_handler = {.abi_version = EDDY_ABI_VERSION, .name = "lst",
+                                          .params = list_params, .init = list_init,
+                                          .data = list_data};
+
+#define LIST_BLOCK(body) LISTEN "    handler lst\n" body "\n}\n"
 
 START_TEST(configure_handler_not_found)
 {
@@ -1461,6 +1523,85 @@ START_TEST(configure_unknown_parameter)
                           "(did you mean 'dispatch'?)");
     ck_assert_int_eq(configure(BLOCK("    bogus 1"), err, sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, "t.conf:3: handler 'echo': bogus: unknown parameter for handler 'echo'");
+}
+END_TEST
+
+/* How many values a parameter takes, and whether it repeats, is the
+ * handler's table's to say: judged when the listener is made, at the
+ * statement's own line, whichever line the handler is named on. */
+START_TEST(configure_param_values)
+{
+    char err[1024];
+    /* a parameter without EDDY_PARAM_LIST: one value, once */
+    ck_assert_int_eq(configure(BLOCK("    prefix a b"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' takes one value, got 2");
+    ck_assert_int_eq(configure(BLOCK("    prefix a b c d"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' takes one value, got 4");
+    ck_assert_int_eq(configure(BLOCK("    prefix"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' takes one value, got 0");
+    ck_assert_int_eq(configure(BLOCK("    prefix #red"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' takes one value, got 0");
+    ck_assert_int_eq(configure(BLOCK("    prefix a\n    prefix b"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:4: handler 'echo': 'prefix' given twice in this listen block");
+    ck_assert_int_eq(configure(BLOCK("    prefix a; prefix a"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' given twice in this listen block");
+    /* the handler named after its parameters: the same lines */
+    ck_assert_int_eq(configure(LISTEN "    prefix a\n    prefix b\n    handler echo\n}\n", err,
+                               sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' given twice in this listen block");
+    ck_assert_int_eq(configure(LISTEN "    close_after_reply on off\n    handler echo\n}\n", err,
+                               sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:2: handler 'echo': 'close_after_reply' takes one value, got 2");
+    /* the first bad statement in the file is the one named */
+    ck_assert_int_eq(configure(BLOCK("    prefix a b\n    bogus 1 2"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': 'prefix' takes one value, got 2");
+    /* an unknown parameter is unknown, however many values it has */
+    ck_assert_int_eq(configure(BLOCK("    prefx a b"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': prefx: unknown parameter for handler 'echo' "
+                          "(did you mean 'prefix'?)");
+    ck_assert_int_eq(configure(BLOCK("    bogus"), err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'echo': bogus: unknown parameter for handler 'echo'");
+
+    /* a list: one or more values a line, lines that add to it, in order */
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    item a b\n    one 1\n    item c\n"
+                                               "    item \"d e\" f"),
+                                    &list_handler, err, sizeof(err)),
+                     0);
+    ck_assert_str_eq(err, "");
+    ck_assert_str_eq(list_seen, "one=1 item=a,b,c,d e,f");
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    item " SIXTY_FOUR_WORDS), &list_handler, err,
+                                    sizeof(err)),
+                     0);
+    size_t commas = 0;
+    for (const char *q = list_seen; *q; q++)
+        commas += *q == ',';
+    ck_assert_uint_eq(commas, 63); /* all 64 values */
+    ck_assert_int_eq(configure_with(LIST_BLOCK(""), &list_handler, err, sizeof(err)), 0);
+    ck_assert_str_eq(list_seen, "one=- item=");
+    /* ...but never an empty line */
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    item a\n    item"), &list_handler, err,
+                                    sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:4: handler 'lst': 'item' takes one or more values");
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    item; item a"), &list_handler, err,
+                                    sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'lst': 'item' takes one or more values");
+    /* the same handler's one-value parameter keeps its rules */
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    item a\n    one 1 2"), &list_handler, err,
+                                    sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:4: handler 'lst': 'one' takes one value, got 2");
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    one 1\n    item a\n    one 1"), &list_handler,
+                                    err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:5: handler 'lst': 'one' given twice in this listen block");
+    ck_assert_int_eq(configure_with(LIST_BLOCK("    items a b"), &list_handler, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "t.conf:3: handler 'lst': items: unknown parameter for handler 'lst' "
+                          "(did you mean 'item'?)");
 }
 END_TEST
 
@@ -1733,6 +1874,25 @@ START_TEST(dump_quotes_what_is_not_a_word)
 }
 END_TEST
 
+START_TEST(dump_list_parameters)
+{
+    /* each statement on its own line, with its values, in the file's order */
+    eddy_config *c = parse_ok(LIST_BLOCK("    item a \"b c\"\n    one 1\n    item d\n    item"));
+    char *text = dump_fixpoint(c);
+    ck_assert_msg(strstr(text, "\n    item a \"b c\"\n    one 1\n    item d\n    item\n}\n"), "%s",
+                  text);
+    eddy_config *again = parse_ok(text);
+    const eddy__cfg_listener *l = &again->listeners[0];
+    ck_assert_uint_eq(l->params->n, 4);
+    ck_assert_uint_eq(l->params->items[0].nvalues, 2);
+    ck_assert_str_eq(l->params->items[0].values[1], "b c");
+    ck_assert_uint_eq(l->params->items[3].nvalues, 0);
+    eddy_config_free(again);
+    free(text);
+    eddy_config_free(c);
+}
+END_TEST
+
 START_TEST(dump_after_overrides)
 {
     eddy_config *c = parse_ok(LISTEN "    handler echo\n    high_water 1m\n}\n");
@@ -1921,6 +2081,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, dump_every_default);
     tcase_add_test(tc, dump_values_in_their_largest_unit);
     tcase_add_test(tc, dump_quotes_what_is_not_a_word);
+    tcase_add_test(tc, dump_list_parameters);
     tcase_add_test(tc, dump_after_overrides);
     tcase_add_test(tc, dump_tls);
     tcase_add_test(tc, dump_max_output_follows_high_water);
@@ -1942,6 +2103,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, configure_handler_not_found);
     tcase_add_test(tc, configure_parameter_rejected);
     tcase_add_test(tc, configure_unknown_parameter);
+    tcase_add_test(tc, configure_param_values);
     tcase_add_test(tc, configure_plugin_path_missing);
     tcase_add_test(tc, configure_plugin_not_a_shared_object);
     tcase_add_test(tc, configure_echo);

@@ -1,6 +1,9 @@
 /* tests/unit/test_params.c - listener parameters: typed getters, every bad
- * value, rejection with the parameter's line, unknown names. */
+ * value, rejection with the parameter's (or the value's) line, unknown
+ * names, lists (EDDY_PARAM_LIST) and how many values each statement may
+ * hold. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "builtin.h"
@@ -143,15 +146,148 @@ START_TEST(first_error_wins)
 }
 END_TEST
 
-START_TEST(duplicate_and_bad_add)
+/* A name added again adds a value, judged at eddy__params_check. */
+START_TEST(repeated_and_bad_add)
 {
     eddy_params *p = with("prefix", "x", 2);
-    ck_assert_int_eq(eddy_params_add(p, "prefix", "y", 3), -EEXIST);
-    ck_assert_ptr_nonnull(strstr(p->error, "given twice"));
+    ck_assert_int_eq(eddy_params_add(p, "prefix", "y", 3), 0);
+    ck_assert_str_eq(p->error, "");
+    ck_assert_uint_eq(p->n, 2);
     ck_assert_int_eq(eddy_params_add(p, NULL, "y", 3), -EINVAL);
+    ck_assert_int_eq(eddy_params_add(p, "a", NULL, 3), -EINVAL);
     ck_assert_int_eq(eddy_params_add(NULL, "a", "y", 3), -EINVAL);
+    static const char *const two[] = {"a", NULL};
+    ck_assert_int_eq(eddy__params_add_line(p, "b", two, 2, 4), -EINVAL);
+    ck_assert_int_eq(eddy__params_add_line(p, "b", NULL, 1, 4), -EINVAL);
+    ck_assert_uint_eq(p->n, 2);
     eddy_params_free(p);
     eddy_params_free(NULL);
+}
+END_TEST
+
+/* A handler's table decides how many values each statement may hold. */
+static const eddy_param mixed_params[] = {{"up", EDDY_PARAM_LIST}, {"one", 0}, {NULL, 0}};
+static const eddy_handler mixed = {.abi_version = EDDY_ABI_VERSION, .name = "mixed",
+                                   .params = mixed_params};
+
+/* p from "name:v1,v2 name2: ..." statements, one a line from line 1 (no
+ * colon: no value). */
+static eddy_params *statements(const char *const *lines)
+{
+    eddy_params *p;
+    ck_assert_int_eq(eddy_params_new(&p), 0);
+    for (int i = 0; lines[i]; i++) {
+        char buf[128], *vals[8], *colon, *save;
+        size_t n = 0;
+        snprintf(buf, sizeof(buf), "%s", lines[i]);
+        if ((colon = strchr(buf, ':'))) {
+            *colon = '\0';
+            for (char *v = strtok_r(colon + 1, ",", &save); v && n < 8;
+                 v = strtok_r(NULL, ",", &save))
+                vals[n++] = v;
+        }
+        ck_assert_int_eq(eddy__params_add_line(p, buf, (const char *const *)vals, n, i + 1), 0);
+    }
+    return p;
+}
+
+/* Values over several statements, in order; the one-value getters read
+ * the first. */
+START_TEST(list_values)
+{
+    /* the first, `up` alone, holds no value */
+    static const char *const lines[] = {"up", "up:a,b", "other:o", "up:c", NULL};
+    eddy_params *p = statements(lines);
+    ck_assert_uint_eq(eddy_params_count(p, "up"), 3);
+    ck_assert_str_eq(eddy_params_value(p, "up", 0), "a");
+    ck_assert_str_eq(eddy_params_value(p, "up", 1), "b");
+    ck_assert_str_eq(eddy_params_value(p, "up", 2), "c");
+    ck_assert_ptr_null(eddy_params_value(p, "up", 3));
+    ck_assert_ptr_null(eddy_params_value(p, "up", (size_t)-1));
+    ck_assert_str_eq(eddy_params_str(p, "up", "dflt"), "a");
+    ck_assert_uint_eq(eddy_params_count(p, "other"), 1);
+    ck_assert_str_eq(eddy_params_value(p, "other", 0), "o");
+    ck_assert_uint_eq(eddy_params_count(p, "none"), 0);
+    ck_assert_ptr_null(eddy_params_value(p, "none", 0));
+    ck_assert_uint_eq(eddy_params_count(NULL, "up"), 0);
+    ck_assert_ptr_null(eddy_params_value(NULL, "up", 0));
+    ck_assert_uint_eq(eddy_params_count(p, NULL), 0);
+    ck_assert_ptr_null(eddy_params_value(p, NULL, 0));
+    eddy_params_free(p);
+}
+END_TEST
+
+/* eddy_params_reject_value names the line of the value it refuses. */
+START_TEST(reject_value_at_its_line)
+{
+    static const char *const lines[] = {"up:a,b", "other:o", "up:c", NULL};
+    eddy_params *p = statements(lines);
+    ck_assert_int_eq(eddy_params_reject_value(p, "up", 2, "'%s' is bad", "c"), -EINVAL);
+    ck_assert_int_eq(p->error_line, 3);
+    ck_assert_str_eq(p->error, "up: 'c' is bad");
+    p->error[0] = '\0';
+    ck_assert_int_eq(eddy_params_reject_value(p, "up", 1, "b"), -EINVAL);
+    ck_assert_int_eq(p->error_line, 1);
+    p->error[0] = '\0';
+    /* past the last value: the name's first line; an absent name: none */
+    ck_assert_int_eq(eddy_params_reject_value(p, "up", 3, "too many"), -EINVAL);
+    ck_assert_int_eq(p->error_line, 1);
+    p->error[0] = '\0';
+    ck_assert_int_eq(eddy_params_reject_value(p, "nope", 0, "x"), -EINVAL);
+    ck_assert_int_eq(p->error_line, 0);
+    ck_assert_str_eq(p->error, "nope: x");
+    ck_assert_int_eq(eddy_params_reject_value(NULL, "up", 0, "x"), -EINVAL);
+    eddy_params_free(p);
+}
+END_TEST
+
+START_TEST(check_values_against_the_table)
+{
+    static const struct {
+        const char *lines[5];
+        int rc, line;
+        const char *error;
+    } cases[] = {
+        {{"up:a,b", "one:1", "up:c", NULL}, 0, 0, ""},
+        {{"up:a", NULL}, 0, 0, ""},
+        {{NULL}, 0, 0, ""},
+        {{"up:a", "up", NULL}, -EINVAL, 2, "'up' takes one or more values"},
+        {{"one:1,2", NULL}, -EINVAL, 1, "'one' takes one value, got 2"},
+        {{"one", NULL}, -EINVAL, 1, "'one' takes one value, got 0"},
+        {{"up:a", "one:1", "up:b", "one:1", NULL}, -EINVAL, 4,
+         "'one' given twice in this listen block"},
+        /* unknown comes first, whatever its values */
+        {{"upp:a,b", NULL}, -EINVAL, 1, "upp: unknown parameter for handler 'mixed' (did you "
+                                        "mean 'up'?)"},
+        {{"zzz", NULL}, -EINVAL, 1, "zzz: unknown parameter for handler 'mixed'"},
+        /* the first bad statement is the one named */
+        {{"up:a", "one:1,2", "bogus:x", NULL}, -EINVAL, 2, "'one' takes one value, got 2"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        eddy_params *p = statements(cases[i].lines);
+        ck_assert_int_eq(eddy__params_check(p, &mixed, NULL), cases[i].rc);
+        ck_assert_int_eq(p->error_line, cases[i].line);
+        ck_assert_str_eq(p->error, cases[i].error);
+        eddy_params_free(p);
+    }
+}
+END_TEST
+
+/* The command line's value replaces every statement of its name. */
+START_TEST(set_replaces_every_statement)
+{
+    static const char *const lines[] = {"up:a,b", "one:1", "up", "up:c", NULL};
+    eddy_params *p = statements(lines);
+    ck_assert_int_eq(eddy__params_set(p, "up", "z", 0), 0);
+    ck_assert_uint_eq(p->n, 2);
+    ck_assert_uint_eq(eddy_params_count(p, "up"), 1);
+    ck_assert_str_eq(eddy_params_value(p, "up", 0), "z");
+    ck_assert_str_eq(p->items[0].name, "up");
+    ck_assert_str_eq(p->items[1].name, "one");
+    ck_assert_int_eq(eddy__params_set(p, "new", "n", 0), 0);
+    ck_assert_str_eq(eddy_params_str(p, "new", NULL), "n");
+    ck_assert_int_eq(eddy__params_check(p, &mixed, NULL), -EINVAL); /* `new` is unknown */
+    eddy_params_free(p);
 }
 END_TEST
 
@@ -201,7 +337,11 @@ Suite *params_suite(void)
     tcase_add_test(tc, getters_default_when_absent);
     tcase_add_test(tc, bad_bool_and_duration);
     tcase_add_test(tc, first_error_wins);
-    tcase_add_test(tc, duplicate_and_bad_add);
+    tcase_add_test(tc, repeated_and_bad_add);
+    tcase_add_test(tc, list_values);
+    tcase_add_test(tc, reject_value_at_its_line);
+    tcase_add_test(tc, check_values_against_the_table);
+    tcase_add_test(tc, set_replaces_every_statement);
     tcase_add_test(tc, unknown_parameter_named);
     tcase_add_test(tc, closest_names);
     suite_add_tcase(s, tc);
