@@ -91,42 +91,43 @@ static void log_upstream(const upstream *u, const char *what)
              atomic_load_explicit(&u->active, memory_order_relaxed));
 }
 
-/* The parameters, checked and parsed once: numeric upstreams only. */
+/* The parameters, checked and parsed once: numeric upstreams only, each
+ * a value of the list `upstream` (several on a line, or several lines); a
+ * bad one is refused at its own line. */
 static int proxy_init(void **state, eddy_params *params)
 {
-    const char *list = eddy_params_str(params, "upstream", NULL);
-    if (!list)
+    size_t count = eddy_params_count(params, "upstream");
+    if (count == 0)
         return eddy_params_reject(params, "upstream", "required: one or more numeric addresses");
+    if (count > MAX_UPSTREAMS)
+        return eddy_params_reject_value(params, "upstream", MAX_UPSTREAMS,
+                                        "at most %d upstreams, this is number %d", MAX_UPSTREAMS,
+                                        MAX_UPSTREAMS + 1);
     proxy_state *st = calloc(1, sizeof(*st));
     if (!st || !(st->ups = calloc(MAX_UPSTREAMS, sizeof(*st->ups)))) {
         free(st);
         return -ENOMEM;
     }
     int rc = 0;
-    const char *p = list;
-    while (*p && rc == 0) {
-        size_t len = strcspn(p, " \t,");
-        if (len == 0) {
-            p++;
-            continue;
-        }
-        char word[sizeof(st->ups[0].name)];
-        if (st->n == MAX_UPSTREAMS || len >= sizeof(word)) {
-            rc = eddy_params_reject(params, "upstream", "at most %d upstreams, each shorter than %zu",
-                                    MAX_UPSTREAMS, sizeof(word));
-            break;
-        }
-        memcpy(word, p, len);
-        word[len] = '\0';
-        upstream *u = &st->ups[st->n];
-        if (eddy_addr_parse(word, &u->addr) < 0)
-            rc = eddy_params_reject(params, "upstream",
-                                    "'%s' is not IPV4:PORT, [IPV6]:PORT nor unix:PATH (names are not "
-                                    "resolved)",
-                                    word);
-        memcpy(u->name, word, len + 1);
-        st->n++;
-        p += len;
+    for (size_t i = 0; i < count && rc == 0; i++, st->n++) {
+        const char *word = eddy_params_value(params, "upstream", i);
+        upstream *u = &st->ups[i];
+        if (strlen(word) >= sizeof(u->name))
+            rc = eddy_params_reject_value(params, "upstream", i,
+                                          "'%.20s...' is too long: at most %zu bytes", word,
+                                          sizeof(u->name) - 1);
+        else if (word[strcspn(word, " \t,")])
+            rc = eddy_params_reject_value(params, "upstream", i,
+                                          "'%s' is one value: give each address as its own, "
+                                          "separated by spaces (upstream A B)",
+                                          word);
+        else if (eddy_addr_parse(word, &u->addr) < 0)
+            rc = eddy_params_reject_value(params, "upstream", i,
+                                          "'%s' is not IPV4:PORT, [IPV6]:PORT nor unix:PATH (names "
+                                          "are not resolved)",
+                                          word);
+        else
+            snprintf(u->name, sizeof(u->name), "%s", word);
     }
     const char *balance = eddy_params_str(params, "balance", "round_robin");
     const char *pp = eddy_params_str(params, "proxy_protocol_send", "off");
@@ -158,8 +159,6 @@ static int proxy_init(void **state, eddy_params *params)
         rc = -EINVAL;
     if (rc == 0 && retries >= MAX_UPSTREAMS)
         rc = eddy_params_reject(params, "retries", "out of range: 0 to %d", MAX_UPSTREAMS - 1);
-    if (rc == 0 && st->n == 0)
-        rc = eddy_params_reject(params, "upstream", "required: one or more numeric addresses");
     if (rc < 0) {
         free(st->ups);
         free(st);
@@ -526,8 +525,8 @@ static void proxy_close(eddy_conn *c)
 }
 
 static const eddy_param proxy_params[] = {
-    {"upstream", 0}, {"balance", 0},      {"connect_timeout", 0},
-    {"retries", 0},  {"fail_timeout", 0}, {"proxy_protocol_send", 0},
+    {"upstream", EDDY_PARAM_LIST}, {"balance", 0},      {"connect_timeout", 0},
+    {"retries", 0},                {"fail_timeout", 0}, {"proxy_protocol_send", 0},
     {NULL, 0}};
 
 static const eddy_handler proxy_handler = {

@@ -29,6 +29,12 @@
                       PROXY v1 and v2 headers then a pure echo; no header:
                       closed; its unix stats socket answers, and
                       `eddyd --stats -c` finds it
+    proxy.conf        the proxy, its upstream list on two lines, round robin
+                      over the echo listeners beside it: "A: ", "B: ", "C: "
+                      in the order listed, then A again
+
+A listen address that an `upstream` line names is moved to a free port
+(or the temporary directory), and the upstream line with it.
 
 A new example config without a serving test here fails
 test_every_example_is_served, so none is skipped silently.
@@ -69,9 +75,11 @@ SERVED = {
     "config/examples/transports.conf": "test_serves_transports",
     "config/examples/timeouts.conf": "test_serves_timeouts",
     "config/examples/ops-haproxy-backend.conf": "test_serves_ops_haproxy_backend",
+    "config/examples/proxy.conf": "test_serves_proxy",
 }
 
 LISTEN_RE = re.compile(r"^(\s*listen\s+)(tcp|udp|unix)(\s+)(\S+)(\s*\{.*)$")
+UPSTREAM_RE = re.compile(r"^(\s*upstream\s+)([^#]*?)(\s*(#.*)?)$")
 READY_RE = re.compile(r"info \[main\] listening on (\S+), handler (\S+), (\d+) workers?")
 
 
@@ -222,7 +230,15 @@ class Examples(opstest.OpsTestCase):
         (host or path, port)}, copy's path)."""
         with open(os.path.join(SOURCE, rel)) as f:
             text = f.read()
+        # The proxy's upstreams, as eddy_addr_parse spells them: a listener
+        # they name needs a port known before eddyd starts.
+        upstreams = set()
+        for line in text.splitlines():
+            m = UPSTREAM_RE.match(line)
+            if m:
+                upstreams.update(m.group(2).split())
         used = set()
+        moved = {}  # an upstream's address -> where its listener went
         out = []
         nlisten = 0
         for line in text.splitlines(True):
@@ -232,19 +248,29 @@ class Examples(opstest.OpsTestCase):
                 lead, transport, sp, addr, rest = m.groups()
                 if transport == "unix":
                     new = self.path(os.path.basename(addr))
+                    moved["unix:" + addr] = "unix:" + new
                 else:
                     host, _ = opstest.split_addr(addr)
-                    if (transport, host) in used:
-                        # Two blocks on one host: eddyd takes two `HOST:0`
-                        # blocks for the same address, so give a free port.
+                    if (transport, host) in used or addr in upstreams:
+                        # Two blocks on one host (eddyd takes two `HOST:0`
+                        # blocks for the same address), or an upstream's:
+                        # a free port.
                         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
                         port = free_port6() if ":" in host else opstest.free_port(kind)
                     else:
                         port = 0
                     used.add((transport, host))
                     new = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+                    moved[addr] = new
                 line = lead + transport + sp + new + rest + "\n"
             out.append(line)
+        for i, line in enumerate(out):
+            m = UPSTREAM_RE.match(line.rstrip("\n"))
+            if m:
+                lead, words, rest = m.group(1), m.group(2).split(), m.group(3)
+                for w in words:
+                    self.assertIn(w, moved, "%s: upstream %s is none of its listeners" % (rel, w))
+                out[i] = lead + " ".join(moved[w] for w in words) + rest + "\n"
         self.assertGreater(nlisten, 0, "%s has no listen block" % rel)
         conf = self.write(os.path.basename(rel), "".join(out))
         rc, stdout, err = eddytest.run_eddyd(["-t", "-c", conf])
@@ -435,6 +461,23 @@ class Examples(opstest.OpsTestCase):
         totals2, _ = opstest.parse_stats(out)
         self.assertGreaterEqual(totals2["accepted"], 3, totals2)
         self.assertEqual(totals2["errors_proxy"], totals["errors_proxy"], totals2)
+        self.assert_up(d)
+        self.stop(d)
+
+    def test_serves_proxy(self):
+        d, where, conf = self.serve("config/examples/proxy.conf")
+        self.assertEqual(len(d.listening), 4, d.listening)
+        with open(conf) as f:
+            self.assertEqual(len(re.findall(r"(?m)^\s*upstream ", f.read())), 2)
+        _, port = where[("tcp", "proxy")]
+        # round robin, in the order the two upstream lines give
+        for want in (b"A: ", b"B: ", b"C: ", b"A: "):
+            s = eddytest.connect(port)
+            s.sendall(b"hello")
+            s.shutdown(socket.SHUT_WR)
+            data, how = recv_until_closed(s)
+            self.assertEqual((data, how), (want + b"hello", "eof"))
+            s.close()
         self.assert_up(d)
         self.stop(d)
 

@@ -21,13 +21,17 @@ servers that record what they were sent.
 - idle_timeout is the pair's: bytes from the upstream keep a silent client
   open; a pair with no byte either way is closed, upstream too.
 - 5,000 pairs at once, then closed: fds back to the start.
-- balance: round_robin spreads 30 connections 10/10/10; least_conn puts the
+- balance: round_robin spreads 30 connections 10/10/10 over upstreams given
+  on two lines, kept in their order; least_conn puts the
   next one on the upstream with fewest; ip_hash sends every connection of
   one client address to one upstream.
 - proxy_protocol_send v1/v2: the upstream reads a header naming the
   client's address (127.0.0.3) and port; an eddyd echo with
   `proxy_protocol on` behind it answers the payload alone.
 - redis-server behind the proxy, through redis-cli.
+- `upstream` is a list: several values a line, several lines, up to 64;
+  each bad value (a name, a comma list, 65 of them, a line with none) is
+  refused by eddyd -t at its own line.
 Each test ends with eddyd exiting 0 on SIGTERM.  No timing is asserted.
 """
 
@@ -124,8 +128,9 @@ class ProxyTest(opstest.OpsTestCase):
         return u
 
     def proxy(self, upstreams, extra="", workers=1):
+        """eddyd proxying to `upstreams`, all on one `upstream` line."""
         body = ("log_level info\nlisten tcp %s:0 {\n    handler proxy\n    upstream %s\n%s}\n"
-                % (HOST, ",".join(upstreams), extra))
+                % (HOST, " ".join(upstreams), extra))
         return self.run_conf(self.config(body, workers=workers))
 
     def echo_upstream(self, extra=()):
@@ -334,8 +339,10 @@ class ProxyTest(opstest.OpsTestCase):
         self.stop_eddyd(echo)
 
     def test_round_robin(self):
+        # the list over two lines, as nginx's server lines: A B, then C
         ups = [self.upstream("hold") for _ in range(3)]
-        d = self.proxy(["%s:%d" % (HOST, u.port) for u in ups])
+        names = ["%s:%d" % (HOST, u.port) for u in ups]
+        d = self.proxy(names[:2], "    upstream %s\n" % names[2])
         socks = []
         for _ in range(30):
             s = eddytest.connect(d.port())
@@ -346,6 +353,8 @@ class ProxyTest(opstest.OpsTestCase):
         for s in socks:
             s.close()
         self.stop(d)
+        # the upstreams in the order given: the counters at exit follow it
+        self.assertEqual(re.findall(r"upstream (\S+) \(up\) at exit", d.stderr()), names)
 
     def test_least_conn(self):
         ups = [self.upstream("echo") for _ in range(3)]
@@ -445,13 +454,65 @@ class ProxyTest(opstest.OpsTestCase):
         self.stop(d)
 
     def test_bad_parameters(self):
-        for extra, want in (("    upstream localhost:80\n", "names are not resolved"),
-                            ("    upstream 127.0.0.1:1\n    balance random\n", "round_robin"),
-                            ("    upstream 127.0.0.1:1\n    proxy_protocol_send v3\n", "v1 or v2")):
+        # The block's lines: 3 listen, 4 handler, then `extra` from line 5;
+        # each error names the line of the value it is about.
+        many = " ".join("127.0.0.1:%d" % (1000 + i) for i in range(64))
+        not_numeric = "'localhost:80' is not IPV4:PORT, [IPV6]:PORT nor unix:PATH (names are " \
+                      "not resolved)"
+        for extra, want in (
+                ("    upstream localhost:80\n", "5: handler 'proxy': upstream: " + not_numeric),
+                # a bad second value on a line; a bad value on a repeated line
+                ("    upstream 127.0.0.1:1 localhost:80\n", "5: handler 'proxy': upstream: "
+                 + not_numeric),
+                ("    upstream 127.0.0.1:1 [::1]:2\n    balance least_conn\n"
+                 "    upstream unix:/tmp/a.sock localhost:80\n",
+                 "7: handler 'proxy': upstream: " + not_numeric),
+                ("    upstream 127.0.0.1:1\n    upstream 127.0.0.1:0\n",
+                 "6: handler 'proxy': upstream: '127.0.0.1:0' is not IPV4:PORT"),
+                # one address per value: the comma form is gone
+                ("    upstream 127.0.0.1:1,127.0.0.1:2\n", "5: handler 'proxy': upstream: "
+                 "'127.0.0.1:1,127.0.0.1:2' is one value: give each address as its own, "
+                 "separated by spaces (upstream A B)"),
+                ("    upstream \"127.0.0.1:1 127.0.0.1:2\"\n", "5: handler 'proxy': upstream: "
+                 "'127.0.0.1:1 127.0.0.1:2' is one value"),
+                ("    upstream unix:/%s\n" % ("x" * 100), "5: handler 'proxy': upstream: "
+                 "'unix:/xxxxxxxxxxxxxx...' is too long: at most 79 bytes"),
+                # 64 upstreams on one line, and a 65th on the next
+                ("    upstream %s\n    upstream 127.0.0.1:2000\n" % many,
+                 "6: handler 'proxy': upstream: at most 64 upstreams, this is number 65"),
+                # how many values each line holds, and repeats
+                ("    balance least_conn\n", "3: handler 'proxy': upstream: required: one or more "
+                 "numeric addresses"),
+                ("    upstream\n", "5: handler 'proxy': 'upstream' takes one or more values"),
+                ("    upstream 127.0.0.1:1\n    upstream\n",
+                 "6: handler 'proxy': 'upstream' takes one or more values"),
+                ("    upstream 127.0.0.1:1\n    balance least_conn ip_hash\n",
+                 "6: handler 'proxy': 'balance' takes one value, got 2"),
+                ("    upstream 127.0.0.1:1\n    balance least_conn\n    balance ip_hash\n",
+                 "7: handler 'proxy': 'balance' given twice in this listen block"),
+                ("    upstreams 127.0.0.1:1 127.0.0.1:2\n", "5: handler 'proxy': upstreams: "
+                 "unknown parameter for handler 'proxy' (did you mean 'upstream'?)"),
+                ("    upstream 127.0.0.1:1\n    balance random\n", "6: handler 'proxy': balance: "
+                 "'random': must be round_robin"),
+                ("    upstream 127.0.0.1:1\n    proxy_protocol_send v3\n", "6: handler 'proxy': "
+                 "proxy_protocol_send: 'v3': must be off, v1 or v2")):
             conf = self.config("listen tcp %s:0 {\n    handler proxy\n%s}\n" % (HOST, extra))
             out = subprocess.run([eddytest.EDDYD, "-t", "-c", conf], capture_output=True)
-            self.assertNotEqual(out.returncode, 0)
-            self.assertIn(want, out.stderr.decode())
+            self.assertEqual(out.returncode, 1, extra)
+            self.assertIn("%s:%s" % (conf, want), out.stderr.decode(), extra)
+
+    def test_upstream_lists(self):
+        # One line or several, with every kind of address, up to 64: eddyd -t
+        # says ok and -T gives each line back as it was.
+        lines = ("    upstream 127.0.0.1:7001 127.0.0.1:7002 [::1]:7003 unix:/run/app.sock\n"
+                 "    upstream 127.0.0.1:7004\n"
+                 "    upstream %s\n" % " ".join("127.0.0.1:%d" % (1000 + i) for i in range(59)))
+        conf = self.config("listen tcp %s:0 {\n    handler proxy\n%s}\n" % (HOST, lines))
+        rc, out, err = eddytest.run_eddyd(["-t", "-c", conf])
+        self.assertEqual((rc, out, err), (0, "%s: ok\n" % conf, ""))
+        rc, out, err = eddytest.run_eddyd(["-T", "-c", conf])
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn(lines + "}\n", out)
 
 
 if __name__ == "__main__":
