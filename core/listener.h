@@ -17,7 +17,7 @@
 
 struct eddy_listener {
     struct eddy_listener *next;
-    atomic_int refs;   /* the server's list, and each open connection */
+    atomic_int refs;   /* the server's list, each open connection, a stats reader */
     struct eddy_listener *successor; /* during a reload: the listener that takes its socket */
     int *reload_fds;   /* during a reload: a new listener's socket for each worker */
     eddy__transport transport;

@@ -48,6 +48,7 @@ int eddy_server_new(eddy_server **out)
     s->pool_threads = (int)EDDY__DEFAULT(pool_threads);
     s->shared.shutdown_timeout_ms = EDDY__DEFAULT(shutdown_timeout);
     eddy__iplimit_init(&s->shared.iplimit);
+    pthread_mutex_init(&s->listeners_mu, NULL);
     s->shared.pool = &s->pool;
     *out = s;
     return 0;
@@ -683,9 +684,12 @@ static int reload(eddy_server *s, eddy_config *c)
         struct timespec ms = {.tv_nsec = 1000 * 1000};
         nanosleep(&ms, NULL);
     }
-    /* The new listeners serve; the old ones end with their last connection. */
+    /* The new listeners serve; the old ones end with their last connection
+     * (and a stats reader's hold on them). */
+    pthread_mutex_lock(&s->listeners_mu);
     eddy_listener *old = s->listeners;
     s->listeners = next->listeners;
+    pthread_mutex_unlock(&s->listeners_mu);
     s->shared.reload_list = NULL;
     next->listeners = NULL;
     eddy_server_free(next);
@@ -753,6 +757,7 @@ void eddy_server_free(eddy_server *s)
     }
     eddy__registry_free(&s->handlers);
     eddy__iplimit_destroy(&s->shared.iplimit);
+    pthread_mutex_destroy(&s->listeners_mu);
     free(s);
 }
 
@@ -826,6 +831,27 @@ int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
     memset(out, 0, sizeof(*out));
     add_worker(&s->loops[worker], out);
     return 0;
+}
+
+eddy_listener **eddy__server_metric_listeners(const eddy_server *s, unsigned *n)
+{
+    pthread_mutex_t *mu = (pthread_mutex_t *)&s->listeners_mu; /* not the server's state */
+    eddy_listener **held = NULL;
+    unsigned count = 0;
+    pthread_mutex_lock(mu);
+    for (eddy_listener *l = s->listeners; l; l = l->next)
+        count += l->handler->metrics != NULL;
+    if (count && (held = malloc(count * sizeof(*held)))) {
+        count = 0;
+        for (eddy_listener *l = s->listeners; l; l = l->next)
+            if (l->handler->metrics) {
+                eddy__listener_hold(l);
+                held[count++] = l;
+            }
+    }
+    pthread_mutex_unlock(mu);
+    *n = held ? count : 0;
+    return held;
 }
 
 unsigned long long eddy__server_reloads(const eddy_server *s, int failed)

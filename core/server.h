@@ -19,6 +19,7 @@ struct eddy_server {
     int pool_threads;
     eddy__pool pool;
     eddy_listener *listeners;
+    pthread_mutex_t listeners_mu; /* the list against the stats' walk: a reload swaps it */
     eddy__registry handlers; /* eddy_server_register_handler's, found by name first */
     eddy__loop *loops;
     pthread_t *threads;
@@ -29,6 +30,10 @@ struct eddy_server {
 
 /* Add one socket's counters to out (the stats). */
 void eddy__counters_add(const eddy__counters *n, eddy_stats *out);
+/* The listeners whose handler has metrics(), in order, each held (release
+ * each with eddy__listener_release): a fresh array of *n, NULL when there
+ * is none or no memory.  Any thread, while a reload may swap the list. */
+eddy_listener **eddy__server_metric_listeners(const eddy_server *s, unsigned *n);
 /* Reloads so far: applied (failed == 0) or refused. */
 unsigned long long eddy__server_reloads(const eddy_server *s, int failed);
 

@@ -26,7 +26,8 @@
  *   - Names are never resolved: upstreams are numeric, parsed in init().
  *   - Counters are per upstream, shared by the workers (relaxed atomics,
  *     touched once per connect and once per pair close, not per read), and
- *     go to eddyd's log: when an upstream goes down or comes back, and at
+ *     go to the stats output (metrics(), read on the stats reader's thread)
+ *     and to eddyd's log: when an upstream goes down or comes back, and at
  *     fini (shutdown or reload).
  */
 #include <arpa/inet.h>
@@ -177,6 +178,50 @@ static void proxy_fini(void *state)
         log_upstream(&st->ups[i], now_ms() < st->ups[i].down_until ? "(down) at exit" : "(up) at exit");
     free(st->ups);
     free(st);
+}
+
+/* What metrics() reports per upstream, labelled upstream="ADDR". */
+enum { M_CONNS, M_FAILURES, M_BYTES_IN, M_BYTES_OUT, M_ACTIVE, M_UP, M_COUNT };
+static const struct {
+    int type;
+    const char *name, *help;
+} upstream_metrics[M_COUNT] = {
+    [M_CONNS] = {EDDY_METRIC_COUNTER, "eddy_proxy_upstream_connections_total",
+                 "Connections to the upstream established."},
+    [M_FAILURES] = {EDDY_METRIC_COUNTER, "eddy_proxy_upstream_failures_total",
+                    "Connects to the upstream that failed (refused, timed out, unreachable)."},
+    [M_BYTES_IN] = {EDDY_METRIC_COUNTER, "eddy_proxy_upstream_received_bytes_total",
+                    "Bytes read from the upstream, counted when their pair closes."},
+    [M_BYTES_OUT] = {EDDY_METRIC_COUNTER, "eddy_proxy_upstream_sent_bytes_total",
+                     "Bytes sent to the upstream, counted when their pair closes."},
+    [M_ACTIVE] = {EDDY_METRIC_GAUGE, "eddy_proxy_upstream_active_connections",
+                  "Pairs established with the upstream now."},
+    [M_UP] = {EDDY_METRIC_GAUGE, "eddy_proxy_upstream_up",
+              "1 while the upstream is tried, 0 while it is skipped after a failed connect "
+              "(fail_timeout)."},
+};
+
+/* Each upstream's counters, for the stats output: read with relaxed
+ * atomics while the workers count on. */
+static void proxy_metrics(void *state, eddy_metrics *m)
+{
+    const proxy_state *st = state;
+    long long now = now_ms();
+    for (unsigned i = 0; i < st->n; i++) {
+        upstream *u = &st->ups[i];
+        unsigned long long v[M_COUNT] = {
+            [M_CONNS] = atomic_load_explicit(&u->conns, memory_order_relaxed),
+            [M_FAILURES] = atomic_load_explicit(&u->failures, memory_order_relaxed),
+            [M_BYTES_IN] = atomic_load_explicit(&u->bytes_in, memory_order_relaxed),
+            [M_BYTES_OUT] = atomic_load_explicit(&u->bytes_out, memory_order_relaxed),
+            [M_ACTIVE] =
+                (unsigned long long)atomic_load_explicit(&u->active, memory_order_relaxed),
+            [M_UP] = now >= atomic_load_explicit(&u->down_until, memory_order_relaxed),
+        };
+        for (int k = 0; k < M_COUNT; k++)
+            eddy_metric(m, upstream_metrics[k].type, upstream_metrics[k].name,
+                        upstream_metrics[k].help, "upstream", u->name, v[k]);
+    }
 }
 
 /* FNV-1a of the client's IP address (not its port): ip_hash's key.  A
@@ -540,6 +585,7 @@ static const eddy_handler proxy_handler = {
     .close = proxy_close,
     .peer_shutdown = proxy_shutdown,
     .drained = proxy_drained,
+    .metrics = proxy_metrics,
 };
 
 EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void)

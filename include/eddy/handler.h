@@ -44,9 +44,13 @@
  * From ABI 4, optional:
  *   metrics  the handler's own counters and gauges, for the stats output
  *          (eddyd's `stats` handler, text and Prometheus): called with the
- *          listener's state whenever the stats are read, on the thread
- *          that reads them, while workers run: it reads what it counts
- *          with atomics, and reports each sample with eddy_metric().
+ *          listener's state whenever the stats are read
+ *          (eddy_server_stats_format: once per listener and output, not
+ *          per worker), on the thread that reads them, while workers run
+ *          and possibly on several such threads at once: it reads what it
+ *          counts with atomics, and reports each sample with eddy_metric().
+ *          The listener is held meanwhile: its fini() waits for it, also
+ *          when a reload replaces it.
  */
 #ifndef EDDY_HANDLER_H
 #define EDDY_HANDLER_H
@@ -294,6 +298,44 @@ EDDY_API eddy_worker_timer *eddy_worker_timer_new(eddy_worker *w, eddy_worker_ti
 EDDY_API int eddy_worker_timer_start(eddy_worker_timer *t, long ms);
 EDDY_API void eddy_worker_timer_stop(eddy_worker_timer *t);
 EDDY_API void eddy_worker_timer_free(eddy_worker_timer *t);
+
+/* A handler's own metrics (ABI 4): inside its metrics(state, m) callback,
+ * one call per sample, into the stats output next to eddy's own counters:
+ *
+ *   NAME{listener="ADDR",LABEL="LABEL_VALUE"} VALUE
+ *
+ * The core adds the listener label (the listener's bound address, as in
+ * its own samples); one label of the handler's may follow (label NULL: none,
+ * and label_value must be NULL too).  In the Prometheus output the samples
+ * of one NAME, from every listener, come together under one # HELP (the
+ * first non-NULL help given for it) and one # TYPE, in the order first
+ * reported.
+ *
+ *   type         EDDY_METRIC_COUNTER (only goes up; name it ..._total) or
+ *                EDDY_METRIC_GAUGE (a value now).
+ *   name         [a-zA-Z_:][a-zA-Z0-9_:]*, at most 200 bytes.  process_*
+ *                and eddy_* are eddy's, except eddy_HANDLER_* where
+ *                HANDLER is the name in the handler's table (the proxy's
+ *                eddy_proxy_upstream_connections_total), as long as it is
+ *                not one of eddy's own metrics' names.
+ *   help         what it measures, or NULL; valid UTF-8, at most 1024 bytes.
+ *   label        [a-zA-Z_][a-zA-Z0-9_]*, at most 200 bytes, not __*, not
+ *                "listener".
+ *   label_value  any valid UTF-8, at most 1024 bytes (escaped as the
+ *                format wants: \\, \" and \n).
+ *
+ * Returns 0, or the sample is dropped and not shown (counted in the output
+ * as eddy_handler_samples_dropped, handler_samples_dropped in the text):
+ *   -EINVAL   m NULL, a bad type, name, label, label_value or help, a
+ *             reserved name, or a name reported before with the other type
+ *   -EEXIST   this listener reported the same name, label and value already
+ *   -ENOSPC   4096 samples already, over all listeners: the bound of one
+ *             output
+ *   -ENOMEM   out of memory
+ * Strings are copied.  Only inside metrics(), with the m it was given. */
+enum { EDDY_METRIC_COUNTER = 1, EDDY_METRIC_GAUGE = 2 };
+EDDY_API int eddy_metric(eddy_metrics *m, int type, const char *name, const char *help,
+                         const char *label, const char *label_value, unsigned long long value);
 
 /* The listener's state from init(), and a per-connection pointer that the
  * handler owns (NULL until set; the handler frees it in close()). */

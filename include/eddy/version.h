@@ -11,9 +11,11 @@
  * worker_init and worker_fini in eddy_handler, outgoing connections,
  * posts from any thread, output caps; 4 - eddy_handler's params became
  * eddy_param {name, flags} (EDDY_PARAM_LIST: parameters with several
- * values) and the metrics callback was added.  The plugin
- * loader refuses any handler whose table carries a different value, and
- * names both numbers.  EDDY_VERSION_* follow semantic versioning of the API.
+ * values) and the metrics callback was added (a handler's own counters
+ * and gauges in the stats output, each reported with eddy_metric()).  The
+ * plugin loader refuses any handler whose table carries a different value,
+ * and names both numbers.  EDDY_VERSION_* follow semantic versioning of the
+ * API.
  */
 #ifndef EDDY_VERSION_H
 #define EDDY_VERSION_H

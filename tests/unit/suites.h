@@ -21,7 +21,8 @@
     X(log)                  \
     X(api)                  \
     X(connect)              \
-    X(handler_api)
+    X(handler_api)          \
+    X(metrics)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)
