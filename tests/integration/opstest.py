@@ -125,9 +125,10 @@ class OpsEddyd(eddytest.Process):
         return parse_stats(out)
 
 
-def stats_at(path, timeout=IO_TIMEOUT):
+def stats_at(path, timeout=IO_TIMEOUT, samples=None):
     """Ask a unix stats listener directly (what eddyd --stats does):
-    "stats\n", read to EOF, parse."""
+    "stats\n", read to EOF, parse (handlers' samples into `samples`, as
+    parse_stats)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
@@ -137,21 +138,46 @@ def stats_at(path, timeout=IO_TIMEOUT):
     finally:
         s.close()
     try:
-        return parse_stats(data.decode())
+        return parse_stats(data.decode(), samples)
     except AssertionError as e:
         raise AssertionError("stats answer from %s (%d bytes, ended by %s): %s"
                              % (path, len(data), how, e))
 
 
-def parse_stats(text):
+# A handler's sample in the "name value" text: NAME{listener="ADDR",LABEL="VALUE"} VALUE,
+# label values escaped as in Prometheus (\\, \" and \n).
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
+HANDLER_LINE_RE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(%s(?:,%s)*)\} (\d+)"
+                             % (LABEL_RE.pattern, LABEL_RE.pattern))
+
+
+def unescape_label(v):
+    return re.sub(r'\\(.)', lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), v)
+
+
+def parse_stats(text, samples=None):
     """"name value" lines -> (totals {name: int}, workers {n: {name: int}}).
-    Any other line is an error."""
+    Handlers' samples (HANDLER_LINE_RE) go into `samples` when given, as
+    {(name, sorted labels): int}, as parse_prometheus keys them.  Any other
+    line is an error."""
     totals, workers = {}, {}
-    for line in text.splitlines():
+    lines = text.split("\n")  # not splitlines(): a label value may hold \r
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
         m = re.fullmatch(r"(worker\.(\d+)\.)?([a-z][a-z0-9_]*) (\d+)", line)
-        if not m:
+        h = None if m else HANDLER_LINE_RE.fullmatch(line)
+        if not m and not h:
             raise AssertionError("bad stats line %r in:\n%s" % (line, text))
-        if m.group(1):
+        if h:
+            labels = tuple(sorted((k, unescape_label(v))
+                                  for k, v in LABEL_RE.findall(h.group(2))))
+            key = (h.group(1), labels)
+            if samples is not None:
+                if key in samples:
+                    raise AssertionError("sample %s given twice" % (key,))
+                samples[key] = int(h.group(h.lastindex))
+        elif m.group(1):
             workers.setdefault(int(m.group(2)), {})[m.group(3)] = int(m.group(4))
         else:
             totals[m.group(3)] = int(m.group(4))

@@ -31,15 +31,28 @@ len(answer) bytes_out) shows in the next query.
   process_open_fds agree with /proc/PID.  HEAD gets the same headers and
   no body; POST gets 405 with Allow.  After a good and a bad SIGHUP,
   eddy_reloads_total says applied 1, failed 1.
+- The proxy's own metrics (handler ABI 4): two proxy listeners on a live
+  and a dead upstream, 8 sequential clients through the first.  Both
+  formats hold the same per-upstream samples, one # HELP and # TYPE per
+  name: connections 8 and the bytes sent each way on the live one, the
+  dead one tried once (failures 1) and down (up 0), the second listener
+  all zero and up; eddy_handler_samples_dropped 0.
+- Reloads while reading: 10 SIGHUPs, each replacing one proxy listener
+  (fixed port) and removing another (port 0), while one thread GETs
+  /metrics and another asks the unix socket, over and over: every answer
+  parses and holds exactly the two proxy listeners' samples; eddyd answers
+  through the proxy after each reload and exits 0 with no sanitizer report.
 """
 
 import os
 import signal
+import socket
+import threading
 import time
 
 import eddytest
 import opstest
-from eddytest import HOST, log
+from eddytest import HOST, IO_TIMEOUT, log
 
 NAMES = ["accepted", "refused", "refused_per_ip", "open", "bytes_in", "bytes_out",
          "reads", "sends", "datagrams_in", "datagrams_out", "datagrams_dropped",
@@ -97,6 +110,8 @@ class Stats(opstest.OpsTestCase):
         return totals, workers
 
     def check_shape(self, totals, workers, nworkers):
+        self.assertEqual(totals.get("handler_samples_dropped"), 0)  # no handler refused
+        totals = {k: v for k, v in totals.items() if k != "handler_samples_dropped"}
         self.assertEqual(sorted(totals), sorted(NAMES))
         self.assertEqual(sorted(workers), list(range(nworkers)))
         for name in NAMES:
@@ -228,6 +243,142 @@ class Stats(opstest.OpsTestCase):
             f.write("nonsense 1\n")
         d.signal(signal.SIGHUP)
         self.wait_reloads(prom_port, {"applied": 1, "failed": 1})
+        self.stop(d)
+
+    def test_proxy_upstream_metrics(self):
+        """Two proxy listeners on the same two upstreams, one live (an eddyd
+        echo), one dead; traffic through the first only."""
+        echo = self.start_eddyd(workers=1, prefix="")
+        self.addCleanup(self.stop_eddyd, echo)
+        live, dead = "%s:%d" % (HOST, echo.port), "%s:%d" % (HOST, opstest.free_port())
+        unix = self.path("stats.sock")
+        prom_port = opstest.free_port()
+        conf = self.config(
+            "listen tcp %s:0 {\n    handler proxy\n    upstream %s %s\n    retries 1\n"
+            "    fail_timeout 1h\n}\n"
+            "listen tcp %s:0 {\n    handler proxy\n    upstream %s %s\n}\n"
+            "listen unix %s {\n    handler stats\n}\n"
+            "listen tcp %s:%d {\n    handler stats\n}\n"
+            % (HOST, live, dead, HOST, live, dead, unix, HOST, prom_port))
+        d = self.run_conf(conf, listeners=4)
+        p1, p2 = d.listening[0][0], d.listening[1][0]
+
+        # Sequential clients: the second one's first pick is the dead
+        # upstream (round robin), which then stays down for fail_timeout.
+        sizes = [1000 + 100 * i for i in range(8)]
+        for i, n in enumerate(sizes):
+            data = os.urandom(n)
+            s = eddytest.connect(d.port(0))
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            got, how = eddytest.read_until_eof(s)
+            s.close()
+            self.assertEqual(got, data, "client %d through the proxy (%s)" % (i, how))
+
+        def metric(samples, name, listener, upstream):
+            return samples[("eddy_proxy_upstream_" + name,
+                            (("listener", listener), ("upstream", upstream)))]
+
+        # Bytes are counted when a pair closes: wait for the last one.
+        deadline = time.monotonic() + 60
+        while True:
+            _, body = self.http(prom_port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            types, prom = opstest.parse_prometheus(body.decode())
+            if (metric(prom, "received_bytes_total", p1, live) == sum(sizes)
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.05)
+        text = {}
+        totals, _ = opstest.parse_stats(
+            eddytest.run_eddyd(["--stats", "-c", d.conf])[1], text)
+        want = {}
+        for name, kind in (("connections_total", "counter"), ("failures_total", "counter"),
+                           ("received_bytes_total", "counter"), ("sent_bytes_total", "counter"),
+                           ("active_connections", "gauge"), ("up", "gauge")):
+            full = "eddy_proxy_upstream_" + name
+            self.assertEqual(types.get(full), kind, full)
+            self.assertEqual(body.decode().count("# TYPE %s " % full), 1, full)
+            self.assertEqual(body.decode().count("# HELP %s " % full), 1, full)
+            for ls in (p1, p2):
+                for u in (live, dead):
+                    want[(full, (("listener", ls), ("upstream", u)))] = 0
+        for u in (live, dead):
+            want[("eddy_proxy_upstream_up", (("listener", p2), ("upstream", u)))] = 1
+        want.update({
+            ("eddy_proxy_upstream_connections_total", (("listener", p1), ("upstream", live))):
+                len(sizes),
+            ("eddy_proxy_upstream_failures_total", (("listener", p1), ("upstream", dead))): 1,
+            ("eddy_proxy_upstream_received_bytes_total", (("listener", p1), ("upstream", live))):
+                sum(sizes),
+            ("eddy_proxy_upstream_sent_bytes_total", (("listener", p1), ("upstream", live))):
+                sum(sizes),
+            ("eddy_proxy_upstream_up", (("listener", p1), ("upstream", live))): 1,
+        })
+        got = {k: v for k, v in prom.items() if k[0].startswith("eddy_proxy_")}
+        self.assertEqual(got, want, "Prometheus")
+        self.assertEqual(text, want, "eddyd --stats")
+        self.assertEqual(prom[("eddy_handler_samples_dropped", ())], 0)
+        self.assertEqual(totals["handler_samples_dropped"], 0)
+        log("proxy metrics: %d samples in both formats, %d bytes each way, 1 failure"
+            % (len(want), sum(sizes)))
+        self.stop(d)
+
+    def test_reload_while_reading(self):
+        """SIGHUPs that replace a proxy listener (fixed port) and remove
+        another (port 0) while two threads read the stats over and over,
+        one over HTTP, one over the unix socket: every answer parses and has
+        the proxy's samples; eddyd stays up and exits 0, no sanitizer
+        report (the TSan build runs this too)."""
+        echo = self.start_eddyd(workers=1, prefix="")
+        self.addCleanup(self.stop_eddyd, echo)
+        unix = self.path("stats.sock")
+        prom_port, proxy_port = opstest.free_port(), opstest.free_port()
+        conf = self.config(
+            "listen tcp %s:%d {\n    handler proxy\n    upstream %s:%d\n}\n"
+            "listen tcp %s:0 {\n    handler proxy\n    upstream %s:%d\n}\n"
+            "listen unix %s {\n    handler stats\n}\n"
+            "listen tcp %s:%d {\n    handler stats\n}\n"
+            % (HOST, proxy_port, HOST, echo.port, HOST, HOST, echo.port, unix, HOST,
+               prom_port))
+        d = self.run_conf(conf, listeners=4)
+        stop = threading.Event()
+        answers = {"http": 0, "unix": 0}
+        errors = []
+
+        def read(kind):
+            try:
+                while not stop.is_set() and answers[kind] < 5000:
+                    if kind == "http":
+                        _, body = self.http(prom_port, b"GET /metrics HTTP/1.1\r\n\r\n")
+                        _, samples = opstest.parse_prometheus(body.decode())
+                    else:
+                        samples = {}
+                        opstest.stats_at(unix, samples=samples)
+                    ups = [k for k in samples if k[0] == "eddy_proxy_upstream_up"]
+                    if len(ups) != 2:
+                        raise AssertionError("%s: %d up samples: %s" % (kind, len(ups), ups))
+                    answers[kind] += 1
+            except Exception as e:  # reported by the main thread
+                errors.append("%s: %r" % (kind, e))
+
+        readers = [threading.Thread(target=read, args=(k,)) for k in answers]
+        for t in readers:
+            t.start()
+        try:
+            for i in range(1, 11):
+                d.signal(signal.SIGHUP)
+                self.wait_reloads(prom_port, {"applied": i, "failed": 0})
+                data = b"through the proxy %d" % i
+                with eddytest.connect(proxy_port) as c:
+                    self.assertEqual(opstest.echo_request(c, data), data)
+        finally:
+            stop.set()
+            for t in readers:
+                t.join(IO_TIMEOUT * 2)
+        self.assertEqual(errors, [])
+        self.assertGreater(min(answers.values()), 0, answers)
+        log("10 reloads while reading the stats: %s answers" % answers)
+        self.assert_up(d)
         self.stop(d)
 
     def raw(self, port, request):
