@@ -176,6 +176,7 @@ static uint32_t hash(uint32_t h, const char *s)
     return h;
 }
 
+/* FNV-1a's step for a whole number v, continuing from h. */
 static uint32_t hash_u(uint32_t h, unsigned v)
 {
     return (h ^ v) * 16777619u;

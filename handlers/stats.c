@@ -5,6 +5,7 @@
  * gets "name value" lines.  Either way the connection closes after the
  * answer.  It uses only include/eddy/, exactly as a plugin would.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,17 +40,21 @@ static size_t request_end(const char *buf, size_t len, int *http)
 }
 
 /* The counters, formatted into a fresh buffer (*len bytes); NULL when out
- * of memory.  The other workers count on while we format: leave room for
- * numbers that grow between the measuring pass and the writing one, and
- * measure again if even that was not enough. */
+ * of memory.  Sized after the last answer of the same format, so that one
+ * pass usually does (each pass runs every handler's metrics()); the other
+ * workers count on while we format: leave room for numbers that grow, and
+ * format again in a buffer of the size needed when even that was not
+ * enough. */
 static char *format(const eddy_server *s, int prometheus, size_t *len)
 {
-    size_t cap = (size_t)eddy_server_stats_format(s, prometheus, NULL, 0) + 1024;
+    static atomic_size_t last[2]; /* the last length needed, by format */
+    size_t cap = atomic_load_explicit(&last[prometheus], memory_order_relaxed) + 1024;
     for (;;) {
         char *body = malloc(cap);
         if (!body)
             return NULL;
         int need = eddy_server_stats_format(s, prometheus, body, cap);
+        atomic_store_explicit(&last[prometheus], (size_t)need, memory_order_relaxed);
         if ((size_t)need < cap) {
             *len = (size_t)need;
             return body;
