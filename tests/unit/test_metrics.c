@@ -102,6 +102,17 @@ static eddy_listener *listen_meter(eddy_server *s, const char *base)
     return l;
 }
 
+/* A server (not started) with one listener of meter, whose metrics()
+ * reports with fn. */
+static eddy_server *meter_server(void (*fn)(meter *st, eddy_metrics *m), const char *base)
+{
+    report = fn;
+    eddy_server *s;
+    ck_assert_int_eq(eddy_server_new(&s), 0);
+    listen_meter(s, base);
+    return s;
+}
+
 /* The stats as a string (free it), formatted as handlers/stats.c does:
  * measured, then written with room for counters that grew meanwhile. */
 static char *format(const eddy_server *s, int prometheus)
@@ -159,19 +170,20 @@ START_TEST(grouped_once_per_name)
     ck_assert_int_eq(eddy_server_listen(s, "127.0.0.1:0", eddy_echo_handler(), NULL, NULL), 0);
     eddy_listener *b = listen_meter(s, "20");
     ck_assert_int_eq(eddy_server_start(s), 0);
-    char want[2048], *la = bound_of(a), *lb = bound_of(b);
-    snprintf(want, sizeof(want),
-             "# HELP eddy_meter_things_total Things.\n"
-             "# TYPE eddy_meter_things_total counter\n"
+    char things[512], level[256], want[1024], *la = bound_of(a), *lb = bound_of(b);
+    snprintf(things, sizeof(things),
              "eddy_meter_things_total{listener=\"%s\",kind=\"a\"} 11\n"
              "eddy_meter_things_total{listener=\"%s\",kind=\"b\"} 12\n"
              "eddy_meter_things_total{listener=\"%s\",kind=\"a\"} 21\n"
-             "eddy_meter_things_total{listener=\"%s\",kind=\"b\"} 22\n"
-             "# TYPE eddy_meter_level gauge\n"
-             "eddy_meter_level{listener=\"%s\"} 10\n"
-             "eddy_meter_level{listener=\"%s\"} 20\n"
-             "# HELP eddy_handler_samples_dropped ",
-             la, la, lb, lb, la, lb);
+             "eddy_meter_things_total{listener=\"%s\",kind=\"b\"} 22\n",
+             la, la, lb, lb);
+    snprintf(level, sizeof(level),
+             "eddy_meter_level{listener=\"%s\"} 10\neddy_meter_level{listener=\"%s\"} 20\n", la,
+             lb);
+    snprintf(want, sizeof(want),
+             "# HELP eddy_meter_things_total Things.\n# TYPE eddy_meter_things_total counter\n"
+             "%s# TYPE eddy_meter_level gauge\n%s# HELP eddy_handler_samples_dropped ",
+             things, level);
     char *prom = format(s, 1);
     ck_assert_msg(strstr(prom, want), "want:\n%s\nin:\n%s", want, prom);
     ck_assert_int_eq(occurrences(prom, "# TYPE eddy_meter_things_total"), 1);
@@ -180,15 +192,7 @@ START_TEST(grouped_once_per_name)
     ck_assert_ptr_nonnull(strstr(prom, "# TYPE eddy_handler_samples_dropped gauge\n"));
     free(prom);
 
-    snprintf(want, sizeof(want),
-             "\neddy_meter_things_total{listener=\"%s\",kind=\"a\"} 11\n"
-             "eddy_meter_things_total{listener=\"%s\",kind=\"b\"} 12\n"
-             "eddy_meter_things_total{listener=\"%s\",kind=\"a\"} 21\n"
-             "eddy_meter_things_total{listener=\"%s\",kind=\"b\"} 22\n"
-             "eddy_meter_level{listener=\"%s\"} 10\n"
-             "eddy_meter_level{listener=\"%s\"} 20\n"
-             "handler_samples_dropped 0\n",
-             la, la, lb, lb, la, lb);
+    snprintf(want, sizeof(want), "\n%s%shandler_samples_dropped 0\n", things, level);
     char *text = format(s, 0);
     ck_assert_msg(strstr(text, want), "want:\n%s\nin:\n%s", want, text);
     ck_assert_ptr_null(strstr(text, "# "));
@@ -302,10 +306,7 @@ static void report_bad(meter *st, eddy_metrics *m)
  * output counts them; eddy_metric(NULL, ...) is refused too. */
 START_TEST(bad_samples_dropped)
 {
-    report = report_bad;
-    eddy_server *s;
-    ck_assert_int_eq(eddy_server_new(&s), 0);
-    listen_meter(s, "0");
+    eddy_server *s = meter_server(report_bad, "0");
     char *prom = format(s, 1);
     static const int want[] = {
         0,       -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
@@ -360,10 +361,7 @@ static void report_many(meter *st, eddy_metrics *m)
  * refused with -ENOSPC and counted. */
 START_TEST(sample_bound)
 {
-    report = report_many;
-    eddy_server *s;
-    ck_assert_int_eq(eddy_server_new(&s), 0);
-    listen_meter(s, "11");
+    eddy_server *s = meter_server(report_many, "11");
     listen_meter(s, "12");
     char *prom = format(s, 1);
     ck_assert_int_eq(occurrences(prom, "\neddy_meter_many{"), 4096);
@@ -390,10 +388,7 @@ static void report_probe(meter *st, eddy_metrics *m)
  * eddy_tls_*, but not eddy_tls_handshakes_total). */
 START_TEST(core_names_reserved)
 {
-    report = report_probe;
-    eddy_server *s;
-    ck_assert_int_eq(eddy_server_new(&s), 0);
-    listen_meter(s, "0");
+    eddy_server *s = meter_server(report_probe, "0");
     char *prom = format(s, 1);
     int checked = 0;
     for (char *p = prom; (p = strstr(p, "# TYPE ")); p++) {
