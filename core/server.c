@@ -835,7 +835,7 @@ int eddy_server_worker_stats(const eddy_server *s, int worker, eddy_stats *out)
 
 eddy_listener **eddy__server_metric_listeners(const eddy_server *s, unsigned *n)
 {
-    pthread_mutex_t *mu = (pthread_mutex_t *)&s->listeners_mu; /* not the server's state */
+    pthread_mutex_t *mu = (pthread_mutex_t *)&s->listeners_mu; /* taking it changes nothing of s */
     eddy_listener **held = NULL;
     unsigned count = 0;
     pthread_mutex_lock(mu);
