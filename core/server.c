@@ -672,8 +672,10 @@ static int reload(eddy_server *s, eddy_config *c)
     atomic_store(&s->shared.max_connections, next->shared.max_connections);
     atomic_store(&s->shared.max_connections_per_ip, next->shared.max_connections_per_ip);
     s->shared.shutdown_timeout_ms = next->shared.shutdown_timeout_ms;
-    for (eddy_listener *n = next->listeners; n; n = n->next)
+    for (eddy_listener *n = next->listeners; n; n = n->next) {
         eddy__listener_format(n, n->bound, sizeof(n->bound));
+        n->server = s; /* no longer the scratch server's: before any worker reads it */
+    }
     /* Each worker swaps its own sockets, on its own thread. */
     s->shared.reload_list = next->listeners;
     atomic_store(&s->shared.reload_acks, 0);
@@ -696,7 +698,6 @@ static int reload(eddy_server *s, eddy_config *c)
     for (eddy_listener *n = s->listeners; n; n = n->next) {
         free(n->reload_fds);
         n->reload_fds = NULL;
-        n->server = s; /* no longer the scratch server's */
     }
     while (old) {
         eddy_listener *o = old;

@@ -370,7 +370,12 @@ class Stats(opstest.OpsTestCase):
                 self.wait_reloads(prom_port, {"applied": i, "failed": 0})
                 data = b"through the proxy %d" % i
                 with eddytest.connect(proxy_port) as c:
-                    self.assertEqual(opstest.echo_request(c, data), data)
+                    try:
+                        got = opstest.echo_request(c, data)
+                    except OSError as e:
+                        got = e
+                self.assertEqual(got, data, "through the proxy after reload %d; stderr:\n%s"
+                                 % (i, d.stderr()[-4000:]))
         finally:
             stop.set()
             for t in readers:
