@@ -478,7 +478,21 @@ static long open_fds(void)
     return n;
 }
 
-/* One family row's samples: each listener socket of each worker. */
+/* Has worker l a socket before ls in its list with ls's label?  A
+ * listener that a reload removed keeps its socket's counters; one at the
+ * same address later (added back, or port 0 given the same port again)
+ * has a socket of its own. */
+static int label_seen(const eddy__loop *l, const eddy__lsock *ls)
+{
+    for (const eddy__lsock *o = eddy__loop_stats_first(l); o != ls; o = eddy__loop_stats_next(o))
+        if (strcmp(o->label, ls->label) == 0)
+            return 1;
+    return 0;
+}
+
+/* One family row's samples: each listener address of each worker, summed
+ * over the sockets that served it (one sample per label set, as the
+ * format requires). */
 static void put_family(const eddy_server *s, const struct family *f, char *buf, size_t len,
                        size_t *at)
 {
@@ -487,8 +501,12 @@ static void put_family(const eddy_server *s, const struct family *f, char *buf, 
     for (int k = 0; k < s->shared.nloops; k++) {
         const eddy__loop *l = &s->loops[k];
         for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls)) {
+            if (label_seen(l, ls))
+                continue;
             eddy_stats st = {0};
-            eddy__counters_add(&ls->n, &st);
+            for (const eddy__lsock *o = ls; o; o = eddy__loop_stats_next(o))
+                if (strcmp(o->label, ls->label) == 0)
+                    eddy__counters_add(&o->n, &st);
             put(buf, len, at, "%s{listener=\"", f->name);
             put_label(buf, len, at, ls->label);
             put(buf, len, at, "\",worker=\"%d\"%s%s} %llu\n", k, f->label ? "," : "",

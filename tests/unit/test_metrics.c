@@ -2,13 +2,16 @@
  * metrics callback of handler ABI 4) in eddy_server_stats_format's
  * output, on real servers: both formats, one # HELP and # TYPE per name
  * over several listeners, escaping, every refusal and the bound, eddy's
- * own names reserved, and reloads while another thread reads the stats. */
+ * own names reserved, and reloads while another thread reads the stats;
+ * eddy's own samples one per listener address and worker across reloads. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -482,6 +485,63 @@ START_TEST(reload_while_reading)
 }
 END_TEST
 
+/* Connect to the unix socket at path, and wait until s has accepted
+ * `total` connections in all. */
+static void connect_unix(eddy_server *s, const char *path, unsigned long long total)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    eddy_stats st;
+    for (int i = 0; i < 10000; i++) { /* at most 10 s */
+        eddy_server_stats(s, &st);
+        if (st.accepted >= total)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.accepted, total);
+    close(fd);
+}
+
+/* A listener that a reload removed and a later one added back at the same
+ * address: eddy's own samples for it stay one per worker (Prometheus
+ * refuses a sample given twice), summing what both counted. */
+START_TEST(listener_back_at_its_address)
+{
+    char path[64], with[256], without[128];
+    snprintf(path, sizeof(path), "/tmp/eddy-test-metrics-back-%d.sock", (int)getpid());
+    snprintf(without, sizeof(without), "workers 1\nlisten tcp 127.0.0.1:0 { handler meter }\n");
+    snprintf(with, sizeof(with), "%slisten unix %s { handler meter }\n", without, path);
+    eddy_config *c1 = NULL, *c2 = NULL;
+    char err[256] = "";
+    ck_assert_int_eq(eddy_config_parse(&c1, "1.conf", with, strlen(with), err, sizeof(err)), 0);
+    ck_assert_int_eq(eddy_config_parse(&c2, "2.conf", without, strlen(without), err,
+                                       sizeof(err)), 0);
+    eddy_server *s;
+    ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_server_register_handler(s, &meter_handler), 0);
+    ck_assert_int_eq(eddy_server_configure(s, c1), 0);
+    ck_assert_msg(eddy_server_start(s) == 0, "%s", eddy_server_error(s));
+    connect_unix(s, path, 1);
+    ck_assert_msg(eddy_server_reload(s, c2) == 0, "%s", eddy_server_error(s));
+    ck_assert_msg(eddy_server_reload(s, c1) == 0, "%s", eddy_server_error(s));
+    connect_unix(s, path, 2);
+    char *prom = format(s, 1), sample[128];
+    snprintf(sample, sizeof(sample), "\neddy_connections_accepted_total{listener=\"unix:%s\",", path);
+    ck_assert_int_eq(occurrences(prom, sample), 1);
+    snprintf(sample, sizeof(sample),
+             "\neddy_connections_accepted_total{listener=\"unix:%s\",worker=\"0\"} 2\n", path);
+    ck_assert_ptr_nonnull(strstr(prom, sample));
+    free(prom);
+    eddy_server_stop_now(s);
+    eddy_server_wait(s);
+    eddy_server_free(s);
+    eddy_config_free(c1);
+    eddy_config_free(c2);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -493,6 +553,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, sample_bound);
     tcase_add_test(tc, core_names_reserved);
     tcase_add_test(tc, reload_while_reading);
+    tcase_add_test(tc, listener_back_at_its_address);
     suite_add_tcase(s, tc);
     return s;
 }
