@@ -320,8 +320,9 @@ static int add_sample(eddy_metrics *m, int type, const char *name, const char *h
     size_t ll = label ? strlen(label) + 1 : 0, vl = label ? strlen(value) + 1 : 0;
     char *lv = label ? malloc(ll + vl) : NULL;
     char *copy = *ns ? NULL : strdup(name);
-    char *h = help && (!*ns || !m->names[k].help) ? strdup(help) : NULL;
-    if ((label && !lv) || (!*ns && !copy) || (help && (!*ns || !m->names[k].help) && !h)) {
+    int first_help = help && (!*ns || !m->names[k].help);
+    char *h = first_help ? strdup(help) : NULL;
+    if ((label && !lv) || (!*ns && !copy) || (first_help && !h)) {
         free(lv);
         free(copy);
         free(h);
