@@ -565,6 +565,10 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     eddy__conn_free_timers(c);
     if (c->ext && c->ext->ref)
         eddy__ref_detach(c);
+    /* Counted before the peer can see the end (close_notify, a FIN): a
+     * client that read our EOF and then asks for the stats finds its
+     * connection closed. */
+    eddy__count(&c->lsock->n.closed, 1);
     linger(c);
     if (c->h.flags & EDDY__CONN_TLS)
         eddy__tls_conn_end(c);
@@ -587,7 +591,6 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
         c->next = l->dead;
         l->dead = c;
     }
-    eddy__count(&c->lsock->n.closed, 1);
     eddy__accept_release(l, was_counted ? &counted : NULL);
 }
 
