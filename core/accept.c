@@ -103,18 +103,32 @@ static void lsock_stop(eddy__loop *l, eddy__lsock *s)
     s->paused = 0;
 }
 
+/* s serves no listener any more: it closes, and goes once its last
+ * connection has (eddy__accept_retire). */
+static void lsock_retire(eddy__loop *l, eddy__lsock *s)
+{
+    lsock_stop(l, s);
+    s->retired = 1;
+    l->nretired++;
+}
+
 /* A reload: on this worker's own thread, each socket of a listener that
  * goes on passes to its successor (new connections get the new handler
  * and settings, open ones keep theirs), the sockets of removed listeners
- * close (their connections stay until they end), and the new listeners'
- * sockets join. */
+ * retire (their connections stay until they end), and the new listeners'
+ * sockets join.  A socket that had stopped (its worker_init failed) has
+ * nothing to hand on: it retires too. */
 void eddy__accept_reload(eddy__loop *l, unsigned gen)
 {
     eddy__shared *srv = l->shared;
     for (unsigned i = 0; i < l->nlsocks; i++) {
         eddy__lsock *s = l->lsocks[i];
-        if (s->h.fd < 0)
+        if (s->retired)
             continue;
+        if (s->h.fd < 0) {
+            lsock_retire(l, s);
+            continue;
+        }
         eddy_listener *old = s->listener, *next = old->successor;
         if (next) {
             int held = s->worker_held;
@@ -127,7 +141,7 @@ void eddy__accept_reload(eddy__loop *l, unsigned gen)
             eddy__listener_release(old);
             continue;
         }
-        lsock_stop(l, s);
+        lsock_retire(l, s);
     }
     for (eddy_listener *ls = srv->reload_list; ls; ls = ls->next) {
         if (!ls->reload_fds)
@@ -151,6 +165,24 @@ void eddy__accept_reload(eddy__loop *l, unsigned gen)
     }
     l->reload_gen = gen;
     atomic_fetch_add_explicit(&srv->reload_acks, 1, memory_order_release);
+}
+
+void eddy__accept_retire(eddy__loop *l)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        eddy__lsock *s = l->lsocks[i];
+        if (!s->retired || s->fresh.head || s->active.head || s->h.queued) {
+            l->lsocks[kept++] = s;
+            continue;
+        }
+        eddy__loop_unpublish(l, s);
+        l->nretired--;
+        if (s->listener)
+            eddy__listener_release(s->listener); /* the last hold: worker_fini ran, now fini */
+        free(s);
+    }
+    l->nlsocks = kept;
 }
 
 static void accept_pause(eddy__loop *l, eddy__lsock *s, int err)

@@ -13,9 +13,14 @@ int eddy__accept_open_listeners(eddy__loop *l, eddy_listener *listeners, eddy_li
 void eddy__accept_publish(eddy__loop *l, eddy__lsock *s, const eddy_listener *ls);
 /* A reload (generation gen) on this worker's own thread: each socket of a
  * listener that goes on passes to its successor, the sockets of removed
- * listeners close (their connections stay until they end), and the new
- * listeners' sockets join. */
+ * listeners close and retire (their connections stay until they end), and
+ * the new listeners' sockets join. */
 void eddy__accept_reload(eddy__loop *l, unsigned gen);
+/* Free each retired socket whose last connection has ended: its counters
+ * kept (eddy__loop_unpublish), its hold on its listener dropped (the last
+ * one runs the handler's fini).  The loop calls it at the end of a turn
+ * while l->nretired. */
+void eddy__accept_retire(eddy__loop *l);
 /* Accept on s up to a budget, then queue s for the next turn. */
 void eddy__accept_some(eddy__loop *l, eddy__lsock *s);
 /* Out of fds, accepting paused: try again (a close freed one, or the

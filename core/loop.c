@@ -98,6 +98,7 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listen
     l->conn_id = (uint32_t)id + 1;
     l->conn_id_step = 1;
     pthread_mutex_init(&l->post_mu, NULL);
+    pthread_mutex_init(&l->stats_mu, NULL);
     if (eddy__bufpool_init(&l->buffers, BUF_BASE, BUF_POOL_MAX) < 0)
         return -ENOMEM;
     for (eddy_listener *ls = listeners; ls; ls = ls->next)
@@ -159,6 +160,45 @@ void eddy__loop_publish(eddy__loop *l, eddy__lsock *s)
                           atomic_load_explicit(&l->stats_lsocks, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&l->stats_lsocks, s, memory_order_release);
+}
+
+void eddy__loop_stats_lock(const eddy__loop *l)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&l->stats_mu);
+}
+
+void eddy__loop_stats_unlock(const eddy__loop *l)
+{
+    pthread_mutex_unlock((pthread_mutex_t *)&l->stats_mu);
+}
+
+/* Add each counter of from to into's (on into's owner thread): the
+ * counters are all atomic_ullong. */
+static void counters_fold(eddy__counters *into, const eddy__counters *from)
+{
+    _Static_assert(sizeof(eddy__counters) % sizeof(atomic_ullong) == 0, "counters only");
+    atomic_ullong *to = (atomic_ullong *)into;
+    const atomic_ullong *add = (const atomic_ullong *)from;
+    for (size_t i = 0; i < sizeof(*into) / sizeof(*to); i++)
+        eddy__count(&to[i], atomic_load_explicit(&add[i], memory_order_relaxed));
+}
+
+void eddy__loop_unpublish(eddy__loop *l, eddy__lsock *s)
+{
+    eddy__lsock *_Atomic *link = &l->stats_lsocks, *same = NULL;
+    eddy__loop_stats_lock(l);
+    for (eddy__lsock *o; (o = atomic_load_explicit(link, memory_order_relaxed));) {
+        if (o == s)
+            atomic_store_explicit(link, atomic_load_explicit(&s->stats_next, memory_order_relaxed),
+                                  memory_order_relaxed);
+        else {
+            if (!same && strcmp(o->label, s->label) == 0)
+                same = o;
+            link = &o->stats_next;
+        }
+    }
+    counters_fold(same ? &same->n : &l->retired, &s->n);
+    eddy__loop_stats_unlock(l);
 }
 
 _Thread_local eddy__loop *eddy__loop_self __attribute__((tls_model("initial-exec")));
@@ -362,6 +402,8 @@ void eddy__loop_run(eddy__loop *l)
         }
         eddy__loop_run_ready(l);
         free_dead(l);
+        if (l->nretired)
+            eddy__accept_retire(l);
     }
     /* Stopped: no more accepts, every connection closed (handlers see
      * close(); one whose pool job is out once it is back), the references
@@ -410,4 +452,5 @@ void eddy__loop_destroy(eddy__loop *l)
     eddy__worker_destroy(l);
     eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);
+    pthread_mutex_destroy(&l->stats_mu);
 }

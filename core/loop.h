@@ -67,6 +67,7 @@ typedef struct eddy__lsock {
     char label[160];        /* the listener's address, for the stats */
     struct eddy__lsock *_Atomic stats_next; /* the loop's list for the stats */
     int worker_held;        /* holds its listener's worker state (worker.h) */
+    int retired;            /* a reload removed its listener: freed once its connections end */
 } eddy__lsock;
 
 /* Work that another thread hands to a loop: run() is called on the loop's
@@ -127,10 +128,14 @@ struct eddy__loop {
     struct eddy__wstate *wstates;          /* handlers' per-worker state (worker.h) */
     struct eddy_worker_timer *wtimers;     /* handlers' timers not tied to a connection */
     struct eddy__outgoing *outgoing; /* outgoing connections (connect.c), from the first */
-    /* Each socket this worker has served, once labelled, newest first:
-     * only ever prepended, so the stats walk it from any thread (acquire)
-     * while the worker adds to it (release); freed with the loop. */
+    /* Each socket this worker serves or served, once labelled, newest
+     * first.  The worker prepends (release) without a lock; it unlinks a
+     * retired socket only under stats_mu, which the stats hold while they
+     * walk the list (acquire). */
     eddy__lsock *_Atomic stats_lsocks;
+    pthread_mutex_t stats_mu;
+    eddy__counters retired;  /* of freed sockets whose address no other socket here serves */
+    unsigned nretired;       /* sockets marked retired, not yet freed */
     atomic_ullong pool_pending; /* a gauge: jobs out in the pool now */
     atomic_ullong turns;     /* turns of the loop so far: its heartbeat for a watchdog */
     unsigned long long turns_seen; /* turns at the last eddy_server_heartbeat() */
@@ -144,7 +149,8 @@ static inline void eddy__count(atomic_ullong *c, unsigned long long n)
                           memory_order_relaxed);
 }
 
-/* The sockets a worker has served, for the stats, from any thread. */
+/* The sockets a worker serves or served, for the stats, from any thread:
+ * walk them between eddy__loop_stats_lock and eddy__loop_stats_unlock. */
 static inline const eddy__lsock *eddy__loop_stats_first(const eddy__loop *l)
 {
     return atomic_load_explicit(&((eddy__loop *)l)->stats_lsocks, memory_order_acquire);
@@ -154,9 +160,19 @@ static inline const eddy__lsock *eddy__loop_stats_next(const eddy__lsock *s)
     return atomic_load_explicit(&((eddy__lsock *)s)->stats_next, memory_order_relaxed);
 }
 
+/* Hold off (and let go on) the retiring of l's sockets while the caller
+ * walks them; taking the lock changes nothing of l. */
+void eddy__loop_stats_lock(const eddy__loop *l);
+void eddy__loop_stats_unlock(const eddy__loop *l);
+
 /* Show s, already labelled, to the stats: once, on the worker's (or,
  * before the workers start, the starter's) thread. */
 void eddy__loop_publish(eddy__loop *l, eddy__lsock *s);
+/* On the worker's thread: take s out of the stats, its counters kept in
+ * those of another socket here with the same label (its series goes on)
+ * or else in l->retired (the worker's totals still hold them).  The
+ * caller may then free s. */
+void eddy__loop_unpublish(eddy__loop *l, eddy__lsock *s);
 
 /* A worker's loop for the listeners of server s, whose shared part is sh;
  * number id of sh->nloops. */

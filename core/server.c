@@ -810,11 +810,15 @@ void eddy__counters_add(const eddy__counters *n, eddy_stats *out)
     out->tls_failed_protocol += load(&n->tls_failed_protocol);
 }
 
-/* One worker's counters: those of every socket it served, and its pool. */
+/* One worker's counters: those of every socket it served (the freed
+ * ones' kept in l->retired), and its pool. */
 static void add_worker(const eddy__loop *l, eddy_stats *out)
 {
+    eddy__loop_stats_lock(l);
     for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls))
         eddy__counters_add(&ls->n, out);
+    eddy__counters_add(&l->retired, out);
+    eddy__loop_stats_unlock(l);
     out->pool_pending += load(&l->pool_pending);
 }
 

@@ -480,9 +480,10 @@ static long open_fds(void)
 }
 
 /* Has worker l a socket before ls in its list with ls's label?  A
- * listener that a reload removed keeps its socket's counters; one at the
- * same address later (added back, or port 0 given the same port again)
- * has a socket of its own. */
+ * listener that a reload removed keeps its socket's counters until its
+ * last connection ends (then another socket of its label takes them, or
+ * its series goes); one at the same address later (added back, or port 0
+ * given the same port again) has a socket of its own. */
 static int label_seen(const eddy__loop *l, const eddy__lsock *ls)
 {
     for (const eddy__lsock *o = eddy__loop_stats_first(l); o != ls; o = eddy__loop_stats_next(o))
@@ -501,6 +502,7 @@ static void put_family(const eddy_server *s, const struct family *f, char *buf, 
         put(buf, len, at, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
     for (int k = 0; k < s->shared.nloops; k++) {
         const eddy__loop *l = &s->loops[k];
+        eddy__loop_stats_lock(l);
         for (const eddy__lsock *ls = eddy__loop_stats_first(l); ls; ls = eddy__loop_stats_next(ls)) {
             if (label_seen(l, ls))
                 continue;
@@ -513,6 +515,7 @@ static void put_family(const eddy_server *s, const struct family *f, char *buf, 
             put(buf, len, at, "\",worker=\"%d\"%s%s} %llu\n", k, f->label ? "," : "",
                 f->label ? f->label : "", field(&st, f->offset));
         }
+        eddy__loop_stats_unlock(l);
     }
 }
 
