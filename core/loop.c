@@ -185,17 +185,18 @@ static void counters_fold(eddy__counters *into, const eddy__counters *from)
 
 void eddy__loop_unpublish(eddy__loop *l, eddy__lsock *s)
 {
-    eddy__lsock *_Atomic *link = &l->stats_lsocks, *same = NULL;
+    eddy__lsock *_Atomic *link = &l->stats_lsocks;
+    eddy__lsock *same = NULL;
     eddy__loop_stats_lock(l);
     for (eddy__lsock *o; (o = atomic_load_explicit(link, memory_order_relaxed));) {
-        if (o == s)
+        if (o == s) {
             atomic_store_explicit(link, atomic_load_explicit(&s->stats_next, memory_order_relaxed),
                                   memory_order_relaxed);
-        else {
-            if (!same && strcmp(o->label, s->label) == 0)
-                same = o;
-            link = &o->stats_next;
+            continue;
         }
+        if (!same && strcmp(o->label, s->label) == 0)
+            same = o;
+        link = &o->stats_next;
     }
     counters_fold(same ? &same->n : &l->retired, &s->n);
     eddy__loop_stats_unlock(l);
