@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -44,6 +45,34 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def take_path_args(names):
+    """Take --NAME PATH off sys.argv for each of names (the test's own
+    arguments, before unittest sees the rest): {NAME: absolute PATH}."""
+    got = {}
+    rest = [sys.argv[0]]
+    argv = sys.argv[1:]
+    i = 0
+    while i < len(argv):
+        if argv[i][2:] in names and argv[i].startswith("--") and i + 1 < len(argv):
+            got[argv[i][2:]] = os.path.abspath(argv[i + 1])
+            i += 2
+            continue
+        rest.append(argv[i])
+        i += 1
+    sys.argv[:] = rest
+    return got
+
+
+def wait_until(cond, timeout=IO_TIMEOUT):
+    """Poll cond() until true or timeout; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(0.05)
 
 
 def split_addr(addr):

@@ -26,29 +26,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 
 import eddytest
 import opstest
-from eddytest import IO_TIMEOUT
+from opstest import wait_until
 
 ARGS = {}
-
-
-def parse_args():
-    """Take --v1 SO, --v2 SO and --v3 SO off argv."""
-    rest = [sys.argv[0]]
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        if argv[i] in ("--v1", "--v2", "--v3") and i + 1 < len(argv):
-            ARGS[argv[i][2:]] = os.path.abspath(argv[i + 1])
-            i += 2
-            continue
-        rest.append(argv[i])
-        i += 1
-    sys.argv[:] = rest
 
 
 def exchange(s, data):
@@ -61,16 +44,6 @@ def ask(port, data):
     """One connection, one exchange, closed: returns the reply."""
     with eddytest.connect(port) as s:
         return exchange(s, data)
-
-
-def wait_until(cond, timeout=IO_TIMEOUT):
-    """Poll cond() until true or timeout; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(0.05)
 
 
 class HotSwap(opstest.OpsTestCase):
@@ -204,5 +177,5 @@ class HotSwap(opstest.OpsTestCase):
 
 
 if __name__ == "__main__":
-    parse_args()
+    ARGS.update(opstest.take_path_args(("v1", "v2", "v3")))
     opstest.main()

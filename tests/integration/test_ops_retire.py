@@ -21,12 +21,11 @@ Usage: test_ops_retire.py EDDYD --handler SO [unittest options]
 
 import os
 import signal
-import sys
-import time
 
 import eddytest
 import opstest
-from eddytest import HOST, IO_TIMEOUT, log
+from eddytest import HOST, log
+from opstest import wait_until
 
 ARGS = {}
 RELOADS = 300
@@ -35,35 +34,10 @@ RSS_SLACK_KIB = 256
 GAUGES = {"open", "pool_pending", "handler_samples_dropped"}
 
 
-def parse_args():
-    """Take --handler SO off argv."""
-    rest = [sys.argv[0]]
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--handler" and i + 1 < len(argv):
-            ARGS["handler"] = os.path.abspath(argv[i + 1])
-            i += 2
-            continue
-        rest.append(argv[i])
-        i += 1
-    sys.argv[:] = rest
-
-
 def exchange(s, data):
     """Send data, return the reply ("v1 " + data)."""
     s.sendall(data)
     return opstest.recv_exact(s, len(b"v1 ") + len(data))
-
-
-def wait_until(cond, timeout=IO_TIMEOUT):
-    """Poll cond() until true or timeout; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(0.05)
 
 
 class Retire(opstest.OpsTestCase):
@@ -176,5 +150,5 @@ class Retire(opstest.OpsTestCase):
 
 
 if __name__ == "__main__":
-    parse_args()
+    ARGS.update(opstest.take_path_args(("handler",)))
     opstest.main()
