@@ -3,7 +3,8 @@
  * output, on real servers: both formats, one # HELP and # TYPE per name
  * over several listeners, escaping, every refusal and the bound, eddy's
  * own names reserved, and reloads while another thread reads the stats;
- * eddy's own samples one per listener address and worker across reloads. */
+ * eddy's own samples one per listener address and worker across reloads;
+ * replaced listeners freed (fini) once their sockets let them go. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -509,9 +510,12 @@ static int connect_unix(eddy_server *s, const char *path, unsigned long long tot
 /* Wait until want meter states are live (the others' fini ran). */
 static void wait_live(int want)
 {
-    for (int i = 0; i < 10000 && atomic_load(&live) != want; i++) /* at most 10 s */
+    int now = atomic_load(&live);
+    for (int i = 0; i < 10000 && now != want; i++) { /* at most 10 s */
         usleep(1000);
-    ck_assert_int_eq(atomic_load(&live), want);
+        now = atomic_load(&live);
+    }
+    ck_assert_int_eq(now, want);
 }
 
 /* eddy_connections_accepted_total's sample for the unix listener at path
@@ -585,6 +589,45 @@ START_TEST(listener_back_at_its_address)
 }
 END_TEST
 
+/* worker_init for picky: worker 1 refuses, so that worker stops its socket. */
+static int picky_worker_init(void *state, int worker, void **worker_state)
+{
+    (void)state;
+    *worker_state = NULL;
+    return worker == 1 ? -EINVAL : 0;
+}
+
+/* A listener whose worker_init failed on one worker (that worker stopped
+ * its socket at the start) and that a reload then replaces: the stopped
+ * socket lets it go as the other does, and its fini runs. */
+START_TEST(stopped_socket_lets_its_listener_go)
+{
+    static const char text[] = "workers 2\nlisten tcp 127.0.0.1:0 { handler picky }\n";
+    eddy_handler picky = meter_handler;
+    picky.name = "picky";
+    picky.worker_init = picky_worker_init;
+    eddy_config *c = NULL;
+    char err[256] = "";
+    ck_assert_int_eq(eddy_config_parse(&c, "p.conf", text, strlen(text), err, sizeof(err)), 0);
+    eddy_server *s;
+    ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_server_register_handler(s, &picky), 0);
+    ck_assert_int_eq(eddy_server_configure(s, c), 0);
+    ck_assert_msg(eddy_server_start(s) == 0, "%s", eddy_server_error(s));
+    wait_live(1);
+    for (int i = 0; i < 3; i++) { /* port 0: each reload replaces the listener */
+        ck_assert_msg(eddy_server_reload(s, c) == 0, "%s", eddy_server_error(s));
+        wait_live(1);
+    }
+    ck_assert_int_eq(atomic_load(&broken), 0);
+    eddy_server_stop_now(s);
+    eddy_server_wait(s);
+    eddy_server_free(s);
+    ck_assert_int_eq(atomic_load(&live), 0);
+    eddy_config_free(c);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -597,6 +640,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, core_names_reserved);
     tcase_add_test(tc, reload_while_reading);
     tcase_add_test(tc, listener_back_at_its_address);
+    tcase_add_test(tc, stopped_socket_lets_its_listener_go);
     suite_add_tcase(s, tc);
     return s;
 }
