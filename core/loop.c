@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +94,8 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listen
     l->id = id;
     l->wake.fd = -1;
     l->wake.kind = EDDY__KIND_WAKE;
+    l->sig.fd = -1;
+    l->sig.kind = EDDY__KIND_SIGNAL;
     l->ready_tail = &l->ready;
     l->read_budget = READ_BUDGET;
     l->conn_id = (uint32_t)id + 1;
@@ -250,6 +253,37 @@ static void on_wake(eddy__loop *l)
         eddy__accept_reload(l, gen);
 }
 
+int eddy__loop_take_signals(eddy__loop *l, const sigset_t *set, eddy_signal_fn fn, void *arg)
+{
+    l->sig.fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (l->sig.fd < 0)
+        return -errno;
+    l->on_signal = fn;
+    l->signal_arg = arg;
+    return eddy__poller_add(l->poller, l->sig.fd, EDDY__WATCH_IN, &l->sig);
+}
+
+/* Pass on every signal waiting on the signalfd (edge-triggered: read to
+ * the end).  Meanwhile the log names the thread as the program's own
+ * ("main"), not as the worker: the callback does the program's work. */
+static void on_signals(eddy__loop *l)
+{
+    struct signalfd_siginfo si;
+    while (read(l->sig.fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        eddy__log_thread("", -1);
+        l->on_signal(l->server, (int)si.ssi_signo, l->signal_arg);
+        if (eddy__loop_self == l)
+            eddy__log_thread("w", l->id);
+    }
+}
+
+void eddy__loop_wait_signals(eddy__loop *l, int ms)
+{
+    struct pollfd p = {.fd = l->sig.fd, .events = POLLIN};
+    if (poll(&p, 1, ms) > 0)
+        on_signals(l);
+}
+
 static void free_dead(eddy__loop *l)
 {
     while (l->dead) {
@@ -393,6 +427,8 @@ void eddy__loop_run(eddy__loop *l)
             } else if (h->kind == EDDY__KIND_UDP) {
                 if (h->fd >= 0)
                     eddy__udp_read(l, (eddy__lsock *)h);
+            } else if (h->kind == EDDY__KIND_SIGNAL) {
+                on_signals(l);
             } else {
                 on_wake(l);
             }
@@ -419,6 +455,8 @@ void eddy__loop_run(eddy__loop *l)
         free_dead(l);
     }
     eddy__loop_close_conns(l);
+    eddy__loop_self = NULL; /* the thread may go on (eddy_server_run) */
+    eddy__log_thread("", -1);
     atomic_fetch_sub_explicit(&srv->running, 1, memory_order_release);
 }
 
@@ -444,6 +482,9 @@ void eddy__loop_destroy(eddy__loop *l)
     pthread_mutex_unlock(&l->post_mu);
     if (l->wake.fd >= 0)
         close(l->wake.fd);
+    if (l->sig.fd >= 0)
+        close(l->sig.fd);
+    l->sig.fd = -1;
     eddy__poller_destroy(l->poller);
     l->poller = NULL;
     l->wake.fd = -1;

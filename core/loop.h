@@ -24,6 +24,7 @@ enum {
     EDDY__KIND_UDP,
     EDDY__KIND_WAKE,
     EDDY__KIND_CONNECTING, /* an outgoing connection until its connect is over (connect.c) */
+    EDDY__KIND_SIGNAL,     /* the signalfd of eddy_server_start_here()'s signals */
 };
 
 /* What a poller event points at: the first member of a connection, a
@@ -105,6 +106,9 @@ struct eddy__loop {
     int id;
     eddy__poller *poller;
     eddy__handle wake; /* eventfd: eddy_server_stop() */
+    eddy__handle sig;  /* signalfd (eddy__loop_take_signals), fd -1 without */
+    eddy_signal_fn on_signal;
+    void *signal_arg;
     eddy__lsock **lsocks;     /* each allocated alone: connections point at them */
     unsigned nlsocks, npaused;
     eddy__bufpool buffers;    /* I/O buffers, lent to connections while they hold data */
@@ -183,6 +187,13 @@ int eddy__loop_init(eddy__loop *l, eddy_server *s, eddy__shared *sh, eddy_listen
 void eddy__loop_run(eddy__loop *l);
 void eddy__loop_wake(eddy__loop *l);
 void eddy__loop_destroy(eddy__loop *l);
+/* Have the loop take the signals of set (blocked by the caller in every
+ * thread) from a signalfd and call fn(server, signo, arg) for each, on its
+ * own thread, between events.  0 or negative errno. */
+int eddy__loop_take_signals(eddy__loop *l, const sigset_t *set, eddy_signal_fn fn, void *arg);
+/* Once its loop has ended, for a loop that takes signals: wait up to ms
+ * for one and pass on those that came. */
+void eddy__loop_wait_signals(eddy__loop *l, int ms);
 
 /* From any thread: have p->run(p) called on l's thread, and wake it. */
 void eddy__loop_post(eddy__loop *l, eddy__post *p);

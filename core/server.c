@@ -513,7 +513,11 @@ static void unwind(eddy_server *s, int nloops)
     s->threads = NULL;
 }
 
-int eddy_server_start(eddy_server *s)
+/* Bind every listener, make every worker's loop and start the threads of
+ * workers `first` and up (worker 0 then runs in eddy_server_run); worker
+ * 0 takes `signals` when given. */
+static int start(eddy_server *s, int first, const sigset_t *signals, eddy_signal_fn on_signal,
+                 void *arg)
 {
     if (s->started)
         return fail(s, -EBUSY, "the server is already running");
@@ -555,17 +559,25 @@ int eddy_server_start(eddy_server *s)
             return fail(s, rc, "starting worker %d: %s", i, eddy_strerror(rc));
         }
     }
+    if (signals) {
+        int rc = eddy__loop_take_signals(&s->loops[0], signals, on_signal, arg);
+        if (rc < 0) {
+            unwind(s, n);
+            return fail(s, rc, "taking signals: %s", eddy_strerror(rc));
+        }
+    }
     for (eddy_listener *l = s->listeners; l; l = l->next)
         eddy__listener_format(l, l->bound, sizeof(l->bound));
     /* Workers take no signals: the embedding program decides who does. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int started = 0, rc = 0;
+    int started = first, rc = 0;
     atomic_store(&s->shared.stopping, EDDY__RUN);
     atomic_store(&s->shared.running, n);
     s->shared.nloops = n; /* before any worker runs: they read it (stats) */
     s->started = 1;
+    s->first_thread = first;
     for (; started < n; started++) {
         rc = -pthread_create(&s->threads[started], NULL, worker_main, &s->loops[started]);
         if (rc < 0)
@@ -573,9 +585,9 @@ int eddy_server_start(eddy_server *s)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc < 0) {
-        atomic_store(&s->shared.running, started);
+        atomic_store(&s->shared.running, started - first);
         eddy_server_stop_now(s);
-        for (int i = 0; i < started; i++)
+        for (int i = first; i < started; i++)
             pthread_join(s->threads[i], NULL);
         s->started = 0;
         s->shared.nloops = 0;
@@ -583,6 +595,33 @@ int eddy_server_start(eddy_server *s)
         return fail(s, rc, "starting worker threads: %s", eddy_strerror(rc));
     }
     return 0;
+}
+
+int eddy_server_start(eddy_server *s)
+{
+    return start(s, 0, NULL, NULL, NULL);
+}
+
+int eddy_server_start_here(eddy_server *s, const sigset_t *signals, eddy_signal_fn on_signal,
+                           void *arg)
+{
+    if (signals && !on_signal)
+        return fail(s, -EINVAL, "signals to take but no function to take them");
+    if (signals)
+        pthread_sigmask(SIG_BLOCK, signals, NULL);
+    return start(s, 1, signals, on_signal, arg);
+}
+
+int eddy_server_run(eddy_server *s)
+{
+    if (!s->started || s->first_thread != 1)
+        return fail(s, -EINVAL, "run: the server was not started by eddy_server_start_here()");
+    eddy__loop *l = &s->loops[0];
+    eddy__loop_run(l);
+    /* The others may drain on for a while: a second signal still stops them. */
+    while (l->sig.fd >= 0 && eddy_server_running(s) > 0)
+        eddy__loop_wait_signals(l, 50);
+    return eddy_server_wait(s);
 }
 
 /* The running listener that a reloaded one takes over: the same address
@@ -679,9 +718,14 @@ static int reload(eddy_server *s, eddy_config *c)
     /* Each worker swaps its own sockets, on its own thread. */
     s->shared.reload_list = next->listeners;
     atomic_store(&s->shared.reload_acks, 0);
-    atomic_fetch_add_explicit(&s->shared.reload_gen, 1, memory_order_release);
+    unsigned gen = atomic_fetch_add_explicit(&s->shared.reload_gen, 1, memory_order_release) + 1;
     for (int i = 0; i < s->shared.nloops; i++)
         eddy__loop_wake(&s->loops[i]);
+    /* Called on a worker's thread (eddy_server_run's signals): that worker
+     * swaps its sockets here, or no one would. */
+    eddy__loop *self = eddy__loop_self;
+    if (self && self->server == s && self->reload_gen != gen)
+        eddy__accept_reload(self, gen);
     while (atomic_load_explicit(&s->shared.reload_acks, memory_order_acquire) < (unsigned)s->shared.nloops) {
         struct timespec ms = {.tv_nsec = 1000 * 1000};
         nanosleep(&ms, NULL);
@@ -735,7 +779,7 @@ int eddy_server_wait(eddy_server *s)
 {
     if (!s->started)
         return 0;
-    for (int i = 0; i < s->shared.nloops; i++)
+    for (int i = s->first_thread; i < s->shared.nloops; i++)
         pthread_join(s->threads[i], NULL);
     unwind(s, s->shared.nloops);
     s->shared.nloops = 0;

@@ -25,6 +25,7 @@ struct eddy_server {
     pthread_t *threads;
     atomic_ullong reloads_ok, reloads_failed; /* eddy_server_reload's outcomes */
     int started;
+    int first_thread; /* 1: worker 0 runs in eddy_server_run(), on the caller's thread */
     char error[320];
 };
 

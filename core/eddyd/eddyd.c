@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <time.h>
@@ -140,27 +141,6 @@ static void reopen_log(void)
         eddy_log(EDDY_LOG_INFO, "SIGUSR1: log file reopened");
 }
 
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* The next of signals, or 0 once the monotonic clock reaches deadline_ms. */
-static int wait_signal(const sigset_t *signals, long long deadline_ms)
-{
-    for (;;) {
-        long long left = deadline_ms - now_ms();
-        if (left <= 0)
-            return 0;
-        struct timespec t = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
-        int sig = sigtimedwait(signals, NULL, &t);
-        if (sig > 0)
-            return sig;
-    }
-}
-
 /* WatchdogSec: ping systemd only when every worker loop has turned since
  * the last check, so that a worker stuck in a handler gets eddyd
  * restarted; the check also wakes idle workers for the next one. */
@@ -170,30 +150,75 @@ static void watchdog_check(eddy_server *s)
         eddyd_notify("WATCHDOG=1");
 }
 
-/* The graceful stop: drain, and stop at once on a second signal. */
-static void stop(eddy_server *s, const sigset_t *signals, int sig)
+/* What the signals act on. */
+typedef struct eddyd_state {
+    int argc;
+    char **argv;
+    int stopping; /* the first SIGINT or SIGTERM came: draining */
+    int here;     /* one worker: its loop runs on the main thread and takes them */
+} eddyd_state;
+
+/* One signal: SIGINT/SIGTERM the graceful stop (a second one stops at
+ * once), SIGHUP reload, SIGUSR1 reopen the log, SIGALRM the watchdog's
+ * check.  While draining only a second stop counts.  Runs on the thread
+ * that takes the signals: worker 0's with one worker, else main's. */
+static void on_signal(eddy_server *s, int sig, void *arg)
 {
-    eddyd_notify("STOPPING=1");
-    eddy_log(EDDY_LOG_INFO, "%s: draining (a second signal stops at once)",
-             sig == SIGINT ? "SIGINT" : "SIGTERM");
-    eddy_server_stop(s);
-    while (eddy_server_running(s) > 0) {
-        struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
-        int again = sigtimedwait(signals, NULL, &tick);
-        if (again == SIGINT || again == SIGTERM) {
-            eddy_log(EDDY_LOG_INFO, "%s again: stopping now", again == SIGINT ? "SIGINT" : "SIGTERM");
+    eddyd_state *d = arg;
+    if (sig == SIGINT || sig == SIGTERM) {
+        const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        if (d->stopping) {
+            eddy_log(EDDY_LOG_INFO, "%s again: stopping now", name);
             eddy_server_stop_now(s);
+            return;
         }
+        d->stopping = 1;
+        eddyd_notify("STOPPING=1");
+        eddy_log(EDDY_LOG_INFO, "%s: draining (a second signal stops at once)", name);
+        eddy_server_stop(s);
+    } else if (d->stopping) {
+        return;
+    } else if (sig == SIGHUP) {
+        reload(s, d->argc, d->argv);
+    } else if (sig == SIGUSR1) {
+        reopen_log();
+    } else if (sig == SIGALRM) {
+        watchdog_check(s);
+    }
+}
+
+/* With several workers the main thread takes the signals until every
+ * worker has stopped. */
+static void take_signals(eddy_server *s, const sigset_t *signals, eddyd_state *d)
+{
+    while (eddy_server_running(s) > 0) {
+        struct timespec tick = {.tv_nsec = 50 * 1000 * 1000}; /* draining: is it over? */
+        int sig = d->stopping ? sigtimedwait(signals, NULL, &tick) : sigwaitinfo(signals, NULL);
+        if (sig > 0)
+            on_signal(s, sig, d);
     }
     eddy_server_wait(s);
+}
+
+/* WatchdogSec: SIGALRM every ms (half of WATCHDOG_USEC), taken with the
+ * other signals. */
+static void watchdog_start(long ms)
+{
+    struct itimerval t = {.it_interval = {.tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000}};
+    t.it_value = t.it_interval;
+    setitimer(ITIMER_REAL, &t, NULL);
 }
 
 /* Start serving: the pidfile first (a second eddyd on the same pidfile
  * stops here, naming the first, before it touches any socket), sockets
  * (systemd's or our own), then the process setup that must follow
- * binding.  *pidfd is the pidfile's lock (-1 without one).  Returns 0 or
- * an exit status. */
-static int start(eddy_server *s, eddy_config *c, int *pidfd, char *why, size_t whylen)
+ * binding.  With one worker, its loop is left for eddy_server_run() on
+ * this thread, and takes the signals (d's): the process then has no other
+ * thread (unless a listener dispatches to the pool), so the kernel takes
+ * its single-threaded path on every descriptor.  *pidfd is the pidfile's
+ * lock (-1 without one).  Returns 0 or an exit status. */
+static int start(eddy_server *s, eddy_config *c, const sigset_t *signals, eddyd_state *d,
+                 int *pidfd, char *why, size_t whylen)
 {
     /* The pidfile while still root (it usually lives in a root-owned
      * directory such as /run), then privileges go: privileged ports and
@@ -214,7 +239,8 @@ static int start(eddy_server *s, eddy_config *c, int *pidfd, char *why, size_t w
     int rc = eddyd_take_systemd_sockets(s, why, whylen) < 0 ? 1 : 0;
     if (rc == 0) {
         raise_fd_limit(eddy_server_max_connections(s));
-        if (eddy_server_start(s) < 0) {
+        d->here = eddy_server_worker_count(s) == 1;
+        if ((d->here ? eddy_server_start_here(s, signals, on_signal, d) : eddy_server_start(s)) < 0) {
             snprintf(why, whylen, "%s", eddy_server_error(s));
             rc = 1;
         }
@@ -247,7 +273,9 @@ int main(int argc, char **argv)
         return rc;
     }
     /* SIGPIPE: a peer gone mid-write is an EPIPE on that connection only.
-     * The others are taken by sigwait() below, on this thread only. */
+     * The others are blocked here, before any thread starts, and taken
+     * by on_signal(): on worker 0's loop with one worker, else on this
+     * thread. */
     signal(SIGPIPE, SIG_IGN);
     sigset_t signals;
     sigemptyset(&signals);
@@ -255,7 +283,9 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGHUP);
     sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    eddyd_state state = {.argc = argc, .argv = argv};
 
     eddy_server *s = NULL;
     char why[600] = "out of memory";
@@ -285,7 +315,7 @@ int main(int argc, char **argv)
     } else {
         if (check > 0)
             eddy_log(EDDY_LOG_WARN, "%s", why);
-        rc = start(s, o.config, &pidfd, why, sizeof(why));
+        rc = start(s, o.config, &signals, &state, &pidfd, why, sizeof(why));
         if (rc != 0) {
             eddy_log(EDDY_LOG_ERROR, "cannot start: %s", why);
             if (eddy_log_to_file()) /* and to whoever started us */
@@ -308,27 +338,15 @@ int main(int argc, char **argv)
     say_ready(s);
     eddyd_notify("READY=1\nSTATUS=serving");
 
-    int sig = 0;
     long watchdog_ms = eddyd_watchdog_ms();
-    long long next_check = now_ms() + watchdog_ms;
-    if (watchdog_ms)
+    if (watchdog_ms) {
         eddy_server_heartbeat(s); /* the workers' turns from here on count */
-    for (;;) {
-        if (!watchdog_ms) {
-            sigwait(&signals, &sig);
-        } else if ((sig = wait_signal(&signals, next_check)) == 0) {
-            watchdog_check(s);
-            next_check = now_ms() + watchdog_ms;
-            continue;
-        }
-        if (sig == SIGHUP)
-            reload(s, argc, argv);
-        else if (sig == SIGUSR1)
-            reopen_log();
-        else
-            break;
+        watchdog_start(watchdog_ms);
     }
-    stop(s, &signals, sig);
+    if (state.here)
+        eddy_server_run(s);
+    else
+        take_signals(s, &signals, &state);
     eddy_server_free(s);
     eddyd_pidfile_remove(pidfile_copy, pidfd);
     free(pidfile_copy);

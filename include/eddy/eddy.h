@@ -8,6 +8,11 @@
  *   eddy_server_wait(s);       joins the workers
  *   eddy_server_free(s);
  *
+ * or, to serve on the calling thread (worker 0 there, signals taken there):
+ *
+ *   eddy_server_start_here(s, &signals, on_signal, arg);
+ *   eddy_server_run(s);        returns once stopped (from on_signal, say)
+ *
  * Every call that can fail returns 0 (or a count) or a negative errno.  A
  * call on a server or on one of its listeners that fails also leaves a
  * one-line message naming what failed in eddy_server_error() (but
@@ -18,6 +23,7 @@
 #ifndef EDDY_EDDY_H
 #define EDDY_EDDY_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "eddy/error.h"
@@ -199,6 +205,24 @@ EDDY_API void eddy_server_reload_failed(eddy_server *s);
 /* Bind every listener and start the workers.  Fails (and binds nothing) on
  * the first address that cannot be bound. */
 EDDY_API int eddy_server_start(eddy_server *s);
+/* A signal taken by the loop of worker 0 (eddy_server_start_here). */
+typedef void (*eddy_signal_fn)(eddy_server *s, int signo, void *arg);
+/* As eddy_server_start(), but worker 0's loop is left to eddy_server_run()
+ * on the calling thread: with one worker (and no listener with dispatch
+ * pool) the process then serves with no thread of eddy's, and the kernel
+ * takes its single-threaded paths.  The signals of `signals` (NULL: none)
+ * are blocked on the calling thread (block them in any other thread of the
+ * program before it starts one) and taken by worker 0's loop from a
+ * signalfd: on_signal(s, signo, arg) runs on that thread, between events.
+ * -EINVAL for signals without on_signal. */
+EDDY_API int eddy_server_start_here(eddy_server *s, const sigset_t *signals,
+                                    eddy_signal_fn on_signal, void *arg);
+/* Run worker 0 of a server started by eddy_server_start_here() on the
+ * calling thread until the server stops (eddy_server_stop() or
+ * eddy_server_stop_now(), from on_signal or anywhere), then wait for the
+ * other workers as eddy_server_wait() does, taking signals meanwhile.
+ * -EINVAL for a server not so started. */
+EDDY_API int eddy_server_run(eddy_server *s);
 /* Stop gracefully: accept nothing more, answer what has arrived (pool work
  * included), send what is queued, then close; connections still open
  * after the shutdown timeout are closed.  Async-signal-safe, thread-safe. */

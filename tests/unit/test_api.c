@@ -2,7 +2,11 @@
  * what they promise: eddy_server_register_handler() and the name lookup
  * of a configuration (libeddy knows no handler of its own), and every
  * documented error return, with its message where eddy.h promises one. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -324,6 +328,108 @@ START_TEST(params_repeated_through_the_api)
 }
 END_TEST
 
+/* What eddy_server_start_here()'s signal callback saw. */
+typedef struct here {
+    pthread_t caller;
+    eddy_config *c;
+    int port, signals, on_caller, reloaded;
+    char echoed[32];
+} here;
+
+/* SIGUSR2: reload (the loop that takes it swaps its own sockets), then
+ * stop. */
+static void here_signal(eddy_server *s, int signo, void *arg)
+{
+    here *h = arg;
+    h->signals++;
+    h->on_caller = pthread_equal(pthread_self(), h->caller) && signo == SIGUSR2;
+    h->reloaded = eddy_server_reload(s, h->c) == 0;
+    eddy_server_stop(s);
+}
+
+/* A client of the server that eddy_server_run() serves: one echo, then
+ * the signal to the process. */
+static void *here_client(void *arg)
+{
+    here *h = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, "hi", 2) == 2) {
+        size_t got = 0;
+        ssize_t n;
+        while (got < 4 && (n = read(fd, h->echoed + got, sizeof(h->echoed) - 1 - got)) > 0)
+            got += (size_t)n;
+    }
+    close(fd);
+    kill(getpid(), SIGUSR2);
+    return NULL;
+}
+
+/* eddy_server_start_here() + eddy_server_run(): worker 0 serves on the
+ * calling thread (with one worker, or beside a second one), takes the
+ * signals there, can reload from there, and run returns once stopped. */
+START_TEST(run_on_the_calling_thread)
+{
+    for (int workers = 1; workers <= 2; workers++) {
+        char text[200];
+        snprintf(text, sizeof(text),
+                 "workers %d\nlisten tcp 127.0.0.1:0 { handler echo\n prefix \"E:\" }\n", workers);
+        here h = {.caller = pthread_self()};
+        char err[256] = "";
+        ck_assert_int_eq(eddy_config_parse(&h.c, "t.conf", text, strlen(text), err, sizeof(err)), 0);
+        eddy_server *s;
+        ck_assert_int_eq(eddy_server_new(&s), 0);
+        ck_assert_int_eq(eddy_builtin_register(s), 0);
+        ck_assert_int_eq(eddy_server_configure(s, h.c), 0);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        ck_assert_msg(eddy_server_start_here(s, &set, here_signal, &h) == 0, "%s",
+                      eddy_server_error(s));
+        ck_assert_int_eq(eddy_server_worker_count(s), workers);
+        h.port = eddy_listener_port(eddy_server_listener(s, 0));
+        pthread_t client; /* SIGUSR2 blocked: start_here blocked it on this thread */
+        ck_assert_int_eq(pthread_create(&client, NULL, here_client, &h), 0);
+        ck_assert_int_eq(eddy_server_run(s), 0);
+        pthread_join(client, NULL);
+        ck_assert_int_eq(eddy_server_running(s), 0);
+        ck_assert_str_eq(h.echoed, "E:hi");
+        ck_assert_int_eq(h.signals, 1);
+        ck_assert_int_eq(h.on_caller, 1);
+        ck_assert_int_eq(h.reloaded, 1);
+        ck_assert_int_eq(eddy_server_run(s), -EINVAL); /* stopped: nothing to run */
+        eddy_server_free(s);
+        eddy_config_free(h.c);
+    }
+}
+END_TEST
+
+/* eddy_server_run() serves only a server that eddy_server_start_here()
+ * started; signals want a function. */
+START_TEST(run_refusals)
+{
+    eddy_server *s;
+    ck_assert_int_eq(eddy_server_new(&s), 0);
+    ck_assert_int_eq(eddy_server_set_workers(s, 1), 0);
+    ck_assert_int_eq(eddy_server_listen(s, "127.0.0.1:0", eddy_echo_handler(), NULL, NULL), 0);
+    ck_assert_int_eq(eddy_server_run(s), -EINVAL);
+    ck_assert_str_eq(eddy_server_error(s), "run: the server was not started by eddy_server_start_here()");
+    sigset_t set;
+    sigemptyset(&set);
+    ck_assert_int_eq(eddy_server_start_here(s, &set, NULL, NULL), -EINVAL);
+    ck_assert_str_eq(eddy_server_error(s), "signals to take but no function to take them");
+    ck_assert_int_eq(eddy_server_start(s), 0);
+    ck_assert_int_eq(eddy_server_run(s), -EINVAL); /* its worker 0 has a thread */
+    ck_assert_int_eq(eddy_server_start_here(s, NULL, NULL, NULL), -EBUSY);
+    eddy_server_stop_now(s);
+    eddy_server_wait(s);
+    /* Started here, never run: stopping and freeing it still works. */
+    ck_assert_int_eq(eddy_server_start_here(s, NULL, NULL, NULL), 0);
+    eddy_server_free(s);
+}
+END_TEST
+
 /* The documented refusals of the calls that report by errno alone, and of
  * socket adoption. */
 START_TEST(errno_returns)
@@ -384,6 +490,8 @@ Suite *api_suite(void)
     tcase_add_test(tc, listener_of_reload_reports_to_its_server);
     tcase_add_test(tc, errno_returns);
     tcase_add_test(tc, params_repeated_through_the_api);
+    tcase_add_test(tc, run_on_the_calling_thread);
+    tcase_add_test(tc, run_refusals);
     suite_add_tcase(s, tc);
     return s;
 }
