@@ -54,6 +54,10 @@
 #include "eddy/eddy.h"
 #include "micro_shim.h"
 
+extern "C" {
+#include "builtin.h" /* eddy_echo_handler(): libeddy has no handler of its own */
+}
+
 namespace {
 
 std::vector<char> make_bytes(size_t n, uint64_t seed)
