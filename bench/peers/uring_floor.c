@@ -22,7 +22,7 @@
  * queue swap, keeping their capacity: the steady state allocates nothing).
  * Past 4 MiB queued the connection's recv is cancelled until all is sent.
  * Tuning for experiments, after the mode: ,bufs=N (provided buffers, a
- * power of two, default 4096), ,size=N (bytes each, default 16384), ,coop
+ * power of two, default 256), ,size=N (bytes each, default 16384), ,coop
  * (COOP_TASKRUN instead of DEFER_TASKRUN), ,noreg (ring fd not registered).
  */
 #include <errno.h>
@@ -72,7 +72,7 @@ typedef struct worker {
 
 static peer_opts o;
 static int copy_mode;
-static unsigned nbufs = 4096, buf_size = 16384, setup_flags;
+static unsigned nbufs = 256, buf_size = 16384, setup_flags;
 static int register_ring = 1;
 static pthread_barrier_t ready;
 
