@@ -32,13 +32,14 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["eddy", "epoll", "libevent", "libuv", "libev"]
+SERVERS = ["eddy", "epoll", "libevent", "libuv", "libev", "uring"]
 LABEL = {
     "eddy": "eddy",
     "epoll": "epoll floor",
     "libevent": "libevent",
     "libuv": "libuv",
     "libev": "libev",
+    "uring": "io_uring",
 }
 
 FULL = dict(
@@ -133,7 +134,7 @@ def server_argv(name, build, port, workers):
         return [os.path.join(build, "eddyd"), "--listen", "127.0.0.1:%d" % port,
                 "--workers", str(workers), "--prefix", ""]
     exe = {"epoll": "peer-epoll", "libevent": "peer-libevent", "libuv": "peer-libuv",
-           "libev": "peer-libev"}[name]
+           "libev": "peer-libev", "uring": "peer-uring"}[name]
     return [os.path.join(b, exe), "--port", str(port), "--workers", str(workers)]
 
 
@@ -486,6 +487,7 @@ COLOUR = {
     "libevent": 0x56B4E9,  # sky blue
     "libuv": 0x009E73,     # bluish green
     "libev": 0xCC79A7,     # reddish purple
+    "uring": 0x0072B2,     # blue
 }
 
 

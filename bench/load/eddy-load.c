@@ -43,7 +43,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/io_uring.h>
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -56,13 +55,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "uring_ring.h"
 
 #define MAX_THREADS 64
 #define MAX_CONNS 19000
@@ -663,7 +662,6 @@ static void run_pingpong(worker *w)
 #define U_IOV 16
 #define U_SQ 4096
 #define U_CQ 32768
-#define U_CQE_BUF_SHIFT 16
 
 typedef struct uconn {
     struct msghdr msg;
@@ -674,189 +672,28 @@ typedef struct uconn {
     uint8_t armed;      /* the multishot recv is live */
 } uconn;
 
-typedef struct uring {
-    int fd;
-    void *sq_ptr, *cq_ptr;
-    size_t sq_len, cq_len, sqes_len;
-    unsigned *sq_head, *sq_tail, *sq_array, sq_mask, sq_entries;
-    unsigned *cq_head, *cq_tail, cq_mask;
-    struct io_uring_sqe *sqes;
-    struct io_uring_cqe *cqes;
-    unsigned tail, pending; /* our SQ tail and SQEs not yet submitted */
-    struct io_uring_buf_ring *br;
-    size_t br_len;
-    unsigned br_entries;
-    uint16_t br_tail;
-    unsigned char *bufs;
-    size_t buf_size;
-} uring;
-
-static int sys_uring_setup(unsigned entries, struct io_uring_params *p)
-{
-    return (int)syscall(__NR_io_uring_setup, entries, p);
-}
-
-static int sys_uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags, void *arg, size_t argsz)
-{
-    return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, arg, argsz);
-}
-
-static void uring_free(uring *u)
-{
-    if (u->fd >= 0)
-        close(u->fd); /* cancels whatever is still in flight */
-    if (u->sq_ptr && u->sq_ptr != MAP_FAILED)
-        munmap(u->sq_ptr, u->sq_len);
-    if (u->cq_ptr && u->cq_ptr != MAP_FAILED && u->cq_ptr != u->sq_ptr)
-        munmap(u->cq_ptr, u->cq_len);
-    if (u->sqes && (void *)u->sqes != MAP_FAILED)
-        munmap(u->sqes, u->sqes_len);
-    if (u->br)
-        munmap(u->br, u->br_len);
-    free(u->bufs);
-    memset(u, 0, sizeof *u);
-    u->fd = -1;
-}
-
-static void uring_buf_give(uring *u, unsigned bid)
-{
-    struct io_uring_buf *b = &u->br->bufs[u->br_tail & (u->br_entries - 1)];
-    b->addr = (uint64_t)(uintptr_t)(u->bufs + (size_t)bid * u->buf_size);
-    b->len = (uint32_t)u->buf_size;
-    b->bid = (uint16_t)bid;
-    u->br_tail++;
-}
-
-static void uring_buf_publish(uring *u)
-{
-    __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
-}
-
-/* 0, or a negative errno (then the caller falls back to epoll). */
+/* The ring with its provided buffers sized to the traffic: few enough (two
+ * per connection, at most 16 MiB) that they are reused while still in
+ * cache.  0, or a negative errno (then the caller falls back to epoll). */
 static int uring_init(uring *u, int nconns)
 {
-    memset(u, 0, sizeof *u);
-    struct io_uring_params p;
-    memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
-              IORING_SETUP_DEFER_TASKRUN;
-    p.cq_entries = U_CQ;
-    u->fd = sys_uring_setup(U_SQ, &p);
-    if (u->fd < 0) { /* older kernel: without the task-run flags */
-        memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_CQSIZE;
-        p.cq_entries = U_CQ;
-        u->fd = sys_uring_setup(U_SQ, &p);
-    }
-    if (u->fd < 0)
-        return -errno;
-    if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_EXT_ARG) ||
-        !(p.features & IORING_FEAT_FAST_POLL)) {
-        uring_free(u);
-        return -ENOSYS;
-    }
-    u->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-    u->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-    if (u->cq_len > u->sq_len)
-        u->sq_len = u->cq_len;
-    u->cq_len = u->sq_len;
-    u->sq_ptr = mmap(NULL, u->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
-                     IORING_OFF_SQ_RING);
-    u->cq_ptr = u->sq_ptr;
-    u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
-    u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
-                   IORING_OFF_SQES);
-    if (u->sq_ptr == MAP_FAILED || (void *)u->sqes == MAP_FAILED) {
-        int err = -errno;
-        uring_free(u);
-        return err;
-    }
-    char *sq = u->sq_ptr, *cq = u->cq_ptr;
-    u->sq_head = (unsigned *)(sq + p.sq_off.head);
-    u->sq_tail = (unsigned *)(sq + p.sq_off.tail);
-    u->sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
-    u->sq_entries = *(unsigned *)(sq + p.sq_off.ring_entries);
-    u->sq_array = (unsigned *)(sq + p.sq_off.array);
-    u->cq_head = (unsigned *)(cq + p.cq_off.head);
-    u->cq_tail = (unsigned *)(cq + p.cq_off.tail);
-    u->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
-    u->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
-    u->tail = *u->sq_tail;
-
-    /* provided buffers sized to the traffic; few enough (two per
-     * connection, at most 16 MiB) that they are reused while still in cache */
+    int r = uring_open(u, U_SQ, U_CQ,
+                       IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, NULL);
+    if (r < 0)
+        return r;
     size_t want = opt.size * (size_t)opt.depth + opt.plen * (size_t)opt.depth;
-    u->buf_size = 4096;
-    while (u->buf_size < want && u->buf_size < (64u << 10))
-        u->buf_size *= 2;
-    u->br_entries = 64;
-    while (u->br_entries < 2u * (unsigned)nconns && u->br_entries < 4096)
-        u->br_entries *= 2;
-    while (u->br_entries > 64 && u->br_entries * u->buf_size > (16u << 20))
-        u->br_entries /= 2;
-    u->br_len = u->br_entries * sizeof(struct io_uring_buf);
-    u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    u->bufs = malloc(u->br_entries * u->buf_size);
-    if (u->br == MAP_FAILED || !u->bufs) {
-        u->br = u->br == MAP_FAILED ? NULL : u->br;
+    size_t size = 4096;
+    while (size < want && size < (64u << 10))
+        size *= 2;
+    unsigned entries = 64;
+    while (entries < 2u * (unsigned)nconns && entries < 4096)
+        entries *= 2;
+    while (entries > 64 && entries * size > (16u << 20))
+        entries /= 2;
+    r = uring_bufs(u, entries, size);
+    if (r < 0)
         uring_free(u);
-        return -ENOMEM;
-    }
-    struct io_uring_buf_reg reg;
-    memset(&reg, 0, sizeof reg);
-    reg.ring_addr = (uint64_t)(uintptr_t)u->br;
-    reg.ring_entries = u->br_entries;
-    reg.bgid = 0;
-    if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
-        int err = -errno;
-        uring_free(u);
-        return err;
-    }
-    for (unsigned i = 0; i < u->br_entries; i++)
-        uring_buf_give(u, i);
-    uring_buf_publish(u);
-    return 0;
-}
-
-/* Submit what is queued and wait for at least one completion or timeout. */
-static int uring_submit_wait(uring *u, unsigned wait, int timeout_ms)
-{
-    __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
-    struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
-    struct io_uring_getevents_arg arg;
-    memset(&arg, 0, sizeof arg);
-    arg.ts = (uint64_t)(uintptr_t)&ts;
-    int r = sys_uring_enter(u->fd, u->pending, wait, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
-                            sizeof arg);
-    if (r >= 0) {
-        u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
-        return 0;
-    }
-    if (errno == ETIME || errno == EINTR || errno == EAGAIN || errno == EBUSY)
-        return 0;
-    return -errno;
-}
-
-static struct io_uring_sqe *uring_sqe(uring *u)
-{
-    unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
-    if (u->tail - head >= u->sq_entries) {
-        /* full: hand these to the kernel first */
-        __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
-        int r = sys_uring_enter(u->fd, u->pending, 0, 0, NULL, 0);
-        if (r > 0)
-            u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
-        head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
-        if (u->tail - head >= u->sq_entries)
-            return NULL;
-    }
-    unsigned idx = u->tail & u->sq_mask;
-    struct io_uring_sqe *sqe = &u->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    u->sq_array[idx] = idx;
-    u->tail++;
-    u->pending++;
-    return sqe;
+    return r;
 }
 
 static void uring_arm_recv(worker *w, uring *u, uconn *uc, int i)
@@ -1010,9 +847,9 @@ static void run_pingpong_uring(worker *w, uring *u)
                 uring_sent(w, c, &uc[i], cqe->res);
             } else {
                 if (cqe->flags & IORING_CQE_F_BUFFER) {
-                    unsigned bid = cqe->flags >> U_CQE_BUF_SHIFT;
+                    unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
                     if (c->state == C_OPEN && cqe->res > 0)
-                        on_bytes(w, c, u->bufs + (size_t)bid * u->buf_size, (size_t)cqe->res, now);
+                        on_bytes(w, c, uring_buf(u, bid), (size_t)cqe->res, now);
                     uring_buf_give(u, bid);
                 }
                 if (!(cqe->flags & IORING_CQE_F_MORE)) {

@@ -62,19 +62,7 @@ static void conn_close(conn *c)
 
 static int queue(conn *c, const char *p, size_t n)
 {
-    if (c->olen + n > c->ocap) {
-        size_t cap = c->ocap ? c->ocap : 4096;
-        while (cap < c->olen + n)
-            cap *= 2;
-        char *nb = realloc(c->out, cap);
-        if (!nb)
-            return -1;
-        c->out = nb;
-        c->ocap = cap;
-    }
-    memcpy(c->out + c->olen, p, n);
-    c->olen += n;
-    return 0;
+    return peer_append(&c->out, &c->olen, &c->ocap, p, n);
 }
 
 static int flush(conn *c)

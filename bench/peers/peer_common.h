@@ -130,6 +130,26 @@ static inline int peer_listen(int port, int *bound)
     return fd;
 }
 
+/* Append n bytes to the growable buffer *buf holding *len of *cap bytes
+ * (4 KiB at first, doubling): what a peer queues when the socket would not
+ * take all of a reply.  0, or -1 when out of memory (nothing changed). */
+static inline int peer_append(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < *len + n)
+            c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    return 0;
+}
+
 static inline void peer_nodelay(int fd)
 {
     int one = 1;
