@@ -171,10 +171,24 @@ class Common:
                 s.close()
 
 
+def uring_enabled():
+    """Whether this kernel lets a process set up an io_uring (a machine
+    may switch it off: kernel.io_uring_disabled, since Linux 6.6)."""
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            return f.read().strip() == "0"
+    except FileNotFoundError:
+        return True
+
+
+NO_URING = "io_uring is disabled here (kernel.io_uring_disabled)"
+
+
 class EpollFloor(Common, unittest.TestCase):
     exe = "peer-epoll"
 
 
+@unittest.skipUnless(uring_enabled(), NO_URING)
 class UringRing(Common, unittest.TestCase):
     exe = "peer-uring"
 
@@ -186,11 +200,13 @@ class UringRing(Common, unittest.TestCase):
             self.assertIn(b"usage", r.stderr)
 
 
+@unittest.skipUnless(uring_enabled(), NO_URING)
 class UringCopy(Common, unittest.TestCase):
     exe = "peer-uring"
     mode = ["--mode", "copy"]
 
 
+@unittest.skipUnless(uring_enabled(), NO_URING)
 class UringSmallRing(Common, unittest.TestCase):
     """Four 4 KiB buffers: receives keep running out of buffers and are
     armed again; COOP_TASKRUN instead of DEFER_TASKRUN, ring fd not
