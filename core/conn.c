@@ -384,12 +384,24 @@ static int peer_shutdown(eddy_conn *c)
     return settle(c);
 }
 
+/* Read and deliver until the socket is drained, the budget is spent, or
+ * the connection may not be read (closing, held, paused by its output). */
 static void conn_read(eddy_conn *c)
 {
     eddy__loop *l = c->lsock->loop;
     size_t budget = l->read_budget;
-    while (!(c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
-                           EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD | EDDY__CONN_HELD))) {
+    uint16_t stop = EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD |
+                    EDDY__CONN_HELD;
+    /* Output above high water stops reading: what a connection sends
+     * answers what it read.  Not for a relay (a proxy), whose output comes
+     * from another connection: reading this one feeds that other one, and
+     * may be the only way its peer gets to read again (a peer that stops
+     * reading while its own output is backed up, as eddy does, would wait
+     * for us as we waited for it).  A relay bounds each output by pausing
+     * where its bytes come from (eddy_conn_pause). */
+    if (!(eddy__conn_listener(c)->handler->flags & EDDY_HANDLER_RELAY))
+        stop |= EDDY__CONN_PAUSED;
+    while (!(c->h.flags & stop)) {
         if (input_room(c) < 0) {
             eddy__count(&c->lsock->n.errors_too_large, 1);
             eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,

@@ -209,6 +209,7 @@ static client_kind *kind_get(eddy__outgoing *o, eddy_listener *origin, const edd
     k->handler = (eddy_handler){
         .abi_version = EDDY_ABI_VERSION,
         .name = origin->handler->name,
+        .flags = origin->handler->flags & EDDY_HANDLER_RELAY, /* a proxy's upstream side too */
         .data = cb->data,
         .close = kind_close,
         .peer_shutdown = cb->peer_shutdown,

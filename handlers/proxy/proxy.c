@@ -17,7 +17,13 @@
  *     other; once that queue passes the listener's high_water the side
  *     they came from is paused, and the other side's drained() (its queue
  *     back below low_water) resumes it.  A pair holds at most about
- *     2 x (high_water + one read) of queued bytes, see README.md.
+ *     2 x (high_water + one read) of queued bytes, see README.md.  The
+ *     two directions are independent: the handler is an
+ *     EDDY_HANDLER_RELAY, so a side whose own output is backed up is still
+ *     read.  Without it an upstream that stops reading while its output
+ *     backs up (eddyd echo does) deadlocks the pair: our output to it
+ *     stays above high_water, which stopped our reading of it, which
+ *     keeps its output backed up (test_proxy.py, "own output backed up").
  *   - Half-close: a FIN from one side becomes eddy_conn_shutdown() of the
  *     other once what came before it is sent; the pair closes when both
  *     sides have ended.  A side that ends otherwise (a reset, a write
@@ -577,6 +583,7 @@ static const eddy_param proxy_params[] = {
 static const eddy_handler proxy_handler = {
     .abi_version = EDDY_ABI_VERSION,
     .name = "proxy",
+    .flags = EDDY_HANDLER_RELAY, /* each side is read on while its own output is backed up */
     .params = proxy_params,
     .init = proxy_init,
     .fini = proxy_fini,

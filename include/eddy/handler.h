@@ -72,6 +72,14 @@ typedef struct eddy_dgram eddy_dgram;
 
 /* flags */
 #define EDDY_HANDLER_BLOCKING 1u /* data() may block: dispatch to the pool by default */
+/* The handler relays bytes between connections (a proxy): what it sends
+ * on a connection comes from another one, not from what that connection
+ * sent.  Such a connection (accepted, or opened with eddy_connect) is read
+ * on while its own output is above high_water; drained() still comes once
+ * that output falls below low_water.  The handler bounds each output
+ * itself, by pausing (eddy_conn_pause) the connection its bytes come from
+ * above eddy_conn_high_water() and resuming it in drained(). */
+#define EDDY_HANDLER_RELAY 2u
 
 /* A parameter the handler accepts, as nginx's directives are data: its
  * name, and its flags.  Without EDDY_PARAM_LIST it takes exactly one value,
@@ -133,7 +141,8 @@ EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
  *             than the one whose data() runs there
  * Above high_water the connection stops reading until the queue drains
  * below low_water, when drained() is called: a handler that sends on its
- * own (a timer, a post) watches eddy_conn_queued() and waits for drained(). */
+ * own (a timer, a post) watches eddy_conn_queued() and waits for drained().
+ * (A relay's connections are read on: EDDY_HANDLER_RELAY.) */
 EDDY_API int eddy_send(eddy_conn *c, const void *buf, size_t len);
 EDDY_API int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt);
 
@@ -162,8 +171,8 @@ EDDY_API void eddy_conn_shutdown(eddy_conn *c);
 EDDY_API void eddy_conn_touch(eddy_conn *c);
 
 /* The listener's high_water for c: above it eddy_conn_queued() makes c
- * stop reading, and drained() follows once the queue falls below
- * low_water.  A proxy pauses the other side of a pair at the same mark, so
+ * stop reading (unless its handler is an EDDY_HANDLER_RELAY), and
+ * drained() follows once the queue falls below low_water.  A proxy pauses the other side of a pair at the same mark, so
  * that drained() is certain to resume it. */
 EDDY_API size_t eddy_conn_high_water(const eddy_conn *c);
 
@@ -365,7 +374,8 @@ EDDY_API void eddy_dgram_peer(const eddy_dgram *d, char *buf, size_t len);
  * eddy_close, eddy_timer_*, eddy_conn_data, eddy_conn_peer and
  * eddy_conn_state (the listener's state of the connection it was opened
  * from) work on it; it reads into the same buffers, stops reading above
- * the listener's high_water until its output drains below low_water, and
+ * the listener's high_water until its output drains below low_water
+ * (unless the handler is an EDDY_HANDLER_RELAY), and
  * counts in the stats under the listener label "outgoing".  It counts
  * against max_connections like any other descriptor (as nginx's
  * worker_connections does), but is never refused by it.  The listener's

@@ -16,6 +16,18 @@ servers that record what they were sent.
   eddyd serves on and holds no more fds than before.
 - a client that never reads while the upstream streams: the upstream stalls
   (backpressure) and eddyd's RSS stays within a few MB.
+- both sides above high water at once: a client sends into eddyd echo
+  (through the proxy) without reading until its sends block, so the
+  proxy's output to the client, the echo's output and the proxy's output
+  to the upstream all back up; then it reads: every byte comes back, in
+  order.  The mirror: an upstream that sends without reading, a client
+  that echoes (and stops reading while its own send blocks).
+- a side's own output backed up while it must be read: eddyd echo stopped
+  (SIGSTOP) while a client fills the proxy's 16 MiB queue to it, then let
+  go: it echoes until its own output backs up and stops reading, and only
+  the proxy reading on (EDDY_HANDLER_RELAY) lets every byte through; the
+  same at the default marks with an echo that holds no output.  Both
+  stalled with 0 bytes back before the proxy was a relay.
 - a client that resets: the upstream's connection is reset too; an
   upstream that resets: the client's is reset.
 - idle_timeout is the pair's: bytes from the upstream keep a silent client
@@ -52,7 +64,10 @@ from eddytest import HOST, IO_TIMEOUT
 
 class Upstream(eddytest.ThreadedServer):
     """A threaded TCP server.  mode "echo": echoes; "hold": reads and keeps
-    the connection; "stream": sends forever; "tick": a byte every 100 ms.  Records each connection's
+    the connection; "stream": sends forever; "tick": a byte every 100 ms;
+    "flood": sends payload(2) without reading until its sends block, then
+    reads as many bytes back and closes (`flooded`: bytes sent, `back`:
+    whether they all came back unchanged).  Records each connection's
     first bytes (up to `keep`) and counts connections opened and ended."""
 
     def __init__(self, mode="echo", keep=256, port=0):
@@ -62,6 +77,11 @@ class Upstream(eddytest.ThreadedServer):
         self.sent = 0
         self.resets = 0
         self.reset_all = False  # the next bytes get a reset
+        self.flooded = None
+        self.back = None
+        self.gate = threading.Event()  # "echo" reads nothing until it is set
+        self.gate.set()
+        self.sndbuf = None  # SO_SNDBUF of each connection (the kernel's default: None)
         super().__init__(port=port, backlog=512)
 
     def conn(self, c):
@@ -71,6 +91,15 @@ class Upstream(eddytest.ThreadedServer):
                 while not self.stop:
                     c.sendall(b"t")
                     time.sleep(0.1)
+                return
+            if self.mode == "flood":
+                n = eddytest.fill_until_stalled(c, 2, limit=FLOOD_LIMIT)
+                with self.lock:
+                    self.flooded = n
+                got = recv_all(c, n)
+                with self.lock:
+                    self.back = got == eddytest.payload(n, 2)
+                got = b""
                 return
             if self.mode == "stream":
                 chunk = b"s" * 65536
@@ -84,6 +113,9 @@ class Upstream(eddytest.ThreadedServer):
                         self.sent += n
                 return
             c.settimeout(IO_TIMEOUT * 4)
+            if self.sndbuf:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+            self.gate.wait(IO_TIMEOUT * 4)
             while True:
                 b = c.recv(65536)
                 if not b:
@@ -105,6 +137,30 @@ class Upstream(eddytest.ThreadedServer):
                 self.first.append(got)
                 self.ended += 1
             c.close()
+
+
+FLOOD_LIMIT = 256 << 20  # sends stop well before: kernel buffers and 2 x high_water fill first
+
+
+def recv_all(s, n, timeout=IO_TIMEOUT):
+    """Exactly n bytes (fewer at EOF), into one buffer: the floods are tens
+    of MiB.  Bounded by timeout as a whole."""
+    got = bytearray(n)
+    view, k = memoryview(got), 0
+    deadline = time.monotonic() + timeout
+    while k < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            r = s.recv_into(view[k:], min(n - k, 1 << 20))
+        except socket.timeout:
+            break
+        if not r:
+            break
+        k += r
+    return bytes(got[:k])
 
 
 def read_to_eof(s):
@@ -263,6 +319,108 @@ class ProxyTest(opstest.OpsTestCase):
         # paused, not closed: reading lets the upstream send again
         self.assertEqual(len(opstest.recv_exact(s, 4 << 20)), 4 << 20)
         self.assertTrue(wait_for(lambda: u.sent > last), "the upstream never resumed")
+        s.close()
+        self.stop(d)
+
+    def test_both_sides_above_high_water(self):
+        # The client sends without reading: the proxy's output to it passes
+        # high_water (the upstream is paused), the echo's output backs up
+        # (it stops reading), the proxy's output to the upstream passes
+        # high_water (the client is paused).  Then the client reads.
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds, rss0 = d.fd_count(), self.rss(d)
+        s = eddytest.connect(d.port())
+        sent = eddytest.fill_until_stalled(s, 1, limit=FLOOD_LIMIT)
+        self.assertLess(sent, FLOOD_LIMIT, "sends never blocked")
+        self.assertGreater(sent, 4 << 20)  # more than both high_water marks
+        rss = self.rss(d)
+        self.assertLess(rss - rss0, 16 << 10, "RSS grew %d KiB" % (rss - rss0))
+        got = recv_all(s, sent)
+        self.assertEqual(len(got), sent, "stalled: %d of %d bytes came back" % (len(got), sent))
+        self.assertTrue(got == eddytest.payload(sent, 1), "the bytes came back changed")
+        # and the pair still works both ways, then ends with a FIN
+        self.assertEqual(opstest.echo_request(s, b"after"), b"after")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(eddytest.read_until_eof(s), (b"", "eof"))
+        s.close()
+        self.wait_fds(d, fds)
+        self.stop(d)
+        self.stop_eddyd(echo)
+
+    def test_both_sides_above_high_water_mirrored(self):
+        # The client connection's own output backs up while it must be
+        # read: the upstream floods without reading until its sends block,
+        # then reads; the client echoes once the flood stalled, and stops
+        # reading while its own send blocks (a 32 KiB send buffer).
+        u = self.upstream("flood")
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        fds = d.fd_count()
+        s = eddytest.connect(d.port(), sndbuf=32 << 10)
+        self.assertTrue(wait_for(lambda: u.flooded is not None, timeout=IO_TIMEOUT * 2))
+        echoed = 0
+        while True:
+            try:
+                b = s.recv(65536)
+                if not b:
+                    break
+                s.sendall(b)
+            except socket.timeout:
+                self.fail("stalled: %d bytes echoed, %s flooded" % (echoed, u.flooded))
+            echoed += len(b)
+        s.close()
+        self.assertTrue(wait_for(lambda: u.ended == 1))
+        self.assertIsNotNone(u.flooded)
+        self.assertLess(u.flooded, FLOOD_LIMIT, "sends never blocked")
+        self.assertEqual(echoed, u.flooded)
+        self.assertTrue(u.back, "the bytes did not all come back unchanged")
+        self.wait_fds(d, fds)
+        self.stop(d)
+
+    def test_own_output_backed_up_while_read(self):
+        # The upstream connection's own output (to eddyd echo) is far above
+        # high_water while its input must be read: the echo, stopped while
+        # the client floods, then echoes what it reads and stops reading
+        # once its own output backs up (1 MiB), long before the proxy's
+        # 16 MiB to it is taken.  Only reading the upstream (which feeds
+        # the client, not the upstream) lets it go on.
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)],
+                       "    high_water 16m\n    max_output 32m\n")
+        s = eddytest.connect(d.port())
+        self.assertEqual(opstest.echo_request(s, b"up"), b"up")  # connected
+        os.kill(echo.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: echo.alive() and os.kill(echo.pid, signal.SIGCONT))
+        sent = eddytest.fill_until_stalled(s, 3, limit=FLOOD_LIMIT)
+        self.assertLess(sent, FLOOD_LIMIT, "sends never blocked")
+        self.assertGreater(sent, 16 << 20)  # the proxy's queue to the upstream is full
+        os.kill(echo.pid, signal.SIGCONT)
+        got = recv_all(s, sent)
+        self.assertEqual(len(got), sent, "stalled: %d of %d bytes came back" % (len(got), sent))
+        self.assertTrue(got == eddytest.payload(sent, 3), "the bytes came back changed")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(eddytest.read_until_eof(s), (b"", "eof"))
+        s.close()
+        self.stop(d)
+        self.stop_eddyd(echo)
+
+    def test_own_output_backed_up_default_marks(self):
+        # The same with the default marks, in front of an echo that holds
+        # no output of its own (a blocking send, a 32 KiB send buffer): it
+        # stops reading as soon as its send blocks.  The proxy's queue to
+        # it (over 1 MiB) then never drains unless the proxy reads on.
+        u = self.upstream("echo")
+        u.sndbuf = 32 << 10
+        u.gate.clear()
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        s = eddytest.connect(d.port())
+        sent = eddytest.fill_until_stalled(s, 4, limit=FLOOD_LIMIT)
+        self.assertLess(sent, FLOOD_LIMIT, "sends never blocked")
+        self.assertGreater(sent, 1 << 20)
+        u.gate.set()
+        got = recv_all(s, sent)
+        self.assertEqual(len(got), sent, "stalled: %d of %d bytes came back" % (len(got), sent))
+        self.assertTrue(got == eddytest.payload(sent, 4), "the bytes came back changed")
         s.close()
         self.stop(d)
 

@@ -22,13 +22,14 @@
 
 /* What the test handler saw. */
 typedef struct seen {
-    int closes, drained, shutdowns;
+    int closes, drained, shutdowns, reads;
     int close_on_shutdown; /* peer_shutdown() answers "bye" and closes */
 } seen;
 static seen S;
 
 static size_t h_data(eddy_conn *c, const char *buf, size_t len)
 {
+    S.reads++;
     eddy_send(c, buf, len);
     return len;
 }
@@ -68,6 +69,7 @@ typedef conn_fixture fixture;
 static void setup(fixture *f)
 {
     memset(&S, 0, sizeof(S));
+    H.flags = 0;
     conn_fixture_setup(f, &H, NULL);
     eddy__loop_self = &f->loop;
 }
@@ -286,6 +288,45 @@ START_TEST(queued_and_drained_after_high_water)
     eddy__conn_event(f.conn, EDDY__WRITABLE);
     ck_assert_int_eq(S.drained, 1);
     teardown(&f);
+}
+END_TEST
+
+/* Output above high water: is the connection read while it stays there?
+ * Returns data() calls for bytes the peer sent then; drained() must still
+ * come once the peer has read everything. */
+static int reads_while_above_high_water(unsigned flags)
+{
+    fixture f;
+    setup(&f);
+    H.flags = flags;
+    ck_assert_int_eq(eddy_listener_set_water_marks(f.listener, 64 * 1024, 16 * 1024), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    ck_assert_int_eq(send_until(&f, 64 * 1024), 0);
+    ck_assert_int_eq(write(f.peer, "more", 4), 4);
+    eddy__conn_event(f.conn, EDDY__READABLE);
+    eddy__loop_run_ready(&f.loop);
+    int reads = S.reads;
+    char sink[65536];
+    while (eddy_conn_queued(f.conn)) {
+        while (read(f.peer, sink, sizeof(sink)) > 0)
+            ;
+        eddy__conn_event(f.conn, EDDY__WRITABLE);
+    }
+    ck_assert_int_eq(S.drained, 1);
+    eddy__loop_run_ready(&f.loop); /* below low water: read on */
+    ck_assert_int_eq(S.reads, 1);
+    teardown(&f);
+    return reads;
+}
+
+/* A connection whose output is above high water is not read (what it
+ * sends answers what it reads); a relay's (EDDY_HANDLER_RELAY: its output
+ * comes from another connection) is, and drained() still comes. */
+START_TEST(above_high_water_stops_reading_but_a_relays)
+{
+    ck_assert_int_eq(reads_while_above_high_water(0), 0);
+    ck_assert_int_eq(reads_while_above_high_water(EDDY_HANDLER_RELAY), 1);
 }
 END_TEST
 
@@ -612,6 +653,7 @@ Suite *handler_api_suite(void)
     tc = tcase_create("backpressure");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, queued_and_drained_after_high_water);
+    tcase_add_test(tc, above_high_water_stops_reading_but_a_relays);
     tcase_add_test(tc, output_over_max_output_closes);
     tcase_add_test(tc, max_output_follows_high_water_until_set);
     suite_add_tcase(s, tc);
