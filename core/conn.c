@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "ref.h"
+#include "splice.h"
 #include "timer.h"
 #include "worker.h"
 
@@ -53,8 +54,8 @@ static inline int settle(eddy_conn *c)
     if (c->h.fd < 0)
         return -1;
     uint16_t f = c->h.flags;
-    if (!(f & EDDY__CONN_FAILED) &&
-        (!(f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) || eddy__buf_len(c->out)))
+    if (!(f & EDDY__CONN_FAILED) && (!(f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) ||
+                                     eddy__buf_len(c->out) || eddy__splice_pending(c)))
         return 0;
     settle_close(c, f);
     return -1;
@@ -369,10 +370,7 @@ static void dispatch_to_pool(eddy_conn *c)
     eddy__pool_submit(c->lsock->loop->shared->pool, j);
 }
 
-/* The peer's FIN.  A handler with peer_shutdown() is told, and the
- * connection stays open (for writing) until it closes; without one the
- * connection closes once its output is sent.  Returns -1 when it is gone. */
-static int peer_shutdown(eddy_conn *c)
+int eddy__conn_peer_shutdown(eddy_conn *c)
 {
     const eddy_handler *h = eddy__conn_listener(c)->handler;
     if (!h->peer_shutdown || !(c->h.flags & EDDY__CONN_OPENED)) {
@@ -384,24 +382,33 @@ static int peer_shutdown(eddy_conn *c)
     return settle(c);
 }
 
+/* May c be read now?  Not while closing, held, out in the pool, after the
+ * peer's FIN, nor while its output is above high water: what a connection
+ * sends answers what it read.  Except a relay's (a proxy's), whose output
+ * comes from another connection: reading this one feeds that other one,
+ * and may be the only way its peer gets to read again (a peer that stops
+ * reading while its own output is backed up, as eddy does, would wait for
+ * us as we waited for it).  A relay bounds each output by pausing where
+ * its bytes come from (eddy_conn_pause).  The relay's test is off the
+ * path of a connection with none of these flags. */
+static inline int may_read(const eddy_conn *c)
+{
+    uint16_t f = c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_PAUSED |
+                               EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD | EDDY__CONN_HELD);
+    return !f || (f == EDDY__CONN_PAUSED &&
+                  (eddy__conn_listener(c)->handler->flags & EDDY_HANDLER_RELAY));
+}
+
 /* Read and deliver until the socket is drained, the budget is spent, or
- * the connection may not be read (closing, held, paused by its output). */
+ * the connection may not be read; a relay's stream goes by splice. */
 static void conn_read(eddy_conn *c)
 {
     eddy__loop *l = c->lsock->loop;
     size_t budget = l->read_budget;
-    uint16_t stop = EDDY__CONN_CLOSING | EDDY__CONN_EOF | EDDY__CONN_INPOOL | EDDY__CONN_SHUTRD |
-                    EDDY__CONN_HELD;
-    /* Output above high water stops reading: what a connection sends
-     * answers what it read.  Not for a relay (a proxy), whose output comes
-     * from another connection: reading this one feeds that other one, and
-     * may be the only way its peer gets to read again (a peer that stops
-     * reading while its own output is backed up, as eddy does, would wait
-     * for us as we waited for it).  A relay bounds each output by pausing
-     * where its bytes come from (eddy_conn_pause). */
-    if (!(eddy__conn_listener(c)->handler->flags & EDDY_HANDLER_RELAY))
-        stop |= EDDY__CONN_PAUSED;
-    while (!(c->h.flags & stop)) {
+    int spliced = __builtin_expect(eddy__splice_on(c), 0);
+    if (spliced && may_read(c) && eddy__splice_read(c) < 0)
+        return;
+    while (!spliced && may_read(c)) {
         if (input_room(c) < 0) {
             eddy__count(&c->lsock->n.errors_too_large, 1);
             eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
@@ -439,12 +446,14 @@ static void conn_read(eddy_conn *c)
             if ((size_t)n < room && !(c->h.flags & EDDY__CONN_RDHUP))
                 break; /* drained */
             if ((size_t)n >= budget) {
+                if ((size_t)n == room && c->ext && c->ext->sp_out)
+                    eddy__splice_start(c); /* a full read: a stream, spliced from now on */
                 eddy__loop_queue(l, &c->h); /* fairness: the others first */
                 break;
             }
             budget -= (size_t)n;
         } else if (n == 0) {
-            if (peer_shutdown(c) < 0)
+            if (eddy__conn_peer_shutdown(c) < 0)
                 return;
         } else if (n == -EAGAIN) {
             break;
@@ -462,7 +471,8 @@ static void conn_read(eddy_conn *c)
     }
     /* Draining: what has arrived is answered; once nothing more is to be
      * read this turn, the connection closes after its output is sent. */
-    if (l->draining && !(c->h.flags & (EDDY__CONN_INPOOL | EDDY__CONN_OUTGOING)) && !c->h.queued)
+    if (l->draining && !(c->h.flags & (EDDY__CONN_INPOOL | EDDY__CONN_OUTGOING)) && !c->h.queued &&
+        !(c->ext && c->ext->sp_out && c->ext->sp_out->len)) /* spliced bytes get to the peer first */
         c->h.flags |= EDDY__CONN_CLOSING;
     settle(c);
 }
@@ -503,7 +513,7 @@ static void conn_flush(eddy_conn *c)
         eddy__bufpool_put(&l->buffers, c->out);
         c->out = NULL;
     }
-    if ((c->h.flags & EDDY__CONN_SHUTWR) && !eddy__buf_len(c->out))
+    if ((c->h.flags & EDDY__CONN_SHUTWR) && !eddy__buf_len(c->out) && !eddy__splice_pending(c))
         eddy__io_shutdown(c);
     const eddy_listener *ls = eddy__conn_listener(c);
     if ((c->h.flags & EDDY__CONN_PAUSED) && eddy__buf_len(c->out) <= ls->low_water) {
@@ -532,6 +542,10 @@ void eddy__conn_event(eddy_conn *c, unsigned ready)
         c->h.flags |= EDDY__CONN_RDHUP;
     if ((ready & EDDY__WRITABLE) && eddy__buf_len(c->out)) {
         conn_flush(c);
+        if (c->h.fd < 0)
+            return;
+    } else if (__builtin_expect(eddy__splice_pending(c) != 0, 0) && (ready & EDDY__WRITABLE)) {
+        eddy__splice_writable(c); /* (a pipe into c waits only while c's queue is empty) */
         if (c->h.fd < 0)
             return;
     }
@@ -575,6 +589,8 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     if ((c->h.flags & EDDY__CONN_OPENED) && c->listener->handler->close)
         c->listener->handler->close(c);
     eddy__conn_free_timers(c);
+    if (c->ext && (c->ext->sp_out || c->ext->sp_in))
+        eddy__splice_end(c);
     if (c->ext && c->ext->ref)
         eddy__ref_detach(c);
     /* Counted before the peer can see the end (close_notify, a FIN): a
@@ -705,8 +721,8 @@ void eddy_conn_shutdown(eddy_conn *c)
         (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
         return;
     c->h.flags |= EDDY__CONN_SHUTWR;
-    if (!eddy__buf_len(c->out) && !(c->h.flags & EDDY__CONN_CONNECTING))
-        eddy__io_shutdown(c);
+    if (!eddy__buf_len(c->out) && !(c->h.flags & EDDY__CONN_CONNECTING) && !eddy__splice_pending(c))
+        eddy__io_shutdown(c); /* else once the queue (and a pipe into it) is sent */
 }
 
 void eddy_conn_touch(eddy_conn *c)

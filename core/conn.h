@@ -54,6 +54,8 @@ typedef struct eddy__conn_ext {
     struct eddy_ref *ref;         /* its reference for other threads (ref.h), or NULL */
     struct eddy__call *deferred;  /* calls waiting for its pool job to come back */
     struct eddy__tls_conn *tls;   /* EDDY__CONN_TLS: its session */
+    struct eddy__splice *sp_out;  /* eddy_conn_splice() from it (splice.h), or NULL */
+    struct eddy__splice *sp_in;   /* eddy_conn_splice() to it, or NULL */
 } eddy__conn_ext;
 
 /* c's extension, made on first use; NULL when out of memory. */
@@ -99,6 +101,10 @@ void eddy__conn_log_line(eddy_conn *c, eddy__ratelimit *rl, int level, const cha
 /* The handler meets c: its open() is called (a TLS connection's once its
  * handshake has completed). */
 void eddy__conn_opened(eddy_conn *c);
+
+/* The peer's FIN, read: the handler's peer_shutdown() (the connection
+ * stays open), or a close once the output is sent.  -1 when c is gone. */
+int eddy__conn_peer_shutdown(eddy_conn *c);
 
 /* Free the handler's timers of c (handler_timer.c). */
 void eddy__conn_free_timers(eddy_conn *c);

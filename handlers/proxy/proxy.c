@@ -24,6 +24,11 @@
  *     backs up (eddyd echo does) deadlocks the pair: our output to it
  *     stays above high_water, which stopped our reading of it, which
  *     keeps its output backed up (test_proxy.py, "own output backed up").
+ *   - Streams are spliced: eddy_conn_splice() both ways once connected,
+ *     so that a direction whose reads fill eddy's 64 KiB read room moves
+ *     socket to pipe to socket without data() (a copy less each way; the
+ *     same backpressure, half-close and counters, eddy_conn_spliced()).
+ *     Small messages still come through data().
  *   - Half-close: a FIN from one side becomes eddy_conn_shutdown() of the
  *     other once what came before it is sent; the pair closes when both
  *     sides have ended.  A side that ends otherwise (a reset, a write
@@ -427,6 +432,10 @@ static void up_connected(eddy_conn *b, int err)
         if (p->client_fin)
             eddy_conn_shutdown(b);
         eddy_conn_pause(p->client, 0);
+        /* Streams go by splice(), both ways (not over TLS: refused, and
+         * copied as before). */
+        eddy_conn_splice(p->client, b);
+        eddy_conn_splice(b, p->client);
         return;
     }
     if (err == -ECANCELED)
@@ -479,6 +488,9 @@ static void up_close(eddy_conn *b)
     pair *p = eddy_conn_data(b);
     if (p->up != b)
         return; /* an attempt that failed and was retried */
+    p->bytes_in += eddy_conn_spliced(b); /* what data() never saw */
+    if (p->client)
+        p->bytes_out += eddy_conn_spliced(p->client);
     if (p->connected) {
         upstream *u = p->u;
         atomic_fetch_add_explicit(&u->active, -1, memory_order_relaxed);
@@ -566,6 +578,8 @@ static void proxy_close(eddy_conn *c)
     if (!p)
         return;
     int aborted = !p->ended_client && !p->client_fin;
+    if (p->up)
+        p->bytes_out += eddy_conn_spliced(c); /* else up_close() counted them */
     p->client = NULL;
     if (!p->up)
         free(p);

@@ -176,6 +176,40 @@ EDDY_API void eddy_conn_touch(eddy_conn *c);
  * that drained() is certain to resume it. */
 EDDY_API size_t eddy_conn_high_water(const eddy_conn *c);
 
+/* Let eddy move the bytes that come in on `from` to `to` itself, without
+ * a copy into user space, while a stream flows: a proxy's pair.  Bytes go
+ * through data() as usual until a read fills the whole read room (64
+ * KiB); from then on they go socket to pipe to socket with splice(2),
+ * without data(), until a read brings under 4 KiB with the pipe empty,
+ * when data() has them again.  Meanwhile:
+ *   - `from` is read only as fast as `to` takes the bytes: the pipe (64
+ *     KiB) is the whole queue, high_water does not apply to it;
+ *   - both count as active for idle_timeout;
+ *   - `from`'s FIN reaches peer_shutdown() once every byte before it is in
+ *     `to`'s socket; a read error closes `from`, a write error `to`, as
+ *     on the copying path; `to` closes (after eddy_close()) or ends its
+ *     side (eddy_conn_shutdown()) only once the pipe is empty;
+ *   - the stats count the bytes as read from `from` and sent to `to`;
+ *     eddy_conn_spliced() says how many went this way.
+ * The handler sends nothing of its own on `to` while the link lives (a
+ * proxy sends on `to` only what `from` sent, from `from`'s data()): such
+ * bytes could pass bytes still in the pipe.  The pipe holds two
+ * descriptors, and counts as two connections against max_connections
+ * while it exists: near the limit, or out of descriptors, bytes are
+ * copied.  The link lasts until either side closes.  Plain TCP and Unix
+ * connections of one worker only.  On that worker.  Returns 0; -EPERM on
+ * a pool thread; -EOPNOTSUPP when either side is TLS; -EINVAL for NULL,
+ * the same connection twice, a closed one, connections of two workers,
+ * `from` already spliced to a connection or `to` already spliced from
+ * one, `from` on a `dispatch pool` listener, or either side's handler
+ * not an EDDY_HANDLER_RELAY (whose connections alone are read on while
+ * their output waits); -ENOMEM. */
+EDDY_API int eddy_conn_splice(eddy_conn *from, eddy_conn *to);
+
+/* Bytes eddy_conn_splice() has moved from `from` so far, which data()
+ * never saw (0 without a link); until `from` closes. */
+EDDY_API unsigned long long eddy_conn_spliced(const eddy_conn *from);
+
 /* Close after everything queued so far is sent.  No further data() call.
  * It may close another connection of the same worker than the one whose
  * callback is running (a proxy closing its backend): it takes effect in the

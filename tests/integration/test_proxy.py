@@ -183,14 +183,49 @@ class ProxyTest(opstest.OpsTestCase):
         self.addCleanup(u.close)
         return u
 
-    def proxy(self, upstreams, extra="", workers=1):
-        """eddyd proxying to `upstreams`, all on one `upstream` line."""
-        body = ("log_level info\nlisten tcp %s:0 {\n    handler proxy\n    upstream %s\n%s}\n"
-                % (HOST, " ".join(upstreams), extra))
+    def proxy(self, upstreams, extra="", workers=1, copy=False):
+        """eddyd proxying to `upstreams`, all on one `upstream` line; copy:
+        bytes always through data() (max_connections 2 leaves no room for a
+        splice pipe)."""
+        body = ("%slog_level info\nlisten tcp %s:0 {\n    handler proxy\n    upstream %s\n%s}\n"
+                % ("max_connections 2\n" if copy else "", HOST, " ".join(upstreams), extra))
         return self.run_conf(self.config(body, workers=workers))
 
     def echo_upstream(self, extra=()):
         return self.start_eddyd(workers=1, prefix="", extra=extra)
+
+    @staticmethod
+    def pipes(d):
+        """Pipes eddyd holds now: its stdout and stderr, and a spliced
+        stream's (eddy_conn_splice)."""
+        n = 0
+        for f in os.listdir("/proc/%d/fd" % d.pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (d.pid, f)).startswith("pipe:")
+            except OSError:
+                pass
+        return n
+
+    def stream(self, d, s, n, stream, shut=False):
+        """Send n bytes of payload(stream) on s while a thread reads them
+        back; then a FIN when shut.  Returns (what came back, the most pipes
+        eddyd held while sending)."""
+        back = {}
+
+        def reader():
+            back["got"] = recv_all(s, n)
+        t = threading.Thread(target=reader)
+        t.start()
+        sent, pipes = 0, 0
+        while sent < n:
+            k = min(1 << 20, n - sent)
+            s.sendall(eddytest.payload(k, stream, sent))
+            sent += k
+            pipes = max(pipes, self.pipes(d))
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        t.join(IO_TIMEOUT * 2)
+        return back.get("got", b""), pipes
 
     @staticmethod
     def rss(d):
@@ -322,13 +357,13 @@ class ProxyTest(opstest.OpsTestCase):
         s.close()
         self.stop(d)
 
-    def test_both_sides_above_high_water(self):
+    def check_both_sides_above_high_water(self, copy):
         # The client sends without reading: the proxy's output to it passes
         # high_water (the upstream is paused), the echo's output backs up
         # (it stops reading), the proxy's output to the upstream passes
         # high_water (the client is paused).  Then the client reads.
         echo = self.echo_upstream()
-        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        d = self.proxy(["%s:%d" % (HOST, echo.port)], copy=copy)
         fds, rss0 = d.fd_count(), self.rss(d)
         s = eddytest.connect(d.port())
         sent = eddytest.fill_until_stalled(s, 1, limit=FLOOD_LIMIT)
@@ -348,13 +383,13 @@ class ProxyTest(opstest.OpsTestCase):
         self.stop(d)
         self.stop_eddyd(echo)
 
-    def test_both_sides_above_high_water_mirrored(self):
+    def check_both_sides_above_high_water_mirrored(self, copy):
         # The client connection's own output backs up while it must be
         # read: the upstream floods without reading until its sends block,
         # then reads; the client echoes once the flood stalled, and stops
         # reading while its own send blocks (a 32 KiB send buffer).
         u = self.upstream("flood")
-        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        d = self.proxy(["%s:%d" % (HOST, u.port)], copy=copy)
         fds = d.fd_count()
         s = eddytest.connect(d.port(), sndbuf=32 << 10)
         self.assertTrue(wait_for(lambda: u.flooded is not None, timeout=IO_TIMEOUT * 2))
@@ -377,7 +412,7 @@ class ProxyTest(opstest.OpsTestCase):
         self.wait_fds(d, fds)
         self.stop(d)
 
-    def test_own_output_backed_up_while_read(self):
+    def check_own_output_backed_up_while_read(self, copy):
         # The upstream connection's own output (to eddyd echo) is far above
         # high_water while its input must be read: the echo, stopped while
         # the client floods, then echoes what it reads and stops reading
@@ -386,14 +421,16 @@ class ProxyTest(opstest.OpsTestCase):
         # the client, not the upstream) lets it go on.
         echo = self.echo_upstream()
         d = self.proxy(["%s:%d" % (HOST, echo.port)],
-                       "    high_water 16m\n    max_output 32m\n")
-        s = eddytest.connect(d.port())
+                       "    high_water 16m\n    max_output 32m\n", copy=copy)
+        s, pipes0 = eddytest.connect(d.port()), self.pipes(d)
         self.assertEqual(opstest.echo_request(s, b"up"), b"up")  # connected
         os.kill(echo.pid, signal.SIGSTOP)
         self.addCleanup(lambda: echo.alive() and os.kill(echo.pid, signal.SIGCONT))
         sent = eddytest.fill_until_stalled(s, 3, limit=FLOOD_LIMIT)
         self.assertLess(sent, FLOOD_LIMIT, "sends never blocked")
-        self.assertGreater(sent, 16 << 20)  # the proxy's queue to the upstream is full
+        if copy:  # the proxy's queue to the upstream is full (spliced, the pipe is the queue)
+            self.assertGreater(sent, 16 << 20)
+            self.assertEqual(self.pipes(d), pipes0)  # copied: no pipe
         os.kill(echo.pid, signal.SIGCONT)
         got = recv_all(s, sent)
         self.assertEqual(len(got), sent, "stalled: %d of %d bytes came back" % (len(got), sent))
@@ -404,7 +441,7 @@ class ProxyTest(opstest.OpsTestCase):
         self.stop(d)
         self.stop_eddyd(echo)
 
-    def test_own_output_backed_up_default_marks(self):
+    def check_own_output_backed_up_default_marks(self, copy):
         # The same with the default marks, in front of an echo that holds
         # no output of its own (a blocking send, a 32 KiB send buffer): it
         # stops reading as soon as its send blocks.  The proxy's queue to
@@ -412,7 +449,7 @@ class ProxyTest(opstest.OpsTestCase):
         u = self.upstream("echo")
         u.sndbuf = 32 << 10
         u.gate.clear()
-        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        d = self.proxy(["%s:%d" % (HOST, u.port)], copy=copy)
         s = eddytest.connect(d.port())
         sent = eddytest.fill_until_stalled(s, 4, limit=FLOOD_LIMIT)
         self.assertLess(sent, FLOOD_LIMIT, "sends never blocked")
@@ -422,6 +459,97 @@ class ProxyTest(opstest.OpsTestCase):
         self.assertEqual(len(got), sent, "stalled: %d of %d bytes came back" % (len(got), sent))
         self.assertTrue(got == eddytest.payload(sent, 4), "the bytes came back changed")
         s.close()
+        self.stop(d)
+
+    def both_ways(self, check):
+        """check(copy) copied through data() (where the deadlocks were),
+        then spliced (the pipe is the queue: nothing to deadlock on)."""
+        for copy in (True, False):
+            with self.subTest(copy=copy):
+                check(copy)
+
+    def test_both_sides_above_high_water(self):
+        self.both_ways(self.check_both_sides_above_high_water)
+
+    def test_both_sides_above_high_water_mirrored(self):
+        self.both_ways(self.check_both_sides_above_high_water_mirrored)
+
+    def test_own_output_backed_up_while_read(self):
+        self.both_ways(self.check_own_output_backed_up_while_read)
+
+    def test_own_output_backed_up_default_marks(self):
+        self.both_ways(self.check_own_output_backed_up_default_marks)
+
+    def test_stream_is_spliced(self):
+        # 32 MiB each way: spliced (eddyd holds pipes meanwhile), every
+        # byte back in order; then the FIN both ways, the pipes gone, and
+        # the counters at exit count every byte, spliced or not.
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds = d.fd_count()
+        s = eddytest.connect(d.port())
+        n = 32 << 20
+        pipes0 = self.pipes(d)
+        got, pipes = self.stream(d, s, n, 5)
+        self.assertEqual(len(got), n)
+        self.assertTrue(got == eddytest.payload(n, 5), "the bytes came back changed")
+        self.assertGreater(pipes, pipes0, "never spliced")
+        self.assertEqual(opstest.echo_request(s, b"small again"), b"small again")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(eddytest.read_until_eof(s), (b"", "eof"))
+        s.close()
+        self.wait_fds(d, fds)
+        self.assertEqual(self.pipes(d), pipes0)
+        self.stop(d)
+        self.assertRegex(d.stderr(), r"upstream %s:%d \(up\) at exit: connections 1 failures 0 "
+                         r"bytes_in %d bytes_out %d active 0" % (HOST, echo.port, n + 11, n + 11))
+        self.stop_eddyd(echo)
+
+    def test_half_close_through_splice(self):
+        # The FIN right behind 16 MiB still in flight: it reaches the
+        # upstream after them, whose answer and FIN come back whole.
+        echo = self.echo_upstream()
+        d = self.proxy(["%s:%d" % (HOST, echo.port)])
+        fds = d.fd_count()
+        for i in range(3):
+            s = eddytest.connect(d.port())
+            n = 16 << 20
+            got, pipes = self.stream(d, s, n, 7 + i, shut=True)
+            self.assertEqual(len(got), n)
+            self.assertTrue(got == eddytest.payload(n, 7 + i), "the bytes came back changed")
+            self.assertEqual(eddytest.read_until_eof(s), (b"", "eof"))
+            s.close()
+        self.wait_fds(d, fds)
+        self.stop(d)
+        self.stop_eddyd(echo)
+
+    def test_resets_through_splice(self):
+        # A client that resets mid-stream: the upstream is reset too; an
+        # upstream that resets mid-stream: so is the client.  No descriptor
+        # (pipes included) stays behind.
+        u = self.upstream("echo")
+        d = self.proxy(["%s:%d" % (HOST, u.port)])
+        fds, pipes0 = d.fd_count(), self.pipes(d)
+        s = eddytest.connect(d.port())
+        got, pipes = self.stream(d, s, 8 << 20, 9)
+        self.assertEqual(len(got), 8 << 20)
+        self.assertGreater(pipes, pipes0, "never spliced")
+        eddytest.set_linger_reset(s)
+        s.close()
+        self.assertTrue(wait_for(lambda: u.resets == 1), (u.opened, u.ended, u.resets))
+        self.wait_fds(d, fds)
+        s = eddytest.connect(d.port())
+        got, pipes = self.stream(d, s, 8 << 20, 10)
+        self.assertEqual(len(got), 8 << 20)
+        u.reset_all = True
+        s.settimeout(IO_TIMEOUT)
+        with self.assertRaises(ConnectionResetError):
+            for i in range(1024):  # the upstream resets at its next read
+                s.sendall(eddytest.payload(1 << 16, 10, i << 16))
+                s.recv(1 << 20)
+        s.close()
+        self.wait_fds(d, fds)
+        self.assertEqual(self.pipes(d), pipes0)
         self.stop(d)
 
     def test_idle_timeout_is_the_pairs(self):

@@ -22,7 +22,8 @@
     X(api)                  \
     X(connect)              \
     X(handler_api)          \
-    X(metrics)
+    X(metrics)              \
+    X(splice)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)
