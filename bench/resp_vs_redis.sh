@@ -137,16 +137,20 @@ run_bench() {
     [ "$name" = eddy ] && pid=$eddy_pid
     before=$(cpu_ticks "$pid")
     t0=$(date +%s%N)
-    if ! timeout 300 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
-        -t ping,set,get -c "$clients" -n "$n" -P "$p" --csv >"$out" 2>"$out.err"; then
+    local TIMEFORMAT='%3U %3S' times # bash's time: redis-benchmark's own CPU (waited-for children)
+    if ! { time timeout 300 "${client_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
+        -t ping,set,get -c "$clients" -n "$n" -P "$p" --csv >"$out" 2>"$out.err"; } 2>"$out.time"; then
         echo "resp_vs_redis: redis-benchmark against $name (-P $p) failed:" >&2
         cat "$out.err" >&2
         status=1
     fi
     after=$(cpu_ticks "$pid")
     t1=$(date +%s%N)
+    times=$(tail -1 "$out.time")
     awk -v t=$((after - before)) -v us="$tick_us" -v n="$n" -v wall=$(((t1 - t0) / 1000)) \
-        'BEGIN {printf "\"CPU\",\"%.3f\"\n\"BUSY\",\"%.0f\"\n", t * us / (4 * n), 100 * t * us / wall}' >>"$out"
+        -v client="$times" 'BEGIN {split(client, c, " "); cl = (c[1] + c[2]) * 1e6
+        printf "\"CPU\",\"%.3f\"\n\"BUSY\",\"%.0f\"\n", t * us / (4 * n), 100 * t * us / wall
+        printf "\"CLIENT_CPU\",\"%.3f\"\n\"CLIENT_BUSY\",\"%.0f\"\n", cl / (4 * n), 100 * cl / wall}' >>"$out"
     echo "$out"
 }
 
@@ -163,6 +167,8 @@ echo "# eddyd resp (workers 1) vs $(redis-server --version | awk '{print $1, $3}
 echo "# CPU: each server's CPU time (user + system) per request over a whole run, in µs;"
 echo "# its ratio is redis / eddy (above 1: eddy spends less per request).  server busy %:"
 echo "# CPU time over wall time; far below 100, the load generator (or the machine) set the pace."
+echo "# redis-benchmark CPU µs/req and busy %: the same for the load generator (one thread); near"
+echo "# 100 % busy, it sets the pace, and a server can only raise requests/s by costing it less."
 printf '| -P | test | redis req/s (runs) | eddy req/s (runs) | eddy / redis (medians) |\n'
 printf '|---|---|---|---|---|\n'
 for p in $pipelines; do
@@ -178,15 +184,15 @@ for p in $pipelines; do
             rfiles+=("$(run_bench redis "$redis_port" "$p" "$requests")")
         fi
     done
-    for t in PING_INLINE PING_MBULK SET GET CPU BUSY; do
+    for t in PING_INLINE PING_MBULK SET GET CPU BUSY CLIENT_CPU CLIENT_BUSY; do
         rv=() ev=()
         for f in "${rfiles[@]}"; do rv+=("$(rps "$f" "$t")"); done
         for f in "${efiles[@]}"; do ev+=("$(rps "$f" "$t")"); done
         rm_=$(printf '%s\n' "${rv[@]}" | median)
         em=$(printf '%s\n' "${ev[@]}" | median)
-        if [ "$t" = BUSY ]; then
+        if [ "$t" = BUSY ] || [ "$t" = CLIENT_BUSY ]; then
             ratio=n/a
-        elif [ "$t" = CPU ]; then # cost, not rate: redis / eddy
+        elif [ "$t" = CPU ] || [ "$t" = CLIENT_CPU ]; then # cost, not rate: redis / eddy
             ratio=$(awk -v a="$rm_" -v b="$em" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
         else
             ratio=$(awk -v a="$em" -v b="$rm_" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
@@ -194,6 +200,8 @@ for p in $pipelines; do
         label=$t
         [ "$t" = CPU ] && label="CPU µs/req"
         [ "$t" = BUSY ] && label="server busy %"
+        [ "$t" = CLIENT_CPU ] && label="redis-benchmark CPU µs/req"
+        [ "$t" = CLIENT_BUSY ] && label="redis-benchmark busy %"
         printf '| %s | %s | %s (%s) | %s (%s) | **%s×** |\n' "$p" "$label" "$rm_" "${rv[*]}" \
             "$em" "${ev[*]}" "$ratio"
     done

@@ -3,6 +3,7 @@
  * code, no network. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,27 @@ START_TEST(send_error_returns)
 }
 END_TEST
 
+/* A peer gone before a write: eddy_send() and eddy_sendv() of several
+ * buffers return -EPIPE and the connection fails, even in a program that
+ * does not ignore SIGPIPE (an embedder's: the writes use MSG_NOSIGNAL). */
+START_TEST(peer_gone_is_epipe_not_sigpipe)
+{
+    void (*before)(int) = signal(SIGPIPE, SIG_DFL);
+    struct iovec two[2] = {{.iov_base = "a", .iov_len = 1}, {.iov_base = "b", .iov_len = 1}};
+    for (int iovcnt = 1; iovcnt <= 2; iovcnt++) {
+        fixture f;
+        setup(&f, NULL);
+        close(f.peer);
+        f.peer = -1;
+        ck_assert_int_eq(eddy_sendv(f.conn, two, iovcnt), -EPIPE);
+        ck_assert_int_ne(f.conn->h.flags & EDDY__CONN_FAILED, 0); /* the loop closes it */
+        ck_assert_int_eq(eddy_conn_queued(f.conn), 0);             /* nothing kept for it */
+        teardown(&f);
+    }
+    signal(SIGPIPE, before);
+}
+END_TEST
+
 static void never(eddy_conn *c, void *arg)
 {
     (void)c;
@@ -272,6 +294,7 @@ Suite *echo_suite(void)
     tcase_add_test(tc, bad_parameters_refused);
     tcase_add_test(tc, timers_fire_in_order_and_close);
     tcase_add_test(tc, send_error_returns);
+    tcase_add_test(tc, peer_gone_is_epipe_not_sigpipe);
     tcase_add_test(tc, timer_error_returns);
     suite_add_tcase(s, tc);
     return s;
