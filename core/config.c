@@ -100,6 +100,15 @@ size_t eddy__low_water(size_t high)
     return high / 4 < LOW_WATER_CAP ? high / 4 : LOW_WATER_CAP;
 }
 
+long eddy__default_max_output(long high)
+{
+    long margin = EDDY__DEFAULT(max_output) - EDDY__DEFAULT(high_water);
+    long cap = 1L << 30;
+    if (high <= EDDY__DEFAULT(high_water))
+        return EDDY__DEFAULT(max_output);
+    return high > cap - margin ? cap : high + margin;
+}
+
 /* x written as the file would say it: sizes and durations in their
  * largest exact unit, so that reading it back gives x. */
 static void format_value(const directive_def *d, long x, char *out, size_t n)
@@ -643,8 +652,8 @@ static int close_listener(parser *P, eddy__cfg_listener *l)
         return fail(P, low_line > high_line ? low_line : high_line,
                     "low_water (%ld) is above high_water (%ld)", l->low_water, l->high_water);
     int max_line = l->seen[EDDY__L_max_output];
-    if (!max_line && l->max_output < l->high_water)
-        l->max_output = l->high_water; /* the default never closes before reading stops */
+    if (!max_line)
+        l->max_output = eddy__default_max_output(l->high_water);
     else if (max_line && l->max_output < l->high_water)
         return fail(P, max_line > high_line ? max_line : high_line,
                     "max_output (%ld) is below high_water (%ld): the connection would be closed "

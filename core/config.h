@@ -71,7 +71,7 @@
       "the most input a handler may leave unconsumed; past it the connection is closed")         \
     X(max_output, SIZE, 1, 1L << 30, 4L << 20, (NULL), NULL,                                       \
       "the most output queued for a peer that does not read; past it the connection is closed " \
-      "(not set: 4m, or high_water if that is more)")                                             \
+      "(not set: 4m, or high_water + 3m if that is more)")                                             \
     X(ipv6only, BOOL, 0, 1, 1, (NULL), NULL, "IPv6 addresses: take IPv6 only, or IPv4 too")      \
     X(mode, OCTAL, 0, 0777, 0660, (NULL), NULL, "unix sockets: the socket file's permissions")    \
     X(max_amplification, NUMBER, 0, 1000, 3, (NULL), NULL,                                         \
@@ -143,6 +143,13 @@ struct eddy_config {
 /* The low water mark of a listener whose high water mark is high and
  * whose file did not say low_water: a quarter of it, at most the default. */
 size_t eddy__low_water(size_t high);
+
+/* The max_output of a listener that did not set it: the default (4 MiB,
+ * 3 MiB above the default high water mark), or as far above a larger
+ * high_water, at most the directive's 1 GiB.  A queue passes high_water
+ * by a reply before reading stops, and a relay's (a proxy's) by a read of
+ * the other side: a default equal to high_water closed those at once. */
+long eddy__default_max_output(long high);
 
 /* The address eddy_server_listen() takes for a listen block: "udp:ADDR",
  * "unix:PATH" or the TCP address itself.  0, or -EINVAL when it does not

@@ -236,9 +236,8 @@ int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t low)
         return refuse(l, "low_water (%zu) is above high_water (%zu)", low, high);
     l->high_water = high;
     l->low_water = low;
-    if (!l->max_output_set) /* the default never closes before reading stops */
-        l->max_output = high > (size_t)EDDY__DEFAULT(max_output) ? high
-                                                                  : (size_t)EDDY__DEFAULT(max_output);
+    if (!l->max_output_set)
+        l->max_output = (size_t)eddy__default_max_output((long)high);
     return 0;
 }
 

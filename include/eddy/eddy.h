@@ -86,7 +86,7 @@ EDDY_API int eddy_listener_set_water_marks(eddy_listener *l, size_t high, size_t
  * 1 GiB). */
 EDDY_API int eddy_listener_set_max_message(eddy_listener *l, size_t max);
 /* The most output a connection may have queued for its peer (default 4
- * MiB, or high_water when that is more, until this is called): a send past
+ * MiB, or high_water + 3 MiB when that is more, until this is called): a send past
  * it closes the connection, counted as errors_output_limit and logged at
  * most once a second per worker.  1 to 1 GiB, else -EINVAL; keep it above
  * high_water, where reading stops. */

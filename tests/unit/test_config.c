@@ -1911,8 +1911,8 @@ START_TEST(dump_after_overrides)
 }
 END_TEST
 
-/* max_output not given and high_water above its 4m default: it follows
- * high_water, so that the dump (which gives it) reads back (the fuzzer's
+/* max_output not given and high_water above its 1m default: it follows
+ * high_water, at most 1g, so that the dump (which gives it) reads back (the fuzzer's
  * round trip found the 4m written out below a 1g high_water refused). */
 START_TEST(dump_max_output_follows_high_water)
 {
@@ -1924,6 +1924,13 @@ START_TEST(dump_max_output_follows_high_water)
     eddy_config_free(c);
     c = parse_ok(LISTEN "    handler echo\n    high_water 64k\n}\n");
     ck_assert_int_eq(c->listeners[0].max_output, 4L << 20);
+    eddy_config_free(c);
+    /* 3m above a larger high_water, as the default is above the default:
+     * a queue passes high_water by a reply (or a relay's read) before
+     * reading stops, and max_output equal to it closed a proxy's client
+     * at once. */
+    c = parse_ok(LISTEN "    handler echo\n    high_water 16m\n}\n");
+    ck_assert_int_eq(c->listeners[0].max_output, 19L << 20);
     eddy_config_free(c);
 }
 END_TEST
