@@ -472,12 +472,15 @@ def wait_sent(s, timeout=IO_TIMEOUT):
 class ThreadedServer:
     """A TCP server on HOST for a test to talk to through eddyd: a thread
     accepts (counting `opened`) and hands each connection to a thread of
-    its own running self.conn(c), which a subclass writes."""
+    its own running self.conn(c), which a subclass writes.  sock: a
+    socket already bound (opstest.refusing_port's), listened on here."""
 
-    def __init__(self, port=0, backlog=64):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((HOST, port))
+    def __init__(self, port=0, backlog=64, sock=None):
+        if sock is None:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((HOST, port))
+        self.sock = sock
         self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.opened = 0

@@ -47,6 +47,19 @@ def free_port(kind=socket.SOCK_STREAM):
         s.close()
 
 
+def refusing_port(test):
+    """A loopback port that refuses connections for the rest of test: a
+    socket bound to it and not listening, closed at the test's cleanup.
+    Unlike free_port's, no other process (a parallel test's listener or an
+    outgoing connection) can take it meanwhile.  Returns (port, socket); a
+    ThreadedServer made on the socket starts serving the same port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((HOST, 0))
+    test.addCleanup(s.close)
+    return s.getsockname()[1], s
+
+
 def take_path_args(names):
     """Take --NAME PATH off sys.argv for each of names (the test's own
     arguments, before unittest sees the rest): {NAME: absolute PATH}."""

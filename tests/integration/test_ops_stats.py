@@ -250,7 +250,7 @@ class Stats(opstest.OpsTestCase):
         echo), one dead; traffic through the first only."""
         echo = self.start_eddyd(workers=1, prefix="")
         self.addCleanup(self.stop_eddyd, echo)
-        live, dead = "%s:%d" % (HOST, echo.port), "%s:%d" % (HOST, opstest.free_port())
+        live, dead = "%s:%d" % (HOST, echo.port), "%s:%d" % (HOST, opstest.refusing_port(self)[0])
         unix = self.path("stats.sock")
         prom_port = opstest.free_port()
         conf = self.config(

@@ -70,7 +70,7 @@ class Upstream(eddytest.ThreadedServer):
     whether they all came back unchanged).  Records each connection's
     first bytes (up to `keep`) and counts connections opened and ended."""
 
-    def __init__(self, mode="echo", keep=256, port=0):
+    def __init__(self, mode="echo", keep=256, sock=None):
         self.mode = mode
         self.keep = keep
         self.first = []
@@ -82,7 +82,7 @@ class Upstream(eddytest.ThreadedServer):
         self.gate = threading.Event()  # "echo" reads nothing until it is set
         self.gate.set()
         self.sndbuf = None  # SO_SNDBUF of each connection (the kernel's default: None)
-        super().__init__(port=port, backlog=512)
+        super().__init__(backlog=512, sock=sock)
 
     def conn(self, c):
         got = b""
@@ -265,7 +265,7 @@ class ProxyTest(opstest.OpsTestCase):
 
     def test_upstream_down_at_start(self):
         echo = self.echo_upstream()
-        dead = opstest.free_port()
+        dead, _ = opstest.refusing_port(self)
         d = self.proxy(["%s:%d" % (HOST, dead), "%s:%d" % (HOST, echo.port)],
                        "    retries 1\n    fail_timeout 1h\n")
         for i in range(6):
@@ -281,7 +281,7 @@ class ProxyTest(opstest.OpsTestCase):
         self.stop_eddyd(echo)
 
     def test_all_down(self):
-        a, b = opstest.free_port(), opstest.free_port()
+        (a, _), (b, _) = opstest.refusing_port(self), opstest.refusing_port(self)
         d = self.proxy(["%s:%d" % (HOST, a), "%s:%d" % (HOST, b)],
                        "    retries 1\n    fail_timeout 0\n")
         fds = d.fd_count()
@@ -300,11 +300,11 @@ class ProxyTest(opstest.OpsTestCase):
         self.assertLessEqual(len(lines), int(seconds) + 2, d.stderr())
 
     def test_fail_timeout_recovery(self):
-        port = opstest.free_port()
+        port, reserved = opstest.refusing_port(self)
         d = self.proxy(["%s:%d" % (HOST, port)], "    fail_timeout 1s\n")
         t0 = time.monotonic()
         self.assertEqual(self.roundtrip(d.port(), b"x"), b"")  # refused: marked down
-        u = self.upstream(port=port)
+        u = self.upstream(sock=reserved)
         self.assertEqual(self.roundtrip(d.port(), b"y"), b"")
         if time.monotonic() - t0 < 0.9:  # still down: not tried (a slow machine may pass 1s)
             self.assertEqual(u.opened, 0)
