@@ -70,8 +70,9 @@
     X(max_message, SIZE, 1, 1L << 30, 1L << 20, (NULL), NULL,                                      \
       "the most input a handler may leave unconsumed; past it the connection is closed")         \
     X(max_output, SIZE, 1, 1L << 30, 4L << 20, (NULL), NULL,                                       \
-      "the most output queued for a peer that does not read; past it the connection is closed " \
-      "(not set: 4m, or high_water + 3m if that is more)")                                             \
+      "the most output queued for a peer that does not read: a send that finds more than this "   \
+      "queued closes the connection (the send that crosses it is taken whole, so one larger "     \
+      "reply still reaches a peer that reads) (not set: 4m, or high_water + 3m if that is more)") \
     X(ipv6only, BOOL, 0, 1, 1, (NULL), NULL, "IPv6 addresses: take IPv6 only, or IPv4 too")      \
     X(mode, OCTAL, 0, 0777, 0660, (NULL), NULL, "unix sockets: the socket file's permissions")    \
     X(max_amplification, NUMBER, 0, 1000, 3, (NULL), NULL,                                         \

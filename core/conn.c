@@ -92,8 +92,9 @@ void eddy_conn_log(eddy_conn *c, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A send would queue more than max_output for c's peer: close it (after
- * the callback), counted and logged at most once a second. */
+/* A send found more than max_output queued for c's peer (a peer that
+ * does not read): close it (after the callback), counted and logged at
+ * most once a second. */
 static int over_output_limit(eddy_conn *c)
 {
     eddy__count(&c->lsock->n.errors_output_limit, 1);
@@ -634,15 +635,13 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return -EINVAL;
     if (j) /* on a pool thread: collect, the loop sends */
         return eddy__job_send(j, iov, iovcnt);
+    if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
+        return -EPIPE;
+    if (eddy__output_over(eddy__buf_len(c->out), eddy__conn_listener(c)))
+        return over_output_limit(c);
     size_t skip = 0;
-    if (c->h.fd < 0 ||
-        (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_CONNECTING |
-                       EDDY__CONN_SHUTWR))) {
-        if (c->h.fd < 0 ||
-            (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
-            return -EPIPE;
-        /* connecting: queue it all, flushed once connected */
-    } else if (!eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
+    /* (connecting: all of it is queued, and flushed once connected) */
+    if (!(c->h.flags & EDDY__CONN_CONNECTING) && !eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
         ssize_t n = eddy__io_write(c, iov, iovcnt);
         if (n < 0 && n != -EAGAIN) {
             eddy__count(&c->lsock->n.errors_io, 1);
@@ -661,8 +660,6 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             skip -= len;
             continue;
         }
-        if (eddy__buf_len(c->out) + (len - skip) > eddy__conn_listener(c)->max_output)
-            return over_output_limit(c);
         if (!c->out && !(c->out = eddy__bufpool_get(&c->lsock->loop->buffers))) {
             c->h.flags |= EDDY__CONN_FAILED;
             return -ENOMEM;

@@ -66,6 +66,18 @@ static inline const eddy_listener *eddy__conn_listener(const eddy_conn *c)
     return c->listener;
 }
 
+/* Whether a send must be refused (-ENOBUFS, the connection closed) with
+ * queued bytes already waiting for the peer: once they pass max_output.
+ * The send that crosses it is taken whole, so a reply larger than
+ * max_output (resp's GET of an 8 MiB value, under the 4m default) reaches
+ * a peer that reads, while one that does not read makes eddy hold at most
+ * max_output plus one send (which the handler bounds: a read's echo, a
+ * value of at most max_bulk). */
+static inline int eddy__output_over(size_t queued, const eddy_listener *ls)
+{
+    return queued > ls->max_output;
+}
+
 /* Take ownership of an accepted fd: register it and call open() (after
  * the PROXY header, on a listener that expects one).  peer: the client's
  * address from accept, or NULL; counted: it already holds a place in the

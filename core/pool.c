@@ -92,14 +92,13 @@ int eddy__job_send(eddy__job *j, const struct iovec *iov, int iovcnt)
 {
     if (j->close || j->failed)
         return -EPIPE;
-    size_t max = eddy__conn_listener(j->conn)->max_output;
+    if (eddy__output_over(eddy__buf_len(j->out), eddy__conn_listener(j->conn))) {
+        j->failed = j->over = 1;
+        return -ENOBUFS;
+    }
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_len)
             continue;
-        if (eddy__buf_len(j->out) + iov[i].iov_len > max) {
-            j->failed = j->over = 1;
-            return -ENOBUFS;
-        }
         if (!j->out && !(j->out = eddy__buf_new(iov[i].iov_len))) {
             j->failed = 1;
             return -ENOMEM;

@@ -134,9 +134,12 @@ EDDY_HANDLER_EXPORT const eddy_handler *eddy_handler_entry(void);
  *   -EPIPE    the connection is closing or closed: after eddy_close(), or
  *             a write that failed (reset, broken pipe)
  *   -ENOMEM   no memory to queue the rest; the connection is closed
- *   -ENOBUFS  the queue would pass the listener's max_output (default 4
- *             MiB): the connection is closed, counted (errors_output_limit)
- *             and logged
+ *   -ENOBUFS  the queue already holds more than the listener's max_output
+ *             (default 4 MiB): the connection is closed, counted
+ *             (errors_output_limit) and logged.  The send that crosses
+ *             max_output is queued whole, so one reply larger than it
+ *             reaches a peer that reads; a peer that does not read costs
+ *             at most max_output plus the handler's largest send
  *   -EINVAL   iovcnt below 0, or from a pool thread, a connection other
  *             than the one whose data() runs there
  * Above high_water the connection stops reading until the queue drains

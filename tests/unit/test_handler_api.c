@@ -339,7 +339,9 @@ START_TEST(output_over_max_output_closes)
     int small = 4096;
     setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     ck_assert_int_eq(send_until(&f, 1 << 20), -ENOBUFS);
-    ck_assert_uint_le(eddy_conn_queued(f.conn), 128 * 1024); /* never past the cap */
+    /* past the cap by the one send that crossed it, never more */
+    ck_assert_uint_gt(eddy_conn_queued(f.conn), 128 * 1024);
+    ck_assert_uint_le(eddy_conn_queued(f.conn), 128 * 1024 + 8192);
     ck_assert_int_eq(eddy_send(f.conn, "x", 1), -EPIPE);
     eddy__conn_settle(f.conn); /* after the callback: closed */
     ck_assert_int_lt(f.conn->h.fd, 0);
@@ -362,7 +364,42 @@ START_TEST(max_output_follows_high_water_until_set)
     ck_assert_int_eq(send_until(&f, 6u << 20), 0); /* past the 4 MiB default */
     ck_assert_int_eq(eddy_listener_set_max_output(f.listener, 7u << 20), 0);
     ck_assert_int_eq(send_until(&f, 8u << 20), -ENOBUFS); /* the value set wins */
-    ck_assert_uint_le(eddy_conn_queued(f.conn), 7u << 20);
+    ck_assert_uint_le(eddy_conn_queued(f.conn), (7u << 20) + 8192);
+    teardown(&f);
+}
+END_TEST
+
+/* One reply larger than max_output (resp's GET of a value above it) is
+ * queued whole and reaches a peer that reads; only a send that finds the
+ * queue already over max_output is refused. */
+START_TEST(one_send_larger_than_max_output_is_taken)
+{
+    fixture f;
+    setup(&f);
+    ck_assert_int_eq(eddy_listener_set_max_output(f.listener, 128 * 1024), 0);
+    int small = 4096;
+    setsockopt(f.conn->h.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    static char reply[1 << 20], sink[65536];
+    memset(reply, 'r', sizeof(reply));
+    for (int round = 0; round < 2; round++) { /* the peer reads all: again */
+        ck_assert_int_eq(eddy_send(f.conn, reply, sizeof(reply)), 0);
+        ck_assert_uint_gt(eddy_conn_queued(f.conn), 128 * 1024);
+        size_t got = 0;
+        while (got < sizeof(reply)) {
+            ssize_t n = read(f.peer, sink, sizeof(sink));
+            if (n > 0)
+                got += (size_t)n;
+            eddy__conn_event(f.conn, EDDY__WRITABLE);
+        }
+        ck_assert_uint_eq(got, sizeof(reply));
+        ck_assert_uint_eq(eddy_conn_queued(f.conn), 0);
+    }
+    /* a peer that does not read: the next send past the cap closes */
+    ck_assert_int_eq(eddy_send(f.conn, reply, sizeof(reply)), 0);
+    ck_assert_int_eq(eddy_send(f.conn, "x", 1), -ENOBUFS);
+    eddy__conn_settle(f.conn);
+    ck_assert_int_lt(f.conn->h.fd, 0);
+    ck_assert_uint_eq(atomic_load(&f.conn->lsock->n.errors_output_limit), 1);
     teardown(&f);
 }
 END_TEST
@@ -655,6 +692,7 @@ Suite *handler_api_suite(void)
     tcase_add_test(tc, queued_and_drained_after_high_water);
     tcase_add_test(tc, above_high_water_stops_reading_but_a_relays);
     tcase_add_test(tc, output_over_max_output_closes);
+    tcase_add_test(tc, one_send_larger_than_max_output_is_taken);
     tcase_add_test(tc, max_output_follows_high_water_until_set);
     suite_add_tcase(s, tc);
     tc = tcase_create("half_close");
