@@ -216,7 +216,8 @@ void eddy__buf_consume(eddy__buf *b, size_t n)
         b->len = 0;
         return;
     }
-    b->head = (uint32_t)((b->head + n) % b->cap);
+    size_t head = (size_t)b->head + n; /* n < len <= cap: < 2 cap */
+    b->head = (uint32_t)(head >= b->cap ? head - b->cap : head);
     b->len -= (uint32_t)n;
 }
 
@@ -242,7 +243,9 @@ int eddy__buf_space_iov(eddy__buf *b, struct iovec iov[2])
     size_t space = b->cap - b->len;
     if (space == 0)
         return 0;
-    size_t tail = (b->head + b->len) % b->cap;
+    size_t tail = (size_t)b->head + b->len; /* < 2 cap: a subtraction, not a division */
+    if (tail >= b->cap)
+        tail -= b->cap;
     size_t first = b->cap - tail;
     if (first >= space) {
         iov[0].iov_base = b->data + tail;

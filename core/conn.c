@@ -141,17 +141,78 @@ static eddy__conn_list *list_of(eddy_conn *c)
     return (c->h.flags & EDDY__CONN_ACTIVE) ? &c->lsock->active : &c->lsock->fresh;
 }
 
-/* Bytes came: the connection moves to the young end of the active list.
- * On the read path for every read (with many connections it moves nearly
- * every time), so always inlined, also where eddy_conn_touch() uses it. */
+/* Bytes came: the connection is stamped, and leaves the fresh list for the
+ * active one.  The active list is kept oldest first only while its
+ * socket's listener has an idle_timeout, the one reader of that order:
+ * with none (the default), or on the outgoing connections' socket (no
+ * listener, never expired), an active connection stays where it is.  The
+ * move touched three other connections (both neighbours and the tail),
+ * cold at 1,000 connections, on every read.  The socket notes that its
+ * list has fallen out of order, for the sort an idle_timeout added by a
+ * reload needs (eddy__conn_expire).  On the read path for every read, so
+ * always inlined, also where eddy_conn_touch() uses it. */
 static inline __attribute__((always_inline)) void touch(eddy_conn *c)
 {
-    c->last = c->lsock->loop->now;
-    if (c->lsock->active.tail == c)
+    eddy__lsock *s = c->lsock;
+    c->last = s->loop->now;
+    if (s->active.tail == c)
         return;
+    if ((c->h.flags & EDDY__CONN_ACTIVE) && (!s->listener || !s->listener->idle_timeout_ms)) {
+        if (!s->unordered)
+            s->unordered = 1;
+        return;
+    }
     list_remove(list_of(c), c);
     c->h.flags |= EDDY__CONN_ACTIVE;
-    list_append(&c->lsock->active, c);
+    list_append(&s->active, c);
+}
+
+/* Put list in order of last activity, oldest first (a merge sort, stable,
+ * O(n log n)): once, when an idle_timeout meets an active list that was
+ * left unordered while its listener had none. */
+static void sort_by_last(eddy__conn_list *list, uint32_t now)
+{
+    eddy_conn *head = list->head;
+    for (size_t run = 1;; run *= 2) {
+        eddy_conn *p = head, *tail = NULL;
+        size_t merges = 0;
+        head = NULL;
+        while (p) {
+            merges++;
+            eddy_conn *q = p;
+            size_t psize = 0, qsize = run;
+            while (psize < run && q) {
+                psize++;
+                q = q->next;
+            }
+            while (psize > 0 || (qsize > 0 && q)) {
+                eddy_conn *e;
+                /* ages, not stamps: the ms clock wraps */
+                if (psize == 0 || (qsize > 0 && q && (uint32_t)(now - q->last) > (uint32_t)(now - p->last))) {
+                    e = q;
+                    q = q->next;
+                    qsize--;
+                } else {
+                    e = p;
+                    p = p->next;
+                    psize--;
+                }
+                e->prev = tail;
+                if (tail)
+                    tail->next = e;
+                else
+                    head = e;
+                tail = e;
+            }
+            p = q;
+        }
+        if (tail)
+            tail->next = NULL;
+        list->head = head;
+        list->tail = tail;
+        if (merges <= 1)
+            return;
+    }
 }
 
 /* Close from the old end of a list while the timeout has passed. */
@@ -187,6 +248,10 @@ long eddy__conn_expire(eddy__lsock *s, uint32_t now)
                            "closed (first-byte timeout)");
     if (ls->idle_timeout_ms) {
         const char *idle = "closed (idle timeout)";
+        if (s->unordered) { /* a reload gave the socket its idle_timeout */
+            sort_by_last(&s->active, now);
+            s->unordered = 0;
+        }
         next = earliest(next, expire_list(&s->active, now, ls->idle_timeout_ms, idle));
         if (!ls->first_byte_timeout_ms) /* idle covers the silent ones too */
             next = earliest(next, expire_list(&s->fresh, now, ls->idle_timeout_ms, idle));

@@ -62,6 +62,8 @@ typedef struct eddy__lsock {
     eddy_listener *listener;
     struct eddy__loop *loop;
     int paused; /* out of fds: accepting waits for a close or the retry tick */
+    int unordered; /* active is not oldest first: touched while its listener had no
+                      idle_timeout (conn.c) */
     eddy__conn_list fresh;  /* connections that have sent nothing yet */
     eddy__conn_list active; /* the others */
     eddy__counters n;       /* what this worker did on this listener */

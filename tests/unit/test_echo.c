@@ -261,6 +261,79 @@ START_TEST(timer_error_returns)
 }
 END_TEST
 
+/* A connection on f's loop beside f->conn, its peer's fd in *peer. */
+static eddy_conn *another(fixture *f, int *peer)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    eddy_conn *c = eddy__loop_open_local(&f->loop, f->listener, sv[0]);
+    ck_assert_ptr_nonnull(c);
+    *peer = sv[1];
+    return c;
+}
+
+/* The active list, head to tail, must be exactly want[0..n), linked both
+ * ways. */
+static void assert_active(const eddy__lsock *s, eddy_conn *const *want, int n)
+{
+    const eddy_conn *prev = NULL, *c = s->active.head;
+    for (int i = 0; i < n; i++, prev = c, c = c->next) {
+        ck_assert_ptr_eq(c, want[i]);
+        ck_assert_ptr_eq(c->prev, prev);
+    }
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_eq(s->active.tail, prev);
+}
+
+/* Without an idle_timeout nothing reads the order of the active list, so
+ * activity leaves an active connection where it is (no list move per
+ * read); once a reload gives the listener an idle_timeout, the next
+ * expiry puts the list in order of last activity before it looks at its
+ * head, and from then on activity moves a connection to the tail. */
+START_TEST(active_list_ordered_only_under_idle_timeout)
+{
+    fixture f;
+    setup(&f, NULL);
+    eddy__lsock *s = f.loop.lsocks[0];
+    eddy_conn *c[4];
+    int peer[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = another(&f, &peer[i]);
+        f.loop.now = 1000u + (uint32_t)i;
+        eddy_conn_touch(c[i]); /* the first byte: fresh -> active, in order */
+    }
+    assert_active(s, c, 4);
+    ck_assert_int_eq(s->unordered, 0);
+    f.loop.now = 2000;
+    eddy_conn_touch(c[0]); /* no idle_timeout: stamped, not moved */
+    ck_assert_uint_eq(c[0]->last, 2000);
+    assert_active(s, c, 4);
+    ck_assert_int_eq(s->unordered, 1);
+    eddy_conn_touch(c[3]); /* the tail stays the tail */
+    ck_assert_uint_eq(c[3]->last, 2000);
+
+    f.listener->idle_timeout_ms = 5000; /* as a reload would bring */
+    f.loop.now = 2100;
+    ck_assert_int_eq(eddy__conn_expire(s, f.loop.now), 5000 - (2100 - 0)); /* f.conn, fresh */
+    eddy_conn *sorted[4] = {c[1], c[2], c[0], c[3]}; /* 1001, 1002, 2000, 2000 (stable) */
+    assert_active(s, sorted, 4);
+    ck_assert_int_eq(s->unordered, 0);
+    eddy_conn_touch(c[1]); /* under an idle_timeout: to the tail */
+    eddy_conn *moved[4] = {c[2], c[0], c[3], c[1]};
+    assert_active(s, moved, 4);
+    ck_assert_int_eq(s->unordered, 0);
+
+    f.loop.now = 1002 + 5000; /* c[2] is the first to time out, alone */
+    eddy__conn_expire(s, f.loop.now);
+    ck_assert_int_lt(c[2]->h.fd, 0);
+    eddy_conn *left[3] = {c[0], c[3], c[1]};
+    assert_active(s, left, 3);
+    for (int i = 0; i < 4; i++)
+        close(peer[i]);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(bad_parameters_refused)
 {
     eddy_server *s;
@@ -296,6 +369,7 @@ Suite *echo_suite(void)
     tcase_add_test(tc, send_error_returns);
     tcase_add_test(tc, peer_gone_is_epipe_not_sigpipe);
     tcase_add_test(tc, timer_error_returns);
+    tcase_add_test(tc, active_list_ordered_only_under_idle_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
