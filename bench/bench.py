@@ -142,13 +142,14 @@ def available(name, build):
     return os.access(server_argv(name, build, 1, 1)[0], os.X_OK)
 
 
-def start_server(name, build, workers, tmpdir, cpus=None):
+def start_server(name, build, workers, tmpdir, cpus=None, argv_for=server_argv):
     """Start a server (on the CPUs `cpus`, e.g. "0", when given), wait (at
-    most 10 s) for its ready line naming the address on stderr.  Returns
-    (Popen, port)."""
+    most 10 s) for its ready line naming the address on stderr.  Its
+    command line is argv_for(name, build, port, workers).  Returns
+    (Popen, port); the Popen's errpath is its stderr file."""
     for attempt in range(3):
         port = free_port()
-        argv = server_argv(name, build, port, workers)
+        argv = argv_for(name, build, port, workers)
         if cpus is not None:
             argv = ["taskset", "-c", cpus] + argv
         errpath = os.path.join(tmpdir, "%s.stderr" % name)
@@ -156,7 +157,7 @@ def start_server(name, build, workers, tmpdir, cpus=None):
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=errf)
         errf.close()
-        p.name, p.port, p.argv = name, port, argv
+        p.name, p.port, p.argv, p.errpath = name, port, argv, errpath
         started.append(p)
         want = "127.0.0.1:%d" % port
         deadline = time.monotonic() + 10
@@ -282,6 +283,14 @@ def cell_name(c):
                                                   "" if workers == 1 else "s")
 
 
+def rotation(servers, rep):
+    """The order of repetition `rep`: the servers rotated by rep, reversed
+    every other repetition, so that the machine's drift falls on all alike."""
+    k = rep % len(servers)
+    order = servers[k:] + servers[:k]
+    return order[::-1] if rep % 2 else order
+
+
 def run_cell(cell, servers, a, tmpdir, progress, where):
     """Measure one cell (`where`: "[i/n]" for the progress lines)."""
     conns, size, depth, workers = cell
@@ -296,11 +305,7 @@ def run_cell(cell, servers, a, tmpdir, progress, where):
             procs[name] = start_server(name, a.build, workers, tmpdir, "0" if pin else None)
         runs = {name: [] for name in servers}
         for rep in range(a.reps):
-            k = rep % len(servers)
-            order = servers[k:] + servers[:k]
-            if rep % 2:
-                order = order[::-1]
-            for name in order:
+            for name in rotation(servers, rep):
                 p, port = procs[name]
                 log("bench: %s %s: %s rep %d/%d, %s" % (where, cell_name(cell), name, rep + 1, a.reps,
                                                        progress.eta()))

@@ -63,23 +63,7 @@ fi
 
 # --- nginx ------------------------------------------------------------------
 nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $work/nginx/body;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / { return 200 "hello"; }
-    }
-}
-EOF
+nginx_http_conf "$work/nginx" "$nginx_port" 1
 "${server_cpu[@]}" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 nginx_master=$!
 pids+=($nginx_master)

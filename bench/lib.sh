@@ -1,6 +1,7 @@
 # bench/lib.sh - what the scripts that set eddyd beside a peer server
-# (http_vs_nginx, https_vs_nginx, resp_vs_redis, proxy_vs_haproxy) share.
-# Sourced after scripts/lib.sh, not run.
+# (http_vs_nginx, https_vs_nginx, resp_vs_redis, proxy_vs_haproxy) share,
+# and bench/scaling.py (nginx_http_conf).  Sourced after scripts/lib.sh,
+# not run.
 
 # bench_workdir NAME: a scratch folder in $work, removed at exit with every
 # process whose pid was added to $pids (stopped, then waited for).
@@ -54,4 +55,32 @@ wrk_measure() {
     fi
     awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2}
         END {printf "%s %.2f\n", r, (n > 0 ? c * 1e6 / t / n : 0)}' "$out"
+}
+
+# nginx_http_conf DIR PORT WORKERS [LOG]: write DIR/nginx.conf, nginx as
+# the HTTP benchmarks run it: `return 200 "hello"` on 127.0.0.1:PORT,
+# WORKERS worker processes, keep-alive connections never closed for their
+# request count (nginx's default closes each after 1000), no access log;
+# with LOG, one line per request into that file: the worker's pid and the
+# connection's serial number (which worker accepted which connection).
+nginx_http_conf() {
+    local dir=$1 port=$2 workers=$3 log="access_log off;"
+    [ -n "${4:-}" ] && log="log_format who '\$pid \$connection'; access_log $4 who;"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    $log
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/body;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200 "hello"; }
+    }
+}
+EOF
 }
