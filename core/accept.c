@@ -5,7 +5,15 @@
  *
  * Over a limit a connection is closed at once and the refusal logged,
  * rate-limited.  A listener with proxy_protocol counts a client against
- * max_connections_per_ip only once its PROXY header has named it. */
+ * max_connections_per_ip only once its PROXY header has named it.
+ *
+ * The balance: each worker has its own SO_REUSEPORT socket, and the kernel
+ * spreads connections over them by a hash of their addresses, so 64
+ * connections land 32 +- 4 on each of two workers (one standard
+ * deviation), often outside 45-55 %.  A worker that would hold more than
+ * BALANCE_SLACK connections more than the least loaded one hands the new
+ * connection to it instead (a post to its loop); the kernel's spread
+ * stands otherwise, so a well-spread load hands almost nothing over. */
 #include "accept.h"
 
 #include <errno.h>
@@ -20,6 +28,7 @@
 #include "worker.h"
 
 enum { ACCEPT_BUDGET = 64 }; /* accepts per listener per turn */
+enum { BALANCE_SLACK = 4 };  /* connections a worker may hold above the least loaded one */
 
 /* Name s after the address ls serves and show it to the stats: once, on
  * the worker's (or, before the workers start, the starter's) thread. */
@@ -314,8 +323,122 @@ void eddy__accept_release(eddy__loop *l, const struct sockaddr_storage *counted)
         eddy__accept_resume(l);
 }
 
+/* A connection accepted by one worker, on its way to another. */
+typedef struct eddy__handoff {
+    eddy__post post;
+    eddy__loop *from;
+    eddy_listener *listener; /* held */
+    struct sockaddr_storage peer;
+    int fd, counted, returned;
+} eddy__handoff;
+
+/* What l holds for the balance: its connections and those on their way. */
+static unsigned balance_load(eddy__loop *l)
+{
+    return atomic_load_explicit(&l->nconns, memory_order_relaxed) +
+           atomic_load_explicit(&l->handed_in, memory_order_relaxed);
+}
+
+/* The worker to hand a connection accepted by l to: the least loaded one,
+ * when l would otherwise hold more than BALANCE_SLACK connections more
+ * than it; NULL to keep it. */
+static eddy__loop *balance_target(eddy__loop *l)
+{
+    eddy__shared *srv = l->shared;
+    if (!srv->loops || srv->nloops < 2)
+        return NULL;
+    unsigned keep = balance_load(l) + 1;
+    if (keep <= BALANCE_SLACK)
+        return NULL;
+    unsigned least = keep - BALANCE_SLACK; /* hand over to a worker below this */
+    eddy__loop *to = NULL;
+    for (int i = 0; i < srv->nloops; i++) {
+        eddy__loop *k = &srv->loops[i];
+        unsigned v = k == l ? least : balance_load(k);
+        if (v < least) {
+            least = v;
+            to = k;
+        }
+    }
+    return to;
+}
+
+/* The socket of l that serves ls, or NULL. */
+static eddy__lsock *serving(eddy__loop *l, const eddy_listener *ls)
+{
+    for (unsigned i = 0; i < l->nlsocks; i++) {
+        eddy__lsock *s = l->lsocks[i];
+        if (s->h.fd >= 0 && !s->retired && s->listener == ls)
+            return s;
+    }
+    return NULL;
+}
+
+static void handoff_run(eddy__post *p);
+
+/* Post h to worker to: 0, or -1 (nothing done) when the server is
+ * stopping.  The hold on `to` is taken before the stop flag is read: a
+ * worker that stops after that read waits for the hold, so the post runs. */
+static int handoff_post(eddy__loop *to, eddy__handoff *h)
+{
+    atomic_fetch_add(&to->holds, 1);
+    if (atomic_load(&to->shared->stopping) != EDDY__RUN) {
+        eddy__loop_drop_hold(to);
+        return -1;
+    }
+    atomic_fetch_add_explicit(&to->handed_in, 1, memory_order_relaxed);
+    h->post.run = handoff_run;
+    eddy__loop_post(to, &h->post);
+    return 0;
+}
+
+/* On the receiving worker: serve the connection on its socket for the
+ * listener.  A worker that does not serve it (its worker_init failed, or
+ * a reload or a stop came in between) sends it back once; then it is
+ * closed, as the listening socket's close would have. */
+static void handoff_run(eddy__post *p)
+{
+    eddy__handoff *h = (eddy__handoff *)p;
+    eddy__loop *l = eddy__loop_self;
+    atomic_fetch_sub_explicit(&l->handed_in, 1, memory_order_relaxed);
+    eddy__lsock *s = serving(l, h->listener);
+    if (s) {
+        eddy__conn_open(s, h->fd, &h->peer, h->counted);
+    } else {
+        eddy__loop *back = h->from;
+        h->from = l;
+        if (!h->returned++ && handoff_post(back, h) == 0) {
+            atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
+            return;
+        }
+        close(h->fd);
+        eddy__accept_release(l, h->counted ? &h->peer : NULL);
+    }
+    eddy__listener_release(h->listener);
+    free(h);
+    atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
+}
+
+/* Hand fd, accepted by l on s, to worker to: 0, or -1 when l keeps it. */
+static int handoff(eddy__loop *l, eddy__loop *to, eddy__lsock *s, int fd,
+                   const struct sockaddr_storage *peer, int counted)
+{
+    eddy__handoff *h = malloc(sizeof(*h));
+    if (!h)
+        return -1;
+    *h = (eddy__handoff){.from = l, .listener = s->listener, .peer = *peer, .fd = fd, .counted = counted};
+    eddy__listener_hold(h->listener);
+    if (handoff_post(to, h) < 0) {
+        eddy__listener_release(h->listener);
+        free(h);
+        return -1;
+    }
+    return 0;
+}
+
 /* Accept up to a budget of connections, then yield to the rest of the
- * turn.  Over max_connections a connection is closed at once. */
+ * turn.  Over max_connections a connection is closed at once; a worker
+ * ahead of the others hands it over (the balance above). */
 void eddy__accept_some(eddy__loop *l, eddy__lsock *s)
 {
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
@@ -350,6 +473,9 @@ void eddy__accept_some(eddy__loop *l, eddy__lsock *s)
         int one = 1;
         if (s->listener->transport == EDDY__TCP)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        eddy__loop *to = balance_target(l);
+        if (to && handoff(l, to, s, fd, &peer, counted) == 0)
+            continue;
         eddy__conn_open(s, fd, &peer, counted);
     }
     eddy__loop_queue(l, &s->h); /* budget spent: more may be waiting */

@@ -280,6 +280,7 @@ static void conn_start(eddy_conn *c, eddy__lsock *s, eddy_listener *ls, int fd)
     c->last = l->now;
     list_append(&s->fresh, c);
     eddy__count(&s->n.accepted, 1);
+    eddy__count_uint(&l->nconns, 1);
 }
 
 void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer, int counted)
@@ -663,6 +664,7 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
      * client that read our EOF and then asks for the stats finds its
      * connection closed. */
     eddy__count(&c->lsock->n.closed, 1);
+    eddy__count_uint(&l->nconns, -1);
     linger(c);
     if (c->h.flags & EDDY__CONN_TLS)
         eddy__tls_conn_end(c);

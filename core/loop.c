@@ -221,6 +221,18 @@ void eddy__loop_post(eddy__loop *l, eddy__post *p)
     pthread_mutex_unlock(&l->post_mu);
 }
 
+void eddy__loop_drop_hold(eddy__loop *l)
+{
+    if (eddy__loop_self == l) {
+        atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
+        return;
+    }
+    pthread_mutex_lock(&l->post_mu);
+    if (atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release) == 1)
+        eddy__loop_wake(l);
+    pthread_mutex_unlock(&l->post_mu);
+}
+
 void eddy__loop_run_posted(eddy__loop *l)
 {
     pthread_mutex_lock(&l->post_mu);

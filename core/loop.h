@@ -88,6 +88,7 @@ enum { EDDY__RUN, EDDY__DRAIN, EDDY__STOP_NOW };
  * it and sets it up. */
 typedef struct eddy__shared {
     int nloops;
+    struct eddy__loop *loops; /* the nloops workers, for the accept balance (NULL: none) */
     atomic_uint max_connections;
     atomic_uint max_connections_per_ip; /* 0: no limit */
     eddy__iplimit iplimit;
@@ -127,6 +128,10 @@ struct eddy__loop {
      * calls in flight, pool jobs): the loop does not end before they are
      * dropped.  Changed from any thread. */
     atomic_uint holds;
+    /* The accept balance (accept.c): the connections open on this worker
+     * (written by it only) and those other workers handed to it that it
+     * has not opened yet (added to by them, taken off by it). */
+    atomic_uint nconns, handed_in;
     pthread_mutex_t post_mu; /* guards posted */
     eddy__post *posted;      /* newest first */
     struct eddy__udp *udp;   /* UDP batch buffers, made at the first datagram */
@@ -152,6 +157,13 @@ struct eddy__loop {
 static inline void eddy__count(atomic_ullong *c, unsigned long long n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Owner-thread change of a count that others may read. */
+static inline void eddy__count_uint(atomic_uint *c, int d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (unsigned)d,
                           memory_order_relaxed);
 }
 
@@ -199,6 +211,10 @@ void eddy__loop_wait_signals(eddy__loop *l, int ms);
 
 /* From any thread: have p->run(p) called on l's thread, and wake it. */
 void eddy__loop_post(eddy__loop *l, eddy__post *p);
+/* One hold on l fewer (l->holds).  From another thread the last one wakes
+ * the loop (it may be waiting to stop), under the post lock so that the
+ * loop cannot be destroyed between the count and the wake. */
+void eddy__loop_drop_hold(eddy__loop *l);
 /* Run what was posted to l, oldest first (the loop does it when woken;
  * for drivers that run a loop by hand). */
 void eddy__loop_run_posted(eddy__loop *l);

@@ -26,21 +26,6 @@ static void ref_free_posted(eddy__post *p)
     atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
 }
 
-/* One hold fewer on l.  From another thread the last one wakes the loop
- * (it may be waiting to stop), under the post lock so that the loop cannot
- * be destroyed between the count and the wake. */
-static void hold_drop(eddy__loop *l)
-{
-    if (eddy__loop_self == l) {
-        atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);
-        return;
-    }
-    pthread_mutex_lock(&l->post_mu);
-    if (atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release) == 1)
-        eddy__loop_wake(l);
-    pthread_mutex_unlock(&l->post_mu);
-}
-
 eddy_ref *eddy__ref_take(eddy_conn *c)
 {
     eddy__conn_ext *ext = eddy__conn_ext_get(c);
@@ -66,7 +51,7 @@ void eddy__ref_drop(eddy_ref *r)
 {
     eddy__loop *l = r->loop;
     if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_acq_rel) != 1) {
-        hold_drop(l);
+        eddy__loop_drop_hold(l);
     } else if (eddy__loop_self == l) {
         ref_free(r);
         atomic_fetch_sub_explicit(&l->holds, 1, memory_order_release);

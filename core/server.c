@@ -508,6 +508,7 @@ static void unwind(eddy_server *s, int nloops)
         eddy__listener_close(l);
     free(s->loops);
     free(s->threads);
+    s->shared.loops = NULL;
     s->loops = NULL;
     s->threads = NULL;
 }
@@ -575,6 +576,7 @@ static int start(eddy_server *s, int first, const sigset_t *signals, eddy_signal
     atomic_store(&s->shared.stopping, EDDY__RUN);
     atomic_store(&s->shared.running, n);
     s->shared.nloops = n; /* before any worker runs: they read it (stats) */
+    s->shared.loops = s->loops;
     s->started = 1;
     s->first_thread = first;
     for (; started < n; started++) {
