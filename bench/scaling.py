@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -285,23 +286,41 @@ def parse_wrk(out):
     return (float(rps.group(1)) if rps else None, int(n.group(1)) if n else None, errs)
 
 
+def busy_cpu():
+    """CPU seconds the whole machine has been busy (/proc/stat: all but
+    idle and iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    """CPU seconds of the children waited for so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_wrk(port, conns, duration, pids):
-    """wrk -t2 -cCONNS for `duration` s: {"rate", "errors", "cpu_us"} (cpu_us:
-    the server processes' CPU per request over the run)."""
-    argv = ["wrk", "-t%d" % LOAD_THREADS, "-c%d" % conns, "-d%ds" % max(1, round(duration)),
+    """wrk -t2 -cCONNS for `duration` s: {"rate", "errors", "cpu_us",
+    "srv_cores", "cli_cores", "other_cores"} (the server processes' CPU
+    per request and in cores over the run, wrk's, everything else's)."""
+    secs = max(1, round(duration))
+    argv = ["wrk", "-t%d" % LOAD_THREADS, "-c%d" % conns, "-d%ds" % secs,
             "http://127.0.0.1:%d/" % port]
-    c0 = cpu_ticks(pids)
+    c0, w0, b0, t0 = cpu_ticks(pids), children_cpu(), busy_cpu(), time.monotonic()
     try:
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=duration + 60)
     except subprocess.TimeoutExpired:
         return {"failed": "wrk timed out"}
-    c1 = cpu_ticks(pids)
+    c1, w1, b1, t1 = cpu_ticks(pids), children_cpu(), busy_cpu(), time.monotonic()
     rate, n, errs = parse_wrk(r.stdout)
     if rate is None or r.returncode != 0:
         return {"failed": "wrk exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])}
-    cpu = (c1 - c0) * 1e6 / os.sysconf("SC_CLK_TCK") / n if n else None
-    return {"rate": rate, "errors": errs, "cpu_us": cpu}
+    srv = (c1 - c0) / os.sysconf("SC_CLK_TCK")
+    return {"rate": rate, "errors": errs, "cpu_us": srv * 1e6 / n if n else None,
+            "srv_cores": srv / (t1 - t0), "cli_cores": (w1 - w0) / (t1 - t0),
+            "other_cores": max(0.0, (b1 - b0) - srv - (w1 - w0)) / (t1 - t0)}
 
 
 def run_echo(a, p, conns, duration, warmup):
@@ -330,6 +349,9 @@ def scaling_rows(part, conns, runs, servers):
                      "scaling": bench.ratio(w2, w1),
                      "cpu_us_w1": bench.med([r.get("cpu_us") for r in runs[(name, 1)]]),
                      "cpu_us_w2": bench.med([r.get("cpu_us") for r in runs[(name, 2)]]),
+                     "srv_cores": [bench.med([r.get("srv_cores") for r in runs[(name, w)]]) for w in (1, 2)],
+                     "cli_cores": [bench.med([r.get("cli_cores") for r in runs[(name, w)]]) for w in (1, 2)],
+                     "other_cores": bench.med([r.get("other_cores") for w in (1, 2) for r in runs[(name, w)]]),
                      "errors": sum(r.get("errors", 0) for k in ((name, 1), (name, 2)) for r in runs[k]),
                      "failed": sum("failed" in r for k in ((name, 1), (name, 2)) for r in runs[k]),
                      "runs": {"1": runs[(name, 1)], "2": runs[(name, 2)]}})
@@ -411,9 +433,7 @@ def measure_spread(a, part, names, tmpdir):
             for i in range(a.spread_reps):
                 for name in bench.rotation(names, i):
                     p = procs[name]
-                    c0 = counts(name) if name != "nginx" else None
-                    if name == "nginx":
-                        counts(name)  # skip what is logged so far
+                    c0 = counts(name)  # nginx: the log so far, skipped
                     if conns is None:
                         failed = run_short(a, p, part, a.short)
                     elif part == "echo":
@@ -424,7 +444,7 @@ def measure_spread(a, part, names, tmpdir):
                         failed = r.get("errors", 0) + ("failed" in r)
                     if name == "nginx":
                         time.sleep(0.2)  # the last log lines
-                        c1 = counts(name)
+                        c1 = counts(name)  # this run's connections only
                         sh = shares([0] * len(c1), c1)
                     else:
                         sh = shares(c0, counts(name))
@@ -452,13 +472,16 @@ def write_md(rows, spread, meta):
              meta["date"], meta["commit"], meta["nproc"], meta["loadavg"]),
          "- timed: %d rounds, servers alternating; %s; client %d threads for 1 and 2 workers" % (
              meta["reps"], "%.1f s warm-up + %.1f s" % (meta["warmup"], meta["duration"]), LOAD_THREADS),
-         "", "| load | server | 1 worker /s | 2 workers /s | scaling (2w/1w) | CPU µs/op 1w, 2w | errors |",
-         "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
+         "", "| load | server | 1 worker /s | 2 workers /s | scaling (2w/1w) | CPU µs/op 1w, 2w "
+         "| server cores 1w, 2w | client cores 1w, 2w | other cores | errors |",
+         "| --- | --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |"]
     for r in rows:
-        L.append("| %s %d conns | %s | %s | %s | **%s** | %s, %s | %d%s |" % (
+        L.append("| %s %d conns | %s | %s | %s | **%s** | %s, %s | %s, %s | %s, %s | %s | %d%s |" % (
             r["part"], r["conns"], LABEL[r["server"]], bench.fmt(r["w1"]), bench.fmt(r["w2"]),
             bench.fmt(r["scaling"], "%.2f"), bench.fmt(r["cpu_us_w1"], "%.2f"),
-            bench.fmt(r["cpu_us_w2"], "%.2f"), r["errors"],
+            bench.fmt(r["cpu_us_w2"], "%.2f"), bench.fmt(r["srv_cores"][0], "%.2f"),
+            bench.fmt(r["srv_cores"][1], "%.2f"), bench.fmt(r["cli_cores"][0], "%.2f"),
+            bench.fmt(r["cli_cores"][1], "%.2f"), bench.fmt(r["other_cores"], "%.2f"), r["errors"],
             " (%d runs failed)" % r["failed"] if r["failed"] else ""))
     L += ["", "Accept spread, 2 workers: the busier worker's share of one run's connections "
           "(target: both workers within %d-%d %%)." % (BAND[0] * 100, BAND[1] * 100), "",
