@@ -15,13 +15,23 @@ the server side.  No timing is asserted.
   each, more than 5 apart in about three runs of four: this is what the
   accept balance (core/accept.c) adds.  Every connection answers, handed
   over or not, and eddyd stops cleanly (exit 0).
+- A worker that does not serve the listener (the test plugin peerinfo's
+  worker_init fails on worker 1, so worker 1 closes its socket for it):
+  the balance still hands it connections (it holds none), it sends each
+  back, and worker 0 serves all 30 held connections; each answers
+  "worker 0".
+
+    python3 tests/integration/test_accept_spread.py EDDYD --plugins DIR
 """
+
+import os
 
 import eddytest
 import opstest
 from eddytest import HOST, log
 
 SLACK = 4  # core/accept.c's BALANCE_SLACK
+PLUGINS = opstest.take_path_args(["plugins"]).get("plugins")
 
 
 class AcceptSpread(opstest.OpsTestCase):
@@ -75,6 +85,30 @@ class AcceptSpread(opstest.OpsTestCase):
             eddytest.roundtrip(s, 64, eddytest.EchoChecker(stream=1000 + i))
         for s in held:
             s.close()
+        self.stop(d)
+
+    def test_worker_that_does_not_serve_the_listener(self):
+        self.assertIsNotNone(PLUGINS, "--plugins DIR was not given")
+        conf = self.config("listen tcp %s:0 {\n    handler %s\n    tag fail1\n}\n"
+                           % (HOST, os.path.join(PLUGINS, "peerinfo.so")))
+        d = self.run_conf(conf)
+        port = d.port(0)
+        self.assertIsNotNone(d.wait_for_log(r"worker 1 does not serve"), d.stderr())
+        held = []
+        for i in range(30):
+            s = eddytest.connect(port)
+            s.sendall(b"worker\n")
+            held.append(s)
+            got = b""
+            s.settimeout(eddytest.IO_TIMEOUT)
+            while not got.endswith(b"\n"):
+                b = s.recv(256)
+                self.assertTrue(b, "connection %d closed; eddyd:\n%s" % (i, d.stderr()[-2000:]))
+                got += b
+            self.assertRegex(got.decode(), r"^tag fail1 worker 0 conns %d " % (i + 1))
+        for s in held:
+            s.close()
+        self.assert_up(d)
         self.stop(d)
 
 

@@ -9,7 +9,9 @@
  *           connections there now, and the ticks of a 10 ms worker timer
  *
  * worker_init and worker_fini write "peerinfo: worker_init|worker_fini T W"
- * on stderr (eddyd's), so that the test sees when each ran. */
+ * on stderr (eddyd's), so that the test sees when each ran.  With the tag
+ * "failN", worker_init fails on worker N: a worker that does not serve the
+ * listener (integration.accept_spread). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -50,6 +52,9 @@ static void tick(eddy_worker *w, void *arg)
 
 static int pi_worker_init(void *state, int worker, void **out)
 {
+    const char *tag = state;
+    if (strncmp(tag, "fail", 4) == 0 && atoi(tag + 4) == worker)
+        return -EIO;
     wstate *ws = calloc(1, sizeof(*ws));
     eddy_worker *self = eddy_worker_self();
     if (!ws || !self || eddy_worker_id(self) != worker ||
