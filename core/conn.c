@@ -666,7 +666,7 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     linger(c);
     if (c->h.flags & EDDY__CONN_TLS)
         eddy__tls_conn_end(c);
-    close(c->h.fd);
+    eddy__poller_close(l->poller, c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->buffers, c->in);
     eddy__bufpool_put(&l->buffers, c->out);

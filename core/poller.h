@@ -55,6 +55,16 @@ int eddy__poller_add(eddy__poller *p, int fd, unsigned watch, void *ptr);
  * refers to the same socket (a dup of a shared listening socket), whose
  * events would otherwise go on coming.  0 or negative errno. */
 int eddy__poller_delete(eddy__poller *p, int fd);
+/* Close fd, watched or not, so that the socket ends now (an io_uring
+ * request in flight holds the file open past a plain close(): the backend
+ * cancels it first).  Every watched fd is closed through here. */
+void eddy__poller_close(eddy__poller *p, int fd);
+/* 0 when this backend can run on this machine, else a negative errno
+ * (io_uring: disabled by sysctl or seccomp, or a kernel before 6.1), so
+ * that a server fails at start with a clear message. */
+int eddy__poller_probe(void);
+/* The backend's name, for that message and the logs: "epoll", "io_uring". */
+extern const char eddy__poller_name[];
 /* Wait up to timeout_ms (-1: no limit, 0: not at all) and fill at most max
  * events.  Their number, or negative errno (-EINTR included). */
 int eddy__poller_wait(eddy__poller *p, eddy__poll_event *ev, int max, long timeout_ms);
