@@ -10,6 +10,7 @@
 #define EDDY_CORE_POLLER_H
 
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What a descriptor is ready for (eddy__poll_event.flags): poll(2)'s bits,
@@ -41,7 +42,12 @@ typedef struct
     eddy__poll_event {
     uint32_t flags; /* any bits of EDDY__READABLE, EDDY__WRITABLE, EDDY__HANGUP */
     void *ptr;      /* what eddy__poller_add was given */
+#ifdef EDDY_POLLER_URING
+    int32_t res;      /* EDDY__RECVD, EDDY__SENT: the operation's result */
+    const char *data; /* EDDY__RECVD with res > 0: the bytes, valid until the next wait */
+#endif
 } eddy__poll_event;
+
 
 typedef struct eddy__poller eddy__poller;
 
@@ -68,5 +74,48 @@ extern const char eddy__poller_name[];
 /* Wait up to timeout_ms (-1: no limit, 0: not at all) and fill at most max
  * events.  Their number, or negative errno (-EINTR included). */
 int eddy__poller_wait(eddy__poller *p, eddy__poll_event *ev, int max, long timeout_ms);
+
+#ifdef EDDY_POLLER_URING
+/* io_uring only: a socket whose input comes from a multishot recv into
+ * the poller's provided buffers and whose output goes by SENDs queued in
+ * the ring, each run inside the io_uring_enter that waits (conn.c's fast
+ * path for plain TCP).  With it a descriptor is polled for POLLOUT only
+ * (room after the socket was full; errors). */
+enum { EDDY__WATCH_RING = 1 << 3 };
+
+/* The provided buffers of a poller: 256 of 16 KiB (bench/README.md, "io_uring
+ * against the floor", says why).  A recv can have filled all of them before
+ * a stop takes effect, so a stopped connection may be handed up to
+ * EDDY__RING_WINDOW bytes more. */
+enum { EDDY__RING_BUFS = 256, EDDY__RING_BUF_SIZE = 16384 };
+#define EDDY__RING_WINDOW ((size_t)EDDY__RING_BUFS * EDDY__RING_BUF_SIZE)
+
+/* Events of such a socket, beyond poll(2)'s bits. */
+enum {
+    /* res: bytes at data (> 0); 0: the peer's FIN (the recv ended);
+     * -ECANCELED: the recv stopped as eddy__poller_recv asked; another
+     * negative errno: the socket failed */
+    EDDY__RECVD = 1u << 28,
+    EDDY__SENT = 1u << 29, /* res: bytes the socket took, or a negative errno (-EAGAIN: full) */
+};
+
+/* Whether the thread that waits has taken p (its first wait): only then
+ * may a socket be watched with EDDY__WATCH_RING. */
+int eddy__poller_taken(const eddy__poller *p);
+/* Have fd's recv armed (on) or stopped.  Returns 1 when stopping a recv
+ * that has not ended yet: an EDDY__RECVD event with -ECANCELED (or its
+ * FIN, or an error) will say when it has; else 0. */
+int eddy__poller_recv(eddy__poller *p, int fd, int on);
+/* Queue a SEND of len bytes at buf on fd (MSG_DONTWAIT: it completes
+ * inside the next wait, which reports it as EDDY__SENT; the bytes must
+ * stay until then, and the kernel is done with them when it returns).
+ * 0, or -EBUSY when the submission queue has no room. */
+int eddy__poller_send(eddy__poller *p, int fd, const void *buf, size_t len);
+/* Give the provided buffers' memory back to the kernel if any was filled
+ * since the last call (their pages come back zeroed at the next use), so
+ * that a burst does not leave a worker 4 MiB larger; returns whether
+ * there is anything to give back now. */
+int eddy__poller_trim(eddy__poller *p, int now);
+#endif
 
 #endif
