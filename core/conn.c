@@ -1096,6 +1096,8 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         if (eddy__buf_len(c->out))
             ring_want_send(c);
     }
+#else
+    (void)wrote;
 #endif
     return 0;
 }

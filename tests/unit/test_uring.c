@@ -35,16 +35,29 @@ static const eddy__poll_event *wait_for(eddy__poller *p, eddy__poll_event *ev, u
     return NULL;
 }
 
-START_TEST(recv_stops_resumes_and_reports_fin)
+/* A poller taken by this thread, and sv[0] of a new socketpair watched
+ * on it with EDDY__WATCH_RING (its first POLLOUT consumed); sndbuf > 0
+ * shrinks its send buffer first. */
+static eddy__poller *ring_socket(int sv[2], int *tag, int sndbuf)
 {
     eddy__poller *p = eddy__poller_create();
     ck_assert_ptr_nonnull(p);
-    int sv[2], tag;
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    if (sndbuf > 0)
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     eddy__poll_event ev[16];
     wait_events(p, ev, 0); /* this thread takes the ring */
     ck_assert(eddy__poller_taken(p));
-    ck_assert_int_eq(eddy__poller_add(p, sv[0], EDDY__WATCH_OUT | EDDY__WATCH_RING, &tag), 0);
+    ck_assert_int_eq(eddy__poller_add(p, sv[0], EDDY__WATCH_OUT | EDDY__WATCH_RING, tag), 0);
+    wait_events(p, ev, 0);
+    return p;
+}
+
+START_TEST(recv_stops_resumes_and_reports_fin)
+{
+    int sv[2], tag;
+    eddy__poller *p = ring_socket(sv, &tag, 0);
+    eddy__poll_event ev[16];
     ck_assert_int_eq(write(sv[1], "hello", 5), 5);
     const eddy__poll_event *e = wait_for(p, ev, EDDY__RECVD);
     ck_assert_ptr_nonnull(e);
@@ -79,13 +92,9 @@ END_TEST
  * goes on. */
 START_TEST(recv_stop_taken_back_goes_on)
 {
-    eddy__poller *p = eddy__poller_create();
     int sv[2], tag;
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    eddy__poller *p = ring_socket(sv, &tag, 0);
     eddy__poll_event ev[16];
-    wait_events(p, ev, 0);
-    ck_assert_int_eq(eddy__poller_add(p, sv[0], EDDY__WATCH_OUT | EDDY__WATCH_RING, &tag), 0);
-    wait_events(p, ev, 0);
     ck_assert_int_eq(eddy__poller_recv(p, sv[0], 0), 1);
     ck_assert_int_eq(eddy__poller_recv(p, sv[0], 1), 0);
     ck_assert_ptr_null(wait_for(p, ev, EDDY__RECVD));
@@ -104,15 +113,9 @@ END_TEST
  * the peer reads. */
 START_TEST(send_partially_taken)
 {
-    eddy__poller *p = eddy__poller_create();
     int sv[2], tag;
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    int small = 4096;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    eddy__poller *p = ring_socket(sv, &tag, 4096);
     eddy__poll_event ev[16];
-    wait_events(p, ev, 0);
-    ck_assert_int_eq(eddy__poller_add(p, sv[0], EDDY__WATCH_OUT | EDDY__WATCH_RING, &tag), 0);
-    wait_events(p, ev, 0); /* its first POLLOUT */
     static char big[1 << 20];
     memset(big, 'b', sizeof(big));
     ck_assert_int_eq(eddy__poller_send(p, sv[0], big, sizeof(big)), 0);
