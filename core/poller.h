@@ -13,10 +13,11 @@
  * The io_uring build adds (EDDY_POLLER_URING, at the end) sockets read by a
  * multishot recv into the poller's provided buffers and written by SENDs in
  * the ring, all inside the one io_uring_enter that waits: conn.c's fast
- * path for plain TCP.  On a busy 2-CPU machine (README.md, "Build
- * options") it took eddy's server CPU per message from 1.00x the epoll
- * floor's to 0.58-0.60x at 64 conns x 64 B and from 0.95-0.98x to
- * 0.67-0.76x at 1,000 conns x 4 KiB (eddy-load --uring, depth 1). */
+ * path for plain TCP.  It took eddy's server CPU per message from
+ * 1.00-1.01x the epoll floor's to 0.58-0.69x at 64 conns x 64 B and from
+ * 0.95-0.99x to 0.66-0.76x at 1,000 conns x 4 KiB (eddy-load --uring,
+ * depth 1, three runs each; README.md, "Build options"); the poll alone
+ * (EDDY_URING_FAST off) measured as epoll does. */
 #ifndef EDDY_CORE_POLLER_H
 #define EDDY_CORE_POLLER_H
 
