@@ -46,17 +46,40 @@ static void __attribute__((noinline)) settle_close(eddy_conn *c, uint16_t f)
                                                      : "closed by server");
 }
 
+#ifdef EDDY_URING_FAST
+/* The io_uring fast path, defined with its comment below eddy__conn_resume. */
+#define RING_WRITES(c) ((c)->ring & EDDY__RING_WRITE)
+static int ring_eligible(eddy__loop *l, const eddy_listener *ls);
+static void ring_recv_update(eddy_conn *c);
+static void ring_want_send(eddy_conn *c);
+static void ring_unqueue(eddy_conn *c);
+static void ring_resume(eddy_conn *c);
+static void ring_drain_read(eddy_conn *c);
+static int ring_direct(const struct iovec *iov, int iovcnt);
+static int ring_make_room(eddy_conn *c);
+#else
+#define RING_WRITES(c) 0
+#define ring_direct(iov, iovcnt) 0
+#define ring_make_room(c) 0
+#endif
+
 /* After a handler callback or an I/O step: close the connection if it
  * failed, or if it is closing and nothing is left to send.  Returns -1 when
- * it is gone.  Small, so that it inlines into the hot path. */
+ * it is gone.  Small, so that it inlines into the hot path.  (On the
+ * io_uring fast path it also arms or stops the recv as c may read.) */
 static inline int settle(eddy_conn *c)
 {
     if (c->h.fd < 0)
         return -1;
     uint16_t f = c->h.flags;
     if (!(f & EDDY__CONN_FAILED) && (!(f & (EDDY__CONN_CLOSING | EDDY__CONN_EOF)) ||
-                                     eddy__buf_len(c->out) || eddy__splice_pending(c)))
+                                     eddy__buf_len(c->out) || eddy__splice_pending(c))) {
+#ifdef EDDY_URING_FAST
+        if (c->ring & EDDY__RING_READ)
+            ring_recv_update(c);
+#endif
         return 0;
+    }
     settle_close(c, f);
     return -1;
 }
@@ -296,10 +319,15 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
     eddy__conn_ext *ext = (peer && debug) || need_ext ? calloc(1, sizeof(*ext)) : NULL;
     int rc = !c || (need_ext && !ext) ? -ENOMEM : 0;
     int per_worker = eddy__worker_wanted(ls);
+    unsigned watch = EDDY__WATCH_IN | EDDY__WATCH_OUT;
+#ifdef EDDY_URING_FAST
+    int ring = ring_eligible(l, ls);
+    if (ring)
+        watch = EDDY__WATCH_OUT | EDDY__WATCH_RING;
+#endif
     if (rc == 0 && per_worker)
         rc = eddy__worker_hold(l, s->listener); /* made here by hand-driven loops only */
-    if (rc == 0 && (rc = eddy__poller_add(l->poller, fd, EDDY__WATCH_IN | EDDY__WATCH_OUT, c)) < 0 &&
-        per_worker)
+    if (rc == 0 && (rc = eddy__poller_add(l->poller, fd, watch, c)) < 0 && per_worker)
         eddy__worker_release(l, s->listener);
     if (rc < 0) {
         eddy__count(&s->n.errors_nomem, 1);
@@ -320,6 +348,10 @@ void eddy__conn_open(eddy__lsock *s, int fd, const struct sockaddr_storage *peer
         c->ext = ext;
     }
     conn_start(c, s, s->listener, fd);
+#ifdef EDDY_URING_FAST
+    if (ring)
+        c->ring = EDDY__RING_READ | EDDY__RING_WRITE | EDDY__RING_RECV;
+#endif
     if (debug)
         eddy__conn_log_line(c, NULL, EDDY__LOG_DEBUG, "open on %s", ls->bound);
     if (ls->tls) { /* open() once the handshake has completed */
@@ -466,6 +498,17 @@ static inline int may_read(const eddy_conn *c)
                   (eddy__conn_listener(c)->handler->flags & EDDY_HANDLER_RELAY));
 }
 
+/* Unconsumed input would pass max_message (or memory ran out): close c,
+ * counted and logged. */
+static void input_over(eddy_conn *c)
+{
+    eddy__count(&c->lsock->n.errors_too_large, 1);
+    eddy__conn_log(c, &c->lsock->loop->rl_error, EDDY__LOG_WARN,
+                   "closing: unconsumed input over max_message (%zu bytes) or out of memory on %s",
+                   eddy__conn_listener(c)->max_message, eddy__conn_listener(c)->bound);
+    eddy__conn_destroy(c, "closed (max_message)");
+}
+
 /* Read and deliver until the socket is drained, the budget is spent, or
  * the connection may not be read; a relay's stream goes by splice. */
 static void conn_read(eddy_conn *c)
@@ -477,12 +520,7 @@ static void conn_read(eddy_conn *c)
         return;
     while (!spliced && may_read(c)) {
         if (input_room(c) < 0) {
-            eddy__count(&c->lsock->n.errors_too_large, 1);
-            eddy__conn_log(c, &l->rl_error, EDDY__LOG_WARN,
-                           "closing: unconsumed input over max_message (%zu bytes) or out of "
-                           "memory on %s",
-                           eddy__conn_listener(c)->max_message, eddy__conn_listener(c)->bound);
-            eddy__conn_destroy(c, "closed (max_message)");
+            input_over(c);
             return;
         }
         struct iovec iov[2];
@@ -551,14 +589,25 @@ void eddy__conn_settle(eddy_conn *c)
 
 void eddy__conn_drain(eddy_conn *c)
 {
+#ifdef EDDY_URING_FAST
+    if (c->ring & EDDY__RING_READ) {
+        c->ring = (uint8_t)((c->ring | EDDY__RING_DRAIN) & ~EDDY__RING_RECV);
+        if (eddy__poller_recv(c->lsock->loop->poller, c->h.fd, 0))
+            return; /* the recv's end (ring_recvd) reads the rest */
+        ring_drain_read(c);
+        return;
+    }
+#endif
     c->h.flags |= EDDY__CONN_RDHUP; /* read to EAGAIN, not to a short read */
     if (!(c->h.flags & EDDY__CONN_INPOOL))
         conn_read(c);
 }
 
+static void output_sent(eddy_conn *c);
+
+/* Write c's queue until the socket is full. */
 static void conn_flush(eddy_conn *c)
 {
-    eddy__loop *l = c->lsock->loop;
     while (eddy__buf_len(c->out)) {
         struct iovec iov[2];
         int cnt = eddy__buf_data_iov(c->out, iov);
@@ -576,6 +625,16 @@ static void conn_flush(eddy_conn *c)
             return;
         }
     }
+    output_sent(c);
+}
+
+/* The socket took what it could of c's queue: an empty buffer goes back,
+ * a shutdown that waited for the queue sends its FIN, a connection paused
+ * above high water reads again below low water (and its handler hears),
+ * then c settles. */
+static void output_sent(eddy_conn *c)
+{
+    eddy__loop *l = c->lsock->loop;
     if (c->out && c->out->len == 0) {
         eddy__bufpool_put(&l->buffers, c->out);
         c->out = NULL;
@@ -607,6 +666,17 @@ void eddy__conn_event(eddy_conn *c, unsigned ready)
     }
     if (ready & EDDY__HANGUP)
         c->h.flags |= EDDY__CONN_RDHUP;
+#ifdef EDDY_URING_FAST
+    if (c->ring & EDDY__RING_WRITE) { /* room again: the next SEND goes at the turn's end */
+        if ((ready & EDDY__WRITABLE) && (c->ring & EDDY__RING_SENDING))
+            c->ring |= EDDY__RING_ROOM;
+        else if ((ready & EDDY__WRITABLE) && eddy__buf_len(c->out))
+            ring_want_send(c);
+        if (!(c->ring & EDDY__RING_READ) && (ready & (EDDY__READABLE | EDDY__HANGUP)))
+            conn_read(c);
+        return;
+    }
+#endif
     if ((ready & EDDY__WRITABLE) && eddy__buf_len(c->out)) {
         conn_flush(c);
         if (c->h.fd < 0)
@@ -622,8 +692,276 @@ void eddy__conn_event(eddy_conn *c, unsigned ready)
 
 void eddy__conn_resume(eddy_conn *c)
 {
+#ifdef EDDY_URING_FAST
+    if (c->ring & EDDY__RING_READ) {
+        ring_resume(c);
+        return;
+    }
+#endif
     conn_read(c);
 }
+
+#ifdef EDDY_URING_FAST
+/* The io_uring fast path (EDDY_POLLER=uring): a plain TCP connection (no
+ * TLS, PROXY header, pool dispatch or relay) on a worker's running loop
+ * is read by a multishot recv into the poller's provided buffers and
+ * written by one SEND per turn, both inside the io_uring_enter that waits,
+ * so that a message costs no system call of its own.
+ *
+ * Each chunk goes to data() straight from the ring's buffer when c holds
+ * no unconsumed input; only what data() leaves is copied into c->in.
+ * eddy_send() copies into c->out and puts c on the loop's send list; just
+ * before the wait the loop queues a SEND of the queue's first run of
+ * bytes (MSG_DONTWAIT, so it is done when the wait returns, and nothing
+ * moves those bytes before then); the completion consumes what the
+ * socket took.  When it took all, the rest goes next turn; when it took
+ * less, the next POLLOUT brings c back.  The recv is armed exactly while
+ * may_read() holds (high water, eddy_conn_pause, closing, the FIN): what
+ * was already on its way when it stopped is kept in c->in and delivered
+ * when c may read again.  The read budget has no part here: each
+ * completion is one buffer, and the kernel interleaves the connections. */
+
+static int ring_eligible(eddy__loop *l, const eddy_listener *ls)
+{
+    return eddy__poller_taken(l->poller) && ls->transport == EDDY__TCP && !ls->tls &&
+           !ls->proxy_protocol && ls->dispatch != EDDY_DISPATCH_POOL &&
+           !(ls->handler->flags & EDDY_HANDLER_RELAY);
+}
+
+/* Arm or stop c's recv as may_read() now says. */
+static void ring_recv_update(eddy_conn *c)
+{
+    int want = may_read(c) && !(c->ring & EDDY__RING_DRAIN);
+    if (!(c->ring & EDDY__RING_RECV) == !want)
+        return;
+    c->ring ^= EDDY__RING_RECV;
+    eddy__poller_recv(c->lsock->loop->poller, c->h.fd, want);
+}
+
+/* c has output: on the loop's send list, once, unless its SEND is out. */
+static void ring_want_send(eddy_conn *c)
+{
+    if (c->ring & (EDDY__RING_SENDQ | EDDY__RING_SENDING))
+        return;
+    eddy__loop *l = c->lsock->loop;
+    if (l->nsendq == l->sendq_cap) {
+        unsigned cap = l->sendq_cap ? 2 * l->sendq_cap : 64;
+        eddy_conn **q = realloc(l->sendq, cap * sizeof(*q));
+        if (!q) {
+            eddy__count(&c->lsock->n.errors_nomem, 1);
+            c->h.flags |= EDDY__CONN_FAILED;
+            eddy__loop_queue(l, &c->h); /* closed this turn */
+            return;
+        }
+        l->sendq = q;
+        l->sendq_cap = cap;
+    }
+    l->sendq[l->nsendq++] = c;
+    c->ring |= EDDY__RING_SENDQ;
+}
+
+/* c closes while on the send list: off it (the list is short: the
+ * connections that sent this turn). */
+static void ring_unqueue(eddy_conn *c)
+{
+    eddy__loop *l = c->lsock->loop;
+    for (unsigned i = 0; i < l->nsendq; i++)
+        if (l->sendq[i] == c)
+            l->sendq[i] = NULL;
+    c->ring &= (uint8_t)~EDDY__RING_SENDQ;
+}
+
+void eddy__conn_ring_submit(eddy__loop *l)
+{
+    for (unsigned i = 0; i < l->nsendq; i++) {
+        eddy_conn *c = l->sendq[i];
+        if (!c)
+            continue;
+        c->ring &= (uint8_t)~EDDY__RING_SENDQ;
+        if (!eddy__buf_len(c->out) || (c->h.flags & EDDY__CONN_FAILED))
+            continue;
+        struct iovec iov[2];
+        eddy__buf_data_iov(c->out, iov); /* the first run; a wrapped rest goes next turn */
+        if (eddy__poller_send(l->poller, c->h.fd, iov[0].iov_base, iov[0].iov_len) < 0) {
+            c->h.flags |= EDDY__CONN_FAILED; /* a broken ring: closed this turn */
+            eddy__loop_queue(l, &c->h);
+            continue;
+        }
+        c->ring |= EDDY__RING_SENDING;
+        c->ring_len = iov[0].iov_len > UINT32_MAX ? UINT32_MAX : (uint32_t)iov[0].iov_len;
+    }
+    l->nsendq = 0;
+}
+
+/* Keep n bytes at p at the end of c->in, not yet shown to data(): up to
+ * max_message, and while c may not read (or has bytes it was not shown)
+ * the buffers a recv could fill before it stopped on top.  -1 when c is
+ * gone (over that, or out of memory). */
+static int ring_keep(eddy_conn *c, const char *p, size_t n)
+{
+    size_t max = eddy__conn_listener(c)->max_message;
+    if (c->ring_unseen || !may_read(c))
+        max += EDDY__RING_WINDOW;
+    int rc = !c->in && !(c->in = eddy__bufpool_get(&c->lsock->loop->buffers))
+                 ? -ENOMEM
+                 : eddy__buf_append(&c->in, p, n, max);
+    if (rc < 0) {
+        input_over(c);
+        return -1;
+    }
+    c->ring_unseen += (uint32_t)n;
+    return 0;
+}
+
+/* Show data() what c->in holds, a buffer's worth of unseen bytes more at a
+ * time (as reads of that size would), while c may read; then settle (and
+ * give back an empty buffer).  -1 when c is gone. */
+static int ring_reveal(eddy_conn *c)
+{
+    while (c->ring_unseen && may_read(c)) {
+        size_t step = c->ring_unseen < EDDY__RING_BUF_SIZE ? c->ring_unseen : EDDY__RING_BUF_SIZE;
+        size_t show = c->in->len - c->ring_unseen + step;
+        c->ring_unseen -= (uint32_t)step;
+        size_t used = eddy__conn_listener(c)->handler->data(c, eddy__buf_linearize(c->in), show);
+        eddy__buf_consume(c->in, used < show ? used : show);
+        if (settle(c) < 0)
+            return -1;
+    }
+    if (c->in && !c->in->len) {
+        eddy__bufpool_put(&c->lsock->loop->buffers, c->in);
+        c->in = NULL;
+    }
+    return settle(c);
+}
+
+/* n bytes at data came (n > 0), or the recv ended: at the peer's FIN (0),
+ * stopped as asked (-ECANCELED), or failed. */
+static void ring_recvd(eddy_conn *c, int n, const char *data)
+{
+    if (n > 0) {
+        if (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED))
+            return; /* nothing more is read once closing */
+        eddy__count(&c->lsock->n.bytes_in, (unsigned long long)n);
+        eddy__count(&c->lsock->n.reads, 1);
+        touch(c);
+        /* After what data() left, or on its way when the recv stopped: kept */
+        if (eddy__buf_len(c->in) || !may_read(c)) {
+            if (ring_keep(c, data, (size_t)n) == 0)
+                ring_reveal(c);
+            return;
+        }
+        size_t used = eddy__conn_listener(c)->handler->data(c, data, (size_t)n);
+        if (used < (size_t)n && ring_keep(c, data + used, (size_t)n - used) < 0)
+            return;
+        c->ring_unseen = 0; /* data() saw them */
+        settle(c);
+        return;
+    }
+    c->ring &= (uint8_t)~EDDY__RING_RECV; /* it has ended */
+    if (n < 0 && n != -ECANCELED) {
+        eddy__count(&c->lsock->n.errors_io, 1);
+        /* ECONNRESET and friends: this connection only */
+        eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "read: %s", eddy_strerror(n));
+        eddy__conn_destroy(c, "closed (read error)");
+        return;
+    }
+    /* A FIN is taken only after the input before it: else a recv armed
+     * later meets it again (a FIN stays). */
+    if (n == 0 && may_read(c) && !c->ring_unseen && eddy__conn_peer_shutdown(c) < 0)
+        return;
+    if (c->ring & EDDY__RING_DRAIN)
+        ring_drain_read(c);
+    else
+        settle(c);
+}
+
+/* A send that a SEND at the turn's end would only delay: more than this,
+ * with nothing queued, goes straight to the socket, as on readiness (a
+ * system call is small beside copying that much). */
+enum { RING_DIRECT = 64 * 1024 };
+
+static int ring_direct(const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    return total > RING_DIRECT;
+}
+
+/* c's queue is over max_output: write it to the socket now, as readiness
+ * would have as it grew (unless its SEND is out: its completion has not
+ * said what it took).  1 when it is no longer over, 0 when it still is,
+ * -1 when the write failed (c fails). */
+static int ring_make_room(eddy_conn *c)
+{
+    if (c->ring & EDDY__RING_SENDING)
+        return 0;
+    while (eddy__buf_len(c->out)) {
+        struct iovec iov[2];
+        int cnt = eddy__buf_data_iov(c->out, iov);
+        ssize_t n = eddy__io_write(c, iov, cnt);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            eddy__count(&c->lsock->n.errors_io, 1);
+            c->h.flags |= EDDY__CONN_FAILED; /* the loop closes it after the callback */
+            return -1;
+        }
+        eddy__buf_consume(c->out, (size_t)n);
+        eddy__count(&c->lsock->n.bytes_out, (unsigned long long)n);
+    }
+    return !eddy__output_over(eddy__buf_len(c->out), eddy__conn_listener(c));
+}
+
+/* The SEND of this turn took res bytes (or failed with res). */
+static void ring_sent(eddy_conn *c, int res)
+{
+    int room = c->ring & EDDY__RING_ROOM;
+    c->ring &= (uint8_t)~(EDDY__RING_SENDING | EDDY__RING_ROOM);
+    if (res < 0 && res != -EAGAIN) {
+        eddy__count(&c->lsock->n.errors_io, 1);
+        /* EPIPE, ECONNRESET: this connection only */
+        eddy__conn_log(c, NULL, EDDY__LOG_DEBUG, "write: %s", eddy_strerror(res));
+        eddy__conn_destroy(c, "closed (write error)");
+        return;
+    }
+    if (res > 0) {
+        eddy__buf_consume(c->out, (size_t)res);
+        eddy__count(&c->lsock->n.bytes_out, (unsigned long long)res);
+    }
+    /* took all it was given: the rest next turn; less: at the next POLLOUT */
+    if (eddy__buf_len(c->out) && ((res > 0 && (uint32_t)res == c->ring_len) || room))
+        ring_want_send(c);
+    output_sent(c);
+}
+
+void eddy__conn_ring_event(eddy_conn *c, const eddy__poll_event *ev)
+{
+    if (ev->flags & EDDY__SENT)
+        ring_sent(c, ev->res);
+    else
+        ring_recvd(c, ev->res, ev->data);
+}
+
+/* Its turn on the ready list (it may read again, it closes, ...): input
+ * kept meanwhile goes to data() first, then the recv follows may_read(). */
+static void ring_resume(eddy_conn *c)
+{
+    ring_reveal(c);
+}
+
+/* Stopping, and c's recv has ended: from now on c is read by readiness,
+ * as eddy__conn_drain reads any connection (to the end of what has
+ * arrived, then closing once answered). */
+static void ring_drain_read(eddy_conn *c)
+{
+    c->ring &= (uint8_t)~(EDDY__RING_READ | EDDY__RING_DRAIN | EDDY__RING_RECV);
+    if (ring_reveal(c) < 0)
+        return;
+    c->ring_unseen = 0; /* what is left goes with the next read's bytes */
+    eddy__conn_drain(c);
+}
+#endif
 
 /* A close that the handler asked for, after its last reply went out: if
  * the client had sent more (pipelined requests, the rest of a body), a
@@ -668,7 +1006,11 @@ void eddy__conn_destroy(eddy_conn *c, const char *why)
     linger(c);
     if (c->h.flags & EDDY__CONN_TLS)
         eddy__tls_conn_end(c);
-    close(c->h.fd);
+#ifdef EDDY_URING_FAST
+    if (c->ring & EDDY__RING_SENDQ)
+        ring_unqueue(c);
+#endif
+    eddy__poller_close(l->poller, c->h.fd);
     c->h.fd = -1;
     eddy__bufpool_put(&l->buffers, c->in);
     eddy__bufpool_put(&l->buffers, c->out);
@@ -704,11 +1046,18 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
         return eddy__job_send(j, iov, iovcnt);
     if (c->h.fd < 0 || (c->h.flags & (EDDY__CONN_CLOSING | EDDY__CONN_FAILED | EDDY__CONN_SHUTWR)))
         return -EPIPE;
-    if (eddy__output_over(eddy__buf_len(c->out), eddy__conn_listener(c)))
-        return over_output_limit(c);
+    if (eddy__output_over(eddy__buf_len(c->out), eddy__conn_listener(c))) {
+        int room = RING_WRITES(c) ? ring_make_room(c) : 0;
+        if (room < 0)
+            return -EPIPE;
+        if (!room)
+            return over_output_limit(c);
+    }
     size_t skip = 0;
+    int wrote = 0;
     /* (connecting: all of it is queued, and flushed once connected) */
-    if (!(c->h.flags & EDDY__CONN_CONNECTING) && !eddy__buf_len(c->out) && iovcnt <= IOV_MAX) {
+    if (!(c->h.flags & EDDY__CONN_CONNECTING) && !eddy__buf_len(c->out) && iovcnt <= IOV_MAX &&
+        (!RING_WRITES(c) || ring_direct(iov, iovcnt))) {
         ssize_t n = eddy__io_write(c, iov, iovcnt);
         if (n < 0 && n != -EAGAIN) {
             eddy__count(&c->lsock->n.errors_io, 1);
@@ -716,6 +1065,7 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
             return -EPIPE;
         }
         eddy__count(&c->lsock->n.sends, 1);
+        wrote = 1;
         if (n > 0) {
             eddy__count(&c->lsock->n.bytes_out, (unsigned long long)n);
             skip = (size_t)n;
@@ -741,6 +1091,16 @@ int eddy_sendv(eddy_conn *c, const struct iovec *iov, int iovcnt)
     }
     if (eddy__buf_len(c->out) > eddy__conn_listener(c)->high_water)
         c->h.flags |= EDDY__CONN_PAUSED;
+#ifdef EDDY_URING_FAST
+    if (c->ring & EDDY__RING_WRITE) {
+        if (!wrote)
+            eddy__count(&c->lsock->n.sends, 1);
+        if (eddy__buf_len(c->out))
+            ring_want_send(c);
+    }
+#else
+    (void)wrote;
+#endif
     return 0;
 }
 

@@ -42,7 +42,31 @@ struct eddy_conn {
     struct eddy__conn_ext *ext; /* what few connections need, made on first use, or NULL */
     uint32_t last;            /* loop->now at its last activity */
     uint32_t id;              /* "#id" in the log: unique among the server's connections */
+#ifdef EDDY_URING_FAST
+    uint32_t ring_len;        /* bytes of out the SEND of this turn was given */
+    uint32_t ring_unseen;     /* bytes at the end of in that data() has not been shown */
+    uint8_t ring;             /* EDDY__RING_*: read and written through the poller's ring */
+#endif
 };
+
+#ifdef EDDY_URING_FAST
+/* A plain TCP connection on the io_uring poller (conn.c's fast path). */
+enum {
+    EDDY__RING_READ = 1 << 0,    /* input from the multishot recv (EDDY__RECVD events) */
+    EDDY__RING_WRITE = 1 << 1,   /* output by a SEND per turn (EDDY__SENT events) */
+    EDDY__RING_RECV = 1 << 2,    /* the recv was last asked to be armed */
+    EDDY__RING_SENDQ = 1 << 3,   /* on the loop's send list */
+    EDDY__RING_SENDING = 1 << 4, /* a SEND went in; its completion not yet seen */
+    EDDY__RING_ROOM = 1 << 5,    /* the socket had room again meanwhile (POLLOUT) */
+    EDDY__RING_DRAIN = 1 << 6,   /* stopping: once the recv has ended, read to the end */
+};
+/* A RECVD or SENT event of c. */
+void eddy__conn_ring_event(eddy_conn *c, const eddy__poll_event *ev);
+/* Right before the loop waits: queue a SEND for each connection of l
+ * with output (what each has at this moment, which stays put until the
+ * wait returns). */
+void eddy__conn_ring_submit(eddy__loop *l);
+#endif
 
 /* Kept out of struct eddy_conn so that an idle connection stays small. */
 typedef struct eddy__conn_ext {

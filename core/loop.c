@@ -67,12 +67,19 @@ static long sooner(long a, long b)
 static long trim_pool(eddy__loop *l)
 {
     long left = (long)(int32_t)(l->buffers_trim_at - l->now);
-    if (left <= 0) {
+    int now = left <= 0;
+    if (now) {
         eddy__bufpool_trim(&l->buffers);
         l->buffers_trim_at = l->now + POOL_TRIM_MS;
         left = POOL_TRIM_MS;
     }
-    return eddy__bufpool_trimmable(&l->buffers) ? left : -1;
+    int trimmable = eddy__bufpool_trimmable(&l->buffers);
+#ifdef EDDY_URING_FAST
+    trimmable |= eddy__poller_trim(l->poller, now); /* the ring's buffers too */
+#else
+    (void)now;
+#endif
+    return trimmable ? left : -1;
 }
 
 /* Close what timed out, run the handler timers that are due, trim the
@@ -417,6 +424,9 @@ void eddy__loop_run(eddy__loop *l)
             timeout = ACCEPT_RETRY_MS;
         if (l->ready)
             timeout = 0;
+#ifdef EDDY_URING_FAST
+        eddy__conn_ring_submit(l); /* last: nothing may move their bytes before the wait */
+#endif
         int n = eddy__poller_wait(l->poller, events, LOOP_EVENTS, timeout);
         l->now = (uint32_t)now_ms();
         if (n < 0) {
@@ -427,6 +437,13 @@ void eddy__loop_run(eddy__loop *l)
         }
         for (int i = 0; i < n; i++) {
             eddy__handle *h = events[i].ptr;
+#ifdef EDDY_URING_FAST
+            if (events[i].flags & (EDDY__RECVD | EDDY__SENT)) {
+                if (h->fd >= 0)
+                    eddy__conn_ring_event((eddy_conn *)h, &events[i]);
+                continue;
+            }
+#endif
             if (h->kind == EDDY__KIND_CONN) {
                 if (h->fd >= 0)
                     eddy__conn_event((eddy_conn *)h, events[i].flags);
@@ -503,6 +520,10 @@ void eddy__loop_destroy(eddy__loop *l)
     eddy__bufpool_destroy(&l->buffers);
     eddy__udp_free(l);
     eddy__connect_free(l);
+#ifdef EDDY_URING_FAST
+    free(l->sendq);
+    l->sendq = NULL;
+#endif
     eddy__worker_destroy(l);
     eddy__timers_destroy(&l->timers);
     pthread_mutex_destroy(&l->post_mu);

@@ -139,6 +139,10 @@ struct eddy__loop {
     struct eddy__wstate *wstates;          /* handlers' per-worker state (worker.h) */
     struct eddy_worker_timer *wtimers;     /* handlers' timers not tied to a connection */
     struct eddy__outgoing *outgoing; /* outgoing connections (connect.c), from the first */
+#ifdef EDDY_URING_FAST
+    eddy_conn **sendq;       /* connections with output for this turn's SENDs (NULL: closed) */
+    unsigned nsendq, sendq_cap;
+#endif
     /* Each socket this worker serves or served, once labelled, newest
      * first.  The worker prepends (release) without a lock; it unlinks a
      * retired socket only under stats_mu, which the stats hold while they

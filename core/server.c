@@ -533,6 +533,13 @@ static int start(eddy_server *s, int first, const sigset_t *signals, eddy_signal
         if (rc < 0)
             return fail(s, rc, "cannot listen on %s: %s", l->name, eddy_strerror(rc));
     }
+    int probe = eddy__poller_probe();
+    if (probe < 0)
+        return fail(s, probe,
+                    "cannot start: this eddy was built for %s (EDDY_POLLER), which this system "
+                    "refuses: %s (disabled by the kernel.io_uring_disabled sysctl or a seccomp "
+                    "filter, or a kernel before 6.1); use a build with -DEDDY_POLLER=epoll",
+                    eddy__poller_name, eddy_strerror(probe));
     int use_pool = 0;
     for (eddy_listener *l = s->listeners; l; l = l->next)
         use_pool |= l->dispatch == EDDY_DISPATCH_POOL;

@@ -61,7 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "uring_ring.h"
+#include "uring.h" /* core/uring.h: the core's ring code, header-only */
 
 #define MAX_THREADS 64
 #define MAX_CONNS 19000
@@ -675,10 +675,12 @@ typedef struct uconn {
 /* The ring with its provided buffers sized to the traffic: few enough (two
  * per connection, at most 16 MiB) that they are reused while still in
  * cache.  0, or a negative errno (then the caller falls back to epoll). */
-static int uring_init(uring *u, int nconns)
+static int uring_init(eddy__uring *u, int nconns)
 {
-    int r = uring_open(u, U_SQ, U_CQ,
-                       IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, NULL);
+    int r = eddy__uring_open(u, U_SQ, U_CQ,
+                             IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+                                 IORING_SETUP_DEFER_TASKRUN,
+                             1, NULL);
     if (r < 0)
         return r;
     size_t want = opt.size * (size_t)opt.depth + opt.plen * (size_t)opt.depth;
@@ -690,16 +692,16 @@ static int uring_init(uring *u, int nconns)
         entries *= 2;
     while (entries > 64 && entries * size > (16u << 20))
         entries /= 2;
-    r = uring_bufs(u, entries, size);
+    r = eddy__uring_bufs(u, entries, size);
     if (r < 0)
-        uring_free(u);
+        eddy__uring_free(u);
     return r;
 }
 
-static void uring_arm_recv(worker *w, uring *u, uconn *uc, int i)
+static void uring_arm_recv(worker *w, eddy__uring *u, uconn *uc, int i)
 {
     conn *c = &w->c[i];
-    struct io_uring_sqe *sqe = uring_sqe(u);
+    struct io_uring_sqe *sqe = eddy__uring_sqe(u);
     if (!sqe) {
         conn_fail(w, c, &w->e.reset);
         return;
@@ -713,7 +715,7 @@ static void uring_arm_recv(worker *w, uring *u, uconn *uc, int i)
     uc->armed = 1;
 }
 
-static void uring_send(worker *w, uring *u, uconn *uc, int i)
+static void uring_send(worker *w, eddy__uring *u, uconn *uc, int i)
 {
     conn *c = &w->c[i];
     if (c->state != C_OPEN || uc->sending || c->send_seq >= c->issued)
@@ -730,7 +732,7 @@ static void uring_send(worker *w, uring *u, uconn *uc, int i)
         seq++;
         off = 0;
     }
-    struct io_uring_sqe *sqe = uring_sqe(u);
+    struct io_uring_sqe *sqe = eddy__uring_sqe(u);
     if (!sqe) {
         conn_fail(w, c, &w->e.reset);
         return;
@@ -783,7 +785,7 @@ static int uconn_idle(const conn *c, const uconn *uc)
     return !uc->sending && conn_idle(c);
 }
 
-static void run_pingpong_uring(worker *w, uring *u)
+static void run_pingpong_uring(worker *w, eddy__uring *u)
 {
     uconn *uc = calloc((size_t)w->n, sizeof *uc);
     int *rearm = malloc((size_t)w->n * sizeof *rearm);
@@ -832,7 +834,7 @@ static void run_pingpong_uring(worker *w, uring *u)
         int timeout = (int)((until - now) / 1000000u) + 1;
         if (timeout > 100)
             timeout = 100;
-        if (uring_submit_wait(u, 1, timeout) < 0) {
+        if (eddy__uring_submit_wait(u, 1, timeout) < 0) {
             perror("eddy-load: io_uring_enter");
             break;
         }
@@ -849,8 +851,8 @@ static void run_pingpong_uring(worker *w, uring *u)
                 if (cqe->flags & IORING_CQE_F_BUFFER) {
                     unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
                     if (c->state == C_OPEN && cqe->res > 0)
-                        on_bytes(w, c, uring_buf(u, bid), (size_t)cqe->res, now);
-                    uring_buf_give(u, bid);
+                        on_bytes(w, c, eddy__uring_buf(u, bid), (size_t)cqe->res, now);
+                    eddy__uring_buf_give(u, bid);
                 }
                 if (!(cqe->flags & IORING_CQE_F_MORE)) {
                     uc[i].armed = 0;
@@ -873,7 +875,7 @@ static void run_pingpong_uring(worker *w, uring *u)
                 uring_send(w, u, &uc[i], i);
         }
         __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
-        uring_buf_publish(u);
+        eddy__uring_buf_publish(u);
         for (int k = 0; k < nrearm; k++) {
             int i = rearm[k];
             if (w->c[i].state == C_OPEN && !uc[i].armed)
@@ -890,7 +892,7 @@ static void run_pingpong_uring(worker *w, uring *u)
             w->e.lost += c->issued - c->recv_seq;
         }
     }
-    uring_free(u); /* before the sockets close: cancels the recvs */
+    eddy__uring_free(u); /* before the sockets close: cancels the recvs */
     free(uc);
     free(rearm);
 }
@@ -935,7 +937,7 @@ static void run_idle(worker *w)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    uring u;
+    eddy__uring u;
     int use_uring = 0;
     if (opt.uring && !opt.idle) {
         int r = uring_init(&u, w->n);

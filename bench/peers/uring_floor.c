@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "peer_common.h"
-#include "uring_ring.h"
+#include "uring.h" /* core/uring.h: the core's ring code, header-only */
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 32768
@@ -66,7 +66,7 @@ typedef struct conn {
 typedef struct worker {
     pthread_t tid;
     int lfd;
-    uring u;
+    eddy__uring u;
     struct __kernel_timespec retry; /* accept retry after EMFILE */
 } worker;
 
@@ -80,7 +80,7 @@ static pthread_barrier_t ready;
  * leaves none. */
 static void *sqe_or_die(worker *w)
 {
-    struct io_uring_sqe *sqe = uring_sqe(&w->u);
+    struct io_uring_sqe *sqe = eddy__uring_sqe(&w->u);
     if (!sqe) {
         fprintf(stderr, "uring_floor: submission queue full\n");
         exit(1);
@@ -138,7 +138,7 @@ static void send_out(worker *w, conn *c)
 static void send_ring(worker *w, conn *c, unsigned bid, size_t n)
 {
     struct io_uring_sqe *sqe = sqe_or_die(w);
-    void *p = uring_buf(&w->u, bid);
+    void *p = eddy__uring_buf(&w->u, bid);
     sqe->fd = c->fd;
     if (o.plen) {
         c->iov[0] = (struct iovec){(void *)o.prefix, o.plen};
@@ -196,13 +196,13 @@ static void pause_recv(worker *w, conn *c)
 /* A chunk of n bytes in provided buffer bid. */
 static void on_data(worker *w, conn *c, unsigned bid, size_t n)
 {
-    const void *p = uring_buf(&w->u, bid);
+    const void *p = eddy__uring_buf(&w->u, bid);
     if (!c->sending && !copy_mode) {
         send_ring(w, c, bid, n);
         return;
     }
     int r = c->sending ? obuf_reply(&c->q, p, n) : obuf_reply(&c->out, p, n);
-    uring_buf_give(&w->u, bid);
+    eddy__uring_buf_give(&w->u, bid);
     if (r < 0) {
         conn_close(c);
         return;
@@ -222,7 +222,7 @@ static void on_recv(worker *w, conn *c, int res, unsigned flags)
         if (res > 0 && !c->closing)
             on_data(w, c, bid, (size_t)res);
         else
-            uring_buf_give(&w->u, bid);
+            eddy__uring_buf_give(&w->u, bid);
     }
     if (flags & IORING_CQE_F_MORE)
         return;
@@ -243,14 +243,14 @@ static void on_sent(worker *w, conn *c, int res)
     if (c->held >= 0) {
         /* from a provided buffer: keep what the socket did not take */
         size_t done = res > 0 ? (size_t)res : 0;
-        const char *p = (const char *)uring_buf(&w->u, (unsigned)c->held);
+        const char *p = (const char *)eddy__uring_buf(&w->u, (unsigned)c->held);
         if (!fail && done < o.plen)
             fail = peer_append(&c->out.p, &c->out.len, &c->out.cap, o.prefix + done, o.plen - done) < 0;
         if (!fail && done < o.plen + c->held_len) {
             size_t skip = done > o.plen ? done - o.plen : 0;
             fail = peer_append(&c->out.p, &c->out.len, &c->out.cap, p + skip, c->held_len - skip) < 0;
         }
-        uring_buf_give(&w->u, (unsigned)c->held);
+        eddy__uring_buf_give(&w->u, (unsigned)c->held);
         c->held = -1;
     } else if (res > 0) {
         c->out.off += (size_t)res;
@@ -310,11 +310,11 @@ static void on_accept(worker *w, int res, unsigned flags)
 /* The worker's ring, provided buffers and accept; exits on failure. */
 static void setup_ring(worker *w)
 {
-    int r = uring_open(&w->u, SQ_ENTRIES, CQ_ENTRIES, setup_flags, NULL);
+    int r = eddy__uring_open(&w->u, SQ_ENTRIES, CQ_ENTRIES, setup_flags, 1, NULL);
     if (r == 0)
-        r = uring_bufs(&w->u, nbufs, buf_size);
+        r = eddy__uring_bufs(&w->u, nbufs, buf_size);
     if (r == 0 && register_ring)
-        r = uring_register_ring(&w->u);
+        r = eddy__uring_register_ring(&w->u);
     if (r < 0) {
         fprintf(stderr, "uring_floor: io_uring setup: %s\n", strerror(-r));
         exit(1);
@@ -325,9 +325,9 @@ static void setup_ring(worker *w)
 /* The loop: one io_uring_enter per turn, then every completion it brought. */
 static void serve(worker *w)
 {
-    uring *u = &w->u;
+    eddy__uring *u = &w->u;
     for (;;) {
-        int r = uring_submit_wait(u, 1, -1);
+        int r = eddy__uring_submit_wait(u, 1, -1);
         if (r < 0) {
             fprintf(stderr, "uring_floor: io_uring_enter: %s\n", strerror(-r));
             exit(1);
@@ -346,7 +346,7 @@ static void serve(worker *w)
             }
         }
         __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
-        uring_buf_publish(u);
+        eddy__uring_buf_publish(u);
     }
 }
 

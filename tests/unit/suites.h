@@ -23,7 +23,8 @@
     X(connect)              \
     X(handler_api)          \
     X(metrics)              \
-    X(splice)
+    X(splice)               \
+    X(uring)
 
 #define EDDY_DECLARE_SUITE(name) Suite *name##_suite(void);
 EDDY_UNIT_SUITES(EDDY_DECLARE_SUITE)

@@ -1,19 +1,21 @@
-/* uring_ring.h - a minimal io_uring over raw syscalls (no liburing), shared
- * by the benchmark tools that run on io_uring: eddy-load's --uring engine
- * and the uring_floor peer.
+/* core/uring.h - a minimal io_uring over raw system calls (no liburing):
+ * the ring of the io_uring poller (poll_uring.c), and of the benchmark
+ * tools that run on io_uring (eddy-load's --uring engine, peer-uring),
+ * which include it from here.
  *
  * One ring (SQ and CQ in one mapping, IORING_FEAT_SINGLE_MMAP), SQEs queued
- * in user space and handed to the kernel by one io_uring_enter per loop turn
- * (uring_submit_wait), and one provided-buffer ring (group 0) of equal
- * buffers for multishot receives: a completion names its buffer by id
- * (cqe->flags >> IORING_CQE_BUFFER_SHIFT), the user gives it back with
- * uring_buf_give and makes the returns visible with uring_buf_publish.
+ * in user space and handed to the kernel by one io_uring_enter per loop
+ * turn (eddy__uring_submit_wait), and one provided-buffer ring (group 0) of
+ * equal buffers for multishot receives: a completion names its buffer by
+ * id (cqe->flags >> IORING_CQE_BUFFER_SHIFT), the user gives it back with
+ * eddy__uring_buf_give and makes the returns visible with
+ * eddy__uring_buf_publish.
  *
- * Header-only: every function is static inline so that each tool stays one
- * translation unit.
+ * Header-only, every function static inline: each benchmark tool stays
+ * one translation unit, and this layer includes nothing of eddy.
  */
-#ifndef EDDY_BENCH_URING_RING_H
-#define EDDY_BENCH_URING_RING_H
+#ifndef EDDY_CORE_URING_H
+#define EDDY_CORE_URING_H
 
 #include <errno.h>
 #include <linux/io_uring.h>
@@ -24,9 +26,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-typedef struct uring {
+typedef struct eddy__uring {
     int fd;
-    int enter_fd;         /* fd, or its index once registered (uring_register_ring) */
+    int enter_fd;         /* fd, or its index once registered (eddy__uring_register_ring) */
     unsigned enter_flags; /* IORING_ENTER_REGISTERED_RING once registered */
     void *sq_ptr;
     size_t sq_len, sqes_len;
@@ -41,23 +43,23 @@ typedef struct uring {
     uint16_t br_tail;
     unsigned char *bufs;
     size_t buf_size;
-} uring;
+} eddy__uring;
 
 /* The raw system calls (glibc has no wrappers). */
-static inline int sys_uring_setup(unsigned entries, struct io_uring_params *p)
+static inline int eddy__sys_uring_setup(unsigned entries, struct io_uring_params *p)
 {
     return (int)syscall(__NR_io_uring_setup, entries, p);
 }
 
-static inline int sys_uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags, void *arg,
-                                  size_t argsz)
+static inline int eddy__sys_uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags,
+                                        void *arg, size_t argsz)
 {
     return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags, arg, argsz);
 }
 
 /* Close the ring (which cancels whatever is still in flight) and unmap and
  * free everything; *u is left closed (fd -1), safe to free again. */
-static inline void uring_free(uring *u)
+static inline void eddy__uring_free(eddy__uring *u)
 {
     if (u->fd >= 0)
         close(u->fd);
@@ -73,23 +75,24 @@ static inline void uring_free(uring *u)
 }
 
 /* Set up a ring of sq SQEs and cq CQEs with the setup flags `flags` (on top
- * of IORING_SETUP_CQSIZE), falling back to none when the kernel refuses
- * them; *used receives the flags the ring has (may be NULL).  Requires
- * single mmap, the extended enter argument and fast poll.  0, or a negative
- * errno with *u closed. */
-static inline int uring_open(uring *u, unsigned sq, unsigned cq, unsigned flags, unsigned *used)
+ * of IORING_SETUP_CQSIZE); when `fallback` is set and the kernel refuses
+ * them, without them.  *used receives the flags the ring has (may be
+ * NULL).  Requires single mmap, the extended enter argument and fast
+ * poll.  0, or a negative errno with *u closed. */
+static inline int eddy__uring_open(eddy__uring *u, unsigned sq, unsigned cq, unsigned flags,
+                                   int fallback, unsigned *used)
 {
     memset(u, 0, sizeof *u);
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     p.flags = IORING_SETUP_CQSIZE | flags;
     p.cq_entries = cq;
-    u->fd = sys_uring_setup(sq, &p);
-    if (u->fd < 0 && flags) { /* older kernel: without the extra flags */
+    u->fd = eddy__sys_uring_setup(sq, &p);
+    if (u->fd < 0 && flags && fallback && errno == EINVAL) { /* older kernel: without them */
         memset(&p, 0, sizeof p);
         p.flags = IORING_SETUP_CQSIZE;
         p.cq_entries = cq;
-        u->fd = sys_uring_setup(sq, &p);
+        u->fd = eddy__sys_uring_setup(sq, &p);
     }
     if (u->fd < 0) {
         int err = -errno;
@@ -101,7 +104,7 @@ static inline int uring_open(uring *u, unsigned sq, unsigned cq, unsigned flags,
         *used = p.flags & ~(unsigned)IORING_SETUP_CQSIZE;
     if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_EXT_ARG) ||
         !(p.features & IORING_FEAT_FAST_POLL)) {
-        uring_free(u);
+        eddy__uring_free(u);
         return -ENOSYS;
     }
     u->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
@@ -115,7 +118,7 @@ static inline int uring_open(uring *u, unsigned sq, unsigned cq, unsigned flags,
                    IORING_OFF_SQES);
     if (u->sq_ptr == MAP_FAILED || (void *)u->sqes == MAP_FAILED) {
         int err = -errno;
-        uring_free(u);
+        eddy__uring_free(u);
         return err;
     }
     char *r = u->sq_ptr;
@@ -132,10 +135,20 @@ static inline int uring_open(uring *u, unsigned sq, unsigned cq, unsigned flags,
     return 0;
 }
 
-/* Register the ring's fd with itself, so that io_uring_enter skips the fd
- * lookup (IORING_REGISTER_RING_FDS, Linux 5.18).  0, or a negative errno
- * (the ring keeps working through its fd). */
-static inline int uring_register_ring(uring *u)
+/* Start a ring set up with IORING_SETUP_R_DISABLED, from the thread that
+ * is to submit to it (IORING_SETUP_SINGLE_ISSUER binds it to this one).
+ * 0, or a negative errno. */
+static inline int eddy__uring_enable(eddy__uring *u)
+{
+    if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Register the ring's fd with itself (for the calling thread), so that
+ * io_uring_enter skips the fd lookup (IORING_REGISTER_RING_FDS, Linux
+ * 5.18).  0, or a negative errno (the ring keeps working through its fd). */
+static inline int eddy__uring_register_ring(eddy__uring *u)
 {
     struct io_uring_rsrc_update up;
     memset(&up, 0, sizeof up);
@@ -149,8 +162,8 @@ static inline int uring_register_ring(uring *u)
 }
 
 /* Queue buffer bid at the tail of the provided-buffer ring (not yet
- * visible to the kernel: see uring_buf_publish). */
-static inline void uring_buf_give(uring *u, unsigned bid)
+ * visible to the kernel: see eddy__uring_buf_publish). */
+static inline void eddy__uring_buf_give(eddy__uring *u, unsigned bid)
 {
     struct io_uring_buf *b = &u->br->bufs[u->br_tail & (u->br_entries - 1)];
     b->addr = (uint64_t)(uintptr_t)(u->bufs + (size_t)bid * u->buf_size);
@@ -160,13 +173,13 @@ static inline void uring_buf_give(uring *u, unsigned bid)
 }
 
 /* Make every buffer given back so far visible to the kernel. */
-static inline void uring_buf_publish(uring *u)
+static inline void eddy__uring_buf_publish(eddy__uring *u)
 {
     __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
 }
 
 /* The start of buffer bid. */
-static inline unsigned char *uring_buf(const uring *u, unsigned bid)
+static inline unsigned char *eddy__uring_buf(const eddy__uring *u, unsigned bid)
 {
     return u->bufs + (size_t)bid * u->buf_size;
 }
@@ -174,7 +187,7 @@ static inline unsigned char *uring_buf(const uring *u, unsigned bid)
 /* Register buffer group 0: `entries` (a power of two, at most 32,768)
  * buffers of `size` bytes each, page-aligned, all given to the kernel.
  * 0, or a negative errno (the ring itself stays usable). */
-static inline int uring_bufs(uring *u, unsigned entries, size_t size)
+static inline int eddy__uring_bufs(eddy__uring *u, unsigned entries, size_t size)
 {
     u->br_entries = entries;
     u->buf_size = size;
@@ -191,15 +204,15 @@ static inline int uring_bufs(uring *u, unsigned entries, size_t size)
     if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0)
         return -errno;
     for (unsigned i = 0; i < entries; i++)
-        uring_buf_give(u, i);
-    uring_buf_publish(u);
+        eddy__uring_buf_give(u, i);
+    eddy__uring_buf_publish(u);
     return 0;
 }
 
 /* Submit what is queued and wait for at least `wait` completions, at most
  * timeout_ms (< 0: no limit).  0 (also on timeout or a signal), or a
  * negative errno. */
-static inline int uring_submit_wait(uring *u, unsigned wait, int timeout_ms)
+static inline int eddy__uring_submit_wait(eddy__uring *u, unsigned wait, long timeout_ms)
 {
     __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
     struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
@@ -207,8 +220,9 @@ static inline int uring_submit_wait(uring *u, unsigned wait, int timeout_ms)
     memset(&arg, 0, sizeof arg);
     if (timeout_ms >= 0)
         arg.ts = (uint64_t)(uintptr_t)&ts;
-    int r = sys_uring_enter(u->enter_fd, u->pending, wait,
-                            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | u->enter_flags, &arg, sizeof arg);
+    int r = eddy__sys_uring_enter(u->enter_fd, u->pending, wait,
+                                  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | u->enter_flags,
+                                  &arg, sizeof arg);
     if (r >= 0) {
         u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
         return 0;
@@ -220,12 +234,12 @@ static inline int uring_submit_wait(uring *u, unsigned wait, int timeout_ms)
 
 /* A zeroed SQE at the tail of the queue (handing the queue to the kernel
  * first when it is full), or NULL when even then there is no room. */
-static inline struct io_uring_sqe *uring_sqe(uring *u)
+static inline struct io_uring_sqe *eddy__uring_sqe(eddy__uring *u)
 {
     unsigned head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
     if (u->tail - head >= u->sq_entries) {
         __atomic_store_n(u->sq_tail, u->tail, __ATOMIC_RELEASE);
-        int r = sys_uring_enter(u->enter_fd, u->pending, 0, u->enter_flags, NULL, 0);
+        int r = eddy__sys_uring_enter(u->enter_fd, u->pending, 0, u->enter_flags, NULL, 0);
         if (r > 0)
             u->pending -= (unsigned)r < u->pending ? (unsigned)r : u->pending;
         head = __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE);
