@@ -661,6 +661,8 @@ static void send_all(int fd, const void *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         ck_assert_int_gt(w, 0);
         p = (const char *)p + w;
         n -= (size_t)w;
@@ -672,12 +674,18 @@ static void send_str(int fd, const char *s)
     send_all(fd, s, strlen(s));
 }
 
-/* Read exactly n bytes (fails on EOF or the 10 s timeout). */
+/* Read exactly n bytes (fails on EOF or the 10 s timeout).  EINTR is
+ * retried, here and in every client call of this file: in an io_uring
+ * build the kernel's task work for the rings this thread created reaches
+ * it as a signal-like notification, which ends a blocking call that has
+ * a timeout (SO_RCVTIMEO) with EINTR, as a signal would (README, io_uring). */
 static void recv_exact(int fd, char *out, size_t n)
 {
     size_t got = 0;
     while (got < n) {
         ssize_t r = recv(fd, out + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
         ck_assert_msg(r > 0, "read %zd after %zu of %zu bytes: %s", r, got, n,
                       r < 0 ? strerror(errno) : "EOF");
         got += (size_t)r;
@@ -701,7 +709,9 @@ static void expect_str(int fd, const char *want)
 static void expect_eof(int fd)
 {
     char c;
-    ssize_t r = recv(fd, &c, 1, 0);
+    ssize_t r;
+    while ((r = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
+        ;
     /* A reset is an end too: eddyd may close with request bytes unread. */
     ck_assert_msg(r == 0 || (r < 0 && errno == ECONNRESET), "expected EOF, got %zd (%s)", r,
                   r < 0 ? strerror(errno) : "a byte");
@@ -1021,7 +1031,7 @@ START_TEST(handler_body_echo)
             sent += k;
         }
         ssize_t r = recv(fd, got + rcvd, n - rcvd, sent < n ? MSG_DONTWAIT : 0);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             continue;
         ck_assert_int_gt(r, 0);
         rcvd += (size_t)r;
