@@ -80,8 +80,8 @@ static void lsock_hold(eddy__loop *l, eddy__lsock *s)
     if (s->h.fd < 0 || s->worker_held || !eddy__worker_wanted(s->listener))
         return;
     if (eddy__worker_hold(l, s->listener) < 0) {
+        lsock_stop(l, s); /* first: once the line is logged, the socket takes nothing more */
         eddy__log(EDDY__LOG_ERROR, "worker %d does not serve %s", l->id, s->listener->bound);
-        lsock_stop(l, s);
         return;
     }
     s->worker_held = 1;
